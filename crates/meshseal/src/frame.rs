@@ -1,0 +1,613 @@
+//! Compact frame v1: the bytes on air, and nothing else.
+//!
+//! ```text
+//! +--------+-------------+-------------+----------+------------+---------+
+//! | header | sender id   | seq bytes   | fragment | ciphertext | tag (8) |
+//! | 1 byte | varint 0..5 | 0..5, BE    | 0 or 1   |            |         |
+//! +--------+-------------+-------------+----------+------------+---------+
+//!
+//! header:  bit 7     V  version, 0 = v1 (1 is refused as unsupported)
+//!          bits 6-5  E  key epoch modulo 4
+//!          bit 4     L  0 = short form, 1 = long form
+//!   short: bits 3-0     low 4 bits of the sequence number; no seq bytes follow
+//!   long:  bit 3     F  fragment: one fragment byte follows the seq bytes
+//!          bits 2-0     number of seq bytes, 1..=5 (0, 6, 7 reserved)
+//! ```
+//!
+//! The sender id is an unsigned LEB128 varint (canonical, at most 5 bytes, at most `u32::MAX`),
+//! or absent when the link layer supplies it ([`SenderIdMode::Implicit`]). The fragment byte
+//! carries the fragment index (high nibble) and the index of the last fragment (low nibble).
+//!
+//! Like smoltcp's `wire` module this layer holds no keys and no state: [`Frame`] is a checked,
+//! zero-copy view over a byte slice and [`Repr`] is its validated meaning. [`Frame::new_checked`]
+//! is total: every input gives a frame or a [`WireError`], never a panic, and no accessor of a
+//! checked frame can go out of bounds.
+
+use core::fmt;
+
+use crate::TAG_LEN;
+
+/// Largest sequence number a frame can carry (40 bits).
+pub const SEQ_MAX: u64 = (1 << 40) - 1;
+/// Longest encoding of a sender id.
+pub const MAX_SENDER_LEN: usize = 5;
+/// Longest header: header byte, 5-byte sender id, 5 seq bytes, fragment byte.
+pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 1;
+/// Most fragments one message may have (4-bit index).
+pub const MAX_FRAGMENTS: u8 = 16;
+
+const VERSION_BIT: u8 = 0x80;
+const EPOCH_SHIFT: u8 = 5;
+const EPOCH_MASK: u8 = 0x60;
+const LONG_BIT: u8 = 0x10;
+const FRAG_BIT: u8 = 0x08;
+const LEN_MASK: u8 = 0x07;
+const SHORT_MASK: u8 = 0x0f;
+
+/// Why bytes are not a well-formed frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Fewer bytes than the header announces plus the tag.
+    Truncated,
+    /// The version bit is set: a later format this build does not speak.
+    UnsupportedVersion,
+    /// A reserved sequence-length code (0, 6 or 7 in the long form).
+    ReservedLength,
+    /// The sender id varint is not in its shortest form.
+    NonCanonicalSender,
+    /// The sender id varint is longer than 5 bytes or exceeds `u32::MAX`.
+    SenderOverflow,
+    /// The fragment byte names an index past the last fragment.
+    FragmentIndex,
+    /// A value given to [`Repr::emit_header`] does not fit its field.
+    FieldRange,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireError::Truncated => "truncated",
+            WireError::UnsupportedVersion => "unsupported version",
+            WireError::ReservedLength => "reserved sequence-length code",
+            WireError::NonCanonicalSender => "non-canonical sender id encoding",
+            WireError::SenderOverflow => "sender id too large",
+            WireError::FragmentIndex => "fragment index past the last fragment",
+            WireError::FieldRange => "field value out of range",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for WireError {}
+
+/// Whether the sender id travels in the frame or comes from the link layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SenderIdMode {
+    /// The sender id is encoded after the header byte.
+    #[default]
+    Explicit,
+    /// The link layer (e.g. an 802.15.4 short address) tells the receiver who sent the frame.
+    Implicit,
+}
+
+/// How many bits of the sequence number a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SeqForm {
+    /// 4 bits inside the header byte.
+    Short,
+    /// 1 to 5 bytes after the sender id; 5 bytes is the full number.
+    Bytes(u8),
+}
+
+impl SeqForm {
+    /// The full-length form, needing no reconstruction.
+    pub const FULL: SeqForm = SeqForm::Bytes(5);
+    /// Every form, shortest first.
+    pub const ALL: [SeqForm; 6] = [
+        SeqForm::Short,
+        SeqForm::Bytes(1),
+        SeqForm::Bytes(2),
+        SeqForm::Bytes(3),
+        SeqForm::Bytes(4),
+        SeqForm::Bytes(5),
+    ];
+
+    /// Number of sequence bits carried.
+    pub const fn bits(self) -> u32 {
+        match self {
+            SeqForm::Short => 4,
+            SeqForm::Bytes(n) => 8 * n as u32,
+        }
+    }
+
+    /// Bytes this form adds after the sender id.
+    pub const fn wire_len(self) -> usize {
+        match self {
+            SeqForm::Short => 0,
+            SeqForm::Bytes(n) => n as usize,
+        }
+    }
+
+    /// Whether the form carries the whole 40-bit number.
+    pub const fn is_full(self) -> bool {
+        matches!(self, SeqForm::Bytes(5))
+    }
+
+    const fn is_valid(self) -> bool {
+        match self {
+            SeqForm::Short => true,
+            SeqForm::Bytes(n) => n >= 1 && n <= 5,
+        }
+    }
+}
+
+/// The low bits of a sequence number as carried by a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TruncatedSeq {
+    /// The carried bits (`< 2^form.bits()`).
+    pub value: u64,
+    /// How many bits were carried.
+    pub form: SeqForm,
+}
+
+impl TruncatedSeq {
+    /// Truncates a full sequence number to `form`.
+    pub const fn of(seq: u64, form: SeqForm) -> Self {
+        let bits = form.bits();
+        let value = if bits >= 64 { seq } else { seq & ((1u64 << bits) - 1) };
+        TruncatedSeq { value, form }
+    }
+}
+
+/// Position of a frame inside a multi-fragment message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fragment {
+    /// Index of this fragment, from 0.
+    pub index: u8,
+    /// Number of fragments of the message, 1..=16.
+    pub count: u8,
+}
+
+impl Fragment {
+    const fn to_byte(self) -> u8 {
+        (self.index << 4) | (self.count - 1)
+    }
+
+    const fn from_byte(b: u8) -> Result<Self, WireError> {
+        let index = b >> 4;
+        let last = b & 0x0f;
+        if index > last {
+            return Err(WireError::FragmentIndex);
+        }
+        Ok(Fragment { index, count: last + 1 })
+    }
+
+    const fn is_valid(self) -> bool {
+        self.count >= 1 && self.count <= MAX_FRAGMENTS && self.index < self.count
+    }
+}
+
+/// Encodes `v` as a canonical LEB128 varint into `out`; returns its length.
+fn put_varint(mut v: u32, out: &mut [u8]) -> Result<usize, WireError> {
+    let mut i = 0;
+    loop {
+        let slot = out.get_mut(i).ok_or(WireError::FieldRange)?;
+        let low = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            *slot = low;
+            return Ok(i + 1);
+        }
+        *slot = low | 0x80;
+        i += 1;
+    }
+}
+
+/// Length of the canonical varint encoding of `v`.
+pub const fn varint_len(v: u32) -> usize {
+    match v {
+        0..=0x7f => 1,
+        0x80..=0x3fff => 2,
+        0x4000..=0x1f_ffff => 3,
+        0x20_0000..=0x0fff_ffff => 4,
+        _ => 5,
+    }
+}
+
+/// Decodes a canonical LEB128 varint at the start of `bytes`: `(value, length)`.
+fn get_varint(bytes: &[u8]) -> Result<(u32, usize), WireError> {
+    let mut v: u64 = 0;
+    for (i, &b) in bytes.iter().enumerate().take(MAX_SENDER_LEN) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return Err(WireError::NonCanonicalSender);
+            }
+            let v = u32::try_from(v).map_err(|_| WireError::SenderOverflow)?;
+            return Ok((v, i + 1));
+        }
+    }
+    if bytes.len() < MAX_SENDER_LEN {
+        Err(WireError::Truncated)
+    } else {
+        Err(WireError::SenderOverflow)
+    }
+}
+
+/// Byte offsets of a checked frame's variable-length fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    sender: Option<u32>,
+    seq_at: usize,
+    frag_at: Option<usize>,
+    payload_at: usize,
+}
+
+/// A checked, zero-copy view of a compact frame.
+#[derive(Debug, Clone)]
+pub struct Frame<T: AsRef<[u8]>> {
+    buffer: T,
+    layout: Layout,
+}
+
+impl<T: AsRef<[u8]>> Frame<T> {
+    /// Checks `buffer` and wraps it. Total: never panics, whatever the bytes.
+    pub fn new_checked(buffer: T, mode: SenderIdMode) -> Result<Self, WireError> {
+        let layout = Self::check(buffer.as_ref(), mode)?;
+        Ok(Frame { buffer, layout })
+    }
+
+    fn check(b: &[u8], mode: SenderIdMode) -> Result<Layout, WireError> {
+        let &h = b.first().ok_or(WireError::Truncated)?;
+        if h & VERSION_BIT != 0 {
+            return Err(WireError::UnsupportedVersion);
+        }
+        let form = form_of(h)?;
+        let mut at = 1;
+        let sender = match mode {
+            SenderIdMode::Explicit => {
+                let (id, n) = get_varint(&b[at..])?;
+                at += n;
+                Some(id)
+            }
+            SenderIdMode::Implicit => None,
+        };
+        let seq_at = at;
+        at += form.wire_len();
+        let frag_at = if h & LONG_BIT != 0 && h & FRAG_BIT != 0 {
+            let f = at;
+            at += 1;
+            Some(f)
+        } else {
+            None
+        };
+        if b.len() < at + TAG_LEN {
+            return Err(WireError::Truncated);
+        }
+        if let Some(f) = frag_at {
+            Fragment::from_byte(b[f])?;
+        }
+        Ok(Layout { sender, seq_at, frag_at, payload_at: at })
+    }
+
+    /// The header byte.
+    pub fn header(&self) -> u8 {
+        self.bytes()[0]
+    }
+
+    /// The key epoch modulo 4.
+    pub fn epoch_bits(&self) -> u8 {
+        (self.header() & EPOCH_MASK) >> EPOCH_SHIFT
+    }
+
+    /// The sender id carried by the frame (`None` in implicit mode).
+    pub fn sender_id(&self) -> Option<u32> {
+        self.layout.sender
+    }
+
+    /// The sequence-number bits carried by the frame.
+    pub fn truncated_seq(&self) -> TruncatedSeq {
+        let h = self.header();
+        // A checked frame always has a valid length code.
+        let form = form_of(h).unwrap_or(SeqForm::FULL);
+        let value = match form {
+            SeqForm::Short => u64::from(h & SHORT_MASK),
+            SeqForm::Bytes(n) => {
+                let at = self.layout.seq_at;
+                self.bytes()[at..at + n as usize]
+                    .iter()
+                    .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
+            }
+        };
+        TruncatedSeq { value, form }
+    }
+
+    /// The fragment position, if this frame is part of a multi-fragment message.
+    pub fn fragment(&self) -> Option<Fragment> {
+        self.layout
+            .frag_at
+            .and_then(|f| Fragment::from_byte(self.bytes()[f]).ok())
+    }
+
+    /// The fragment byte as sent, or 0 for a frame that is not a fragment.
+    pub fn fragment_byte(&self) -> u8 {
+        self.layout.frag_at.map_or(0, |f| self.bytes()[f])
+    }
+
+    /// Length of everything before the ciphertext.
+    pub fn header_len(&self) -> usize {
+        self.layout.payload_at
+    }
+
+    /// The ciphertext.
+    pub fn payload(&self) -> &[u8] {
+        let b = self.bytes();
+        &b[self.layout.payload_at..b.len() - TAG_LEN]
+    }
+
+    /// The authentication tag.
+    pub fn tag(&self) -> [u8; TAG_LEN] {
+        let b = self.bytes();
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(&b[b.len() - TAG_LEN..]);
+        t
+    }
+
+    /// The whole frame.
+    pub fn bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
+    /// Unwraps the underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
+    /// The ciphertext, writable (decryption happens in place).
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let at = self.layout.payload_at;
+        let b = self.buffer.as_mut();
+        let end = b.len() - TAG_LEN;
+        &mut b[at..end]
+    }
+}
+
+fn form_of(h: u8) -> Result<SeqForm, WireError> {
+    if h & LONG_BIT == 0 {
+        return Ok(SeqForm::Short);
+    }
+    match h & LEN_MASK {
+        n @ 1..=5 => Ok(SeqForm::Bytes(n)),
+        _ => Err(WireError::ReservedLength),
+    }
+}
+
+/// The meaning of a frame's header: what a sender emits and a parser validates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repr {
+    /// Key epoch modulo 4.
+    pub epoch_bits: u8,
+    /// Sender id, `None` when the link layer supplies it.
+    pub sender: Option<u32>,
+    /// The carried sequence bits.
+    pub seq: TruncatedSeq,
+    /// Fragment position, for multi-fragment messages (long forms only).
+    pub fragment: Option<Fragment>,
+    /// Ciphertext length (equal to the plaintext length).
+    pub payload_len: usize,
+}
+
+impl Repr {
+    /// Reads the meaning of a checked frame.
+    pub fn parse<T: AsRef<[u8]>>(frame: &Frame<T>) -> Repr {
+        Repr {
+            epoch_bits: frame.epoch_bits(),
+            sender: frame.sender_id(),
+            seq: frame.truncated_seq(),
+            fragment: frame.fragment(),
+            payload_len: frame.payload().len(),
+        }
+    }
+
+    /// The header byte this representation emits.
+    pub fn header_byte(&self) -> Result<u8, WireError> {
+        let valid = self.epoch_bits < 4
+            && self.seq.form.is_valid()
+            && self.seq.value >> self.seq.form.bits() == 0
+            && self.fragment.map_or(true, Fragment::is_valid)
+            && !(self.fragment.is_some() && self.seq.form == SeqForm::Short);
+        if !valid {
+            return Err(WireError::FieldRange);
+        }
+        let e = self.epoch_bits << EPOCH_SHIFT;
+        Ok(match self.seq.form {
+            SeqForm::Short => e | self.seq.value as u8,
+            SeqForm::Bytes(n) => {
+                e | LONG_BIT | if self.fragment.is_some() { FRAG_BIT } else { 0 } | n
+            }
+        })
+    }
+
+    /// The fragment byte this representation emits (0 when not a fragment).
+    pub fn fragment_byte(&self) -> u8 {
+        self.fragment.map_or(0, Fragment::to_byte)
+    }
+
+    /// Length of the header (everything before the ciphertext).
+    pub fn header_len(&self) -> usize {
+        1 + self.sender.map_or(0, varint_len)
+            + self.seq.form.wire_len()
+            + usize::from(self.fragment.is_some())
+    }
+
+    /// Length of the whole frame.
+    pub fn buffer_len(&self) -> usize {
+        self.header_len() + self.payload_len + TAG_LEN
+    }
+
+    /// Writes the header into the start of `buf`; returns the header length.
+    ///
+    /// The ciphertext and tag are written by the caller after it. Fails, without panicking, when
+    /// a field is out of range or `buf` is shorter than [`Repr::buffer_len`].
+    pub fn emit_header(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let h = self.header_byte()?;
+        if buf.len() < self.buffer_len() {
+            return Err(WireError::Truncated);
+        }
+        buf[0] = h;
+        let mut at = 1;
+        if let Some(id) = self.sender {
+            at += put_varint(id, &mut buf[at..])?;
+        }
+        if let SeqForm::Bytes(n) = self.seq.form {
+            let be = self.seq.value.to_be_bytes();
+            buf[at..at + n as usize].copy_from_slice(&be[8 - n as usize..]);
+            at += n as usize;
+        }
+        if let Some(f) = self.fragment {
+            buf[at] = f.to_byte();
+            at += 1;
+        }
+        Ok(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Long form, epoch 1, 2 seq bytes, sender 300, seq 0x0102, payload "hi", tag 8 x 0xaa.
+    static FRAME: [u8; 15] = [
+        0x32, 0xac, 0x02, 0x01, 0x02, b'h', b'i', 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa,
+    ];
+
+    fn repr() -> Repr {
+        Repr {
+            epoch_bits: 1,
+            sender: Some(300),
+            seq: TruncatedSeq { value: 0x0102, form: SeqForm::Bytes(2) },
+            fragment: None,
+            payload_len: 2,
+        }
+    }
+
+    #[test]
+    fn test_deconstruct() {
+        let f = Frame::new_checked(&FRAME[..], SenderIdMode::Explicit).unwrap();
+        assert_eq!(f.epoch_bits(), 1);
+        assert_eq!(f.sender_id(), Some(300));
+        assert_eq!(f.truncated_seq(), TruncatedSeq { value: 0x0102, form: SeqForm::Bytes(2) });
+        assert_eq!(f.fragment(), None);
+        assert_eq!(f.header_len(), 5);
+        assert_eq!(f.payload(), b"hi");
+        assert_eq!(f.tag(), [0xaa; 8]);
+    }
+
+    #[test]
+    fn test_construct() {
+        let mut buf = [0u8; 15];
+        let r = repr();
+        let n = r.emit_header(&mut buf).unwrap();
+        buf[n..n + 2].copy_from_slice(b"hi");
+        buf[n + 2..].copy_from_slice(&[0xaa; 8]);
+        assert_eq!(buf, FRAME);
+    }
+
+    #[test]
+    fn test_parse() {
+        let f = Frame::new_checked(&FRAME[..], SenderIdMode::Explicit).unwrap();
+        assert_eq!(Repr::parse(&f), repr());
+    }
+
+    #[test]
+    fn test_emit_sizes() {
+        let r = repr();
+        assert_eq!(r.header_len(), 5);
+        assert_eq!(r.buffer_len(), FRAME.len());
+        let mut small = [0u8; 14];
+        assert_eq!(r.emit_header(&mut small), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn short_form_steady_overhead() {
+        let r = Repr {
+            epoch_bits: 0,
+            sender: Some(5),
+            seq: TruncatedSeq::of(0x1234_5678_9a, SeqForm::Short),
+            fragment: None,
+            payload_len: 4,
+        };
+        assert_eq!(r.buffer_len() - 4, 10);
+        assert_eq!(r.header_byte().unwrap(), 0x0a);
+        let implicit = Repr { sender: None, ..r };
+        assert_eq!(implicit.buffer_len() - 4, 9);
+    }
+
+    #[test]
+    fn fragment_byte_round_trip() {
+        let r = Repr {
+            epoch_bits: 3,
+            sender: Some(1),
+            seq: TruncatedSeq::of(77, SeqForm::Bytes(1)),
+            fragment: Some(Fragment { index: 2, count: 5 }),
+            payload_len: 0,
+        };
+        let mut buf = [0u8; 32];
+        let n = r.emit_header(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[0x79, 0x01, 77, 0x24]);
+        let f = Frame::new_checked(&buf[..r.buffer_len()], SenderIdMode::Explicit).unwrap();
+        assert_eq!(Repr::parse(&f), r);
+        assert_eq!(f.fragment_byte(), 0x24);
+    }
+
+    #[test]
+    fn refusals() {
+        let e = |b: &[u8]| Frame::new_checked(b, SenderIdMode::Explicit).unwrap_err();
+        assert_eq!(e(&[]), WireError::Truncated);
+        assert_eq!(e(&[0x80; 20]), WireError::UnsupportedVersion);
+        assert_eq!(e(&[0x10, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::ReservedLength);
+        assert_eq!(e(&[0x16, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::ReservedLength);
+        assert_eq!(e(&[0x00, 0x81, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::NonCanonicalSender);
+        assert_eq!(e(&[0x00, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::SenderOverflow);
+        assert_eq!(e(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0]), WireError::SenderOverflow);
+        assert_eq!(e(&[0x00, 0xff, 0xff]), WireError::Truncated);
+        // Header and sender present but one byte short of the tag.
+        assert_eq!(e(&[0x00, 0x01, 0, 0, 0, 0, 0, 0, 0]), WireError::Truncated);
+        // Fragment index 3 of a 2-fragment message.
+        assert_eq!(e(&[0x19, 0x01, 0x05, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::FragmentIndex);
+    }
+
+    #[test]
+    fn varint_edges() {
+        for v in [0u32, 1, 127, 128, 16383, 16384, 0x1f_ffff, 0x20_0000, 0x0fff_ffff, 0x1000_0000, u32::MAX] {
+            let mut b = [0u8; 5];
+            let n = put_varint(v, &mut b).unwrap();
+            assert_eq!(n, varint_len(v));
+            assert_eq!(get_varint(&b[..n]), Ok((v, n)));
+        }
+    }
+
+    #[test]
+    fn emit_refuses_out_of_range() {
+        let mut buf = [0u8; 64];
+        let bad = [
+            Repr { epoch_bits: 4, ..repr() },
+            Repr { seq: TruncatedSeq { value: 16, form: SeqForm::Short }, ..repr() },
+            Repr { seq: TruncatedSeq { value: 0, form: SeqForm::Bytes(6) }, ..repr() },
+            Repr { seq: TruncatedSeq { value: 256, form: SeqForm::Bytes(1) }, ..repr() },
+            Repr { fragment: Some(Fragment { index: 2, count: 2 }), ..repr() },
+            Repr { fragment: Some(Fragment { index: 0, count: 17 }), ..repr() },
+            Repr {
+                seq: TruncatedSeq { value: 1, form: SeqForm::Short },
+                fragment: Some(Fragment { index: 0, count: 2 }),
+                ..repr()
+            },
+        ];
+        for r in bad {
+            assert_eq!(r.emit_header(&mut buf), Err(WireError::FieldRange), "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! Per-sender replay windows and the fixed-capacity table that holds them.
+//!
+//! A window remembers the highest accepted sequence number of a sender and a bitmap of the
+//! `64 * W` numbers below it. It is updated only after a frame's tag has verified, so forged
+//! frames cannot move it. Each window also records whether its state is *verified*: created at
+//! provisioning (before the sender could have sent anything) or confirmed fresh later. A window
+//! created from the first frame of an unknown sender is not verified, and every frame judged by
+//! it is reported as of unknown freshness: an attacker replaying a recorded stream to a receiver
+//! that lost its state must not have the second frame called fresh because the first set the
+//! window.
+//!
+//! Memory: a [`Peer`] with the default 64-frame window is 24 bytes.
+
+use crate::frame::SEQ_MAX;
+use crate::Error;
+
+/// Which sequence numbers a window accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderPolicy {
+    /// Only numbers above the highest accepted one; gaps allowed (counted).
+    Strict,
+    /// Any number inside the window not yet accepted, so reordered frames are delivered once.
+    #[default]
+    Window,
+}
+
+const HIGHEST_MASK: u64 = SEQ_MAX;
+const EMPTY: u64 = 1 << 62;
+const VERIFIED: u64 = 1 << 63;
+
+/// Replay state of one sender: highest number, flags, and a bitmap of `64 * W` numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayWindow<const W: usize = 1> {
+    /// Bits 0..40: highest accepted number; bit 62: nothing accepted yet; bit 63: verified.
+    top: u64,
+    /// Bit `i` of the concatenated words: number `highest - i` was accepted.
+    bitmap: [u64; W],
+}
+
+/// What accepting a number changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Accepted {
+    /// Numbers skipped by this advance of the highest number.
+    pub gap: u64,
+    /// The number was below the highest (a reordered frame filling a gap).
+    pub late: bool,
+}
+
+impl<const W: usize> ReplayWindow<W> {
+    /// Numbers the window can judge below the highest one (inclusive of it).
+    pub const SIZE: u64 = 64 * W as u64;
+
+    /// State for a sender known at provisioning: nothing received yet, and any frame is fresh
+    /// because the sender had sent nothing before this state was created.
+    pub const fn provisioned() -> Self {
+        ReplayWindow { top: EMPTY | VERIFIED, bitmap: [0; W] }
+    }
+
+    /// State created from the first authenticated frame of a sender the receiver knew nothing
+    /// about: that number is taken, and freshness is unknown until verified.
+    pub const fn unverified_at(seq: u64) -> Self {
+        let mut bitmap = [0; W];
+        if W > 0 {
+            bitmap[0] = 1;
+        }
+        ReplayWindow { top: seq & HIGHEST_MASK, bitmap }
+    }
+
+    /// Rebuilds a window from persisted parts (see [`ReplayWindow::to_parts`]).
+    pub fn from_parts(highest: Option<u64>, verified: bool, bitmap: [u64; W]) -> Result<Self, Error> {
+        let mut top = match highest {
+            Some(h) if h <= SEQ_MAX => h,
+            Some(_) => return Err(Error::InvalidConfig),
+            None => EMPTY,
+        };
+        if highest.is_none() && bitmap.iter().any(|&w| w != 0) {
+            return Err(Error::InvalidConfig);
+        }
+        if verified {
+            top |= VERIFIED;
+        }
+        Ok(ReplayWindow { top, bitmap })
+    }
+
+    /// `(highest, verified, bitmap)` for persistence.
+    pub fn to_parts(&self) -> (Option<u64>, bool, [u64; W]) {
+        (self.highest(), self.is_verified(), self.bitmap)
+    }
+
+    /// Highest accepted number, if any.
+    pub fn highest(&self) -> Option<u64> {
+        if self.top & EMPTY != 0 {
+            None
+        } else {
+            Some(self.top & HIGHEST_MASK)
+        }
+    }
+
+    /// The number the receiver expects next (reference for reconstructing truncated numbers).
+    pub fn expected(&self) -> u64 {
+        self.highest().map_or(0, |h| h + 1)
+    }
+
+    /// Whether frames judged by this window are known to be fresh.
+    pub fn is_verified(&self) -> bool {
+        self.top & VERIFIED != 0
+    }
+
+    /// Marks the state as verified (e.g. after a freshness challenge was answered).
+    pub fn mark_verified(&mut self) {
+        self.top |= VERIFIED;
+    }
+
+    fn bit(&self, i: u64) -> bool {
+        let (w, b) = ((i / 64) as usize, i % 64);
+        self.bitmap.get(w).is_some_and(|word| word >> b & 1 == 1)
+    }
+
+    fn set_bit(&mut self, i: u64) {
+        let (w, b) = ((i / 64) as usize, i % 64);
+        if let Some(word) = self.bitmap.get_mut(w) {
+            *word |= 1 << b;
+        }
+    }
+
+    fn shift(&mut self, by: u64) {
+        if by >= Self::SIZE {
+            self.bitmap = [0; W];
+            return;
+        }
+        let (words, bits) = ((by / 64) as usize, (by % 64) as u32);
+        for i in (0..W).rev() {
+            let src = i.checked_sub(words);
+            let hi = src.map_or(0, |s| self.bitmap[s]);
+            let lo = src.and_then(|s| s.checked_sub(1)).map_or(0, |s| self.bitmap[s]);
+            self.bitmap[i] = if bits == 0 { hi } else { hi << bits | lo >> (64 - bits) };
+        }
+    }
+
+    /// Judges `seq` without changing anything.
+    pub fn check(&self, seq: u64, policy: OrderPolicy) -> Result<(), Error> {
+        let Some(highest) = self.highest() else {
+            return Ok(());
+        };
+        if seq > highest {
+            return Ok(());
+        }
+        let behind = highest - seq;
+        if behind >= Self::SIZE {
+            return Err(Error::TooOld);
+        }
+        if self.bit(behind) {
+            return Err(Error::Replay);
+        }
+        match policy {
+            OrderPolicy::Window => Ok(()),
+            OrderPolicy::Strict => Err(Error::OutOfOrder),
+        }
+    }
+
+    /// Records `seq` as accepted. Call only after [`ReplayWindow::check`] passed and the tag
+    /// verified.
+    pub fn accept(&mut self, seq: u64) -> Accepted {
+        let seq = seq & HIGHEST_MASK;
+        match self.highest() {
+            None => {
+                self.top = (self.top & VERIFIED) | seq;
+                self.bitmap = [0; W];
+                self.set_bit(0);
+                Accepted { gap: seq, late: false }
+            }
+            Some(h) if seq > h => {
+                self.shift(seq - h);
+                self.set_bit(0);
+                self.top = (self.top & VERIFIED) | seq;
+                Accepted { gap: seq - h - 1, late: false }
+            }
+            Some(h) => {
+                self.set_bit(h - seq);
+                Accepted { gap: 0, late: true }
+            }
+        }
+    }
+}
+
+/// One sender's entry in a [`PeerTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer<const W: usize = 1> {
+    /// The sender id.
+    pub sender: u32,
+    stamp: u32,
+    /// The sender's replay state.
+    pub window: ReplayWindow<W>,
+}
+
+/// Where a recipient keeps replay windows. A gateway can implement it over a durable store.
+pub trait ReplayStore<const W: usize> {
+    /// The window of `sender`, if held (marking it as recently used).
+    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>>;
+
+    /// Stores the window of a sender not yet held; when full, evicts one entry and returns its
+    /// sender id (or returns `sender` itself if nothing can be stored).
+    fn insert(&mut self, sender: u32, window: ReplayWindow<W>) -> Option<u32>;
+}
+
+/// A fixed-capacity table of up to `N` peers, evicting the least recently used when full.
+#[derive(Debug, Clone, Default)]
+pub struct PeerTable<const N: usize, const W: usize = 1> {
+    peers: heapless::Vec<Peer<W>, N>,
+    clock: u32,
+}
+
+impl<const N: usize, const W: usize> PeerTable<N, W> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        PeerTable { peers: heapless::Vec::new(), clock: 0 }
+    }
+
+    /// Entries in use.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether no sender is held.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// All entries, for persistence or inspection.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &ReplayWindow<W>)> {
+        self.peers.iter().map(|p| (p.sender, &p.window))
+    }
+
+    /// Forgets `sender`; returns its window.
+    pub fn remove(&mut self, sender: u32) -> Option<ReplayWindow<W>> {
+        let i = self.peers.iter().position(|p| p.sender == sender)?;
+        Some(self.peers.swap_remove(i).window)
+    }
+
+    fn tick(&mut self) -> u32 {
+        self.clock = self.clock.wrapping_add(1);
+        self.clock
+    }
+}
+
+impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
+    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>> {
+        let now = self.tick();
+        let p = self.peers.iter_mut().find(|p| p.sender == sender)?;
+        p.stamp = now;
+        Some(&mut p.window)
+    }
+
+    fn insert(&mut self, sender: u32, window: ReplayWindow<W>) -> Option<u32> {
+        let now = self.tick();
+        let peer = Peer { sender, stamp: now, window };
+        if let Some(p) = self.peers.iter_mut().find(|p| p.sender == sender) {
+            *p = peer;
+            return None;
+        }
+        let Err(peer) = self.peers.push(peer) else {
+            return None;
+        };
+        match self.peers.iter_mut().max_by_key(|p| now.wrapping_sub(p.stamp)) {
+            Some(oldest) => {
+                let evicted = oldest.sender;
+                *oldest = peer;
+                Some(evicted)
+            }
+            None => Some(sender),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_state_fits_24_bytes() {
+        assert_eq!(core::mem::size_of::<Peer<1>>(), 24);
+        assert_eq!(core::mem::size_of::<ReplayWindow<1>>(), 16);
+    }
+
+    #[test]
+    fn window_refusals() {
+        let mut w = ReplayWindow::<1>::provisioned();
+        assert_eq!(w.expected(), 0);
+        w.check(100, OrderPolicy::Window).unwrap();
+        assert_eq!(w.accept(100), Accepted { gap: 100, late: false });
+        assert_eq!(w.check(100, OrderPolicy::Window), Err(Error::Replay));
+        assert_eq!(w.check(36, OrderPolicy::Window), Err(Error::TooOld));
+        assert_eq!(w.check(37, OrderPolicy::Window), Ok(()));
+        assert_eq!(w.check(37, OrderPolicy::Strict), Err(Error::OutOfOrder));
+        assert_eq!(w.accept(104), Accepted { gap: 3, late: false });
+        assert_eq!(w.accept(102), Accepted { gap: 0, late: true });
+        assert_eq!(w.check(102, OrderPolicy::Window), Err(Error::Replay));
+        assert_eq!(w.check(100, OrderPolicy::Window), Err(Error::Replay));
+        assert_eq!(w.check(103, OrderPolicy::Window), Ok(()));
+        assert!(w.is_verified());
+    }
+
+    #[test]
+    fn wide_window_shifts_across_words() {
+        let mut w = ReplayWindow::<3>::unverified_at(0);
+        assert!(!w.is_verified());
+        for s in [5, 70, 130, 191] {
+            w.accept(s);
+        }
+        for s in [0, 5, 70, 130, 191] {
+            assert_eq!(w.check(s, OrderPolicy::Window), Err(Error::Replay), "{s}");
+        }
+        assert_eq!(w.check(6, OrderPolicy::Window), Ok(()));
+        w.accept(192 + 64);
+        assert_eq!(w.check(64, OrderPolicy::Window), Err(Error::TooOld));
+        assert_eq!(w.check(70, OrderPolicy::Window), Err(Error::Replay));
+        assert_eq!(w.check(71, OrderPolicy::Window), Ok(()));
+    }
+
+    #[test]
+    fn parts_round_trip() {
+        let mut w = ReplayWindow::<1>::unverified_at(9);
+        w.accept(12);
+        let (h, v, b) = w.to_parts();
+        assert_eq!(ReplayWindow::from_parts(h, v, b), Ok(w));
+        assert_eq!(ReplayWindow::<1>::from_parts(Some(SEQ_MAX + 1), false, [0]), Err(Error::InvalidConfig));
+        assert_eq!(ReplayWindow::<1>::from_parts(None, true, [1]), Err(Error::InvalidConfig));
+    }
+
+    #[test]
+    fn table_evicts_least_recently_used() {
+        let mut t = PeerTable::<2>::new();
+        assert_eq!(t.insert(1, ReplayWindow::provisioned()), None);
+        assert_eq!(t.insert(2, ReplayWindow::provisioned()), None);
+        assert!(t.get(1).is_some());
+        assert_eq!(t.insert(3, ReplayWindow::provisioned()), Some(2));
+        assert!(t.get(2).is_none());
+        assert!(t.get(1).is_some() && t.get(3).is_some());
+        assert_eq!(t.len(), 2);
+        let mut none = PeerTable::<0>::new();
+        assert_eq!(none.insert(7, ReplayWindow::provisioned()), Some(7));
+    }
+}

@@ -1,0 +1,149 @@
+//! Truncated sequence numbers: how a receiver rebuilds them and how a sender picks their length.
+//!
+//! Reconstruction follows DTLS 1.3 (RFC 9147 §4.2.2): of all 40-bit numbers whose low bits equal
+//! the carried bits, take the one closest to the next number the receiver expects (its highest
+//! accepted number plus one). Ties go to the larger candidate, because senders only move forward.
+//! With `b` carried bits the result is right whenever the true number lies in
+//! `(expected - 2^(b-1), expected + 2^(b-1)]`; outside that range it is wrong, and a wrong number
+//! only makes the nonce wrong, so the tag fails: a reconstruction error can never make a replay
+//! or a forged frame acceptable.
+//!
+//! | form | bits | a receiver may have missed at most |
+//! |---|---|---|
+//! | short | 4 | 8 frames |
+//! | 1 byte | 8 | 128 frames |
+//! | 2 bytes | 16 | 32 768 frames |
+//! | 3 bytes | 24 | 2^23 frames |
+//! | 4 bytes | 32 | 2^31 frames |
+//! | 5 bytes | 40 | any (full number) |
+
+use crate::frame::{SeqForm, TruncatedSeq, SEQ_MAX};
+
+/// Rebuilds the full sequence number from `t`, given the next number the receiver expects.
+///
+/// Total: any inputs give a number in `0..=SEQ_MAX` whose low bits equal `t.value`.
+pub fn reconstruct(expected: u64, t: TruncatedSeq) -> u64 {
+    let bits = t.form.bits();
+    if bits >= 40 {
+        return t.value & SEQ_MAX;
+    }
+    let span = 1i128 << bits;
+    let half = span / 2;
+    let value = i128::from(t.value) & (span - 1);
+    let expected = i128::from(expected.min(SEQ_MAX + 1));
+    // The unique candidate in (expected - half, expected + half].
+    let lo = expected - half + 1;
+    let mut x = lo + (value - lo).rem_euclid(span);
+    if x < 0 {
+        x += span;
+    }
+    if x > i128::from(SEQ_MAX) {
+        x -= span;
+    }
+    // In range by construction: 0 <= x <= SEQ_MAX.
+    x as u64
+}
+
+/// The shortest form that a receiver holding at least `reference` reconstructs correctly for
+/// `seq` (a receiver's highest accepted number is at least `reference`, at most `seq - 1`).
+pub fn shortest_form(seq: u64, reference: u64) -> SeqForm {
+    let Some(ahead) = seq.checked_sub(reference) else {
+        return SeqForm::FULL;
+    };
+    for form in SeqForm::ALL {
+        if form.is_full() || ahead <= 1u64 << (form.bits() - 1) {
+            return form;
+        }
+    }
+    SeqForm::FULL
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The textbook DTLS 1.3 formulation: three candidates around the expected value.
+    fn model(expected: u64, t: TruncatedSeq) -> u64 {
+        let bits = t.form.bits();
+        if bits >= 40 {
+            return t.value;
+        }
+        let span = 1u64 << bits;
+        let expected = expected.min(SEQ_MAX + 1);
+        let base = (expected & !(span - 1)) | t.value;
+        let mut best: Option<u64> = None;
+        for c in [base.checked_sub(span), Some(base), base.checked_add(span)].into_iter().flatten() {
+            if c > SEQ_MAX {
+                continue;
+            }
+            best = Some(match best {
+                None => c,
+                Some(b) => {
+                    let (dc, db) = (c.abs_diff(expected), b.abs_diff(expected));
+                    if dc < db || (dc == db && c > b) {
+                        c
+                    } else {
+                        b
+                    }
+                }
+            });
+        }
+        best.unwrap()
+    }
+
+    fn form() -> impl Strategy<Value = SeqForm> {
+        prop::sample::select(SeqForm::ALL.to_vec())
+    }
+
+    proptest! {
+        #[test]
+        fn matches_model(expected in 0..=SEQ_MAX + 1, raw in any::<u64>(), form in form()) {
+            let t = TruncatedSeq::of(raw, form);
+            let got = reconstruct(expected, t);
+            prop_assert!(got <= SEQ_MAX);
+            prop_assert_eq!(TruncatedSeq::of(got, form).value, t.value);
+            prop_assert_eq!(got, model(expected, t));
+        }
+
+        #[test]
+        fn correct_inside_documented_range(highest in 0..SEQ_MAX, ahead in 1u64..1 << 24, form in form()) {
+            let seq = highest.saturating_add(ahead).min(SEQ_MAX);
+            prop_assume!(seq > highest);
+            let ok_range = form.is_full() || seq - (highest + 1) < 1u64 << (form.bits() - 1);
+            let got = reconstruct(highest + 1, TruncatedSeq::of(seq, form));
+            if ok_range {
+                prop_assert_eq!(got, seq);
+            }
+        }
+
+        #[test]
+        fn sender_rule_is_sound(reference in 0..SEQ_MAX, ahead in 1u64..1 << 34, behind in 0u64..1 << 34) {
+            // Any receiver whose highest lies in [reference, seq - 1] reconstructs correctly.
+            let seq = reference.saturating_add(ahead).min(SEQ_MAX);
+            prop_assume!(seq > reference);
+            let form = shortest_form(seq, reference);
+            let highest = (reference + behind).min(seq - 1);
+            prop_assert_eq!(reconstruct(highest + 1, TruncatedSeq::of(seq, form)), seq);
+            prop_assert_eq!(reconstruct(reference + 1, TruncatedSeq::of(seq, form)), seq);
+        }
+    }
+
+    #[test]
+    fn edges() {
+        let short = |v| TruncatedSeq { value: v, form: SeqForm::Short };
+        assert_eq!(reconstruct(0, short(3)), 3);
+        assert_eq!(reconstruct(0, short(15)), 15); // nothing below zero
+        assert_eq!(reconstruct(16, short(15)), 15);
+        assert_eq!(reconstruct(16, short(8)), 24); // tie goes forward
+        assert_eq!(reconstruct(SEQ_MAX + 1, short(0)), SEQ_MAX - 15);
+        assert_eq!(reconstruct(u64::MAX, short(15)), SEQ_MAX);
+        assert_eq!(reconstruct(5, TruncatedSeq { value: SEQ_MAX, form: SeqForm::FULL }), SEQ_MAX);
+        assert_eq!(shortest_form(10, 2), SeqForm::Short);
+        assert_eq!(shortest_form(11, 2), SeqForm::Bytes(1));
+        assert_eq!(shortest_form(2 + 128, 2), SeqForm::Bytes(1));
+        assert_eq!(shortest_form(2 + 129, 2), SeqForm::Bytes(2));
+        assert_eq!(shortest_form(1, 2), SeqForm::FULL);
+        assert_eq!(shortest_form(SEQ_MAX, 0), SeqForm::FULL);
+    }
+}
