@@ -48,7 +48,8 @@ pub struct SenderConfig {
     pub sender_id_mode: SenderIdMode,
     /// Numbers reserved per counter write (K).
     pub reservation_block: u64,
-    /// A full-length number at least once per this many frames (0: only after boot).
+    /// A full-length number at least once per this many frames (at least 1; 1 means every
+    /// frame). This bounds how long a receiver that missed frames stays out of step.
     pub full_every: u32,
     /// When truncated numbers may be used.
     pub length_mode: LengthMode,
@@ -98,6 +99,9 @@ impl<S: CounterStore, A: AeadBackend> core::fmt::Debug for Sender<S, A> {
 impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// Boots a sender: resumes after the last reservation persisted in `store`.
     pub fn new(keys: GroupKeys<A>, cfg: SenderConfig, store: S) -> Result<Self, Error> {
+        if cfg.full_every == 0 {
+            return Err(Error::InvalidConfig);
+        }
         let counter = Counter::boot(store, cfg.reservation_block)?;
         Ok(Sender { keys, cfg, counter, len: LengthState::default() })
     }
@@ -142,7 +146,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// The form the next frame's sequence number will take.
     pub fn next_form(&self) -> SeqForm {
         let seq = self.counter.peek();
-        let periodic = self.cfg.full_every != 0 && self.len.since_full + 1 >= self.cfg.full_every;
+        let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
         match self.len.reference {
             Some(r) if !periodic => shortest_form(seq, r),
             _ => SeqForm::FULL,
@@ -199,13 +203,14 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         }
         let repr = self.repr(payload.len(), fragment);
         let total = repr.buffer_len();
-        let header = repr.header_byte().map_err(Error::Malformed)?;
+        // Only a caller-supplied fragment can make the representation invalid.
+        let header = repr.header_byte().map_err(|_| Error::InvalidConfig)?;
         if out.len() < total {
             return Err(Error::BufferTooSmall);
         }
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
-        let hlen = repr.emit_header(out).map_err(Error::Malformed)?;
+        let hlen = repr.emit_header(out).map_err(|_| Error::InvalidConfig)?;
         let nonce = self.keys.nonce(&NonceInput {
             header,
             fragment: repr.fragment_byte(),
@@ -468,6 +473,7 @@ where
             Some(w) => {
                 let a = w.accept(seq);
                 let f = if w.is_verified() { Freshness::Fresh } else { Freshness::Unknown };
+                self.replay.touch(sender);
                 (a, f, false)
             }
             None => {

@@ -168,7 +168,10 @@ pub enum SlotError<E> {
 /// Two slots written alternately; a load takes the highest valid limit.
 ///
 /// A torn write can only damage the slot being written, which never holds the newest valid
-/// record, so the newest completed reservation always survives.
+/// record, so the newest completed reservation always survives. Provision the medium with
+/// [`TwoSlotStore::format`] (a record of limit 0): from then on a damaged slot beside a blank
+/// one can only be decay, and is refused as [`SlotError::Corrupt`] rather than read as "new".
+/// A medium with both slots blank is a member that never sealed.
 #[derive(Debug)]
 pub struct TwoSlotStore<F: SlotFlash> {
     flash: F,
@@ -180,6 +183,13 @@ impl<F: SlotFlash> TwoSlotStore<F> {
     /// Wraps a two-slot medium.
     pub fn new(flash: F) -> Self {
         TwoSlotStore { flash, newest: None }
+    }
+
+    /// Provisions the medium: writes a record of limit 0 into slot 0 and blanks nothing else.
+    pub fn format(&mut self) -> Result<(), SlotError<F::Error>> {
+        self.flash.write(0, &encode_record(0)).map_err(SlotError::Medium)?;
+        self.newest = Some(0);
+        Ok(())
     }
 
     /// Gives back the medium.
@@ -200,7 +210,7 @@ impl<F: SlotFlash> TwoSlotStore<F> {
                 None => damaged += 1,
             }
         }
-        if best.is_none() && damaged == 2 {
+        if best.is_none() && damaged > 0 {
             return Err(SlotError::Corrupt);
         }
         Ok(best)
@@ -373,22 +383,28 @@ mod tests {
     fn two_slots_alternate_and_refuse_corruption() {
         let mut s = TwoSlotStore::new(Slots([[0xff; RECORD_LEN]; 2]));
         assert_eq!(s.load(), Ok(None));
+        s.format().unwrap();
+        assert_eq!(s.load(), Ok(Some(0)));
         s.reserve(10).unwrap();
         s.reserve(20).unwrap();
         s.reserve(30).unwrap();
         let flash = s.into_inner();
-        assert_eq!(decode_record(&flash.0[0]), Some(30));
-        assert_eq!(decode_record(&flash.0[1]), Some(20));
+        assert_eq!(decode_record(&flash.0[0]), Some(20));
+        assert_eq!(decode_record(&flash.0[1]), Some(30));
         let mut s = TwoSlotStore::new(flash);
         assert_eq!(s.load(), Ok(Some(30)));
         // One damaged slot: the other still answers.
         let mut flash = s.into_inner();
-        flash.0[0][5] ^= 1;
+        flash.0[1][5] ^= 1;
         let mut s = TwoSlotStore::new(flash);
         assert_eq!(s.load(), Ok(Some(20)));
-        // Both damaged: refuse to guess.
+        // Both damaged, or one damaged beside a blank one: refuse to guess.
         let mut flash = s.into_inner();
-        flash.0[1][5] ^= 1;
+        flash.0[0][5] ^= 1;
+        let mut s = TwoSlotStore::new(flash);
+        assert_eq!(s.load(), Err(SlotError::Corrupt));
+        let mut flash = s.into_inner();
+        flash.0[0] = [0xff; RECORD_LEN];
         let mut s = TwoSlotStore::new(flash);
         assert_eq!(s.load(), Err(SlotError::Corrupt));
     }

@@ -32,7 +32,8 @@ pub enum Error {
     Replay,
     /// The sequence number is older than the replay window can judge.
     TooOld,
-    /// Under the strict order policy, a sequence number at or below the highest accepted one.
+    /// Under the strict order policy, a number below the highest accepted one, inside the
+    /// window and never accepted (numbers already accepted are [`Error::Replay`]).
     OutOfOrder,
     /// The sender's sequence space (2^40 numbers) is used up; the group must be rekeyed.
     CounterExhausted,
@@ -149,7 +150,7 @@ impl fmt::Display for Error {
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
-/// Counters kept by a [`crate::Recipient`] (and a [`crate::Sender`] for its own refusals).
+/// Counters kept by a [`crate::Recipient`].
 ///
 /// Counters saturate instead of wrapping, so a long-running gateway never reports a small number
 /// after an overflow.

@@ -171,7 +171,7 @@ pub struct Fragment {
 
 impl Fragment {
     const fn to_byte(self) -> u8 {
-        (self.index << 4) | (self.count - 1)
+        ((self.index & 0x0f) << 4) | (self.count.saturating_sub(1) & 0x0f)
     }
 
     const fn from_byte(b: u8) -> Result<Self, WireError> {

@@ -195,8 +195,12 @@ pub struct Peer<const W: usize = 1> {
 
 /// Where a recipient keeps replay windows. A gateway can implement it over a durable store.
 pub trait ReplayStore<const W: usize> {
-    /// The window of `sender`, if held (marking it as recently used).
+    /// The window of `sender`, if held. Must not change eviction order: frames are judged
+    /// before their tag is checked.
     fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>>;
+
+    /// Marks `sender` as recently used (called only after one of its frames was accepted).
+    fn touch(&mut self, _sender: u32) {}
 
     /// Stores the window of a sender not yet held; when full, evicts one entry and returns its
     /// sender id (or returns `sender` itself if nothing can be stored).
@@ -245,10 +249,14 @@ impl<const N: usize, const W: usize> PeerTable<N, W> {
 
 impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
     fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>> {
+        self.peers.iter_mut().find(|p| p.sender == sender).map(|p| &mut p.window)
+    }
+
+    fn touch(&mut self, sender: u32) {
         let now = self.tick();
-        let p = self.peers.iter_mut().find(|p| p.sender == sender)?;
-        p.stamp = now;
-        Some(&mut p.window)
+        if let Some(p) = self.peers.iter_mut().find(|p| p.sender == sender) {
+            p.stamp = now;
+        }
     }
 
     fn insert(&mut self, sender: u32, window: ReplayWindow<W>) -> Option<u32> {
@@ -332,7 +340,8 @@ mod tests {
         let mut t = PeerTable::<2>::new();
         assert_eq!(t.insert(1, ReplayWindow::provisioned()), None);
         assert_eq!(t.insert(2, ReplayWindow::provisioned()), None);
-        assert!(t.get(1).is_some());
+        assert!(t.get(2).is_some(), "a lookup alone does not refresh");
+        t.touch(1);
         assert_eq!(t.insert(3, ReplayWindow::provisioned()), Some(2));
         assert!(t.get(2).is_none());
         assert!(t.get(1).is_some() && t.get(3).is_some());

@@ -51,7 +51,7 @@ pub fn shortest_form(seq: u64, reference: u64) -> SeqForm {
         return SeqForm::FULL;
     };
     for form in SeqForm::ALL {
-        if form.is_full() || ahead <= 1u64 << (form.bits() - 1) {
+        if form.is_full() || ahead <= (1u64 << (form.bits() - 1)) + 1 {
             return form;
         }
     }
@@ -139,10 +139,10 @@ mod tests {
         assert_eq!(reconstruct(SEQ_MAX + 1, short(0)), SEQ_MAX - 15);
         assert_eq!(reconstruct(u64::MAX, short(15)), SEQ_MAX);
         assert_eq!(reconstruct(5, TruncatedSeq { value: SEQ_MAX, form: SeqForm::FULL }), SEQ_MAX);
-        assert_eq!(shortest_form(10, 2), SeqForm::Short);
-        assert_eq!(shortest_form(11, 2), SeqForm::Bytes(1));
-        assert_eq!(shortest_form(2 + 128, 2), SeqForm::Bytes(1));
-        assert_eq!(shortest_form(2 + 129, 2), SeqForm::Bytes(2));
+        assert_eq!(shortest_form(11, 2), SeqForm::Short);
+        assert_eq!(shortest_form(12, 2), SeqForm::Bytes(1));
+        assert_eq!(shortest_form(2 + 129, 2), SeqForm::Bytes(1));
+        assert_eq!(shortest_form(2 + 130, 2), SeqForm::Bytes(2));
         assert_eq!(shortest_form(1, 2), SeqForm::FULL);
         assert_eq!(shortest_form(SEQ_MAX, 0), SeqForm::FULL);
     }
