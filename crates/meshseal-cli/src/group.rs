@@ -1,0 +1,189 @@
+//! The group file: a readable TOML description of one group and its members.
+//!
+//! It holds the master secret, so it is as sensitive as the key itself. Loading is strict:
+//! unknown fields, bad hex, out-of-range values and duplicate sender ids are errors, never
+//! silently fixed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use meshseal::crypto::{MASTER_SECRET_MAX, MASTER_SECRET_MIN};
+use meshseal::{GroupKeys, LengthMode, OrderPolicy, SenderConfig, SenderIdMode};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::CliError;
+
+/// Longest accepted salt.
+const SALT_MAX: usize = 64;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupFile {
+    pub name: String,
+    pub group_id: u32,
+    pub epoch: u16,
+    pub master_secret: String,
+    #[serde(default)]
+    pub salt: String,
+    #[serde(default)]
+    pub policy: Policy,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    pub id: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    /// "window" (reordering inside the window) or "strict" (increasing only).
+    pub order: String,
+    /// Sequence numbers reserved per counter write on devices.
+    pub reservation_block: u64,
+    /// A full-length sequence number at least once per this many frames.
+    pub full_every: u32,
+    /// "steady" or "confirmed": when truncated sequence numbers may be used.
+    pub length_mode: String,
+    /// The link layer supplies sender ids.
+    pub implicit_sender: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            order: "window".into(),
+            reservation_block: meshseal::counter::DEFAULT_BLOCK,
+            full_every: 16,
+            length_mode: "steady".into(),
+            implicit_sender: false,
+        }
+    }
+}
+
+/// A loaded and validated group.
+pub struct Group {
+    pub file: GroupFile,
+    secret: Zeroizing<Vec<u8>>,
+    salt: Vec<u8>,
+    pub order: OrderPolicy,
+    pub length_mode: LengthMode,
+}
+
+impl Group {
+    pub fn load(path: &Path) -> Result<Group, CliError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read group file {}: {e}", path.display())))?;
+        let file: GroupFile = toml::from_str(&text)
+            .map_err(|e| CliError::usage(format!("malformed group file {}: {e}", path.display())))?;
+        Group::validate(file).map_err(|e| CliError::usage(format!("invalid group file {}: {}", path.display(), e.0)))
+    }
+
+    pub fn validate(file: GroupFile) -> Result<Group, CliError> {
+        let secret = Zeroizing::new(
+            hex::decode(&file.master_secret).map_err(|e| CliError::usage(format!("master_secret is not hex: {e}")))?,
+        );
+        if !(MASTER_SECRET_MIN..=MASTER_SECRET_MAX).contains(&secret.len()) {
+            return Err(CliError::usage(format!(
+                "master_secret must be {MASTER_SECRET_MIN} to {MASTER_SECRET_MAX} bytes, found {}",
+                secret.len()
+            )));
+        }
+        let salt = hex::decode(&file.salt).map_err(|e| CliError::usage(format!("salt is not hex: {e}")))?;
+        if salt.len() > SALT_MAX {
+            return Err(CliError::usage(format!("salt must be at most {SALT_MAX} bytes")));
+        }
+        if file.members.is_empty() {
+            return Err(CliError::usage("the group has no members".into()));
+        }
+        let mut ids = BTreeSet::new();
+        for m in &file.members {
+            if !ids.insert(m.id) {
+                return Err(CliError::usage(format!("duplicate sender id {} (sender ids must be unique: a shared id reuses nonces)", m.id)));
+            }
+        }
+        let order = match file.policy.order.as_str() {
+            "window" => OrderPolicy::Window,
+            "strict" => OrderPolicy::Strict,
+            other => return Err(CliError::usage(format!("policy.order must be \"window\" or \"strict\", found {other:?}"))),
+        };
+        let length_mode = match file.policy.length_mode.as_str() {
+            "steady" => LengthMode::Steady,
+            "confirmed" => LengthMode::Confirmed,
+            other => {
+                return Err(CliError::usage(format!(
+                    "policy.length_mode must be \"steady\" or \"confirmed\", found {other:?}"
+                )))
+            }
+        };
+        if file.policy.full_every == 0 {
+            return Err(CliError::usage("policy.full_every must be at least 1".into()));
+        }
+        if file.policy.reservation_block == 0 {
+            return Err(CliError::usage("policy.reservation_block must be at least 1".into()));
+        }
+        Ok(Group { file, secret, salt, order, length_mode })
+    }
+
+    pub fn keys(&self) -> Result<GroupKeys, CliError> {
+        GroupKeys::derive(&self.secret, &self.salt, self.file.group_id, self.file.epoch)
+            .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
+    }
+
+    pub fn is_member(&self, id: u32) -> bool {
+        self.file.members.iter().any(|m| m.id == id)
+    }
+
+    pub fn member_ids(&self) -> Vec<u32> {
+        self.file.members.iter().map(|m| m.id).collect()
+    }
+
+    pub fn require_member(&self, id: u32, role: &str) -> Result<(), CliError> {
+        if self.is_member(id) {
+            Ok(())
+        } else {
+            Err(CliError::usage(format!("{role} {id} is not a member of group {:?}", self.file.name)))
+        }
+    }
+
+    pub fn id_mode(&self) -> SenderIdMode {
+        if self.file.policy.implicit_sender {
+            SenderIdMode::Implicit
+        } else {
+            SenderIdMode::Explicit
+        }
+    }
+
+    /// Sender settings; `block` overrides the reservation block (see `state`).
+    pub fn sender_config(&self, id: u32, block: u64) -> SenderConfig {
+        let mut c = SenderConfig::new(id);
+        c.sender_id_mode = self.id_mode();
+        c.reservation_block = block;
+        c.full_every = self.file.policy.full_every;
+        c.length_mode = self.length_mode;
+        c
+    }
+}
+
+/// A new group with fresh random secrets and members 1..=n.
+pub fn new_group(name: &str, members: u32, group_id: Option<u32>, epoch: u16) -> Result<GroupFile, CliError> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    let mut salt = [0u8; 8];
+    let mut gid = [0u8; 4];
+    for buf in [&mut secret[..], &mut salt[..], &mut gid[..]] {
+        getrandom::getrandom(buf).map_err(|e| CliError::usage(format!("no randomness available: {e}")))?;
+    }
+    Ok(GroupFile {
+        name: name.into(),
+        group_id: group_id.unwrap_or_else(|| u32::from_be_bytes(gid)),
+        epoch,
+        master_secret: hex::encode(&secret[..]),
+        salt: hex::encode(salt),
+        policy: Policy::default(),
+        members: (1..=members).map(|id| Member { id, name: format!("member-{id}") }).collect(),
+    })
+}

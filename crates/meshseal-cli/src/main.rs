@@ -1,0 +1,478 @@
+//! `meshseal`: provision groups, seal and open compact frames, inspect them.
+//!
+//! Exit codes (a contract for scripts): 0 success; 1 usage, configuration, I/O or malformed
+//! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
+//! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
+
+mod group;
+mod state;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use meshseal::context::open_stateless;
+use meshseal::frame::{Frame, Repr, SeqForm};
+use meshseal::replay::ReplayWindow;
+use meshseal::{Error, Recipient, RecipientConfig, Sender, SenderIdMode};
+use serde_json::{json, Value};
+
+use group::Group;
+use state::StateDir;
+
+#[derive(Parser)]
+#[command(name = "meshseal", version, about = "Compact authenticated frames for group traffic of sleepy mesh devices")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Group files.
+    Group {
+        #[command(subcommand)]
+        cmd: GroupCmd,
+    },
+    /// Initialise a member's state directory at group creation: its counter at 0 and verified
+    /// (fresh) replay state for every other member.
+    Provision {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        member: u32,
+        #[arg(long)]
+        state: PathBuf,
+    },
+    /// Seal a payload (from --hex, or raw bytes on stdin) and print the frame as hex.
+    Seal {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        sender: u32,
+        #[arg(long)]
+        state: PathBuf,
+        /// Payload as hex; without it the payload is read from stdin.
+        #[arg(long)]
+        hex: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a frame and print the plaintext as hex; a refused frame exits 2.
+    Open {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        receiver: u32,
+        #[arg(long)]
+        state: PathBuf,
+        /// The sender id supplied by the link layer (groups with implicit sender ids).
+        #[arg(long)]
+        sender: Option<u32>,
+        #[arg(long)]
+        json: bool,
+        frame: String,
+    },
+    /// Show a frame's header; with --group, verify it and show the plaintext (no replay state).
+    Inspect {
+        frame: String,
+        #[arg(long)]
+        group: Option<PathBuf>,
+        /// Parse without a sender id field (implicit sender); --sender gives the id.
+        #[arg(long)]
+        implicit: bool,
+        #[arg(long)]
+        sender: Option<u32>,
+        /// The sequence number the receiver expects next, to rebuild a truncated number.
+        #[arg(long)]
+        near: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A short demonstration: provision a group, seal, open, and refuse a replay and a forgery.
+    Demo {
+        /// Directory for the demo's files (default: a new temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GroupCmd {
+    /// Create a group file with fresh secrets and members 1..=N.
+    New {
+        #[arg(long)]
+        members: u32,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "meshseal-group")]
+        name: String,
+        /// Group id (default: random).
+        #[arg(long)]
+        group_id: Option<u32>,
+        #[arg(long, default_value_t = 0)]
+        epoch: u16,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a group file and print a summary (never the secret).
+    Show {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A failure that is not a protocol refusal: exit code 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl CliError {
+    pub fn usage(msg: String) -> Self {
+        CliError(msg)
+    }
+    pub fn io(ctx: String, e: std::io::Error) -> Self {
+        CliError(format!("{ctx}: {e}"))
+    }
+}
+
+enum Outcome {
+    Done,
+    Refused(Error, bool),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli.cmd) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused(e, json)) => {
+            if json {
+                println!("{}", json!({"status": "refused", "reason": e.reason()}));
+            }
+            eprintln!("refused: {} ({e})", e.reason());
+            ExitCode::from(2)
+        }
+        Err(CliError(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> Result<Outcome, CliError> {
+    match cmd {
+        Cmd::Group { cmd: GroupCmd::New { members, out, name, group_id, epoch, force } } => {
+            group_new(members, &out, &name, group_id, epoch, force)
+        }
+        Cmd::Group { cmd: GroupCmd::Show { group, json } } => group_show(&group, json),
+        Cmd::Provision { group, member, state } => provision(&group, member, &state),
+        Cmd::Seal { group, sender, state, hex, json } => seal(&group, sender, &state, hex.as_deref(), json),
+        Cmd::Open { group, receiver, state, sender, json, frame } => {
+            open(&group, receiver, &state, sender, &frame, json)
+        }
+        Cmd::Inspect { frame, group, implicit, sender, near, json } => {
+            inspect(&frame, group.as_deref(), implicit, sender, near, json)
+        }
+        Cmd::Demo { dir } => demo(dir),
+    }
+}
+
+fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, CliError> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(&s).map_err(|e| CliError::usage(format!("{what} is not valid hex: {e}")))
+}
+
+fn group_new(members: u32, out: &Path, name: &str, gid: Option<u32>, epoch: u16, force: bool) -> Result<Outcome, CliError> {
+    if members == 0 {
+        return Err(CliError::usage("--members must be at least 1".into()));
+    }
+    if out.exists() && !force {
+        return Err(CliError::usage(format!("{} exists (use --force to overwrite)", out.display())));
+    }
+    let file = group::new_group(name, members, gid, epoch)?;
+    let body = toml::to_string_pretty(&file).map_err(|e| CliError::usage(format!("cannot encode group: {e}")))?;
+    let text = format!(
+        "# meshseal group file. It holds the group's master secret: keep it as secret as a key.\n\
+         # Sender ids must be unique in the group; meshseal refuses files that repeat one.\n{body}"
+    );
+    meshseal::counter::write_atomic(out, text.as_bytes())
+XX, out.display(), file.group_id, members);
+    Ok(Outcome::Done)
+}
+
+fn group_show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
+    let g = Group::load(path)?;
+    let v = json!({
+        "status": "ok",
+        "name": g.file.name,
+        "group_id": g.file.group_id,
+        "epoch": g.file.epoch,
+        "members": g.file.members.iter().map(|m| json!({"id": m.id, "name": m.name})).collect::<Vec<_>>(),
+        "policy": serde_json::to_value(&g.file.policy).unwrap_or(Value::Null),
+    });
+    if json_out {
+        println!("{v}");
+    } else {
+        println!("group {:?}: id {}, epoch {}, {} members", g.file.name, g.file.group_id, g.file.epoch, g.file.members.len());
+        for m in &g.file.members {
+            println!("  {:>10}  {}", m.id, m.name);
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn provision(path: &Path, member: u32, dir: &Path) -> Result<Outcome, CliError> {
+    let g = Group::load(path)?;
+    g.require_member(member, "member")?;
+    let st = StateDir::open(dir)?;
+    let mut counter = st.counter(member);
+    if counter.path().exists() || st.replay_exists(member) {
+        return Err(CliError::usage(format!("member {member} already has state in {}", dir.display())));
+    }
+    let mut store = state::MapStore::default();
+    for id in g.member_ids().into_iter().filter(|&id| id != member) {
+        store.0.insert(id, ReplayWindow::provisioned());
+    }
+    st.save_replay(member, g.file.group_id, g.file.epoch, &store)?;
+    use meshseal::counter::CounterStore;
+    counter
+        .reserve(0)
+        .map_err(|e| CliError::io("cannot write counter".into(), e))?;
+    eprintln!("provisioned member {member} in {}", dir.display());
+    Ok(Outcome::Done)
+}
+
+fn seal(path: &Path, sender: u32, dir: &Path, hex_payload: Option<&str>, json_out: bool) -> Result<Outcome, CliError> {
+    let g = Group::load(path)?;
+    g.require_member(sender, "sender")?;
+    let payload = match hex_payload {
+        Some(h) => parse_hex("--hex payload", h)?,
+        None => {
+            let mut b = Vec::new();
+            std::io::stdin().read_to_end(&mut b).map_err(|e| CliError::io("cannot read stdin".into(), e))?;
+            b
+        }
+    };
+    let st = StateDir::open(dir)?;
+    let mut tx = match Sender::new(g.keys()?, g.sender_config(sender, 1), st.counter(sender)) {
+        Ok(tx) => tx,
+        Err(Error::CounterStore) => {
+            return Err(CliError::usage(format!("counter of sender {sender} in {} is unreadable", dir.display())))
+        }
+        Err(e) => return Err(CliError::usage(format!("cannot start sender: {e}"))),
+    };
+    tx.restore_length_state(st.load_length(sender)?);
+    let seq = tx.next_seq();
+    let mut out = vec![0u8; tx.frame_len(payload.len())];
+    let n = match tx.seal(&payload, &mut out) {
+        Ok(n) => n,
+        Err(e) => return Ok(Outcome::Refused(e, json_out)),
+    };
+    st.save_length(sender, tx.length_state())?;
+    let frame = hex::encode(&out[..n]);
+    if json_out {
+        let f = Frame::new_checked(&out[..n], g.id_mode()).map_err(|e| CliError::usage(format!("internal: {e}")))?;
+        println!(
+            "{}",
+            json!({
+                "status": "ok",
+                "frame": frame,
+                "sender": sender,
+                "seq": seq,
+                "seq_form": form_name(f.truncated_seq().form),
+                "length": n,
+                "overhead": n - payload.len(),
+            })
+        );
+    } else {
+        println!("{frame}");
+    }
+    Ok(Outcome::Done)
+}
+
+fn form_name(f: SeqForm) -> String {
+    match f {
+        SeqForm::Short => "short".into(),
+        SeqForm::Bytes(n) => format!("{n}_byte"),
+    }
+}
+
+fn open(path: &Path, receiver: u32, dir: &Path, link_sender: Option<u32>, frame_hex: &str, json_out: bool) -> Result<Outcome, CliError> {
+    let g = Group::load(path)?;
+    g.require_member(receiver, "receiver")?;
+    let mut frame = parse_hex("frame", frame_hex)?;
+    let implicit = g.id_mode() == SenderIdMode::Implicit;
+    if implicit && link_sender.is_none() {
+        return Err(CliError::usage("this group uses implicit sender ids: pass --sender ID".into()));
+    }
+    let st = StateDir::open(dir)?;
+    let store = st.load_replay(receiver, g.file.group_id, g.file.epoch)?;
+    let members = g.member_ids();
+    let cfg = RecipientConfig { own_id: Some(receiver), order: g.order };
+    let mut rx = Recipient::new(g.keys()?, cfg, &members[..], store);
+    let result = if implicit {
+        rx.open_from(&mut frame, link_sender.unwrap_or_default())
+    } else {
+        rx.open(&mut frame)
+    };
+    let o = match result {
+        Ok(o) => o,
+        Err(e) => return Ok(Outcome::Refused(e, json_out)),
+    };
+    let v = json!({
+        "status": "ok",
+        "sender": o.sender,
+        "seq": o.seq,
+        "epoch": o.epoch,
+        "freshness": o.freshness.name(),
+        "gap": o.gap,
+        "late": o.late,
+        "fragment": o.fragment.map(|f| json!({"index": f.index, "count": f.count})),
+        "payload": hex::encode(o.payload),
+    });
+    let unknown = o.freshness != meshseal::Freshness::Fresh;
+    st.save_replay(receiver, g.file.group_id, g.file.epoch, rx.replay_store())?;
+    if json_out {
+        println!("{v}");
+    } else {
+        println!("{}", v["payload"].as_str().unwrap_or_default());
+        if unknown {
+            eprintln!("note: freshness unknown: no verified replay state for sender {} (provision the receiver at group creation)", v["sender"]);
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn inspect(frame_hex: &str, group: Option<&Path>, implicit: bool, link_sender: Option<u32>, near: Option<u64>, json_out: bool) -> Result<Outcome, CliError> {
+    let bytes = parse_hex("frame", frame_hex)?;
+    let g = group.map(Group::load).transpose()?;
+    let mode = match &g {
+        Some(g) if g.id_mode() == SenderIdMode::Implicit => SenderIdMode::Implicit,
+        _ if implicit => SenderIdMode::Implicit,
+        _ => SenderIdMode::Explicit,
+    };
+    let frame = match Frame::new_checked(&bytes[..], mode) {
+        Ok(f) => f,
+        Err(e) => return Ok(Outcome::Refused(Error::from(e), json_out)),
+    };
+    let r = Repr::parse(&frame);
+    let mut v = json!({
+        "status": "ok",
+        "version": 1,
+        "header": format!("{:02x}", frame.header()),
+        "epoch_bits": r.epoch_bits,
+        "sender": r.sender.or(link_sender),
+        "sender_in_frame": r.sender.is_some(),
+        "seq_form": form_name(r.seq.form),
+        "seq_bits": r.seq.form.bits(),
+        "seq_value": r.seq.value,
+        "fragment": r.fragment.map(|f| json!({"index": f.index, "count": f.count})),
+        "header_len": frame.header_len(),
+        "payload_len": r.payload_len,
+        "overhead": bytes.len() - r.payload_len,
+        "tag": hex::encode(frame.tag()),
+    });
+    if let Some(g) = &g {
+        let expected = match (r.seq.form.is_full(), near) {
+            (true, _) => Some(0),
+            (false, n) => n,
+        };
+        match expected {
+            None => v["note"] = json!("truncated sequence number: pass --near SEQ to verify"),
+            Some(expected) => {
+                let keys = g.keys()?;
+                let mut buf = bytes.clone();
+                let res = open_stateless(&keys, &mut buf, mode, link_sender, expected);
+                match res {
+                    Ok(o) => {
+                        v["authentic"] = json!(true);
+                        v["seq"] = json!(o.seq);
+                        v["plaintext"] = json!(hex::encode(o.payload));
+                    }
+                    Err(e) => {
+                        v["authentic"] = json!(false);
+                        v["reason"] = json!(e.reason());
+                    }
+                }
+            }
+        }
+    }
+    if json_out {
+        println!("{v}");
+    } else {
+        let mut out = std::io::stdout().lock();
+        if let Value::Object(map) = &v {
+            for (k, val) in map {
+                if k != "status" {
+                    let _ = writeln!(out, "{k:>16}: {}", val.as_str().map(str::to_owned).unwrap_or_else(|| val.to_string()));
+                }
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn demo(dir: Option<PathBuf>) -> Result<Outcome, CliError> {
+    let dir = match dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("meshseal-demo-{}", std::process::id())),
+    };
+    if dir.join("group.toml").exists() {
+        return Err(CliError::usage(format!("{} already holds a demo; pick another --dir", dir.display())));
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::io("cannot create demo dir".into(), e))?;
+    let exe = std::env::current_exe().map_err(|e| CliError::io("cannot find own executable".into(), e))?;
+    let d = |p: &str| dir.join(p).display().to_string();
+    let run = |args: &[&str]| -> Result<(i32, String), CliError> {
+        println!("$ meshseal {}", args.join(" "));
+        let out = std::process::Command::new(&exe)
+            .args(args)
+            .output()
+            .map_err(|e| CliError::io("cannot run meshseal".into(), e))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        for line in stdout.lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
+            println!("  {line}");
+        }
+        Ok((out.status.code().unwrap_or(-1), stdout))
+    };
+    let group = d("group.toml");
+    println!("1. Provision a group of three devices: 1 = controller, 2 = lamp, 3 = thermometer.");
+    run(&["group", "new", "--members", "3", "--name", "demo-home", "--out", &group])?;
+    run(&["provision", "--group", &group, "--member", "1", "--state", &d("controller")])?;
+    run(&["provision", "--group", &group, "--member", "2", "--state", &d("lamp")])?;
+    println!("\n2. The controller seals \"lamp on\" (payload 01); the first frame after boot carries the full sequence number.");
+    let (_, f1) = run(&["seal", "--group", &group, "--sender", "1", "--state", &d("controller"), "--hex", "01", "--json"])?;
+    let f1 = serde_json::from_str::<Value>(&f1).ok().and_then(|v| v["frame"].as_str().map(str::to_owned)).unwrap_or_default();
+    println!("\n3. The lamp opens it.");
+    let (c1, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &f1])?;
+    println!("\n4. Steady traffic: the next frame adds 10 bytes to its payload.");
+    let (_, f2) = run(&["seal", "--group", &group, "--sender", "1", "--state", &d("controller"), "--hex", "00", "--json"])?;
+    let f2 = serde_json::from_str::<Value>(&f2).ok().and_then(|v| v["frame"].as_str().map(str::to_owned)).unwrap_or_default();
+    let (c2, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &f2])?;
+    println!("\n5. An attacker replays the recorded \"lamp on\" frame: refused, exit code 2.");
+    let (c3, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &f1])?;
+    println!("\n6. An attacker flips a bit of a fresh frame: refused.");
+    let (_, f3) = run(&["seal", "--group", &group, "--sender", "1", "--state", &d("controller"), "--hex", "01"])?;
+    let mut t = parse_hex("frame", &f3)?;
+    if let Some(b) = t.get_mut(2) {
+        *b ^= 0x01;
+    }
+    let (c4, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &hex::encode(t)])?;
+    let ok = (c1, c2, c3, c4) == (0, 0, 2, 2);
+    println!("\n{} (files in {})", if ok { "demo finished: accepted, accepted, replay refused, forgery refused" } else { "demo FAILED" }, dir.display());
+    if ok {
+        Ok(Outcome::Done)
+    } else {
+        Err(CliError::usage("the demo did not behave as expected".into()))
+    }
+}

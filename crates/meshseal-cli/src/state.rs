@@ -1,0 +1,163 @@
+//! A member's state directory: its sender counter and its replay windows.
+//!
+//! Layout of `DIR`:
+//! - `sender-<ID>.counter`: the counter record (written before a number is used);
+//! - `sender-<ID>.json`: the length rule's state (frame sizes only, never security);
+//! - `replay-<ID>.json`: the receiver's replay windows, rewritten atomically after each
+//!   accepted frame;
+//! - `.lock`: held exclusively while a command uses the directory, so two processes never
+//!   take the same sequence number or accept the same frame.
+//!
+//! A command-line process seals one frame and exits, so its reservation block is 1: every
+//! process writes the counter once and the next one resumes exactly after it. Devices use the
+//! group's `reservation_block`.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use meshseal::context::LengthState;
+use meshseal::counter::{write_atomic, FileStore};
+use meshseal::replay::{ReplayStore, ReplayWindow};
+use serde::{Deserialize, Serialize};
+
+use crate::CliError;
+
+pub struct StateDir {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl StateDir {
+    pub fn open(dir: &Path) -> Result<StateDir, CliError> {
+        fs::create_dir_all(dir).map_err(|e| CliError::io(format!("cannot create state dir {}", dir.display()), e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
+        lock.lock().map_err(|e| CliError::io("cannot lock state dir".into(), e))?;
+        Ok(StateDir { dir: dir.to_owned(), _lock: lock })
+    }
+
+    pub fn counter(&self, id: u32) -> FileStore {
+        FileStore::new(self.dir.join(format!("sender-{id}.counter")))
+    }
+
+    fn length_path(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("sender-{id}.json"))
+    }
+
+    fn replay_path(&self, id: u32) -> PathBuf {
+        self.dir.join(format!("replay-{id}.json"))
+    }
+
+    pub fn load_length(&self, id: u32) -> Result<LengthState, CliError> {
+        let Some(f): Option<LengthFile> = read_json(&self.length_path(id))? else {
+            return Ok(LengthState::default());
+        };
+        Ok(LengthState { reference: f.reference, since_full: f.since_full })
+    }
+
+    pub fn save_length(&self, id: u32, s: LengthState) -> Result<(), CliError> {
+        write_json(&self.length_path(id), &LengthFile { reference: s.reference, since_full: s.since_full })
+    }
+
+    pub fn replay_exists(&self, id: u32) -> bool {
+        self.replay_path(id).exists()
+    }
+
+    /// Loads the receiver's windows; a missing file is a receiver without state.
+    pub fn load_replay(&self, id: u32, group_id: u32, epoch: u16) -> Result<MapStore, CliError> {
+        let path = self.replay_path(id);
+        let Some(f): Option<ReplayFile> = read_json(&path)? else {
+            return Ok(MapStore::default());
+        };
+        if f.group_id != group_id || f.epoch != epoch {
+            return Err(CliError::usage(format!(
+                "replay state {} belongs to group {} epoch {}, not group {group_id} epoch {epoch}",
+                path.display(),
+                f.group_id,
+                f.epoch
+            )));
+        }
+        let mut m = MapStore::default();
+        for p in f.peers {
+            let bitmap = u64::from_str_radix(&p.bitmap, 16)
+                .map_err(|_| CliError::usage(format!("corrupt replay state {}: bitmap", path.display())))?;
+            let w = ReplayWindow::from_parts(p.highest, p.verified, [bitmap])
+                .map_err(|_| CliError::usage(format!("corrupt replay state {}: sender {}", path.display(), p.sender)))?;
+            m.0.insert(p.sender, w);
+        }
+        Ok(m)
+    }
+
+    pub fn save_replay(&self, id: u32, group_id: u32, epoch: u16, m: &MapStore) -> Result<(), CliError> {
+        let mut peers: Vec<PeerFile> = m
+            .0
+            .iter()
+            .map(|(&sender, w)| {
+                let (highest, verified, [bitmap]) = w.to_parts();
+                PeerFile { sender, highest, verified, bitmap: format!("{bitmap:016x}") }
+            })
+            .collect();
+        peers.sort_by_key(|p| p.sender);
+        write_json(&self.replay_path(id), &ReplayFile { version: 1, group_id, epoch, peers })
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, CliError> {
+    match fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| CliError::usage(format!("corrupt state file {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
+    let mut text = serde_json::to_vec_pretty(v).map_err(|e| CliError::usage(format!("cannot encode state: {e}")))?;
+    text.push(b'\n');
+    write_atomic(path, &text).map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LengthFile {
+    reference: Option<u64>,
+    since_full: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayFile {
+    version: u32,
+    group_id: u32,
+    epoch: u16,
+    peers: Vec<PeerFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerFile {
+    sender: u32,
+    highest: Option<u64>,
+    verified: bool,
+    bitmap: String,
+}
+
+/// Replay windows in a hash map: a host has memory for every member.
+#[derive(Default)]
+pub struct MapStore(pub HashMap<u32, ReplayWindow>);
+
+impl ReplayStore<1> for MapStore {
+    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow> {
+        self.0.get_mut(&sender)
+    }
+    fn insert(&mut self, sender: u32, window: ReplayWindow) -> Option<u32> {
+        self.0.insert(sender, window);
+        None
+    }
+}
