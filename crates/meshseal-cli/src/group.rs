@@ -76,16 +76,20 @@ pub struct Group {
 
 impl Group {
     pub fn load(path: &Path) -> Result<Group, CliError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::usage(format!("cannot read group file {}: {e}", path.display())))?;
-        let file: GroupFile = toml::from_str(&text)
-            .map_err(|e| CliError::usage(format!("malformed group file {}: {e}", path.display())))?;
-        Group::validate(file).map_err(|e| CliError::usage(format!("invalid group file {}: {}", path.display(), e.0)))
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::usage(format!("cannot read group file {}: {e}", path.display()))
+        })?;
+        let file: GroupFile = toml::from_str(&text).map_err(|e| {
+            CliError::usage(format!("malformed group file {}: {e}", path.display()))
+        })?;
+        Group::validate(file)
+            .map_err(|e| CliError::usage(format!("invalid group file {}: {}", path.display(), e.0)))
     }
 
     pub fn validate(file: GroupFile) -> Result<Group, CliError> {
         let secret = Zeroizing::new(
-            hex::decode(&file.master_secret).map_err(|e| CliError::usage(format!("master_secret is not hex: {e}")))?,
+            hex::decode(&file.master_secret)
+                .map_err(|e| CliError::usage(format!("master_secret is not hex: {e}")))?,
         );
         if !(MASTER_SECRET_MIN..=MASTER_SECRET_MAX).contains(&secret.len()) {
             return Err(CliError::usage(format!(
@@ -93,9 +97,12 @@ impl Group {
                 secret.len()
             )));
         }
-        let salt = hex::decode(&file.salt).map_err(|e| CliError::usage(format!("salt is not hex: {e}")))?;
+        let salt = hex::decode(&file.salt)
+            .map_err(|e| CliError::usage(format!("salt is not hex: {e}")))?;
         if salt.len() > SALT_MAX {
-            return Err(CliError::usage(format!("salt must be at most {SALT_MAX} bytes")));
+            return Err(CliError::usage(format!(
+                "salt must be at most {SALT_MAX} bytes"
+            )));
         }
         if file.members.is_empty() {
             return Err(CliError::usage("the group has no members".into()));
@@ -103,13 +110,20 @@ impl Group {
         let mut ids = BTreeSet::new();
         for m in &file.members {
             if !ids.insert(m.id) {
-                return Err(CliError::usage(format!("duplicate sender id {} (sender ids must be unique: a shared id reuses nonces)", m.id)));
+                return Err(CliError::usage(format!(
+                    "duplicate sender id {} (sender ids must be unique: a shared id reuses nonces)",
+                    m.id
+                )));
             }
         }
         let order = match file.policy.order.as_str() {
             "window" => OrderPolicy::Window,
             "strict" => OrderPolicy::Strict,
-            other => return Err(CliError::usage(format!("policy.order must be \"window\" or \"strict\", found {other:?}"))),
+            other => {
+                return Err(CliError::usage(format!(
+                    "policy.order must be \"window\" or \"strict\", found {other:?}"
+                )))
+            }
         };
         let length_mode = match file.policy.length_mode.as_str() {
             "steady" => LengthMode::Steady,
@@ -121,17 +135,32 @@ impl Group {
             }
         };
         if file.policy.full_every == 0 {
-            return Err(CliError::usage("policy.full_every must be at least 1".into()));
+            return Err(CliError::usage(
+                "policy.full_every must be at least 1".into(),
+            ));
         }
         if file.policy.reservation_block == 0 {
-            return Err(CliError::usage("policy.reservation_block must be at least 1".into()));
+            return Err(CliError::usage(
+                "policy.reservation_block must be at least 1".into(),
+            ));
         }
-        Ok(Group { file, secret, salt, order, length_mode })
+        Ok(Group {
+            file,
+            secret,
+            salt,
+            order,
+            length_mode,
+        })
     }
 
     pub fn keys(&self) -> Result<GroupKeys, CliError> {
-        GroupKeys::derive(&self.secret, &self.salt, self.file.group_id, self.file.epoch)
-            .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
+        GroupKeys::derive(
+            &self.secret,
+            &self.salt,
+            self.file.group_id,
+            self.file.epoch,
+        )
+        .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
     }
 
     pub fn is_member(&self, id: u32) -> bool {
@@ -146,7 +175,10 @@ impl Group {
         if self.is_member(id) {
             Ok(())
         } else {
-            Err(CliError::usage(format!("{role} {id} is not a member of group {:?}", self.file.name)))
+            Err(CliError::usage(format!(
+                "{role} {id} is not a member of group {:?}",
+                self.file.name
+            )))
         }
     }
 
@@ -170,12 +202,18 @@ impl Group {
 }
 
 /// A new group with fresh random secrets and members 1..=n.
-pub fn new_group(name: &str, members: u32, group_id: Option<u32>, epoch: u16) -> Result<GroupFile, CliError> {
+pub fn new_group(
+    name: &str,
+    members: u32,
+    group_id: Option<u32>,
+    epoch: u16,
+) -> Result<GroupFile, CliError> {
     let mut secret = Zeroizing::new([0u8; 32]);
     let mut salt = [0u8; 8];
     let mut gid = [0u8; 4];
     for buf in [&mut secret[..], &mut salt[..], &mut gid[..]] {
-        getrandom::getrandom(buf).map_err(|e| CliError::usage(format!("no randomness available: {e}")))?;
+        getrandom::getrandom(buf)
+            .map_err(|e| CliError::usage(format!("no randomness available: {e}")))?;
     }
     Ok(GroupFile {
         name: name.into(),
@@ -184,6 +222,11 @@ pub fn new_group(name: &str, members: u32, group_id: Option<u32>, epoch: u16) ->
         master_secret: hex::encode(&secret[..]),
         salt: hex::encode(salt),
         policy: Policy::default(),
-        members: (1..=members).map(|id| Member { id, name: format!("member-{id}") }).collect(),
+        members: (1..=members)
+            .map(|id| Member {
+                id,
+                name: format!("member-{id}"),
+            })
+            .collect(),
     })
 }

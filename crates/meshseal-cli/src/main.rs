@@ -22,7 +22,11 @@ use group::Group;
 use state::StateDir;
 
 #[derive(Parser)]
-#[command(name = "meshseal", version, about = "Compact authenticated frames for group traffic of sleepy mesh devices")]
+#[command(
+    name = "meshseal",
+    version,
+    about = "Compact authenticated frames for group traffic of sleepy mesh devices"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -171,18 +175,48 @@ fn main() -> ExitCode {
 
 fn run(cmd: Cmd) -> Result<Outcome, CliError> {
     match cmd {
-        Cmd::Group { cmd: GroupCmd::New { members, out, name, group_id, epoch, force } } => {
-            group_new(members, &out, &name, group_id, epoch, force)
-        }
-        Cmd::Group { cmd: GroupCmd::Show { group, json } } => group_show(&group, json),
-        Cmd::Provision { group, member, state } => provision(&group, member, &state),
-        Cmd::Seal { group, sender, state, hex, json } => seal(&group, sender, &state, hex.as_deref(), json),
-        Cmd::Open { group, receiver, state, sender, json, frame } => {
-            open(&group, receiver, &state, sender, &frame, json)
-        }
-        Cmd::Inspect { frame, group, implicit, sender, near, json } => {
-            inspect(&frame, group.as_deref(), implicit, sender, near, json)
-        }
+        Cmd::Group {
+            cmd:
+                GroupCmd::New {
+                    members,
+                    out,
+                    name,
+                    group_id,
+                    epoch,
+                    force,
+                },
+        } => group_new(members, &out, &name, group_id, epoch, force),
+        Cmd::Group {
+            cmd: GroupCmd::Show { group, json },
+        } => group_show(&group, json),
+        Cmd::Provision {
+            group,
+            member,
+            state,
+        } => provision(&group, member, &state),
+        Cmd::Seal {
+            group,
+            sender,
+            state,
+            hex,
+            json,
+        } => seal(&group, sender, &state, hex.as_deref(), json),
+        Cmd::Open {
+            group,
+            receiver,
+            state,
+            sender,
+            json,
+            frame,
+        } => open(&group, receiver, &state, sender, &frame, json),
+        Cmd::Inspect {
+            frame,
+            group,
+            implicit,
+            sender,
+            near,
+            json,
+        } => inspect(&frame, group.as_deref(), implicit, sender, near, json),
         Cmd::Demo { dir } => demo(dir),
     }
 }
@@ -192,21 +226,44 @@ fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, CliError> {
     hex::decode(&s).map_err(|e| CliError::usage(format!("{what} is not valid hex: {e}")))
 }
 
-fn group_new(members: u32, out: &Path, name: &str, gid: Option<u32>, epoch: u16, force: bool) -> Result<Outcome, CliError> {
+fn group_new(
+    members: u32,
+    out: &Path,
+    name: &str,
+    gid: Option<u32>,
+    epoch: u16,
+    force: bool,
+) -> Result<Outcome, CliError> {
     if members == 0 {
         return Err(CliError::usage("--members must be at least 1".into()));
     }
     if out.exists() && !force {
-        return Err(CliError::usage(format!("{} exists (use --force to overwrite)", out.display())));
+        return Err(CliError::usage(format!(
+            "{} exists (use --force to overwrite)",
+            out.display()
+        )));
     }
     let file = group::new_group(name, members, gid, epoch)?;
-    let body = toml::to_string_pretty(&file).map_err(|e| CliError::usage(format!("cannot encode group: {e}")))?;
+    let body = toml::to_string_pretty(&file)
+        .map_err(|e| CliError::usage(format!("cannot encode group: {e}")))?;
     let text = format!(
         "# meshseal group file. It holds the group's master secret: keep it as secret as a key.\n\
          # Sender ids must be unique in the group; meshseal refuses files that repeat one.\n{body}"
     );
     meshseal::counter::write_atomic(out, text.as_bytes())
-XX, out.display(), file.group_id, members);
+        .map_err(|e| CliError::io(format!("cannot write {}", out.display()), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::io(format!("cannot restrict {}", out.display()), e))?;
+    }
+    eprintln!(
+        "wrote {} (group id {}, {} members)",
+        out.display(),
+        file.group_id,
+        members
+    );
     Ok(Outcome::Done)
 }
 
@@ -223,7 +280,13 @@ fn group_show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
     if json_out {
         println!("{v}");
     } else {
-        println!("group {:?}: id {}, epoch {}, {} members", g.file.name, g.file.group_id, g.file.epoch, g.file.members.len());
+        println!(
+            "group {:?}: id {}, epoch {}, {} members",
+            g.file.name,
+            g.file.group_id,
+            g.file.epoch,
+            g.file.members.len()
+        );
         for m in &g.file.members {
             println!("  {:>10}  {}", m.id, m.name);
         }
@@ -237,7 +300,10 @@ fn provision(path: &Path, member: u32, dir: &Path) -> Result<Outcome, CliError> 
     let st = StateDir::open(dir)?;
     let mut counter = st.counter(member);
     if counter.path().exists() || st.replay_exists(member) {
-        return Err(CliError::usage(format!("member {member} already has state in {}", dir.display())));
+        return Err(CliError::usage(format!(
+            "member {member} already has state in {}",
+            dir.display()
+        )));
     }
     let mut store = state::MapStore::default();
     for id in g.member_ids().into_iter().filter(|&id| id != member) {
@@ -252,14 +318,22 @@ fn provision(path: &Path, member: u32, dir: &Path) -> Result<Outcome, CliError> 
     Ok(Outcome::Done)
 }
 
-fn seal(path: &Path, sender: u32, dir: &Path, hex_payload: Option<&str>, json_out: bool) -> Result<Outcome, CliError> {
+fn seal(
+    path: &Path,
+    sender: u32,
+    dir: &Path,
+    hex_payload: Option<&str>,
+    json_out: bool,
+) -> Result<Outcome, CliError> {
     let g = Group::load(path)?;
     g.require_member(sender, "sender")?;
     let payload = match hex_payload {
         Some(h) => parse_hex("--hex payload", h)?,
         None => {
             let mut b = Vec::new();
-            std::io::stdin().read_to_end(&mut b).map_err(|e| CliError::io("cannot read stdin".into(), e))?;
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .map_err(|e| CliError::io("cannot read stdin".into(), e))?;
             b
         }
     };
@@ -267,7 +341,10 @@ fn seal(path: &Path, sender: u32, dir: &Path, hex_payload: Option<&str>, json_ou
     let mut tx = match Sender::new(g.keys()?, g.sender_config(sender, 1), st.counter(sender)) {
         Ok(tx) => tx,
         Err(Error::CounterStore) => {
-            return Err(CliError::usage(format!("counter of sender {sender} in {} is unreadable", dir.display())))
+            return Err(CliError::usage(format!(
+                "counter of sender {sender} in {} is unreadable",
+                dir.display()
+            )))
         }
         Err(e) => return Err(CliError::usage(format!("cannot start sender: {e}"))),
     };
@@ -281,7 +358,8 @@ fn seal(path: &Path, sender: u32, dir: &Path, hex_payload: Option<&str>, json_ou
     st.save_length(sender, tx.length_state())?;
     let frame = hex::encode(&out[..n]);
     if json_out {
-        let f = Frame::new_checked(&out[..n], g.id_mode()).map_err(|e| CliError::usage(format!("internal: {e}")))?;
+        let f = Frame::new_checked(&out[..n], g.id_mode())
+            .map_err(|e| CliError::usage(format!("internal: {e}")))?;
         println!(
             "{}",
             json!({
@@ -307,18 +385,30 @@ fn form_name(f: SeqForm) -> String {
     }
 }
 
-fn open(path: &Path, receiver: u32, dir: &Path, link_sender: Option<u32>, frame_hex: &str, json_out: bool) -> Result<Outcome, CliError> {
+fn open(
+    path: &Path,
+    receiver: u32,
+    dir: &Path,
+    link_sender: Option<u32>,
+    frame_hex: &str,
+    json_out: bool,
+) -> Result<Outcome, CliError> {
     let g = Group::load(path)?;
     g.require_member(receiver, "receiver")?;
     let mut frame = parse_hex("frame", frame_hex)?;
     let implicit = g.id_mode() == SenderIdMode::Implicit;
     if implicit && link_sender.is_none() {
-        return Err(CliError::usage("this group uses implicit sender ids: pass --sender ID".into()));
+        return Err(CliError::usage(
+            "this group uses implicit sender ids: pass --sender ID".into(),
+        ));
     }
     let st = StateDir::open(dir)?;
     let store = st.load_replay(receiver, g.file.group_id, g.file.epoch)?;
     let members = g.member_ids();
-    let cfg = RecipientConfig { own_id: Some(receiver), order: g.order };
+    let cfg = RecipientConfig {
+        own_id: Some(receiver),
+        order: g.order,
+    };
     let mut rx = Recipient::new(g.keys()?, cfg, &members[..], store);
     let result = if implicit {
         rx.open_from(&mut frame, link_sender.unwrap_or_default())
@@ -353,7 +443,14 @@ fn open(path: &Path, receiver: u32, dir: &Path, link_sender: Option<u32>, frame_
     Ok(Outcome::Done)
 }
 
-fn inspect(frame_hex: &str, group: Option<&Path>, implicit: bool, link_sender: Option<u32>, near: Option<u64>, json_out: bool) -> Result<Outcome, CliError> {
+fn inspect(
+    frame_hex: &str,
+    group: Option<&Path>,
+    implicit: bool,
+    link_sender: Option<u32>,
+    near: Option<u64>,
+    json_out: bool,
+) -> Result<Outcome, CliError> {
     let bytes = parse_hex("frame", frame_hex)?;
     let g = group.map(Group::load).transpose()?;
     let mode = match &g {
@@ -414,7 +511,13 @@ fn inspect(frame_hex: &str, group: Option<&Path>, implicit: bool, link_sender: O
         if let Value::Object(map) = &v {
             for (k, val) in map {
                 if k != "status" {
-                    let _ = writeln!(out, "{k:>16}: {}", val.as_str().map(str::to_owned).unwrap_or_else(|| val.to_string()));
+                    let _ = writeln!(
+                        out,
+                        "{k:>16}: {}",
+                        val.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| val.to_string())
+                    );
                 }
             }
         }
@@ -428,10 +531,14 @@ fn demo(dir: Option<PathBuf>) -> Result<Outcome, CliError> {
         None => std::env::temp_dir().join(format!("meshseal-demo-{}", std::process::id())),
     };
     if dir.join("group.toml").exists() {
-        return Err(CliError::usage(format!("{} already holds a demo; pick another --dir", dir.display())));
+        return Err(CliError::usage(format!(
+            "{} already holds a demo; pick another --dir",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(&dir).map_err(|e| CliError::io("cannot create demo dir".into(), e))?;
-    let exe = std::env::current_exe().map_err(|e| CliError::io("cannot find own executable".into(), e))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::io("cannot find own executable".into(), e))?;
     let d = |p: &str| dir.join(p).display().to_string();
     let run = |args: &[&str]| -> Result<(i32, String), CliError> {
         println!("$ meshseal {}", args.join(" "));
@@ -440,39 +547,155 @@ fn demo(dir: Option<PathBuf>) -> Result<Outcome, CliError> {
             .output()
             .map_err(|e| CliError::io("cannot run meshseal".into(), e))?;
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        for line in stdout.lines().chain(String::from_utf8_lossy(&out.stderr).lines()) {
+        for line in stdout
+            .lines()
+            .chain(String::from_utf8_lossy(&out.stderr).lines())
+        {
             println!("  {line}");
         }
         Ok((out.status.code().unwrap_or(-1), stdout))
     };
     let group = d("group.toml");
     println!("1. Provision a group of three devices: 1 = controller, 2 = lamp, 3 = thermometer.");
-    run(&["group", "new", "--members", "3", "--name", "demo-home", "--out", &group])?;
-    run(&["provision", "--group", &group, "--member", "1", "--state", &d("controller")])?;
-    run(&["provision", "--group", &group, "--member", "2", "--state", &d("lamp")])?;
+    run(&[
+        "group",
+        "new",
+        "--members",
+        "3",
+        "--name",
+        "demo-home",
+        "--out",
+        &group,
+    ])?;
+    run(&[
+        "provision",
+        "--group",
+        &group,
+        "--member",
+        "1",
+        "--state",
+        &d("controller"),
+    ])?;
+    run(&[
+        "provision",
+        "--group",
+        &group,
+        "--member",
+        "2",
+        "--state",
+        &d("lamp"),
+    ])?;
     println!("\n2. The controller seals \"lamp on\" (payload 01); the first frame after boot carries the full sequence number.");
-    let (_, f1) = run(&["seal", "--group", &group, "--sender", "1", "--state", &d("controller"), "--hex", "01", "--json"])?;
-    let f1 = serde_json::from_str::<Value>(&f1).ok().and_then(|v| v["frame"].as_str().map(str::to_owned)).unwrap_or_default();
+    let (_, f1) = run(&[
+        "seal",
+        "--group",
+        &group,
+        "--sender",
+        "1",
+        "--state",
+        &d("controller"),
+        "--hex",
+        "01",
+        "--json",
+    ])?;
+    let f1 = serde_json::from_str::<Value>(&f1)
+        .ok()
+        .and_then(|v| v["frame"].as_str().map(str::to_owned))
+        .unwrap_or_default();
     println!("\n3. The lamp opens it.");
-    let (c1, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &f1])?;
+    let (c1, _) = run(&[
+        "open",
+        "--group",
+        &group,
+        "--receiver",
+        "2",
+        "--state",
+        &d("lamp"),
+        "--json",
+        &f1,
+    ])?;
     println!("\n4. Steady traffic: the next frame adds 10 bytes to its payload.");
-    let (_, f2) = run(&["seal", "--group", &group, "--sender", "1", "--state", &d("controller"), "--hex", "00", "--json"])?;
-    let f2 = serde_json::from_str::<Value>(&f2).ok().and_then(|v| v["frame"].as_str().map(str::to_owned)).unwrap_or_default();
-    let (c2, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &f2])?;
+    let (_, f2) = run(&[
+        "seal",
+        "--group",
+        &group,
+        "--sender",
+        "1",
+        "--state",
+        &d("controller"),
+        "--hex",
+        "00",
+        "--json",
+    ])?;
+    let f2 = serde_json::from_str::<Value>(&f2)
+        .ok()
+        .and_then(|v| v["frame"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let (c2, _) = run(&[
+        "open",
+        "--group",
+        &group,
+        "--receiver",
+        "2",
+        "--state",
+        &d("lamp"),
+        "--json",
+        &f2,
+    ])?;
     println!("\n5. An attacker replays the recorded \"lamp on\" frame: refused, exit code 2.");
-    let (c3, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &f1])?;
+    let (c3, _) = run(&[
+        "open",
+        "--group",
+        &group,
+        "--receiver",
+        "2",
+        "--state",
+        &d("lamp"),
+        "--json",
+        &f1,
+    ])?;
     println!("\n6. An attacker flips a bit of a fresh frame: refused.");
-    let (_, f3) = run(&["seal", "--group", &group, "--sender", "1", "--state", &d("controller"), "--hex", "01"])?;
+    let (_, f3) = run(&[
+        "seal",
+        "--group",
+        &group,
+        "--sender",
+        "1",
+        "--state",
+        &d("controller"),
+        "--hex",
+        "01",
+    ])?;
     let mut t = parse_hex("frame", &f3)?;
     if let Some(b) = t.get_mut(2) {
         *b ^= 0x01;
     }
-    let (c4, _) = run(&["open", "--group", &group, "--receiver", "2", "--state", &d("lamp"), "--json", &hex::encode(t)])?;
+    let (c4, _) = run(&[
+        "open",
+        "--group",
+        &group,
+        "--receiver",
+        "2",
+        "--state",
+        &d("lamp"),
+        "--json",
+        &hex::encode(t),
+    ])?;
     let ok = (c1, c2, c3, c4) == (0, 0, 2, 2);
-    println!("\n{} (files in {})", if ok { "demo finished: accepted, accepted, replay refused, forgery refused" } else { "demo FAILED" }, dir.display());
+    println!(
+        "\n{} (files in {})",
+        if ok {
+            "demo finished: accepted, accepted, replay refused, forgery refused"
+        } else {
+            "demo FAILED"
+        },
+        dir.display()
+    );
     if ok {
         Ok(Outcome::Done)
     } else {
-        Err(CliError::usage("the demo did not behave as expected".into()))
+        Err(CliError::usage(
+            "the demo did not behave as expected".into(),
+        ))
     }
 }

@@ -30,15 +30,20 @@ pub struct StateDir {
 
 impl StateDir {
     pub fn open(dir: &Path) -> Result<StateDir, CliError> {
-        fs::create_dir_all(dir).map_err(|e| CliError::io(format!("cannot create state dir {}", dir.display()), e))?;
+        fs::create_dir_all(dir)
+            .map_err(|e| CliError::io(format!("cannot create state dir {}", dir.display()), e))?;
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(dir.join(".lock"))
             .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
-        lock.lock().map_err(|e| CliError::io("cannot lock state dir".into(), e))?;
-        Ok(StateDir { dir: dir.to_owned(), _lock: lock })
+        lock.lock()
+            .map_err(|e| CliError::io("cannot lock state dir".into(), e))?;
+        Ok(StateDir {
+            dir: dir.to_owned(),
+            _lock: lock,
+        })
     }
 
     pub fn counter(&self, id: u32) -> FileStore {
@@ -57,11 +62,20 @@ impl StateDir {
         let Some(f): Option<LengthFile> = read_json(&self.length_path(id))? else {
             return Ok(LengthState::default());
         };
-        Ok(LengthState { reference: f.reference, since_full: f.since_full })
+        Ok(LengthState {
+            reference: f.reference,
+            since_full: f.since_full,
+        })
     }
 
     pub fn save_length(&self, id: u32, s: LengthState) -> Result<(), CliError> {
-        write_json(&self.length_path(id), &LengthFile { reference: s.reference, since_full: s.since_full })
+        write_json(
+            &self.length_path(id),
+            &LengthFile {
+                reference: s.reference,
+                since_full: s.since_full,
+            },
+        )
     }
 
     pub fn replay_exists(&self, id: u32) -> bool {
@@ -84,26 +98,50 @@ impl StateDir {
         }
         let mut m = MapStore::default();
         for p in f.peers {
-            let bitmap = u64::from_str_radix(&p.bitmap, 16)
-                .map_err(|_| CliError::usage(format!("corrupt replay state {}: bitmap", path.display())))?;
-            let w = ReplayWindow::from_parts(p.highest, p.verified, [bitmap])
-                .map_err(|_| CliError::usage(format!("corrupt replay state {}: sender {}", path.display(), p.sender)))?;
+            let bitmap = u64::from_str_radix(&p.bitmap, 16).map_err(|_| {
+                CliError::usage(format!("corrupt replay state {}: bitmap", path.display()))
+            })?;
+            let w = ReplayWindow::from_parts(p.highest, p.verified, [bitmap]).map_err(|_| {
+                CliError::usage(format!(
+                    "corrupt replay state {}: sender {}",
+                    path.display(),
+                    p.sender
+                ))
+            })?;
             m.0.insert(p.sender, w);
         }
         Ok(m)
     }
 
-    pub fn save_replay(&self, id: u32, group_id: u32, epoch: u16, m: &MapStore) -> Result<(), CliError> {
-        let mut peers: Vec<PeerFile> = m
-            .0
-            .iter()
-            .map(|(&sender, w)| {
-                let (highest, verified, [bitmap]) = w.to_parts();
-                PeerFile { sender, highest, verified, bitmap: format!("{bitmap:016x}") }
-            })
-            .collect();
+    pub fn save_replay(
+        &self,
+        id: u32,
+        group_id: u32,
+        epoch: u16,
+        m: &MapStore,
+    ) -> Result<(), CliError> {
+        let mut peers: Vec<PeerFile> =
+            m.0.iter()
+                .map(|(&sender, w)| {
+                    let (highest, verified, [bitmap]) = w.to_parts();
+                    PeerFile {
+                        sender,
+                        highest,
+                        verified,
+                        bitmap: format!("{bitmap:016x}"),
+                    }
+                })
+                .collect();
         peers.sort_by_key(|p| p.sender);
-        write_json(&self.replay_path(id), &ReplayFile { version: 1, group_id, epoch, peers })
+        write_json(
+            &self.replay_path(id),
+            &ReplayFile {
+                version: 1,
+                group_id,
+                epoch,
+                peers,
+            },
+        )
     }
 }
 
@@ -118,9 +156,11 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Cli
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
-    let mut text = serde_json::to_vec_pretty(v).map_err(|e| CliError::usage(format!("cannot encode state: {e}")))?;
+    let mut text = serde_json::to_vec_pretty(v)
+        .map_err(|e| CliError::usage(format!("cannot encode state: {e}")))?;
     text.push(b'\n');
-    write_atomic(path, &text).map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))
+    write_atomic(path, &text)
+        .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))
 }
 
 #[derive(Serialize, Deserialize)]

@@ -33,7 +33,8 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("raw_ccm", n), &n, |b, _| {
             b.iter(|| {
                 out[..n].copy_from_slice(black_box(&payload));
-                raw.encrypt_in_place_detached(&nonce, &[], &mut out[..n]).unwrap()
+                raw.encrypt_in_place_detached(&nonce, &[], &mut out[..n])
+                    .unwrap()
             })
         });
     }
@@ -44,7 +45,12 @@ fn bench(c: &mut Criterion) {
         let payload = vec![0xa5u8; n];
         g.throughput(Throughput::Bytes(n as u64));
         let mut sender = Sender::new(keys(), SenderConfig::new(3), MemoryStore::default()).unwrap();
-        let mut recipient = Recipient::new(keys(), RecipientConfig::default(), 0..=10, PeerTable::<8>::new());
+        let mut recipient = Recipient::new(
+            keys(),
+            RecipientConfig::default(),
+            0..=10,
+            PeerTable::<8>::new(),
+        );
         recipient.provision(3);
         g.bench_with_input(BenchmarkId::new("meshseal", n), &n, |b, _| {
             b.iter_custom(|iters| {
@@ -76,7 +82,8 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("raw_ccm", n), &n, |b, _| {
             b.iter(|| {
                 buf.copy_from_slice(black_box(&ct));
-                raw.decrypt_in_place_detached(&nonce, &[], &mut buf, &tag).unwrap()
+                raw.decrypt_in_place_detached(&nonce, &[], &mut buf, &tag)
+                    .unwrap()
             })
         });
     }

@@ -22,21 +22,45 @@ struct Case {
     payload: &'static [u8],
 }
 
-fn group(name: &str, secret: &[u8], salt: &[u8], group_id: u32, epoch: u16, cases: &[Case]) -> Value {
+fn group(
+    name: &str,
+    secret: &[u8],
+    salt: &[u8],
+    group_id: u32,
+    epoch: u16,
+    cases: &[Case],
+) -> Value {
     let d = derive(secret, salt, group_id, epoch).expect("valid inputs");
     let frames: Vec<Value> = cases
         .iter()
         .map(|c| {
             let mut cfg = SenderConfig::new(c.sender);
-            cfg.sender_id_mode = if c.implicit { SenderIdMode::Implicit } else { SenderIdMode::Explicit };
+            cfg.sender_id_mode = if c.implicit {
+                SenderIdMode::Implicit
+            } else {
+                SenderIdMode::Explicit
+            };
             cfg.length_mode = LengthMode::Confirmed;
             cfg.full_every = 1000;
             let keys = GroupKeys::from_derived(&d, group_id, epoch);
-            let mut tx = Sender::new(keys, cfg, MemoryStore { limit: Some(c.seq), writes: 0 }).unwrap();
-            tx.restore_length_state(meshseal::context::LengthState { reference: c.reference, since_full: 0 });
+            let mut tx = Sender::new(
+                keys,
+                cfg,
+                MemoryStore {
+                    limit: Some(c.seq),
+                    writes: 0,
+                },
+            )
+            .unwrap();
+            tx.restore_length_state(meshseal::context::LengthState {
+                reference: c.reference,
+                since_full: 0,
+            });
             let mut out = vec![0u8; 512];
             let n = match c.fragment {
-                Some((index, count)) => tx.seal_fragment(c.payload, Fragment { index, count }, &mut out),
+                Some((index, count)) => {
+                    tx.seal_fragment(c.payload, Fragment { index, count }, &mut out)
+                }
                 None => tx.seal(c.payload, &mut out),
             }
             .unwrap();
@@ -69,19 +93,107 @@ fn main() {
     let a: Vec<u8> = (0u8..32).collect();
     let b: Vec<u8> = (0u8..64).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
     let cases_a = [
-        Case { name: "first frame after boot, full number", sender: 1, implicit: false, seq: 0, reference: None, fragment: None, payload: b"\x01" },
-        Case { name: "steady short form, 4-byte reading", sender: 1, implicit: false, seq: 5, reference: Some(4), fragment: None, payload: b"\x00\xd2\x02\x15" },
-        Case { name: "short form wraps low bits", sender: 2, implicit: false, seq: 0x1f, reference: Some(0x1d), fragment: None, payload: b"lamp on" },
-        Case { name: "1-byte form, 2-byte sender id", sender: 300, implicit: false, seq: 1000, reference: Some(900), fragment: None, payload: b"temp=21" },
-        Case { name: "2-byte form", sender: 3, implicit: false, seq: 70_000, reference: Some(69_000), fragment: None, payload: b"\xde\xad\xbe\xef" },
-        Case { name: "implicit sender, short form", sender: 2, implicit: true, seq: 40, reference: Some(39), fragment: None, payload: b"\x00" },
-        Case { name: "largest sender id and sequence number, empty payload", sender: u32::MAX, implicit: false, seq: (1 << 40) - 1, reference: None, fragment: None, payload: b"" },
-        Case { name: "fragment 1 of 3", sender: 9, implicit: false, seq: 42, reference: Some(41), fragment: Some((1, 3)), payload: b"middle part of a long message" },
+        Case {
+            name: "first frame after boot, full number",
+            sender: 1,
+            implicit: false,
+            seq: 0,
+            reference: None,
+            fragment: None,
+            payload: b"\x01",
+        },
+        Case {
+            name: "steady short form, 4-byte reading",
+            sender: 1,
+            implicit: false,
+            seq: 5,
+            reference: Some(4),
+            fragment: None,
+            payload: b"\x00\xd2\x02\x15",
+        },
+        Case {
+            name: "short form wraps low bits",
+            sender: 2,
+            implicit: false,
+            seq: 0x1f,
+            reference: Some(0x1d),
+            fragment: None,
+            payload: b"lamp on",
+        },
+        Case {
+            name: "1-byte form, 2-byte sender id",
+            sender: 300,
+            implicit: false,
+            seq: 1000,
+            reference: Some(900),
+            fragment: None,
+            payload: b"temp=21",
+        },
+        Case {
+            name: "2-byte form",
+            sender: 3,
+            implicit: false,
+            seq: 70_000,
+            reference: Some(69_000),
+            fragment: None,
+            payload: b"\xde\xad\xbe\xef",
+        },
+        Case {
+            name: "implicit sender, short form",
+            sender: 2,
+            implicit: true,
+            seq: 40,
+            reference: Some(39),
+            fragment: None,
+            payload: b"\x00",
+        },
+        Case {
+            name: "largest sender id and sequence number, empty payload",
+            sender: u32::MAX,
+            implicit: false,
+            seq: (1 << 40) - 1,
+            reference: None,
+            fragment: None,
+            payload: b"",
+        },
+        Case {
+            name: "fragment 1 of 3",
+            sender: 9,
+            implicit: false,
+            seq: 42,
+            reference: Some(41),
+            fragment: Some((1, 3)),
+            payload: b"middle part of a long message",
+        },
     ];
     let cases_b = [
-        Case { name: "epoch 5 with salt, full number", sender: 77, implicit: false, seq: 123_456_789, reference: None, fragment: None, payload: b"unlock" },
-        Case { name: "epoch 5, 3-byte form", sender: 127, implicit: false, seq: 5_000_000, reference: Some(4_000_000), fragment: None, payload: b"\x02\x00" },
-        Case { name: "epoch 5, 4-byte form, implicit", sender: 128, implicit: true, seq: 4_000_000_000, reference: Some(3_000_000_000), fragment: None, payload: &[0x11; 40] },
+        Case {
+            name: "epoch 5 with salt, full number",
+            sender: 77,
+            implicit: false,
+            seq: 123_456_789,
+            reference: None,
+            fragment: None,
+            payload: b"unlock",
+        },
+        Case {
+            name: "epoch 5, 3-byte form",
+            sender: 127,
+            implicit: false,
+            seq: 5_000_000,
+            reference: Some(4_000_000),
+            fragment: None,
+            payload: b"\x02\x00",
+        },
+        Case {
+            name: "epoch 5, 4-byte form, implicit",
+            sender: 128,
+            implicit: true,
+            seq: 4_000_000_000,
+            reference: Some(3_000_000_000),
+            fragment: None,
+            payload: &[0x11; 40],
+        },
     ];
     let out = json!({
         "description": "meshseal compact frame v1 test vectors (spec docs/wire-format.md 1.0). Produced by `cargo run -p meshseal --example gen_vectors`. Senders are booted at `seq` with length reference `reference` (LengthMode::Confirmed), so the sequence form follows the spec's shortest-form rule.",

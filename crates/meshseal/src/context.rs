@@ -103,7 +103,12 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             return Err(Error::InvalidConfig);
         }
         let counter = Counter::boot(store, cfg.reservation_block)?;
-        Ok(Sender { keys, cfg, counter, len: LengthState::default() })
+        Ok(Sender {
+            keys,
+            cfg,
+            counter,
+            len: LengthState::default(),
+        })
     }
 
     /// The sequence number the next frame will carry.
@@ -227,7 +232,11 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
                 return Err(e);
             }
         }
-        self.len.since_full = if repr.seq.form.is_full() { 0 } else { self.len.since_full.saturating_add(1) };
+        self.len.since_full = if repr.seq.form.is_full() {
+            0
+        } else {
+            self.len.since_full.saturating_add(1)
+        };
         if self.cfg.length_mode == LengthMode::Steady {
             self.len.reference = Some(seq);
         }
@@ -267,7 +276,7 @@ impl Membership for AnySender {
 
 impl Membership for [u32] {
     fn contains(&self, sender: u32) -> bool {
-        self.iter().any(|&m| m == sender)
+        <[u32]>::contains(self, &sender)
     }
 }
 
@@ -376,20 +385,33 @@ where
 {
     /// A recipient over `replay` state, accepting senders in `members`.
     pub fn new(keys: GroupKeys<A>, cfg: RecipientConfig, members: M, replay: R) -> Self {
-        Recipient { keys, cfg, members, replay, stats: Stats::default() }
+        Recipient {
+            keys,
+            cfg,
+            members,
+            replay,
+            stats: Stats::default(),
+        }
     }
 
     /// Creates verified, empty state for `sender`. Only valid before that sender sealed
     /// anything under these keys (at group creation or right after a rekey).
     pub fn provision(&mut self, sender: u32) {
-        if self.replay.insert(sender, ReplayWindow::provisioned()).is_some() {
+        if self
+            .replay
+            .insert(sender, ReplayWindow::provisioned())
+            .is_some()
+        {
             self.stats.evicted = self.stats.evicted.saturating_add(1);
         }
     }
 
     /// Marks `sender`'s state as verified (its freshness was proven, e.g. by a challenge).
     pub fn mark_fresh(&mut self, sender: u32) -> bool {
-        self.replay.get(sender).map(ReplayWindow::mark_verified).is_some()
+        self.replay
+            .get(sender)
+            .map(ReplayWindow::mark_verified)
+            .is_some()
     }
 
     /// Counters of accepted and refused frames.
@@ -451,7 +473,10 @@ where
         if frame.epoch_bits() != (self.keys.epoch() & 3) as u8 {
             return Err(Error::UnknownEpoch);
         }
-        let sender = frame.sender_id().or(link_sender).ok_or(Error::UnknownSender)?;
+        let sender = frame
+            .sender_id()
+            .or(link_sender)
+            .ok_or(Error::UnknownSender)?;
         if self.cfg.own_id == Some(sender) {
             return Err(Error::Reflected);
         }
@@ -472,12 +497,19 @@ where
         let (accepted, freshness, evicted) = match window {
             Some(w) => {
                 let a = w.accept(seq);
-                let f = if w.is_verified() { Freshness::Fresh } else { Freshness::Unknown };
+                let f = if w.is_verified() {
+                    Freshness::Fresh
+                } else {
+                    Freshness::Unknown
+                };
                 self.replay.touch(sender);
                 (a, f, false)
             }
             None => {
-                let evicted = self.replay.insert(sender, ReplayWindow::unverified_at(seq)).is_some();
+                let evicted = self
+                    .replay
+                    .insert(sender, ReplayWindow::unverified_at(seq))
+                    .is_some();
                 (Default::default(), Freshness::Unknown, evicted)
             }
         };
@@ -549,9 +581,16 @@ pub fn open_stateless<'b, A: AeadBackend>(
     if frame.epoch_bits() != (keys.epoch() & 3) as u8 {
         return Err(Error::UnknownEpoch);
     }
-    let sender = frame.sender_id().or(link_sender).ok_or(Error::UnknownSender)?;
+    let sender = frame
+        .sender_id()
+        .or(link_sender)
+        .ok_or(Error::UnknownSender)?;
     let seq = reconstruct(expected, frame.truncated_seq());
     decrypt(keys, &mut frame, sender, seq)?;
     let range = frame.header_len()..frame.bytes().len() - TAG_LEN;
-    Ok(Verified { sender, seq, payload: &buf[range] })
+    Ok(Verified {
+        sender,
+        seq,
+        payload: &buf[range],
+    })
 }

@@ -57,7 +57,12 @@ impl<S: CounterStore> Counter<S> {
             return Err(Error::InvalidConfig);
         }
         let limit = store.load().map_err(|_| Error::CounterStore)?.unwrap_or(0);
-        Ok(Counter { store, next: limit, limit, block })
+        Ok(Counter {
+            store,
+            next: limit,
+            limit,
+            block,
+        })
     }
 
     /// The next number [`Counter::take`] would return.
@@ -84,7 +89,9 @@ impl<S: CounterStore> Counter<S> {
         }
         if self.next >= self.limit {
             let new_limit = self.next.saturating_add(self.block).min(SEQ_MAX + 1);
-            self.store.reserve(new_limit).map_err(|_| Error::CounterStore)?;
+            self.store
+                .reserve(new_limit)
+                .map_err(|_| Error::CounterStore)?;
             self.limit = new_limit;
         }
         let n = self.next;
@@ -182,12 +189,17 @@ pub struct TwoSlotStore<F: SlotFlash> {
 impl<F: SlotFlash> TwoSlotStore<F> {
     /// Wraps a two-slot medium.
     pub fn new(flash: F) -> Self {
-        TwoSlotStore { flash, newest: None }
+        TwoSlotStore {
+            flash,
+            newest: None,
+        }
     }
 
     /// Provisions the medium: writes a record of limit 0 into slot 0 and blanks nothing else.
     pub fn format(&mut self) -> Result<(), SlotError<F::Error>> {
-        self.flash.write(0, &encode_record(0)).map_err(SlotError::Medium)?;
+        self.flash
+            .write(0, &encode_record(0))
+            .map_err(SlotError::Medium)?;
         self.newest = Some(0);
         Ok(())
     }
@@ -238,7 +250,9 @@ impl<F: SlotFlash> CounterStore for TwoSlotStore<F> {
             Some(slot) => 1 - slot,
             None => 0,
         };
-        self.flash.write(target, &encode_record(limit)).map_err(SlotError::Medium)?;
+        self.flash
+            .write(target, &encode_record(limit))
+            .map_err(SlotError::Medium)?;
         self.newest = Some(target);
         Ok(())
     }
@@ -282,8 +296,13 @@ mod file {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
                 Err(e) => return Err(e),
             };
-            let record: [u8; RECORD_LEN] = bytes.as_slice().try_into().map_err(|_| corrupt(&self.path))?;
-            decode_record(&record).map(Some).ok_or_else(|| corrupt(&self.path))
+            let record: [u8; RECORD_LEN] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| corrupt(&self.path))?;
+            decode_record(&record)
+                .map(Some)
+                .ok_or_else(|| corrupt(&self.path))
         }
 
         fn reserve(&mut self, limit: u64) -> io::Result<()> {
@@ -332,15 +351,17 @@ mod tests {
             assert_eq!(c.take().unwrap(), want);
         }
         assert_eq!(c.limit(), 30);
-        drop(c);
-        assert_eq!(store.writes, 3);
+        assert_eq!(c.into_store().writes, 3);
         let mut c = Counter::boot(&mut store, 10).unwrap();
         assert_eq!(c.take().unwrap(), 30);
     }
 
     #[test]
     fn exhaustion_is_refused() {
-        let mut store = MemoryStore { limit: Some(SEQ_MAX - 1), writes: 0 };
+        let mut store = MemoryStore {
+            limit: Some(SEQ_MAX - 1),
+            writes: 0,
+        };
         let mut c = Counter::boot(&mut store, 1000).unwrap();
         assert_eq!(c.take(), Ok(SEQ_MAX - 1));
         assert_eq!(c.limit(), SEQ_MAX + 1);
@@ -352,7 +373,10 @@ mod tests {
 
     #[test]
     fn zero_block_is_invalid() {
-        assert_eq!(Counter::boot(MemoryStore::default(), 0).err(), Some(Error::InvalidConfig));
+        assert_eq!(
+            Counter::boot(MemoryStore::default(), 0).err(),
+            Some(Error::InvalidConfig)
+        );
     }
 
     #[test]
@@ -412,7 +436,8 @@ mod tests {
     #[cfg(feature = "std")]
     #[test]
     fn file_store_round_trip_and_corruption() {
-        let dir = std::env::temp_dir().join(std::format!("meshseal-counter-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(std::format!("meshseal-counter-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("counter");
         let _ = std::fs::remove_file(&path);
@@ -422,7 +447,10 @@ mod tests {
         assert_eq!(FileStore::new(&path).load().unwrap(), Some(77));
         std::fs::write(&path, b"garbage").unwrap();
         assert!(FileStore::new(&path).load().is_err());
-        assert_eq!(Counter::boot(FileStore::new(&path), 10).err(), Some(Error::CounterStore));
+        assert_eq!(
+            Counter::boot(FileStore::new(&path), 10).err(),
+            Some(Error::CounterStore)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -146,11 +146,20 @@ pub fn derive(
     }
     let salt = if salt.is_empty() { None } else { Some(salt) };
     let hk = hkdf::Hkdf::<sha2::Sha256>::new(salt, master_secret);
-    let mut out = DerivedKeys { key: [0; KEY_LEN], iv: [0; IV_LEN] };
-    hk.expand(&hkdf_info(LABEL_KEY, group_id, epoch, KEY_LEN as u8), &mut out.key)
-        .map_err(|_| Error::InvalidConfig)?;
-    hk.expand(&hkdf_info(LABEL_IV, group_id, epoch, IV_LEN as u8), &mut out.iv)
-        .map_err(|_| Error::InvalidConfig)?;
+    let mut out = DerivedKeys {
+        key: [0; KEY_LEN],
+        iv: [0; IV_LEN],
+    };
+    hk.expand(
+        &hkdf_info(LABEL_KEY, group_id, epoch, KEY_LEN as u8),
+        &mut out.key,
+    )
+    .map_err(|_| Error::InvalidConfig)?;
+    hk.expand(
+        &hkdf_info(LABEL_IV, group_id, epoch, IV_LEN as u8),
+        &mut out.iv,
+    )
+    .map_err(|_| Error::InvalidConfig)?;
     Ok(out)
 }
 
@@ -217,7 +226,7 @@ impl GroupKeys<RustCryptoCcm> {
         GroupKeys::with_backend(RustCryptoCcm::new(&k.key), k.iv, group_id, epoch)
     }
 
-    /// Derives keys with HKDF-SHA256 (see [`derive`]).
+    /// Derives keys with HKDF-SHA256 (see [`fn@derive`]).
     #[cfg(feature = "hkdf")]
     pub fn derive(
         master_secret: &[u8],
@@ -233,7 +242,12 @@ impl GroupKeys<RustCryptoCcm> {
 impl<A: AeadBackend> GroupKeys<A> {
     /// Keys over any backend (e.g. a hardware CCM engine already loaded with the group key).
     pub fn with_backend(aead: A, iv: [u8; IV_LEN], group_id: u32, epoch: u16) -> Self {
-        GroupKeys { aead, iv, group_id, epoch }
+        GroupKeys {
+            aead,
+            iv,
+            group_id,
+            epoch,
+        }
     }
 
     /// The group id these keys were derived for.
@@ -261,8 +275,14 @@ mod tests {
 
     #[test]
     fn derive_checks_secret_length() {
-        assert_eq!(derive(&[0; 15], b"", 1, 0).err(), Some(Error::InvalidConfig));
-        assert_eq!(derive(&[0; 65], b"", 1, 0).err(), Some(Error::InvalidConfig));
+        assert_eq!(
+            derive(&[0; 15], b"", 1, 0).err(),
+            Some(Error::InvalidConfig)
+        );
+        assert_eq!(
+            derive(&[0; 65], b"", 1, 0).err(),
+            Some(Error::InvalidConfig)
+        );
         assert!(derive(&[0; 16], b"", 1, 0).is_ok());
         assert!(derive(&[0; 64], b"salt", 1, 0).is_ok());
     }
@@ -290,9 +310,18 @@ mod tests {
     #[test]
     fn nonce_layout() {
         let iv = [0u8; IV_LEN];
-        let n = NonceInput { header: 0x31, fragment: 0x24, epoch: 0x0102, sender: 0x0a0b0c0d, seq: 0x11_2233_4455 }
-            .nonce(&iv);
-        assert_eq!(n, [0x31, 0x24, 1, 2, 0x0a, 0x0b, 0x0c, 0x0d, 0x11, 0x22, 0x33, 0x44, 0x55]);
+        let n = NonceInput {
+            header: 0x31,
+            fragment: 0x24,
+            epoch: 0x0102,
+            sender: 0x0a0b0c0d,
+            seq: 0x11_2233_4455,
+        }
+        .nonce(&iv);
+        assert_eq!(
+            n,
+            [0x31, 0x24, 1, 2, 0x0a, 0x0b, 0x0c, 0x0d, 0x11, 0x22, 0x33, 0x44, 0x55]
+        );
     }
 
     #[test]
@@ -302,7 +331,10 @@ mod tests {
         let mut buf = *b"temp=21";
         let mut tag = k.seal_in_place(&nonce, b"", &mut buf).unwrap();
         tag[0] ^= 1;
-        assert_eq!(k.open_in_place(&nonce, b"", &mut buf, &tag), Err(Error::BadTag));
+        assert_eq!(
+            k.open_in_place(&nonce, b"", &mut buf, &tag),
+            Err(Error::BadTag)
+        );
         assert_eq!(buf, [0; 7]);
     }
 }

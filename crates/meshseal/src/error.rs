@@ -187,7 +187,9 @@ impl Stats {
 
     /// `(reason name, count)` for every reason, including zeros, in a stable order.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        Error::ALL.iter().map(move |e| (e.reason(), self.refused[e.index()]))
+        Error::ALL
+            .iter()
+            .map(move |e| (e.reason(), self.refused[e.index()]))
     }
 
     pub(crate) fn count(&mut self, e: Error) {

@@ -155,7 +155,11 @@ impl TruncatedSeq {
     /// Truncates a full sequence number to `form`.
     pub const fn of(seq: u64, form: SeqForm) -> Self {
         let bits = form.bits();
-        let value = if bits >= 64 { seq } else { seq & ((1u64 << bits) - 1) };
+        let value = if bits >= 64 {
+            seq
+        } else {
+            seq & ((1u64 << bits) - 1)
+        };
         TruncatedSeq { value, form }
     }
 }
@@ -180,7 +184,10 @@ impl Fragment {
         if index > last {
             return Err(WireError::FragmentIndex);
         }
-        Ok(Fragment { index, count: last + 1 })
+        Ok(Fragment {
+            index,
+            count: last + 1,
+        })
     }
 
     const fn is_valid(self) -> bool {
@@ -288,7 +295,12 @@ impl<T: AsRef<[u8]>> Frame<T> {
         if let Some(f) = frag_at {
             Fragment::from_byte(b[f])?;
         }
-        Ok(Layout { sender, seq_at, frag_at, payload_at: at })
+        Ok(Layout {
+            sender,
+            seq_at,
+            frag_at,
+            payload_at: at,
+        })
     }
 
     /// The header byte.
@@ -488,7 +500,10 @@ mod tests {
         Repr {
             epoch_bits: 1,
             sender: Some(300),
-            seq: TruncatedSeq { value: 0x0102, form: SeqForm::Bytes(2) },
+            seq: TruncatedSeq {
+                value: 0x0102,
+                form: SeqForm::Bytes(2),
+            },
             fragment: None,
             payload_len: 2,
         }
@@ -499,7 +514,13 @@ mod tests {
         let f = Frame::new_checked(&FRAME[..], SenderIdMode::Explicit).unwrap();
         assert_eq!(f.epoch_bits(), 1);
         assert_eq!(f.sender_id(), Some(300));
-        assert_eq!(f.truncated_seq(), TruncatedSeq { value: 0x0102, form: SeqForm::Bytes(2) });
+        assert_eq!(
+            f.truncated_seq(),
+            TruncatedSeq {
+                value: 0x0102,
+                form: SeqForm::Bytes(2)
+            }
+        );
         assert_eq!(f.fragment(), None);
         assert_eq!(f.header_len(), 5);
         assert_eq!(f.payload(), b"hi");
@@ -536,7 +557,7 @@ mod tests {
         let r = Repr {
             epoch_bits: 0,
             sender: Some(5),
-            seq: TruncatedSeq::of(0x1234_5678_9a, SeqForm::Short),
+            seq: TruncatedSeq::of(0x0012_3456_789a, SeqForm::Short),
             fragment: None,
             payload_len: 4,
         };
@@ -568,21 +589,51 @@ mod tests {
         let e = |b: &[u8]| Frame::new_checked(b, SenderIdMode::Explicit).unwrap_err();
         assert_eq!(e(&[]), WireError::Truncated);
         assert_eq!(e(&[0x80; 20]), WireError::UnsupportedVersion);
-        assert_eq!(e(&[0x10, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::ReservedLength);
-        assert_eq!(e(&[0x16, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::ReservedLength);
-        assert_eq!(e(&[0x00, 0x81, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::NonCanonicalSender);
-        assert_eq!(e(&[0x00, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::SenderOverflow);
-        assert_eq!(e(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0]), WireError::SenderOverflow);
+        assert_eq!(
+            e(&[0x10, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            WireError::ReservedLength
+        );
+        assert_eq!(
+            e(&[0x16, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            WireError::ReservedLength
+        );
+        assert_eq!(
+            e(&[0x00, 0x81, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]),
+            WireError::NonCanonicalSender
+        );
+        assert_eq!(
+            e(&[0x00, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0]),
+            WireError::SenderOverflow
+        );
+        assert_eq!(
+            e(&[0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0, 0, 0, 0, 0, 0, 0]),
+            WireError::SenderOverflow
+        );
         assert_eq!(e(&[0x00, 0xff, 0xff]), WireError::Truncated);
         // Header and sender present but one byte short of the tag.
         assert_eq!(e(&[0x00, 0x01, 0, 0, 0, 0, 0, 0, 0]), WireError::Truncated);
         // Fragment index 3 of a 2-fragment message.
-        assert_eq!(e(&[0x19, 0x01, 0x05, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]), WireError::FragmentIndex);
+        assert_eq!(
+            e(&[0x19, 0x01, 0x05, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]),
+            WireError::FragmentIndex
+        );
     }
 
     #[test]
     fn varint_edges() {
-        for v in [0u32, 1, 127, 128, 16383, 16384, 0x1f_ffff, 0x20_0000, 0x0fff_ffff, 0x1000_0000, u32::MAX] {
+        for v in [
+            0u32,
+            1,
+            127,
+            128,
+            16383,
+            16384,
+            0x1f_ffff,
+            0x20_0000,
+            0x0fff_ffff,
+            0x1000_0000,
+            u32::MAX,
+        ] {
             let mut b = [0u8; 5];
             let n = put_varint(v, &mut b).unwrap();
             assert_eq!(n, varint_len(v));
@@ -594,14 +645,47 @@ mod tests {
     fn emit_refuses_out_of_range() {
         let mut buf = [0u8; 64];
         let bad = [
-            Repr { epoch_bits: 4, ..repr() },
-            Repr { seq: TruncatedSeq { value: 16, form: SeqForm::Short }, ..repr() },
-            Repr { seq: TruncatedSeq { value: 0, form: SeqForm::Bytes(6) }, ..repr() },
-            Repr { seq: TruncatedSeq { value: 256, form: SeqForm::Bytes(1) }, ..repr() },
-            Repr { fragment: Some(Fragment { index: 2, count: 2 }), ..repr() },
-            Repr { fragment: Some(Fragment { index: 0, count: 17 }), ..repr() },
             Repr {
-                seq: TruncatedSeq { value: 1, form: SeqForm::Short },
+                epoch_bits: 4,
+                ..repr()
+            },
+            Repr {
+                seq: TruncatedSeq {
+                    value: 16,
+                    form: SeqForm::Short,
+                },
+                ..repr()
+            },
+            Repr {
+                seq: TruncatedSeq {
+                    value: 0,
+                    form: SeqForm::Bytes(6),
+                },
+                ..repr()
+            },
+            Repr {
+                seq: TruncatedSeq {
+                    value: 256,
+                    form: SeqForm::Bytes(1),
+                },
+                ..repr()
+            },
+            Repr {
+                fragment: Some(Fragment { index: 2, count: 2 }),
+                ..repr()
+            },
+            Repr {
+                fragment: Some(Fragment {
+                    index: 0,
+                    count: 17,
+                }),
+                ..repr()
+            },
+            Repr {
+                seq: TruncatedSeq {
+                    value: 1,
+                    form: SeqForm::Short,
+                },
                 fragment: Some(Fragment { index: 0, count: 2 }),
                 ..repr()
             },

@@ -49,3 +49,8 @@ pub const TAG_LEN: usize = 8;
 pub const NONCE_LEN: usize = 13;
 /// Length of the AES-128 group key.
 pub const KEY_LEN: usize = 16;
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

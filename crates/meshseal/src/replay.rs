@@ -53,7 +53,10 @@ impl<const W: usize> ReplayWindow<W> {
     /// State for a sender known at provisioning: nothing received yet, and any frame is fresh
     /// because the sender had sent nothing before this state was created.
     pub const fn provisioned() -> Self {
-        ReplayWindow { top: EMPTY | VERIFIED, bitmap: [0; W] }
+        ReplayWindow {
+            top: EMPTY | VERIFIED,
+            bitmap: [0; W],
+        }
     }
 
     /// State created from the first authenticated frame of a sender the receiver knew nothing
@@ -63,11 +66,18 @@ impl<const W: usize> ReplayWindow<W> {
         if W > 0 {
             bitmap[0] = 1;
         }
-        ReplayWindow { top: seq & HIGHEST_MASK, bitmap }
+        ReplayWindow {
+            top: seq & HIGHEST_MASK,
+            bitmap,
+        }
     }
 
     /// Rebuilds a window from persisted parts (see [`ReplayWindow::to_parts`]).
-    pub fn from_parts(highest: Option<u64>, verified: bool, bitmap: [u64; W]) -> Result<Self, Error> {
+    pub fn from_parts(
+        highest: Option<u64>,
+        verified: bool,
+        bitmap: [u64; W],
+    ) -> Result<Self, Error> {
         let mut top = match highest {
             Some(h) if h <= SEQ_MAX => h,
             Some(_) => return Err(Error::InvalidConfig),
@@ -132,8 +142,14 @@ impl<const W: usize> ReplayWindow<W> {
         for i in (0..W).rev() {
             let src = i.checked_sub(words);
             let hi = src.map_or(0, |s| self.bitmap[s]);
-            let lo = src.and_then(|s| s.checked_sub(1)).map_or(0, |s| self.bitmap[s]);
-            self.bitmap[i] = if bits == 0 { hi } else { hi << bits | lo >> (64 - bits) };
+            let lo = src
+                .and_then(|s| s.checked_sub(1))
+                .map_or(0, |s| self.bitmap[s]);
+            self.bitmap[i] = if bits == 0 {
+                hi
+            } else {
+                hi << bits | lo >> (64 - bits)
+            };
         }
     }
 
@@ -167,13 +183,19 @@ impl<const W: usize> ReplayWindow<W> {
                 self.top = (self.top & VERIFIED) | seq;
                 self.bitmap = [0; W];
                 self.set_bit(0);
-                Accepted { gap: seq, late: false }
+                Accepted {
+                    gap: seq,
+                    late: false,
+                }
             }
             Some(h) if seq > h => {
                 self.shift(seq - h);
                 self.set_bit(0);
                 self.top = (self.top & VERIFIED) | seq;
-                Accepted { gap: seq - h - 1, late: false }
+                Accepted {
+                    gap: seq - h - 1,
+                    late: false,
+                }
             }
             Some(h) => {
                 self.set_bit(h - seq);
@@ -217,7 +239,10 @@ pub struct PeerTable<const N: usize, const W: usize = 1> {
 impl<const N: usize, const W: usize> PeerTable<N, W> {
     /// An empty table.
     pub const fn new() -> Self {
-        PeerTable { peers: heapless::Vec::new(), clock: 0 }
+        PeerTable {
+            peers: heapless::Vec::new(),
+            clock: 0,
+        }
     }
 
     /// Entries in use.
@@ -249,7 +274,10 @@ impl<const N: usize, const W: usize> PeerTable<N, W> {
 
 impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
     fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>> {
-        self.peers.iter_mut().find(|p| p.sender == sender).map(|p| &mut p.window)
+        self.peers
+            .iter_mut()
+            .find(|p| p.sender == sender)
+            .map(|p| &mut p.window)
     }
 
     fn touch(&mut self, sender: u32) {
@@ -261,7 +289,11 @@ impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
 
     fn insert(&mut self, sender: u32, window: ReplayWindow<W>) -> Option<u32> {
         let now = self.tick();
-        let peer = Peer { sender, stamp: now, window };
+        let peer = Peer {
+            sender,
+            stamp: now,
+            window,
+        };
         if let Some(p) = self.peers.iter_mut().find(|p| p.sender == sender) {
             *p = peer;
             return None;
@@ -269,7 +301,11 @@ impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
         let Err(peer) = self.peers.push(peer) else {
             return None;
         };
-        match self.peers.iter_mut().max_by_key(|p| now.wrapping_sub(p.stamp)) {
+        match self
+            .peers
+            .iter_mut()
+            .max_by_key(|p| now.wrapping_sub(p.stamp))
+        {
             Some(oldest) => {
                 let evicted = oldest.sender;
                 *oldest = peer;
@@ -295,12 +331,24 @@ mod tests {
         let mut w = ReplayWindow::<1>::provisioned();
         assert_eq!(w.expected(), 0);
         w.check(100, OrderPolicy::Window).unwrap();
-        assert_eq!(w.accept(100), Accepted { gap: 100, late: false });
+        assert_eq!(
+            w.accept(100),
+            Accepted {
+                gap: 100,
+                late: false
+            }
+        );
         assert_eq!(w.check(100, OrderPolicy::Window), Err(Error::Replay));
         assert_eq!(w.check(36, OrderPolicy::Window), Err(Error::TooOld));
         assert_eq!(w.check(37, OrderPolicy::Window), Ok(()));
         assert_eq!(w.check(37, OrderPolicy::Strict), Err(Error::OutOfOrder));
-        assert_eq!(w.accept(104), Accepted { gap: 3, late: false });
+        assert_eq!(
+            w.accept(104),
+            Accepted {
+                gap: 3,
+                late: false
+            }
+        );
         assert_eq!(w.accept(102), Accepted { gap: 0, late: true });
         assert_eq!(w.check(102, OrderPolicy::Window), Err(Error::Replay));
         assert_eq!(w.check(100, OrderPolicy::Window), Err(Error::Replay));
@@ -331,8 +379,14 @@ mod tests {
         w.accept(12);
         let (h, v, b) = w.to_parts();
         assert_eq!(ReplayWindow::from_parts(h, v, b), Ok(w));
-        assert_eq!(ReplayWindow::<1>::from_parts(Some(SEQ_MAX + 1), false, [0]), Err(Error::InvalidConfig));
-        assert_eq!(ReplayWindow::<1>::from_parts(None, true, [1]), Err(Error::InvalidConfig));
+        assert_eq!(
+            ReplayWindow::<1>::from_parts(Some(SEQ_MAX + 1), false, [0]),
+            Err(Error::InvalidConfig)
+        );
+        assert_eq!(
+            ReplayWindow::<1>::from_parts(None, true, [1]),
+            Err(Error::InvalidConfig)
+        );
     }
 
     #[test]

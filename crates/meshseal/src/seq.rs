@@ -73,7 +73,10 @@ mod tests {
         let expected = expected.min(SEQ_MAX + 1);
         let base = (expected & !(span - 1)) | t.value;
         let mut best: Option<u64> = None;
-        for c in [base.checked_sub(span), Some(base), base.checked_add(span)].into_iter().flatten() {
+        for c in [base.checked_sub(span), Some(base), base.checked_add(span)]
+            .into_iter()
+            .flatten()
+        {
             if c > SEQ_MAX {
                 continue;
             }
@@ -131,14 +134,26 @@ mod tests {
 
     #[test]
     fn edges() {
-        let short = |v| TruncatedSeq { value: v, form: SeqForm::Short };
+        let short = |v| TruncatedSeq {
+            value: v,
+            form: SeqForm::Short,
+        };
         assert_eq!(reconstruct(0, short(3)), 3);
         assert_eq!(reconstruct(0, short(15)), 15); // nothing below zero
         assert_eq!(reconstruct(16, short(15)), 15);
         assert_eq!(reconstruct(16, short(8)), 24); // tie goes forward
         assert_eq!(reconstruct(SEQ_MAX + 1, short(0)), SEQ_MAX - 15);
         assert_eq!(reconstruct(u64::MAX, short(15)), SEQ_MAX);
-        assert_eq!(reconstruct(5, TruncatedSeq { value: SEQ_MAX, form: SeqForm::FULL }), SEQ_MAX);
+        assert_eq!(
+            reconstruct(
+                5,
+                TruncatedSeq {
+                    value: SEQ_MAX,
+                    form: SeqForm::FULL
+                }
+            ),
+            SEQ_MAX
+        );
         assert_eq!(shortest_form(11, 2), SeqForm::Short);
         assert_eq!(shortest_form(12, 2), SeqForm::Bytes(1));
         assert_eq!(shortest_form(2 + 129, 2), SeqForm::Bytes(1));

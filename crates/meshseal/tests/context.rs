@@ -24,13 +24,24 @@ fn round_trip_and_steady_overhead() {
     let mut tx = sender(1);
     let mut rx = recipient();
     let first = seal(&mut tx, b"\x00\x15\x02\x01");
-    assert_eq!(first.len() - 4, 1 + 1 + 5 + 8, "first frame after boot is full length");
+    assert_eq!(
+        first.len() - 4,
+        1 + 1 + 5 + 8,
+        "first frame after boot is full length"
+    );
     let mut f = first.clone();
     let o = rx.open(&mut f).unwrap();
-    assert_eq!((o.sender, o.seq, o.payload, o.freshness), (1, 0, &b"\x00\x15\x02\x01"[..], Freshness::Fresh));
+    assert_eq!(
+        (o.sender, o.seq, o.payload, o.freshness),
+        (1, 0, &b"\x00\x15\x02\x01"[..], Freshness::Fresh)
+    );
     for i in 1..15u8 {
         let mut f = seal(&mut tx, &[i; 4]);
-        assert_eq!(f.len() - 4, 10, "steady frame from sender < 128 adds 10 bytes");
+        assert_eq!(
+            f.len() - 4,
+            10,
+            "steady frame from sender < 128 adds 10 bytes"
+        );
         let o = rx.open(&mut f).unwrap();
         assert_eq!((o.seq, o.payload), (u64::from(i), &[i; 4][..]));
     }
@@ -108,7 +119,10 @@ fn every_refusal_has_its_reason_and_counter() {
     assert_eq!(rx.open(&mut old).unwrap_err(), Error::TooOld);
     let mut strict = Recipient::new(
         keys(0),
-        RecipientConfig { own_id: None, order: OrderPolicy::Strict },
+        RecipientConfig {
+            own_id: None,
+            order: OrderPolicy::Strict,
+        },
         0..=10,
         PeerTable::<4>::new(),
     );
@@ -131,7 +145,10 @@ fn every_refusal_has_its_reason_and_counter() {
     ] {
         assert_eq!(s.refused(e), 1, "{e:?}");
     }
-    assert_eq!(s.refused(Error::Malformed(meshseal::frame::WireError::Truncated)), 1);
+    assert_eq!(
+        s.refused(Error::Malformed(meshseal::frame::WireError::Truncated)),
+        1
+    );
     assert_eq!(strict.stats().refused(Error::OutOfOrder), 1);
 }
 
@@ -154,7 +171,10 @@ fn sender_side_refusals_consume_nothing() {
     );
     let mut no_resync = SenderConfig::new(1);
     no_resync.full_every = 0;
-    assert_eq!(Sender::new(keys(0), no_resync, MemoryStore::default()).err(), Some(Error::InvalidConfig));
+    assert_eq!(
+        Sender::new(keys(0), no_resync, MemoryStore::default()).err(),
+        Some(Error::InvalidConfig)
+    );
     let mut out = [0u8; 64];
     assert_eq!(
         tx.seal_fragment(b"x", Fragment { index: 3, count: 2 }, &mut out),
@@ -193,7 +213,12 @@ fn freshness_unknown_until_verified_never_from_first_frame() {
 
 #[test]
 fn evicted_sender_is_no_longer_fresh() {
-    let mut rx = Recipient::new(keys(0), RecipientConfig::default(), 0..=10, PeerTable::<2>::new());
+    let mut rx = Recipient::new(
+        keys(0),
+        RecipientConfig::default(),
+        0..=10,
+        PeerTable::<2>::new(),
+    );
     for s in 1..=2 {
         rx.provision(s);
     }
@@ -253,7 +278,11 @@ fn confirmed_mode_uses_short_forms_only_after_confirmation() {
     for _ in 0..8 {
         let _ = seal(&mut tx, b"a");
     }
-    assert_eq!(tx.next_form(), SeqForm::Short, "9 ahead of the reference: still short");
+    assert_eq!(
+        tx.next_form(),
+        SeqForm::Short,
+        "9 ahead of the reference: still short"
+    );
     let _ = seal(&mut tx, b"a");
     assert_eq!(tx.next_form(), SeqForm::Bytes(1));
     tx.confirm(100); // never sent: ignored
@@ -267,11 +296,15 @@ fn fragments_carry_their_position() {
     let mut f = seal(&mut tx, b"x");
     rx.open(&mut f).unwrap();
     let mut out = [0u8; 64];
-    let n = tx.seal_fragment(b"part", Fragment { index: 1, count: 3 }, &mut out).unwrap();
+    let n = tx
+        .seal_fragment(b"part", Fragment { index: 1, count: 3 }, &mut out)
+        .unwrap();
     let o = rx.open(&mut out[..n]).unwrap();
     assert_eq!(o.fragment, Some(Fragment { index: 1, count: 3 }));
     // Changing the fragment byte changes the nonce.
-    let n = tx.seal_fragment(b"part", Fragment { index: 2, count: 3 }, &mut out).unwrap();
+    let n = tx
+        .seal_fragment(b"part", Fragment { index: 2, count: 3 }, &mut out)
+        .unwrap();
     let at = n - 8 - 4 - 1;
     out[at] = 0x12; // claim index 1 of 3
     assert_eq!(rx.open(&mut out[..n]).unwrap_err(), Error::BadTag);
@@ -378,6 +411,29 @@ proptest! {
                 prop_assert!(accepted.insert(o.seq), "seq {} accepted twice", o.seq);
                 prop_assert_eq!(o.payload, &[i as u8][..]);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The same property as the `open` fuzz target, on stable: arbitrary bytes never panic
+    /// and are never accepted (no frame was sealed with these keys for these bytes).
+    #[test]
+    fn arbitrary_bytes_never_panic_nor_open(bytes in prop::collection::vec(any::<u8>(), 0..64), implicit in any::<bool>()) {
+        let mut rx = recipient();
+        let mut buf = bytes.clone();
+        let r = if implicit { rx.open_from(&mut buf, 1) } else { rx.open(&mut buf) };
+        prop_assert!(r.is_err());
+        prop_assert_eq!(rx.stats().refused_total(), 1);
+        let mode = if implicit { SenderIdMode::Implicit } else { SenderIdMode::Explicit };
+        if let Ok(f) = meshseal::frame::Frame::new_checked(&bytes[..], mode) {
+            let repr = meshseal::frame::Repr::parse(&f);
+            prop_assert_eq!(repr.buffer_len(), bytes.len());
+            let mut again = vec![0u8; repr.buffer_len()];
+            let n = repr.emit_header(&mut again).unwrap();
+            prop_assert_eq!(&again[..n], &bytes[..n]);
         }
     }
 }

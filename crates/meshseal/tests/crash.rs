@@ -104,7 +104,10 @@ fn run(
                 flash.0.borrow_mut().fail_next = true;
             }
             match use_number(&mut c) {
-                Ok(n) => assert!(used.insert(n), "sequence number {n} used twice (seed {seed})"),
+                Ok(n) => assert!(
+                    used.insert(n),
+                    "sequence number {n} used twice (seed {seed})"
+                ),
                 Err(Error::CounterStore) => {} // clean failure or power loss: nothing handed out
                 Err(e) => panic!("unexpected {e:?}"),
             }

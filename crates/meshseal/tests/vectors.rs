@@ -69,7 +69,11 @@ fn vectors_are_reproduced_byte_for_byte() {
             let payload = h(&v.payload);
             let expected = h(&v.frame);
             assert_eq!(expected.len() - payload.len(), v.overhead, "{}", v.name);
-            let mode = if v.implicit_sender { SenderIdMode::Implicit } else { SenderIdMode::Explicit };
+            let mode = if v.implicit_sender {
+                SenderIdMode::Implicit
+            } else {
+                SenderIdMode::Explicit
+            };
 
             // Seal.
             let mut cfg = SenderConfig::new(v.sender);
@@ -77,11 +81,29 @@ fn vectors_are_reproduced_byte_for_byte() {
             cfg.length_mode = LengthMode::Confirmed;
             cfg.full_every = 1000;
             let keys = GroupKeys::from_derived(&d, g.group_id, g.epoch);
-            let mut tx = Sender::new(keys, cfg, MemoryStore { limit: Some(v.seq), writes: 0 }).unwrap();
-            tx.restore_length_state(LengthState { reference: v.reference, since_full: 0 });
+            let mut tx = Sender::new(
+                keys,
+                cfg,
+                MemoryStore {
+                    limit: Some(v.seq),
+                    writes: 0,
+                },
+            )
+            .unwrap();
+            tx.restore_length_state(LengthState {
+                reference: v.reference,
+                since_full: 0,
+            });
             let mut out = vec![0u8; 512];
             let n = match &v.fragment {
-                Some(f) => tx.seal_fragment(&payload, Fragment { index: f.index, count: f.count }, &mut out),
+                Some(f) => tx.seal_fragment(
+                    &payload,
+                    Fragment {
+                        index: f.index,
+                        count: f.count,
+                    },
+                    &mut out,
+                ),
                 None => tx.seal(&payload, &mut out),
             }
             .unwrap();
@@ -90,11 +112,19 @@ fn vectors_are_reproduced_byte_for_byte() {
             // Parse.
             let frame = Frame::new_checked(&expected[..], mode).unwrap();
             let repr = Repr::parse(&frame);
-            assert_eq!(repr.sender, (!v.implicit_sender).then_some(v.sender), "{}", v.name);
+            assert_eq!(
+                repr.sender,
+                (!v.implicit_sender).then_some(v.sender),
+                "{}",
+                v.name
+            );
             assert_eq!(repr.payload_len, payload.len());
             assert_eq!(
                 repr.fragment,
-                v.fragment.as_ref().map(|f| Fragment { index: f.index, count: f.count })
+                v.fragment.as_ref().map(|f| Fragment {
+                    index: f.index,
+                    count: f.count
+                })
             );
 
             // Open, as a receiver in step at the reference would.
@@ -103,13 +133,19 @@ fn vectors_are_reproduced_byte_for_byte() {
             let link = v.implicit_sender.then_some(v.sender);
             let mut buf = expected.clone();
             let o = open_stateless(&keys, &mut buf, mode, link, near).unwrap();
-            assert_eq!((o.sender, o.seq, o.payload), (v.sender, v.seq, &payload[..]), "{}", v.name);
+            assert_eq!(
+                (o.sender, o.seq, o.payload),
+                (v.sender, v.seq, &payload[..]),
+                "{}",
+                v.name
+            );
 
             // Any single-bit change is refused.
             for i in 0..expected.len() * 8 {
                 let mut buf = expected.clone();
                 buf[i / 8] ^= 1 << (i % 8);
-                let body = Frame::new_checked(&buf[..], mode).map(|f| f.header_len()..buf.len() - 8);
+                let body =
+                    Frame::new_checked(&buf[..], mode).map(|f| f.header_len()..buf.len() - 8);
                 let r = open_stateless(&keys, &mut buf, mode, link, near);
                 assert!(r.is_err(), "{}: bit {i} accepted", v.name);
                 if let (Err(Error::BadTag), Ok(body)) = (r, body) {

@@ -19,7 +19,15 @@ pub fn sender(id: u32) -> Sender<MemoryStore> {
 pub fn sender_at(id: u32, seq: u64, cfg: impl FnOnce(&mut SenderConfig)) -> Sender<MemoryStore> {
     let mut c = SenderConfig::new(id);
     cfg(&mut c);
-    Sender::new(keys(0), c, MemoryStore { limit: Some(seq), writes: 0 }).unwrap()
+    Sender::new(
+        keys(0),
+        c,
+        MemoryStore {
+            limit: Some(seq),
+            writes: 0,
+        },
+    )
+    .unwrap()
 }
 
 pub type Rx = Recipient<PeerTable<8>, core::ops::RangeInclusive<u32>>;
@@ -28,7 +36,10 @@ pub type Rx = Recipient<PeerTable<8>, core::ops::RangeInclusive<u32>>;
 pub fn recipient() -> Rx {
     let mut r = Recipient::new(
         keys(0),
-        RecipientConfig { own_id: Some(100), ..Default::default() },
+        RecipientConfig {
+            own_id: Some(100),
+            ..Default::default()
+        },
         0..=1000,
         PeerTable::new(),
     );
