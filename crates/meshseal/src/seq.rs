@@ -27,21 +27,18 @@ pub fn reconstruct(expected: u64, t: TruncatedSeq) -> u64 {
     if bits >= 40 {
         return t.value & SEQ_MAX;
     }
-    let span = 1i128 << bits;
-    let half = span / 2;
-    let value = i128::from(t.value) & (span - 1);
-    let expected = i128::from(expected.min(SEQ_MAX + 1));
-    // The unique candidate in (expected - half, expected + half].
-    let lo = expected - half + 1;
-    let mut x = lo + (value - lo).rem_euclid(span);
-    if x < 0 {
-        x += span;
+    let span = 1u64 << bits;
+    let mask = span - 1;
+    // Top of the window (expected - half, expected + half]; below 2^41, so no overflow.
+    let top = expected.min(SEQ_MAX + 1) + span / 2;
+    // Distance from the top down to the candidate with the carried low bits.
+    let down = top.wrapping_sub(t.value) & mask;
+    let x = if down <= top { top - down } else { top + span - down };
+    if x > SEQ_MAX {
+        x - span
+    } else {
+        x
     }
-    if x > i128::from(SEQ_MAX) {
-        x -= span;
-    }
-    // In range by construction: 0 <= x <= SEQ_MAX.
-    x as u64
 }
 
 /// The shortest form that a receiver holding at least `reference` reconstructs correctly for
