@@ -17,7 +17,8 @@ use crate::CliError;
 /// Longest accepted salt.
 const SALT_MAX: usize = 64;
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The file as written; its hex master secret is wiped when dropped.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupFile {
     pub name: String,
@@ -29,6 +30,13 @@ pub struct GroupFile {
     #[serde(default)]
     pub policy: Policy,
     pub members: Vec<Member>,
+}
+
+impl Drop for GroupFile {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.master_secret.zeroize();
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +87,7 @@ impl Group {
         let text = std::fs::read_to_string(path).map_err(|e| {
             CliError::usage(format!("cannot read group file {}: {e}", path.display()))
         })?;
-        let file: GroupFile = toml::from_str(&text).map_err(|e| {
+        let file: GroupFile = toml::from_str(text.as_str()).map_err(|e| {
             CliError::usage(format!("malformed group file {}: {e}", path.display()))
         })?;
         Group::validate(file)

@@ -76,15 +76,42 @@ fn bench(c: &mut Criterion) {
             })
         });
         let raw = ccm::Ccm::<aes::Aes128, U8, U13>::new(GenericArray::from_slice(&[0x11; 16]));
-        let nonce = GenericArray::from([3u8; 13]);
-        let mut ct = payload.clone();
-        let tag = raw.encrypt_in_place_detached(&nonce, &[], &mut ct).unwrap();
-        let mut buf = vec![0u8; n];
         g.bench_with_input(BenchmarkId::new("raw_ccm", n), &n, |b, _| {
-            b.iter(|| {
-                buf.copy_from_slice(black_box(&ct));
-                raw.decrypt_in_place_detached(&nonce, &[], &mut buf, &tag)
-                    .unwrap()
+            b.iter_custom(|iters| {
+                // The same structure as above: distinct messages sealed untimed, each decrypted once.
+                let mut spent = Duration::ZERO;
+                let mut left = iters;
+                let mut bufs = vec![0u8; 4096 * n];
+                let mut meta = vec![([0u8; 13], [0u8; 8]); 4096];
+                let mut counter = 0u64;
+                while left > 0 {
+                    let chunk = left.min(4096) as usize;
+                    for (i, (nonce, tag)) in meta.iter_mut().enumerate().take(chunk) {
+                        counter += 1;
+                        nonce[5..].copy_from_slice(&counter.to_be_bytes());
+                        let body = &mut bufs[i * n..(i + 1) * n];
+                        body.copy_from_slice(&payload);
+                        let t = raw
+                            .encrypt_in_place_detached(GenericArray::from_slice(nonce), &[], body)
+                            .unwrap();
+                        tag.copy_from_slice(&t);
+                    }
+                    let start = Instant::now();
+                    for (i, (nonce, tag)) in meta.iter().enumerate().take(chunk) {
+                        let body = &mut bufs[i * n..(i + 1) * n];
+                        raw.decrypt_in_place_detached(
+                            GenericArray::from_slice(nonce),
+                            &[],
+                            body,
+                            GenericArray::from_slice(tag),
+                        )
+                        .unwrap();
+                        black_box(&body);
+                    }
+                    spent += start.elapsed();
+                    left -= chunk as u64;
+                }
+                spent
             })
         });
     }
