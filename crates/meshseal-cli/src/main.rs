@@ -489,7 +489,7 @@ fn inspect(
             Some(expected) => {
                 let keys = g.keys()?;
                 let mut buf = bytes.clone();
-                let res = open_stateless(&keys, &mut buf, mode, link_sender, expected);
+                let res = open_stateless(&keys, &mut buf, mode, link_sender, expected, None);
                 match res {
                     Ok(o) => {
                         v["authentic"] = json!(true);

@@ -63,7 +63,9 @@ fn bench(c: &mut Criterion) {
                 while left > 0 {
                     let chunk = left.min(4096) as usize;
                     for (i, l) in lens.iter_mut().enumerate().take(chunk) {
-                        *l = sender.seal(&payload, &mut frames[i * len..(i + 1) * len]).unwrap();
+                        *l = sender
+                            .seal(&payload, &mut frames[i * len..(i + 1) * len])
+                            .unwrap();
                     }
                     let start = Instant::now();
                     for (i, l) in lens.iter().enumerate().take(chunk) {

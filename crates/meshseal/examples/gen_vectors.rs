@@ -9,7 +9,7 @@
 
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::derive;
-use meshseal::{Fragment, GroupKeys, LengthMode, Sender, SenderConfig, SenderIdMode};
+use meshseal::{Fragment, FrameId, GroupKeys, LengthMode, Sender, SenderConfig, SenderIdMode};
 use serde_json::{json, Value};
 
 struct Case {
@@ -19,6 +19,8 @@ struct Case {
     seq: u64,
     reference: Option<u64>,
     fragment: Option<(u8, u8)>,
+    /// ("response" | "challenge" | "echo", bound sender, bound sequence number)
+    bound: Option<(&'static str, u32, u64)>,
     payload: &'static [u8],
 }
 
@@ -57,11 +59,21 @@ fn group(
                 since_full: 0,
             });
             let mut out = vec![0u8; 512];
-            let n = match c.fragment {
-                Some((index, count)) => {
+            let n = match (c.fragment, c.bound) {
+                (Some((index, count)), None) => {
                     tx.seal_fragment(c.payload, Fragment { index, count }, &mut out)
                 }
-                None => tx.seal(c.payload, &mut out),
+                (None, Some(("response", s, q))) => {
+                    tx.seal_response(c.payload, FrameId { sender: s, seq: q }, &mut out)
+                }
+                (None, Some(("challenge", s, q))) => tx
+                    .seal_challenge(FrameId { sender: s, seq: q }, &mut out)
+                    .map(|(n, _)| n),
+                (None, Some(("echo", s, q))) => {
+                    tx.seal_echo(c.payload, FrameId { sender: s, seq: q }, &mut out)
+                }
+                (None, None) => tx.seal(c.payload, &mut out),
+                _ => panic!("unsupported case"),
             }
             .unwrap();
             json!({
@@ -71,6 +83,7 @@ fn group(
                 "seq": c.seq,
                 "reference": c.reference,
                 "fragment": c.fragment.map(|(i, n)| json!({"index": i, "count": n})),
+                "bound": c.bound.map(|(k, s, q)| json!({"kind": k, "sender": s, "seq": q})),
                 "payload": hex::encode(c.payload),
                 "frame": hex::encode(&out[..n]),
                 "overhead": n - c.payload.len(),
@@ -100,6 +113,7 @@ fn main() {
             seq: 0,
             reference: None,
             fragment: None,
+            bound: None,
             payload: b"\x01",
         },
         Case {
@@ -109,6 +123,7 @@ fn main() {
             seq: 5,
             reference: Some(4),
             fragment: None,
+            bound: None,
             payload: b"\x00\xd2\x02\x15",
         },
         Case {
@@ -118,6 +133,7 @@ fn main() {
             seq: 0x1f,
             reference: Some(0x1d),
             fragment: None,
+            bound: None,
             payload: b"lamp on",
         },
         Case {
@@ -127,6 +143,7 @@ fn main() {
             seq: 1000,
             reference: Some(900),
             fragment: None,
+            bound: None,
             payload: b"temp=21",
         },
         Case {
@@ -136,6 +153,7 @@ fn main() {
             seq: 70_000,
             reference: Some(69_000),
             fragment: None,
+            bound: None,
             payload: b"\xde\xad\xbe\xef",
         },
         Case {
@@ -145,6 +163,7 @@ fn main() {
             seq: 40,
             reference: Some(39),
             fragment: None,
+            bound: None,
             payload: b"\x00",
         },
         Case {
@@ -154,7 +173,38 @@ fn main() {
             seq: (1 << 40) - 1,
             reference: None,
             fragment: None,
+            bound: None,
             payload: b"",
+        },
+        Case {
+            name: "response to sender 1's request 5",
+            sender: 2,
+            implicit: false,
+            seq: 41,
+            reference: Some(40),
+            fragment: None,
+            bound: Some(("response", 1, 5)),
+            payload: b"\x01",
+        },
+        Case {
+            name: "challenge to sender 1's request 6",
+            sender: 2,
+            implicit: false,
+            seq: 42,
+            reference: Some(41),
+            fragment: None,
+            bound: Some(("challenge", 1, 6)),
+            payload: b"",
+        },
+        Case {
+            name: "echo of challenge (2, 42)",
+            sender: 1,
+            implicit: false,
+            seq: 7,
+            reference: Some(6),
+            fragment: None,
+            bound: Some(("echo", 2, 42)),
+            payload: b"unlock",
         },
         Case {
             name: "fragment 1 of 3",
@@ -163,6 +213,7 @@ fn main() {
             seq: 42,
             reference: Some(41),
             fragment: Some((1, 3)),
+            bound: None,
             payload: b"middle part of a long message",
         },
     ];
@@ -174,6 +225,7 @@ fn main() {
             seq: 123_456_789,
             reference: None,
             fragment: None,
+            bound: None,
             payload: b"unlock",
         },
         Case {
@@ -183,6 +235,7 @@ fn main() {
             seq: 5_000_000,
             reference: Some(4_000_000),
             fragment: None,
+            bound: None,
             payload: b"\x02\x00",
         },
         Case {
@@ -192,12 +245,13 @@ fn main() {
             seq: 4_000_000_000,
             reference: Some(3_000_000_000),
             fragment: None,
+            bound: None,
             payload: &[0x11; 40],
         },
     ];
     let out = json!({
-        "description": "meshseal compact frame v1 test vectors (spec docs/wire-format.md 1.0). Produced by `cargo run -p meshseal --example gen_vectors`. Senders are booted at `seq` with length reference `reference` (LengthMode::Confirmed), so the sequence form follows the spec's shortest-form rule.",
-        "spec_version": "1.0",
+        "description": "meshseal compact frame v1 test vectors (spec docs/wire-format.md 1.1). Produced by `cargo run -p meshseal --example gen_vectors`. Senders are booted at `seq` with length reference `reference` (LengthMode::Confirmed), so the sequence form follows the spec's shortest-form rule.",
+        "spec_version": "1.1",
         "groups": [
             group("group A: 32-byte secret, no salt, epoch 0", &a, b"", 0x0000_0007, 0, &cases_a),
             group("group B: 64-byte secret, salt, epoch 5", &b, b"meshseal-salt", 0xcafe_f00d, 5, &cases_b),

@@ -18,7 +18,9 @@
 
 use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, GroupKeys, NonceInput, RustCryptoCcm};
-use crate::frame::{Fragment, Frame, Repr, SenderIdMode, SeqForm, TruncatedSeq};
+use crate::frame::{
+    Binding, Fragment, Frame, Repr, SenderIdMode, SeqForm, TruncatedSeq, MAX_FRAGMENTS,
+};
 use crate::replay::{ReplayStore, ReplayWindow};
 use crate::seq::{reconstruct, shortest_form};
 use crate::{Error, Stats, TAG_LEN};
@@ -27,6 +29,66 @@ pub use crate::replay::OrderPolicy;
 
 /// Largest payload of one frame (CCM with a 13-byte nonce has a 2-byte length field).
 pub const MAX_PAYLOAD: usize = 0xffff;
+
+/// Longest associated data: extension byte, fragment binding (first number, fragment byte) and
+/// one bound frame id (sender, number).
+pub const MAX_AAD: usize = 1 + 6 + 9;
+
+/// A frame's identity within the group: who sealed it and under which number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FrameId {
+    /// The sender id.
+    pub sender: u32,
+    /// The full sequence number.
+    pub seq: u64,
+}
+
+/// What a frame being sealed carries beyond its payload.
+#[derive(Debug, Clone, Copy)]
+struct Ext {
+    fragment: Option<Fragment>,
+    binding: Binding,
+    bound: Option<FrameId>,
+    form: Option<SeqForm>,
+}
+
+impl Ext {
+    const NONE: Ext = Ext {
+        fragment: None,
+        binding: Binding::None,
+        bound: None,
+        form: None,
+    };
+}
+
+/// Associated data of a frame: empty without an extension byte; otherwise the extension byte,
+/// then for a fragment the message's first number (u40) and the fragment byte, then the bound
+/// frame id (sender u32, number u40) for responses, challenges and echoes.
+fn associated_data(
+    out: &mut [u8; MAX_AAD],
+    ext: u8,
+    seq: u64,
+    fragment: Option<Fragment>,
+    bound: Option<FrameId>,
+) -> usize {
+    if ext == 0 {
+        return 0;
+    }
+    out[0] = ext;
+    let mut at = 1;
+    if let Some(f) = fragment {
+        let first = seq.wrapping_sub(u64::from(f.index)) & crate::frame::SEQ_MAX;
+        out[at..at + 5].copy_from_slice(&first.to_be_bytes()[3..]);
+        out[at + 5] = (f.index << 4) | (f.count.saturating_sub(1) & 0x0f);
+        at += 6;
+    }
+    if let Some(b) = bound {
+        out[at..at + 4].copy_from_slice(&b.sender.to_be_bytes());
+        out[at + 4..at + 9].copy_from_slice(&b.seq.to_be_bytes()[3..]);
+        at += 9;
+    }
+    at
+}
 
 /// When the sender may use truncated sequence numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,9 +220,10 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         }
     }
 
-    fn repr(&self, payload_len: usize, fragment: Option<Fragment>) -> Repr {
-        let mut form = self.next_form();
-        if fragment.is_some() && form == SeqForm::Short {
+    fn repr(&self, payload_len: usize, ext: &Ext) -> Repr {
+        let mut form = ext.form.unwrap_or_else(|| self.next_form());
+        // Extensions live in the long form only.
+        if (ext.binding != Binding::None || ext.fragment.is_some()) && form == SeqForm::Short {
             form = SeqForm::Bytes(1);
         }
         Repr {
@@ -170,62 +233,199 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
                 SenderIdMode::Implicit => None,
             },
             seq: TruncatedSeq::of(self.counter.peek(), form),
-            fragment,
+            fragment: ext.fragment,
+            binding: ext.binding,
             payload_len,
         }
     }
 
+    /// This member's sender id.
+    pub fn id(&self) -> u32 {
+        self.cfg.sender_id
+    }
+
     /// Length of the frame that sealing `payload_len` bytes would produce now.
     pub fn frame_len(&self, payload_len: usize) -> usize {
-        self.repr(payload_len, None).buffer_len()
+        self.repr(payload_len, &Ext::NONE).buffer_len()
     }
 
     /// Seals `payload` into `out`; returns the frame length.
     ///
     /// Fails without consuming a number if `out` is too small or the payload too large.
     pub fn seal(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.seal_with(payload, None, out)
+        self.seal_with(payload, &Ext::NONE, out).map(|(n, _)| n)
     }
 
-    /// Seals one fragment of a multi-fragment message (long sequence forms only).
+    /// Seals a response bound to `request` (its sender and number are authenticated with it,
+    /// so the response cannot be replayed to answer another request).
+    pub fn seal_response(
+        &mut self,
+        payload: &[u8],
+        request: FrameId,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let ext = Ext {
+            binding: Binding::Response,
+            bound: Some(request),
+            ..Ext::NONE
+        };
+        self.seal_with(payload, &ext, out).map(|(n, _)| n)
+    }
+
+    /// Seals a freshness challenge answering `request`; returns the frame length and the
+    /// challenge's own id, which the requester must echo. Always carries the full number.
+    pub fn seal_challenge(
+        &mut self,
+        request: FrameId,
+        out: &mut [u8],
+    ) -> Result<(usize, FrameId), Error> {
+        let ext = Ext {
+            binding: Binding::Challenge,
+            bound: Some(request),
+            form: Some(SeqForm::FULL),
+            ..Ext::NONE
+        };
+        self.seal_with(&[], &ext, out)
+    }
+
+    /// Seals a request again with proof of freshness: bound to the receiver's `challenge`.
+    /// Always carries the full number, since the receiver may hold no state for this sender.
+    pub fn seal_echo(
+        &mut self,
+        payload: &[u8],
+        challenge: FrameId,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let ext = Ext {
+            binding: Binding::Echo,
+            bound: Some(challenge),
+            form: Some(SeqForm::FULL),
+            ..Ext::NONE
+        };
+        self.seal_with(payload, &ext, out).map(|(n, _)| n)
+    }
+
+    /// Seals `message` as one frame of at most `mtu` bytes, or as up to 16 fragments with
+    /// consecutive sequence numbers, each a full AEAD frame bound to the message's first number,
+    /// its fragment count and its index. Each frame is written into `scratch` (at least `mtu`
+    /// bytes) and handed to `emit`. Returns the number of frames.
+    ///
+    /// All fragments but the last carry the same number of bytes. If sealing fails part way
+    /// (e.g. the counter store fails), the frames already emitted form an incomplete message
+    /// that receivers discard.
+    pub fn seal_message(
+        &mut self,
+        message: &[u8],
+        mtu: usize,
+        scratch: &mut [u8],
+        mut emit: impl FnMut(&[u8]),
+    ) -> Result<usize, Error> {
+        if scratch.len() < mtu {
+            return Err(Error::BufferTooSmall);
+        }
+        if self.frame_len(message.len()) <= mtu {
+            let n = self.seal(message, scratch)?;
+            emit(&scratch[..n]);
+            return Ok(1);
+        }
+        // One form for the whole message, wide enough for its last possible fragment.
+        let seq = self.counter.peek();
+        let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
+        let form = match self.len.reference {
+            Some(r) if !periodic => match shortest_form(seq + u64::from(MAX_FRAGMENTS) - 1, r) {
+                SeqForm::Short => SeqForm::Bytes(1),
+                f => f,
+            },
+            _ => SeqForm::FULL,
+        };
+        let probe = Ext {
+            fragment: Some(Fragment { index: 0, count: 2 }),
+            form: Some(form),
+            ..Ext::NONE
+        };
+        let header = self.repr(0, &probe).header_len();
+        let chunk = mtu
+            .checked_sub(header + TAG_LEN)
+            .filter(|&c| c > 0)
+            .ok_or(Error::BufferTooSmall)?;
+        let count = message.len().div_ceil(chunk);
+        if count > usize::from(MAX_FRAGMENTS) {
+            return Err(Error::PayloadTooLarge);
+        }
+        if self.counter.remaining() < count as u64 {
+            return Err(Error::CounterExhausted);
+        }
+        for (i, part) in message.chunks(chunk).enumerate() {
+            let ext = Ext {
+                fragment: Some(Fragment {
+                    index: i as u8,
+                    count: count as u8,
+                }),
+                form: Some(form),
+                ..Ext::NONE
+            };
+            let (n, _) = self.seal_with(part, &ext, scratch)?;
+            emit(&scratch[..n]);
+        }
+        Ok(count)
+    }
+
+    /// Seals one fragment of a multi-fragment message. Fragments of one message must be sealed
+    /// in index order with nothing in between (their numbers are consecutive); prefer
+    /// [`Sender::seal_message`].
     pub fn seal_fragment(
         &mut self,
         payload: &[u8],
         fragment: Fragment,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.seal_with(payload, Some(fragment), out)
+        let ext = Ext {
+            fragment: Some(fragment),
+            ..Ext::NONE
+        };
+        self.seal_with(payload, &ext, out).map(|(n, _)| n)
     }
 
     fn seal_with(
         &mut self,
         payload: &[u8],
-        fragment: Option<Fragment>,
+        ext: &Ext,
         out: &mut [u8],
-    ) -> Result<usize, Error> {
+    ) -> Result<(usize, FrameId), Error> {
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::PayloadTooLarge);
         }
-        let repr = self.repr(payload.len(), fragment);
+        let repr = self.repr(payload.len(), ext);
         let total = repr.buffer_len();
         // Only a caller-supplied fragment can make the representation invalid.
         let header = repr.header_byte().map_err(|_| Error::InvalidConfig)?;
         if out.len() < total {
             return Err(Error::BufferTooSmall);
         }
+        if let Some(f) = ext.fragment {
+            if self.counter.peek() < u64::from(f.index) {
+                return Err(Error::InvalidConfig);
+            }
+        }
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
         let hlen = repr.emit_header(out).map_err(|_| Error::InvalidConfig)?;
         let nonce = self.keys.nonce(&NonceInput {
             header,
-            fragment: repr.fragment_byte(),
+            ext: repr.ext_byte(),
             epoch: self.keys.epoch(),
             sender: self.cfg.sender_id,
             seq,
         });
+        let mut aad = [0u8; MAX_AAD];
+        let aad_len = associated_data(&mut aad, repr.ext_byte(), seq, ext.fragment, ext.bound);
         let (body, tag_out) = out[hlen..total].split_at_mut(payload.len());
         body.copy_from_slice(payload);
-        match self.keys.aead().seal_in_place(&nonce, &[], body) {
+        match self
+            .keys
+            .aead()
+            .seal_in_place(&nonce, &aad[..aad_len], body)
+        {
             Ok(tag) => tag_out.copy_from_slice(&tag),
             Err(e) => {
                 body.fill(0);
@@ -240,7 +440,13 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         if self.cfg.length_mode == LengthMode::Steady {
             self.len.reference = Some(seq);
         }
-        Ok(total)
+        Ok((
+            total,
+            FrameId {
+                sender: self.cfg.sender_id,
+                seq,
+            },
+        ))
     }
 
     /// Seals into a new vector.
@@ -302,7 +508,9 @@ impl<M: Membership + ?Sized> Membership for &M {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Freshness {
-    /// Judged by replay state that existed before the sender could have sent this frame.
+    /// Judged by replay state that existed before the sender could have sent this frame, or
+    /// bound to something only just created: the caller's request (a response or challenge) or
+    /// this receiver's challenge (an echo).
     Fresh,
     /// Authentic and not a replay of anything this receiver accepted, but the receiver had no
     /// verified state for the sender, so it may be an old frame replayed.
@@ -319,6 +527,18 @@ impl Freshness {
     }
 }
 
+/// What a receiver demands of a frame's freshness, per kind of traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrafficClass {
+    /// Frames of unknown freshness are delivered, flagged [`Freshness::Unknown`] (readings).
+    #[default]
+    Telemetry,
+    /// Only fresh frames are delivered; one of unknown freshness is refused as
+    /// [`Error::Stale`] without changing any state, and the receiver may answer it with a
+    /// challenge ([`Recipient::issue_challenge`]).
+    Actuation,
+}
+
 /// An accepted frame.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Opened<'a> {
@@ -330,6 +550,8 @@ pub struct Opened<'a> {
     pub epoch: u16,
     /// What the receiver can say about its age.
     pub freshness: Freshness,
+    /// What it is bound to (a response, challenge or echo), if anything.
+    pub binding: Binding,
     /// Its position in a multi-fragment message.
     pub fragment: Option<Fragment>,
     /// Numbers skipped between the previous highest and this frame.
@@ -340,6 +562,16 @@ pub struct Opened<'a> {
     pub payload: &'a [u8],
 }
 
+impl Opened<'_> {
+    /// The frame's identity (to bind a response or a challenge to it).
+    pub fn id(&self) -> FrameId {
+        FrameId {
+            sender: self.sender,
+            seq: self.seq,
+        }
+    }
+}
+
 /// Recipient settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RecipientConfig {
@@ -347,6 +579,16 @@ pub struct RecipientConfig {
     pub own_id: Option<u32>,
     /// Which orders of arrival are accepted.
     pub order: OrderPolicy,
+}
+
+/// Challenges a recipient keeps open at once; the oldest is dropped for a new one.
+pub const PENDING_CHALLENGES: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    sender: u32,
+    challenge: FrameId,
+    issued: u64,
 }
 
 /// The receiving half of a member: opens frames from the group.
@@ -361,6 +603,8 @@ where
     members: M,
     replay: R,
     stats: Stats,
+    pending: heapless::Vec<Pending, PENDING_CHALLENGES>,
+    stale: Option<FrameId>,
 }
 
 impl<R, M, A, const W: usize> core::fmt::Debug for Recipient<R, M, A, W>
@@ -377,6 +621,14 @@ where
     }
 }
 
+/// What the caller of an open expects of the frame.
+#[derive(Debug, Clone, Copy)]
+struct Expect {
+    class: TrafficClass,
+    /// The request a response or challenge must answer.
+    request: Option<FrameId>,
+}
+
 impl<R, M, A, const W: usize> Recipient<R, M, A, W>
 where
     R: ReplayStore<W>,
@@ -391,6 +643,8 @@ where
             members,
             replay,
             stats: Stats::default(),
+            pending: heapless::Vec::new(),
+            stale: None,
         }
     }
 
@@ -406,7 +660,7 @@ where
         }
     }
 
-    /// Marks `sender`'s state as verified (its freshness was proven, e.g. by a challenge).
+    /// Marks `sender`'s state as verified (its freshness was proven out of band).
     pub fn mark_fresh(&mut self, sender: u32) -> bool {
         self.replay
             .get(sender)
@@ -429,14 +683,132 @@ where
         &self.keys
     }
 
-    /// Opens a frame that carries its sender id, in place.
-    pub fn open<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
-        self.open_inner(frame, SenderIdMode::Explicit, None)
+    /// The last frame refused as [`Error::Stale`], to answer with a challenge.
+    pub fn last_stale(&self) -> Option<FrameId> {
+        self.stale
     }
 
-    /// Opens a frame whose sender id the link layer supplies, in place.
+    /// Opens a frame that carries its sender id, in place, as telemetry.
+    pub fn open<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
+        self.open_class(frame, TrafficClass::Telemetry)
+    }
+
+    /// Opens a frame whose sender id the link layer supplies, in place, as telemetry.
     pub fn open_from<'b>(&mut self, frame: &'b mut [u8], sender: u32) -> Result<Opened<'b>, Error> {
-        self.open_inner(frame, SenderIdMode::Implicit, Some(sender))
+        self.open_inner(
+            frame,
+            SenderIdMode::Implicit,
+            Some(sender),
+            Expect {
+                class: TrafficClass::Telemetry,
+                request: None,
+            },
+        )
+    }
+
+    /// Opens a frame under the freshness demand of `class`.
+    pub fn open_class<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        class: TrafficClass,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_inner(
+            frame,
+            SenderIdMode::Explicit,
+            None,
+            Expect {
+                class,
+                request: None,
+            },
+        )
+    }
+
+    /// Like [`Recipient::open_class`] for a frame whose sender the link layer supplies.
+    pub fn open_from_class<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        class: TrafficClass,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_inner(
+            frame,
+            SenderIdMode::Implicit,
+            Some(sender),
+            Expect {
+                class,
+                request: None,
+            },
+        )
+    }
+
+    /// Opens a response (or a challenge) to `request`, which this member sent. Anything else,
+    /// or a response to another request, is refused.
+    pub fn open_response<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        request: FrameId,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_inner(
+            frame,
+            SenderIdMode::Explicit,
+            None,
+            Expect {
+                class: TrafficClass::Telemetry,
+                request: Some(request),
+            },
+        )
+    }
+
+    /// Like [`Recipient::open_response`] for a frame whose sender the link layer supplies.
+    pub fn open_response_from<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        request: FrameId,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_inner(
+            frame,
+            SenderIdMode::Implicit,
+            Some(sender),
+            Expect {
+                class: TrafficClass::Telemetry,
+                request: Some(request),
+            },
+        )
+    }
+
+    /// Answers `request` (usually [`Recipient::last_stale`]) with a challenge sealed by `tx`,
+    /// this member's sender, and remembers it: the requester's echo of it is accepted as
+    /// fresh and makes its state verified. `now` is any monotonic time the caller keeps.
+    pub fn issue_challenge<S: CounterStore, B: AeadBackend>(
+        &mut self,
+        tx: &mut Sender<S, B>,
+        request: FrameId,
+        now: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let (n, challenge) = tx.seal_challenge(request, out)?;
+        self.pending.retain(|p| p.sender != request.sender);
+        if self.pending.is_full() {
+            if let Some(oldest) = (0..self.pending.len()).min_by_key(|&i| self.pending[i].issued) {
+                self.pending.swap_remove(oldest);
+            }
+        }
+        // Cannot fail: a slot was freed above.
+        let _ = self.pending.push(Pending {
+            sender: request.sender,
+            challenge,
+            issued: now,
+        });
+        Ok(n)
+    }
+
+    /// Forgets challenges issued before `now - lifetime`; returns how many.
+    pub fn expire_challenges(&mut self, now: u64, lifetime: u64) -> usize {
+        let before = self.pending.len();
+        self.pending
+            .retain(|p| now.saturating_sub(p.issued) <= lifetime);
+        before - self.pending.len()
     }
 
     fn open_inner<'b>(
@@ -444,8 +816,9 @@ where
         buf: &'b mut [u8],
         mode: SenderIdMode,
         link_sender: Option<u32>,
+        expect: Expect,
     ) -> Result<Opened<'b>, Error> {
-        match self.judge(buf, mode, link_sender) {
+        match self.judge(buf, mode, link_sender, expect) {
             Ok((mut o, range)) => {
                 self.stats.accepted = self.stats.accepted.saturating_add(1);
                 self.stats.gaps = self.stats.gaps.saturating_add(o.gap);
@@ -468,6 +841,7 @@ where
         buf: &mut [u8],
         mode: SenderIdMode,
         link_sender: Option<u32>,
+        expect: Expect,
     ) -> Result<(Opened<'static>, core::ops::Range<usize>), Error> {
         let mut frame = Frame::new_checked(&mut *buf, mode)?;
         if frame.epoch_bits() != (self.keys.epoch() & 3) as u8 {
@@ -483,6 +857,19 @@ where
         if !self.members.contains(sender) {
             return Err(Error::UnknownSender);
         }
+        let binding = frame.binding();
+        let bound = match (binding, expect.request) {
+            (Binding::None, None) => None,
+            (Binding::Response | Binding::Challenge, Some(request)) => Some(request),
+            (Binding::Echo, None) => Some(
+                self.pending
+                    .iter()
+                    .find(|p| p.sender == sender)
+                    .map(|p| p.challenge)
+                    .ok_or(Error::Unsolicited)?,
+            ),
+            _ => return Err(Error::Unsolicited),
+        };
         let t = frame.truncated_seq();
         let window = self.replay.get(sender);
         let seq = match &window {
@@ -493,26 +880,39 @@ where
         if let Some(w) = &window {
             w.check(seq, self.cfg.order)?;
         }
-        decrypt(&self.keys, &mut frame, sender, seq)?;
-        let (accepted, freshness, evicted) = match window {
+        let mut aad = [0u8; MAX_AAD];
+        let aad_len = associated_data(&mut aad, frame.ext_byte(), seq, frame.fragment(), bound);
+        decrypt(&self.keys, &mut frame, sender, seq, &aad[..aad_len])?;
+        let freshness = match (binding, &window) {
+            (Binding::None, Some(w)) if w.is_verified() => Freshness::Fresh,
+            (Binding::None, _) => Freshness::Unknown,
+            _ => Freshness::Fresh,
+        };
+        if expect.class == TrafficClass::Actuation && freshness != Freshness::Fresh {
+            frame.payload_mut().fill(0);
+            self.stale = Some(FrameId { sender, seq });
+            return Err(Error::Stale);
+        }
+        let (accepted, evicted) = match window {
             Some(w) => {
                 let a = w.accept(seq);
-                let f = if w.is_verified() {
-                    Freshness::Fresh
-                } else {
-                    Freshness::Unknown
-                };
-                self.replay.touch(sender);
-                (a, f, false)
+                if binding == Binding::Echo {
+                    w.mark_verified();
+                }
+                (a, false)
             }
             None => {
-                let evicted = self
-                    .replay
-                    .insert(sender, ReplayWindow::unverified_at(seq))
-                    .is_some();
-                (Default::default(), Freshness::Unknown, evicted)
+                let mut w = ReplayWindow::unverified_at(seq);
+                if binding == Binding::Echo {
+                    w.mark_verified();
+                }
+                (Default::default(), self.replay.insert(sender, w).is_some())
             }
         };
+        self.replay.touch(sender);
+        if binding == Binding::Echo {
+            self.pending.retain(|p| p.sender != sender);
+        }
         if evicted {
             self.stats.evicted = self.stats.evicted.saturating_add(1);
         }
@@ -523,6 +923,7 @@ where
                 seq,
                 epoch: self.keys.epoch(),
                 freshness,
+                binding,
                 fragment: frame.fragment(),
                 gap: accepted.gap,
                 late: accepted.late,
@@ -539,17 +940,18 @@ fn decrypt<A: AeadBackend>(
     frame: &mut Frame<&mut [u8]>,
     sender: u32,
     seq: u64,
+    aad: &[u8],
 ) -> Result<(), Error> {
     let nonce = keys.nonce(&NonceInput {
         header: frame.header(),
-        fragment: frame.fragment_byte(),
+        ext: frame.ext_byte(),
         epoch: keys.epoch(),
         sender,
         seq,
     });
     let tag = frame.tag();
     let body = frame.payload_mut();
-    let result = keys.aead().open_in_place(&nonce, &[], body, &tag);
+    let result = keys.aead().open_in_place(&nonce, aad, body, &tag);
     if result.is_err() {
         body.fill(0);
     }
@@ -568,14 +970,15 @@ pub struct Verified<'a> {
 }
 
 /// Verifies and decrypts `buf` in place without replay state, reconstructing a truncated
-/// sequence number against `expected`. For tools such as `meshseal inspect`; a receiver must
-/// use [`Recipient`].
+/// sequence number against `expected`; `bound` is the frame a response, challenge or echo is
+/// bound to. For tools such as `meshseal inspect`; a receiver must use [`Recipient`].
 pub fn open_stateless<'b, A: AeadBackend>(
     keys: &GroupKeys<A>,
     buf: &'b mut [u8],
     mode: SenderIdMode,
     link_sender: Option<u32>,
     expected: u64,
+    bound: Option<FrameId>,
 ) -> Result<Verified<'b>, Error> {
     let mut frame = Frame::new_checked(&mut *buf, mode)?;
     if frame.epoch_bits() != (keys.epoch() & 3) as u8 {
@@ -586,7 +989,9 @@ pub fn open_stateless<'b, A: AeadBackend>(
         .or(link_sender)
         .ok_or(Error::UnknownSender)?;
     let seq = reconstruct(expected, frame.truncated_seq());
-    decrypt(keys, &mut frame, sender, seq)?;
+    let mut aad = [0u8; MAX_AAD];
+    let aad_len = associated_data(&mut aad, frame.ext_byte(), seq, frame.fragment(), bound);
+    decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
     let range = frame.header_len()..frame.bytes().len() - TAG_LEN;
     Ok(Verified {
         sender,

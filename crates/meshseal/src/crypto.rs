@@ -6,9 +6,11 @@
 //! [`AeadBackend`] and keeps every protocol layer unchanged.
 //!
 //! Binding (see `docs/wire-format.md`): the group id and key epoch select the key and common IV
-//! through the HKDF `info`; the header byte, fragment byte, key epoch, sender id and full
-//! sequence number form the nonce, which CCM authenticates in its first MAC block. A frame thus
-//! carries no associated data of its own, so a small payload costs no extra AES block.
+//! through the HKDF `info`; the header byte, extension byte, key epoch, sender id and full
+//! sequence number form the nonce, which CCM authenticates in its first MAC block. An ordinary
+//! frame thus has empty associated data, so a small payload costs no extra AES block; frames
+//! with an extension (fragments, responses, challenges, echoes) authenticate what the
+//! extension refers to as associated data (see `context`).
 
 use ccm::aead::generic_array::GenericArray;
 use ccm::aead::{AeadInPlace, KeyInit};
@@ -168,8 +170,8 @@ pub fn derive(
 pub struct NonceInput {
     /// The header byte as sent.
     pub header: u8,
-    /// The fragment byte as sent, 0 for a frame that is not a fragment.
-    pub fragment: u8,
+    /// The extension byte as sent, 0 for a frame without one.
+    pub ext: u8,
     /// The full key epoch.
     pub epoch: u16,
     /// The sender id (also when the link layer supplies it).
@@ -179,14 +181,14 @@ pub struct NonceInput {
 }
 
 impl NonceInput {
-    /// `iv XOR (header ‖ fragment ‖ epoch:2 ‖ sender:4 ‖ seq:5)`.
+    /// `iv XOR (header ‖ extension ‖ epoch:2 ‖ sender:4 ‖ seq:5)`.
     ///
     /// Distinct (sender, seq) pairs give distinct nonces whatever the other fields, so the
     /// sender's counter alone guarantees nonce uniqueness under one key.
     pub fn nonce(&self, iv: &[u8; IV_LEN]) -> [u8; NONCE_LEN] {
         let mut n = [0u8; NONCE_LEN];
         n[0] = self.header;
-        n[1] = self.fragment;
+        n[1] = self.ext;
         n[2..4].copy_from_slice(&self.epoch.to_be_bytes());
         n[4..8].copy_from_slice(&self.sender.to_be_bytes());
         n[8..13].copy_from_slice(&self.seq.to_be_bytes()[3..]);
@@ -312,7 +314,7 @@ mod tests {
         let iv = [0u8; IV_LEN];
         let n = NonceInput {
             header: 0x31,
-            fragment: 0x24,
+            ext: 0x24,
             epoch: 0x0102,
             sender: 0x0a0b0c0d,
             seq: 0x11_2233_4455,

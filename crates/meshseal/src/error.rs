@@ -45,11 +45,21 @@ pub enum Error {
     PayloadTooLarge,
     /// A key, secret or configuration value is out of range.
     InvalidConfig,
+    /// Authentic, but its freshness is unknown and the traffic class demands it; answer with
+    /// a challenge.
+    Stale,
+    /// A response, challenge or echo the receiver did not ask for (no such request or
+    /// challenge outstanding), or a plain frame where a response was expected.
+    Unsolicited,
+    /// Fragments of one message disagree (lengths), or a fragment arrived twice.
+    FragmentMismatch,
+    /// A reassembled message would exceed the receiver's buffer.
+    MessageTooLarge,
 }
 
 impl Error {
     /// Every distinct reason, in the order of [`Error::index`].
-    pub const ALL: [Error; 15] = [
+    pub const ALL: [Error; 19] = [
         Error::Malformed(WireError::Truncated),
         Error::UnsupportedVersion,
         Error::UnknownEpoch,
@@ -65,6 +75,10 @@ impl Error {
         Error::BufferTooSmall,
         Error::PayloadTooLarge,
         Error::InvalidConfig,
+        Error::Stale,
+        Error::Unsolicited,
+        Error::FragmentMismatch,
+        Error::MessageTooLarge,
     ];
 
     /// Number of distinct reasons (the length of the statistics table).
@@ -88,6 +102,10 @@ impl Error {
             Error::BufferTooSmall => "buffer_too_small",
             Error::PayloadTooLarge => "payload_too_large",
             Error::InvalidConfig => "invalid_config",
+            Error::Stale => "stale",
+            Error::Unsolicited => "unsolicited",
+            Error::FragmentMismatch => "fragment_mismatch",
+            Error::MessageTooLarge => "message_too_large",
         }
     }
 
@@ -109,6 +127,10 @@ impl Error {
             Error::BufferTooSmall => 12,
             Error::PayloadTooLarge => 13,
             Error::InvalidConfig => 14,
+            Error::Stale => 15,
+            Error::Unsolicited => 16,
+            Error::FragmentMismatch => 17,
+            Error::MessageTooLarge => 18,
         }
     }
 }
@@ -142,6 +164,10 @@ impl fmt::Display for Error {
             Error::BufferTooSmall => "buffer too small for the frame",
             Error::PayloadTooLarge => "payload too large for one frame",
             Error::InvalidConfig => "invalid key or configuration",
+            Error::Stale => "freshness unknown where the traffic class requires it; challenge the sender",
+            Error::Unsolicited => "response, challenge or echo that nothing outstanding asked for",
+            Error::FragmentMismatch => "fragments of one message disagree",
+            Error::MessageTooLarge => "reassembled message exceeds the buffer",
         };
         f.write_str(text)
     }

@@ -1,18 +1,28 @@
 //! Compact frame v1: the bytes on air, and nothing else.
 //!
 //! ```text
-//! +--------+-------------+-------------+----------+------------+---------+
-//! | header | sender id   | seq bytes   | fragment | ciphertext | tag (8) |
-//! | 1 byte | varint 0..5 | 0..5, BE    | 0 or 1   |            |         |
-//! +--------+-------------+-------------+----------+------------+---------+
+//! +--------+-------------+-----------+-----------+----------+------------+---------+
+//! | header | sender id   | seq bytes | extension | fragment | ciphertext | tag (8) |
+//! | 1 byte | varint 0..5 | 0..5, BE  | 0 or 1    | 0 or 1   |            |         |
+//! +--------+-------------+-----------+-----------+----------+------------+---------+
 //!
 //! header:  bit 7     V  version, 0 = v1 (1 is refused as unsupported)
 //!          bits 6-5  E  key epoch modulo 4
 //!          bit 4     L  0 = short form, 1 = long form
 //!   short: bits 3-0     low 4 bits of the sequence number; no seq bytes follow
-//!   long:  bit 3     F  fragment: one fragment byte follows the seq bytes
+//!   long:  bit 3     X  an extension byte follows the seq bytes
 //!          bits 2-0     number of seq bytes, 1..=5 (0, 6, 7 reserved)
+//!
+//! extension: bit 7  F  fragment: a fragment byte follows
+//!            bit 6  R  response: bound to a request (sender id, sequence number)
+//!            bit 5  E  echo: bound to a freshness challenge the receiver issued
+//!            bit 4  C  challenge: a response asking the requester for proof of freshness
+//!            bits 3-0  reserved, 0
 //! ```
+//!
+//! At most one of R, E, C is set; C excludes F; an extension byte of 0 is refused (a frame
+//! without extensions clears X). What the R, E, C and F bits refer to is authenticated as
+//! associated data (see `docs/wire-format.md`), not sent.
 //!
 //! The sender id is an unsigned LEB128 varint (canonical, at most 5 bytes, at most `u32::MAX`),
 //! or absent when the link layer supplies it ([`SenderIdMode::Implicit`]). The fragment byte
@@ -31,8 +41,8 @@ use crate::TAG_LEN;
 pub const SEQ_MAX: u64 = (1 << 40) - 1;
 /// Longest encoding of a sender id.
 pub const MAX_SENDER_LEN: usize = 5;
-/// Longest header: header byte, 5-byte sender id, 5 seq bytes, fragment byte.
-pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 1;
+/// Longest header: header byte, 5-byte sender id, 5 seq bytes, extension and fragment bytes.
+pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 2;
 /// Most fragments one message may have (4-bit index).
 pub const MAX_FRAGMENTS: u8 = 16;
 
@@ -40,7 +50,12 @@ const VERSION_BIT: u8 = 0x80;
 const EPOCH_SHIFT: u8 = 5;
 const EPOCH_MASK: u8 = 0x60;
 const LONG_BIT: u8 = 0x10;
-const FRAG_BIT: u8 = 0x08;
+const EXT_BIT: u8 = 0x08;
+const X_FRAGMENT: u8 = 0x80;
+const X_RESPONSE: u8 = 0x40;
+const X_ECHO: u8 = 0x20;
+const X_CHALLENGE: u8 = 0x10;
+const X_RESERVED: u8 = 0x0f;
 const LEN_MASK: u8 = 0x07;
 const SHORT_MASK: u8 = 0x0f;
 
@@ -60,6 +75,8 @@ pub enum WireError {
     SenderOverflow,
     /// The fragment byte names an index past the last fragment.
     FragmentIndex,
+    /// The extension byte is 0, sets a reserved bit, or combines bits that exclude each other.
+    BadExtension,
     /// A value given to [`Repr::emit_header`] does not fit its field.
     FieldRange,
 }
@@ -73,6 +90,7 @@ impl fmt::Display for WireError {
             WireError::NonCanonicalSender => "non-canonical sender id encoding",
             WireError::SenderOverflow => "sender id too large",
             WireError::FragmentIndex => "fragment index past the last fragment",
+            WireError::BadExtension => "invalid extension byte",
             WireError::FieldRange => "field value out of range",
         })
     }
@@ -195,6 +213,47 @@ impl Fragment {
     }
 }
 
+/// What a frame is bound to besides its own sender and number (extension bits R, E, C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Binding {
+    /// An ordinary frame.
+    #[default]
+    None,
+    /// A response, bound to the request it answers.
+    Response,
+    /// A request repeated with proof of freshness, bound to the receiver's challenge.
+    Echo,
+    /// A challenge: a response to a request whose freshness the receiver could not establish.
+    Challenge,
+}
+
+impl Binding {
+    const fn bits(self) -> u8 {
+        match self {
+            Binding::None => 0,
+            Binding::Response => X_RESPONSE,
+            Binding::Echo => X_ECHO,
+            Binding::Challenge => X_CHALLENGE,
+        }
+    }
+}
+
+/// Decodes and validates an extension byte: `(has fragment byte, binding)`.
+const fn parse_ext(x: u8) -> Result<(bool, Binding), WireError> {
+    if x == 0 || x & X_RESERVED != 0 {
+        return Err(WireError::BadExtension);
+    }
+    let fragment = x & X_FRAGMENT != 0;
+    let binding = match x & (X_RESPONSE | X_ECHO | X_CHALLENGE) {
+        0 => Binding::None,
+        X_RESPONSE => Binding::Response,
+        X_ECHO => Binding::Echo,
+        X_CHALLENGE if !fragment => Binding::Challenge,
+        _ => return Err(WireError::BadExtension),
+    };
+    Ok((fragment, binding))
+}
+
 /// Encodes `v` as a canonical LEB128 varint into `out`; returns its length.
 fn put_varint(mut v: u32, out: &mut [u8]) -> Result<usize, WireError> {
     let mut i = 0;
@@ -247,6 +306,7 @@ fn get_varint(bytes: &[u8]) -> Result<(u32, usize), WireError> {
 struct Layout {
     sender: Option<u32>,
     seq_at: usize,
+    ext_at: Option<usize>,
     frag_at: Option<usize>,
     payload_at: usize,
 }
@@ -282,22 +342,27 @@ impl<T: AsRef<[u8]>> Frame<T> {
         };
         let seq_at = at;
         at += form.wire_len();
-        let frag_at = if h & LONG_BIT != 0 && h & FRAG_BIT != 0 {
-            let f = at;
+        let mut ext_at = None;
+        let mut frag_at = None;
+        if h & LONG_BIT != 0 && h & EXT_BIT != 0 {
+            let &x = b.get(at).ok_or(WireError::Truncated)?;
+            ext_at = Some(at);
             at += 1;
-            Some(f)
-        } else {
-            None
-        };
+            let (fragment, _) = parse_ext(x)?;
+            if fragment {
+                let &f = b.get(at).ok_or(WireError::Truncated)?;
+                Fragment::from_byte(f)?;
+                frag_at = Some(at);
+                at += 1;
+            }
+        }
         if b.len() < at + TAG_LEN {
             return Err(WireError::Truncated);
-        }
-        if let Some(f) = frag_at {
-            Fragment::from_byte(b[f])?;
         }
         Ok(Layout {
             sender,
             seq_at,
+            ext_at,
             frag_at,
             payload_at: at,
         })
@@ -345,6 +410,19 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// The fragment byte as sent, or 0 for a frame that is not a fragment.
     pub fn fragment_byte(&self) -> u8 {
         self.layout.frag_at.map_or(0, |f| self.bytes()[f])
+    }
+
+    /// The extension byte as sent, or 0 for a frame without one.
+    pub fn ext_byte(&self) -> u8 {
+        self.layout.ext_at.map_or(0, |x| self.bytes()[x])
+    }
+
+    /// What the frame is bound to (response, echo, challenge), from the extension byte.
+    pub fn binding(&self) -> Binding {
+        match parse_ext(self.ext_byte()) {
+            Ok((_, b)) => b,
+            Err(_) => Binding::None,
+        }
     }
 
     /// Length of everything before the ciphertext.
@@ -408,6 +486,8 @@ pub struct Repr {
     pub seq: TruncatedSeq,
     /// Fragment position, for multi-fragment messages (long forms only).
     pub fragment: Option<Fragment>,
+    /// What the frame is bound to (long forms only).
+    pub binding: Binding,
     /// Ciphertext length (equal to the plaintext length).
     pub payload_len: usize,
 }
@@ -420,6 +500,7 @@ impl Repr {
             sender: frame.sender_id(),
             seq: frame.truncated_seq(),
             fragment: frame.fragment(),
+            binding: frame.binding(),
             payload_len: frame.payload().len(),
         }
     }
@@ -430,16 +511,15 @@ impl Repr {
             && self.seq.form.is_valid()
             && self.seq.value >> self.seq.form.bits() == 0
             && self.fragment.map_or(true, Fragment::is_valid)
-            && !(self.fragment.is_some() && self.seq.form == SeqForm::Short);
+            && !(self.has_ext() && self.seq.form == SeqForm::Short)
+            && !(self.fragment.is_some() && self.binding == Binding::Challenge);
         if !valid {
             return Err(WireError::FieldRange);
         }
         let e = self.epoch_bits << EPOCH_SHIFT;
         Ok(match self.seq.form {
             SeqForm::Short => e | self.seq.value as u8,
-            SeqForm::Bytes(n) => {
-                e | LONG_BIT | if self.fragment.is_some() { FRAG_BIT } else { 0 } | n
-            }
+            SeqForm::Bytes(n) => e | LONG_BIT | if self.has_ext() { EXT_BIT } else { 0 } | n,
         })
     }
 
@@ -448,10 +528,26 @@ impl Repr {
         self.fragment.map_or(0, Fragment::to_byte)
     }
 
+    /// Whether the frame carries an extension byte.
+    pub fn has_ext(&self) -> bool {
+        self.fragment.is_some() || self.binding != Binding::None
+    }
+
+    /// The extension byte this representation emits (0 when it has none).
+    pub fn ext_byte(&self) -> u8 {
+        self.binding.bits()
+            | if self.fragment.is_some() {
+                X_FRAGMENT
+            } else {
+                0
+            }
+    }
+
     /// Length of the header (everything before the ciphertext).
     pub fn header_len(&self) -> usize {
         1 + self.sender.map_or(0, varint_len)
             + self.seq.form.wire_len()
+            + usize::from(self.has_ext())
             + usize::from(self.fragment.is_some())
     }
 
@@ -479,6 +575,10 @@ impl Repr {
             buf[at..at + n as usize].copy_from_slice(&be[8 - n as usize..]);
             at += n as usize;
         }
+        if self.has_ext() {
+            buf[at] = self.ext_byte();
+            at += 1;
+        }
         if let Some(f) = self.fragment {
             buf[at] = f.to_byte();
             at += 1;
@@ -505,6 +605,7 @@ mod tests {
                 form: SeqForm::Bytes(2),
             },
             fragment: None,
+            binding: Binding::None,
             payload_len: 2,
         }
     }
@@ -559,6 +660,7 @@ mod tests {
             sender: Some(5),
             seq: TruncatedSeq::of(0x0012_3456_789a, SeqForm::Short),
             fragment: None,
+            binding: Binding::None,
             payload_len: 4,
         };
         assert_eq!(r.buffer_len() - 4, 10);
@@ -574,11 +676,12 @@ mod tests {
             sender: Some(1),
             seq: TruncatedSeq::of(77, SeqForm::Bytes(1)),
             fragment: Some(Fragment { index: 2, count: 5 }),
+            binding: Binding::Response,
             payload_len: 0,
         };
         let mut buf = [0u8; 32];
         let n = r.emit_header(&mut buf).unwrap();
-        assert_eq!(&buf[..n], &[0x79, 0x01, 77, 0x24]);
+        assert_eq!(&buf[..n], &[0x79, 0x01, 77, 0xc0, 0x24]);
         let f = Frame::new_checked(&buf[..r.buffer_len()], SenderIdMode::Explicit).unwrap();
         assert_eq!(Repr::parse(&f), r);
         assert_eq!(f.fragment_byte(), 0x24);
@@ -614,7 +717,7 @@ mod tests {
         assert_eq!(e(&[0x00, 0x01, 0, 0, 0, 0, 0, 0, 0]), WireError::Truncated);
         // Fragment index 3 of a 2-fragment message.
         assert_eq!(
-            e(&[0x19, 0x01, 0x05, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]),
+            e(&[0x19, 0x01, 0x05, 0x80, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]),
             WireError::FragmentIndex
         );
     }

@@ -10,7 +10,9 @@
 //! - [`crypto`]: the AEAD seam ([`crypto::AeadBackend`]), key schedule and nonce construction.
 //! - [`counter`]: the sender's persistent counter ([`counter::CounterStore`]) with reservations.
 //! - [`replay`]: per-sender replay windows and the fixed-capacity peer table.
-//! - [`context`]: the sender and recipient state machines that tie the layers together.
+//! - [`context`]: the sender and recipient state machines that tie the layers together,
+//!   including request/response binding and freshness challenges.
+//! - [`fragment`]: all-or-nothing reassembly of multi-fragment messages in fixed buffers.
 //!
 //! Security rules kept throughout: no plaintext leaves [`context::Recipient::open`] unless the tag
 //! verified (the buffer is wiped otherwise), keys are zeroized on drop, the tag comparison is
@@ -32,16 +34,18 @@ pub mod context;
 pub mod counter;
 pub mod crypto;
 mod error;
+pub mod fragment;
 pub mod frame;
 pub mod replay;
 pub mod seq;
 
 pub use context::{
-    Freshness, LengthMode, Opened, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig,
+    FrameId, Freshness, LengthMode, Opened, OrderPolicy, Recipient, RecipientConfig, Sender,
+    SenderConfig, TrafficClass,
 };
 pub use crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 pub use error::{Error, Stats};
-pub use frame::{Fragment, SenderIdMode};
+pub use frame::{Binding, Fragment, SenderIdMode};
 
 /// Length of the AES-CCM authentication tag carried by every frame.
 pub const TAG_LEN: usize = 8;

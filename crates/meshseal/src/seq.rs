@@ -33,7 +33,11 @@ pub fn reconstruct(expected: u64, t: TruncatedSeq) -> u64 {
     let top = expected.min(SEQ_MAX + 1) + span / 2;
     // Distance from the top down to the candidate with the carried low bits.
     let down = top.wrapping_sub(t.value) & mask;
-    let x = if down <= top { top - down } else { top + span - down };
+    let x = if down <= top {
+        top - down
+    } else {
+        top + span - down
+    };
     if x > SEQ_MAX {
         x - span
     } else {

@@ -6,7 +6,9 @@ use meshseal::context::{open_stateless, LengthState};
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::derive;
 use meshseal::frame::{Frame, Repr};
-use meshseal::{Error, Fragment, GroupKeys, LengthMode, Sender, SenderConfig, SenderIdMode};
+use meshseal::{
+    Error, Fragment, FrameId, GroupKeys, LengthMode, Sender, SenderConfig, SenderIdMode,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -34,9 +36,17 @@ struct Vector {
     seq: u64,
     reference: Option<u64>,
     fragment: Option<Frag>,
+    bound: Option<Bound>,
     payload: String,
     frame: String,
     overhead: usize,
+}
+
+#[derive(Deserialize)]
+struct Bound {
+    kind: String,
+    sender: u32,
+    seq: u64,
 }
 
 #[derive(Deserialize)]
@@ -57,7 +67,7 @@ fn h(s: &str) -> Vec<u8> {
 #[test]
 fn vectors_are_reproduced_byte_for_byte() {
     let file = load();
-    assert_eq!(file.spec_version, "1.0");
+    assert_eq!(file.spec_version, "1.1");
     let mut count = 0;
     for g in &file.groups {
         let secret = h(&g.master_secret);
@@ -95,8 +105,12 @@ fn vectors_are_reproduced_byte_for_byte() {
                 since_full: 0,
             });
             let mut out = vec![0u8; 512];
-            let n = match &v.fragment {
-                Some(f) => tx.seal_fragment(
+            let bound = v.bound.as_ref().map(|b| FrameId {
+                sender: b.sender,
+                seq: b.seq,
+            });
+            let n = match (&v.fragment, v.bound.as_ref().map(|b| b.kind.as_str())) {
+                (Some(f), None) => tx.seal_fragment(
                     &payload,
                     Fragment {
                         index: f.index,
@@ -104,7 +118,13 @@ fn vectors_are_reproduced_byte_for_byte() {
                     },
                     &mut out,
                 ),
-                None => tx.seal(&payload, &mut out),
+                (None, Some("response")) => tx.seal_response(&payload, bound.unwrap(), &mut out),
+                (None, Some("challenge")) => {
+                    tx.seal_challenge(bound.unwrap(), &mut out).map(|(n, _)| n)
+                }
+                (None, Some("echo")) => tx.seal_echo(&payload, bound.unwrap(), &mut out),
+                (None, None) => tx.seal(&payload, &mut out),
+                _ => panic!("unknown vector kind: {}", v.name),
             }
             .unwrap();
             assert_eq!(hex::encode(&out[..n]), v.frame, "seal: {}", v.name);
@@ -132,7 +152,7 @@ fn vectors_are_reproduced_byte_for_byte() {
             let near = v.reference.map_or(0, |r| r + 1);
             let link = v.implicit_sender.then_some(v.sender);
             let mut buf = expected.clone();
-            let o = open_stateless(&keys, &mut buf, mode, link, near).unwrap();
+            let o = open_stateless(&keys, &mut buf, mode, link, near, bound).unwrap();
             assert_eq!(
                 (o.sender, o.seq, o.payload),
                 (v.sender, v.seq, &payload[..]),
@@ -146,7 +166,7 @@ fn vectors_are_reproduced_byte_for_byte() {
                 buf[i / 8] ^= 1 << (i % 8);
                 let body =
                     Frame::new_checked(&buf[..], mode).map(|f| f.header_len()..buf.len() - 8);
-                let r = open_stateless(&keys, &mut buf, mode, link, near);
+                let r = open_stateless(&keys, &mut buf, mode, link, near, bound);
                 assert!(r.is_err(), "{}: bit {i} accepted", v.name);
                 if let (Err(Error::BadTag), Ok(body)) = (r, body) {
                     assert!(buf[body].iter().all(|&b| b == 0), "{}: not wiped", v.name);
@@ -155,5 +175,5 @@ fn vectors_are_reproduced_byte_for_byte() {
             count += 1;
         }
     }
-    assert!(count >= 10);
+    assert!(count >= 13);
 }

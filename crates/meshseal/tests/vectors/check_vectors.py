@@ -42,6 +42,7 @@ def parse(frame: bytes, implicit: bool):
     sender = None
     if not implicit:
         sender, at = varint(frame, at)
+    ext = 0
     if h & 0x10 == 0:
         bits, value, frag = 4, h & 0x0F, None
     else:
@@ -51,9 +52,14 @@ def parse(frame: bytes, implicit: bool):
         at += n
         frag = None
         if h & 0x08:
-            frag = frame[at]
+            ext = frame[at]
             at += 1
-    return dict(header=h, epoch_bits=epoch_bits, sender=sender, bits=bits, value=value, frag=frag, body=frame[at:-8], tag=frame[-8:])
+            assert ext != 0 and ext & 0x0F == 0, "extension"
+            if ext & 0x80:
+                frag = frame[at]
+                assert frag >> 4 <= frag & 0x0F, "fragment index"
+                at += 1
+    return dict(header=h, ext=ext, epoch_bits=epoch_bits, sender=sender, bits=bits, value=value, frag=frag, body=frame[at:-8], tag=frame[-8:])
 
 
 def reconstruct(expected: int, bits: int, value: int) -> int:
@@ -89,14 +95,23 @@ def main() -> int:
             expected = 0 if v["reference"] is None else v["reference"] + 1
             seq = reconstruct(expected, f["bits"], f["value"])
             assert seq == v["seq"], (v["name"], seq)
-            pad = bytes([f["header"], f["frag"] or 0]) + g["epoch"].to_bytes(2, "big") + sender.to_bytes(4, "big") + seq.to_bytes(5, "big")
+            pad = bytes([f["header"], f["ext"]]) + g["epoch"].to_bytes(2, "big") + sender.to_bytes(4, "big") + seq.to_bytes(5, "big")
             nonce = bytes(a ^ b for a, b in zip(pad, iv))
-            plain = ccm.decrypt(nonce, f["body"] + f["tag"], None)
+            aad = b""
+            if f["ext"]:
+                aad = bytes([f["ext"]])
+                if f["frag"] is not None:
+                    first = seq - (f["frag"] >> 4)
+                    aad += first.to_bytes(5, "big") + bytes([f["frag"]])
+                if f["ext"] & 0x70:
+                    b = v["bound"]
+                    aad += b["sender"].to_bytes(4, "big") + b["seq"].to_bytes(5, "big")
+            plain = ccm.decrypt(nonce, f["body"] + f["tag"], aad or None)
             assert plain.hex() == v["payload"], v["name"]
-            assert ccm.encrypt(nonce, plain, None) == frame[len(frame) - len(plain) - 8 :], v["name"]
+            assert ccm.encrypt(nonce, plain, aad or None) == frame[len(frame) - len(plain) - 8 :], v["name"]
             checked += 1
     print(f"check_vectors: {checked} frames verified independently")
-    return 0 if checked >= 10 else 1
+    return 0 if checked >= 13 else 1
 
 
 if __name__ == "__main__":
