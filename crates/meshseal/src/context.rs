@@ -535,8 +535,14 @@ pub enum TrafficClass {
     Telemetry,
     /// Only fresh frames are delivered; one of unknown freshness is refused as
     /// [`Error::Stale`] without changing any state, and the receiver may answer it with a
-    /// challenge ([`Recipient::issue_challenge`]).
+    /// challenge ([`Recipient::issue_challenge`]). A frame withheld by an attacker and
+    /// delivered later still passes a verified window; use [`OrderPolicy::Strict`] (refused once
+    /// any later frame of the sender was accepted) or [`TrafficClass::Challenged`].
     Actuation,
+    /// Only echoes of this receiver's own, unexpired challenges are delivered: every command
+    /// costs one round trip, and no frame older than the challenge lifetime can act, whatever
+    /// an attacker withheld.
+    Challenged,
 }
 
 /// An accepted frame.
@@ -888,33 +894,40 @@ where
             (Binding::None, _) => Freshness::Unknown,
             _ => Freshness::Fresh,
         };
-        if expect.class == TrafficClass::Actuation && freshness != Freshness::Fresh {
-            frame.payload_mut().fill(0);
-            self.stale = Some(FrameId { sender, seq });
-            return Err(Error::Stale);
-        }
+        let stale = match expect.class {
+            TrafficClass::Telemetry => false,
+            TrafficClass::Actuation => freshness != Freshness::Fresh,
+            TrafficClass::Challenged => binding != Binding::Echo,
+        };
+        // The number is taken even when the frame is refused as stale, so that a recorded
+        // frame refused now can never pass later, once the state is verified.
         let (accepted, evicted) = match window {
             Some(w) => {
                 let a = w.accept(seq);
                 if binding == Binding::Echo {
-                    w.mark_verified();
+                    w.verify_from_here();
                 }
                 (a, false)
             }
             None => {
                 let mut w = ReplayWindow::unverified_at(seq);
                 if binding == Binding::Echo {
-                    w.mark_verified();
+                    w.verify_from_here();
                 }
                 (Default::default(), self.replay.insert(sender, w).is_some())
             }
         };
+        if evicted {
+            self.stats.evicted = self.stats.evicted.saturating_add(1);
+        }
+        if stale {
+            frame.payload_mut().fill(0);
+            self.stale = Some(FrameId { sender, seq });
+            return Err(Error::Stale);
+        }
         self.replay.touch(sender);
         if binding == Binding::Echo {
             self.pending.retain(|p| p.sender != sender);
-        }
-        if evicted {
-            self.stats.evicted = self.stats.evicted.saturating_add(1);
         }
         let range = frame.header_len()..frame.bytes().len() - TAG_LEN;
         Ok((

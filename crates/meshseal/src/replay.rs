@@ -117,7 +117,21 @@ impl<const W: usize> ReplayWindow<W> {
     }
 
     /// Marks the state as verified (e.g. after a freshness challenge was answered).
+    ///
+    /// Numbers below the highest that were never seen stay acceptable, and would then count as
+    /// fresh; a receiver proving freshness at a point in time uses
+    /// [`ReplayWindow::verify_from_here`] instead.
     pub fn mark_verified(&mut self) {
+        self.top |= VERIFIED;
+    }
+
+    /// Marks the state as verified from the highest accepted number on: every number at or
+    /// below it is treated as already seen, so frames recorded before the proof of freshness
+    /// (and never delivered) can never be accepted as fresh afterwards.
+    pub fn verify_from_here(&mut self) {
+        if self.highest().is_some() {
+            self.bitmap = [u64::MAX; W];
+        }
         self.top |= VERIFIED;
     }
 
