@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use meshseal::context::open_stateless;
 use meshseal::frame::{Frame, Repr, SeqForm};
 use meshseal::replay::ReplayWindow;
-use meshseal::{Error, Recipient, RecipientConfig, Sender, SenderIdMode};
+use meshseal::{Error, FrameId, Recipient, RecipientConfig, Sender, SenderIdMode, TrafficClass};
 use serde_json::{json, Value};
 
 use group::Group;
@@ -60,6 +60,12 @@ enum Cmd {
         /// Payload as hex; without it the payload is read from stdin.
         #[arg(long)]
         hex: Option<String>,
+        /// Largest frame on the link: a larger message is sent as fragments (one hex per line).
+        #[arg(long)]
+        mtu: Option<usize>,
+        /// Repeat the request as an echo of this challenge frame (hex) from the receiver.
+        #[arg(long)]
+        echo: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -74,6 +80,13 @@ enum Cmd {
         /// The sender id supplied by the link layer (groups with implicit sender ids).
         #[arg(long)]
         sender: Option<u32>,
+        /// Freshness demanded: telemetry (unknown freshness flagged), actuation (fresh only;
+        /// otherwise answer with a challenge), challenged (only echoes of a challenge).
+        #[arg(long, default_value = "telemetry", value_parser = ["telemetry", "actuation", "challenged"])]
+        class: String,
+        /// Seconds an incomplete multi-fragment message is kept.
+        #[arg(long, default_value_t = 120)]
+        reassembly_timeout: u64,
         #[arg(long)]
         json: bool,
         frame: String,
@@ -146,6 +159,8 @@ impl CliError {
 enum Outcome {
     Done,
     Refused(Error, bool),
+    /// Refused as stale and answered with a challenge (already printed): exit 2.
+    Challenged,
 }
 
 fn main() -> ExitCode {
@@ -159,6 +174,7 @@ fn main() -> ExitCode {
     };
     match run(cli.cmd) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Challenged) => ExitCode::from(2),
         Ok(Outcome::Refused(e, json)) => {
             if json {
                 println!("{}", json!({"status": "refused", "reason": e.reason()}));
@@ -199,16 +215,44 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             sender,
             state,
             hex,
+            mtu,
+            echo,
             json,
-        } => seal(&group, sender, &state, hex.as_deref(), json),
+        } => seal(SealArgs {
+            group: &group,
+            sender,
+            dir: &state,
+            hex: hex.as_deref(),
+            mtu,
+            echo: echo.as_deref(),
+            json,
+        }),
         Cmd::Open {
             group,
             receiver,
             state,
             sender,
+            class,
+            reassembly_timeout,
             json,
             frame,
-        } => open(&group, receiver, &state, sender, &frame, json),
+        } => {
+            let class = match class.as_str() {
+                "actuation" => TrafficClass::Actuation,
+                "challenged" => TrafficClass::Challenged,
+                _ => TrafficClass::Telemetry,
+            };
+            open(OpenArgs {
+                group: &group,
+                receiver,
+                dir: &state,
+                link_sender: sender,
+                frame: &frame,
+                class,
+                reassembly_timeout,
+                json,
+            })
+        }
         Cmd::Inspect {
             frame,
             group,
@@ -318,16 +362,89 @@ fn provision(path: &Path, member: u32, dir: &Path) -> Result<Outcome, CliError> 
     Ok(Outcome::Done)
 }
 
-fn seal(
-    path: &Path,
+struct SealArgs<'a> {
+    group: &'a Path,
     sender: u32,
-    dir: &Path,
-    hex_payload: Option<&str>,
-    json_out: bool,
-) -> Result<Outcome, CliError> {
-    let g = Group::load(path)?;
-    g.require_member(sender, "sender")?;
-    let payload = match hex_payload {
+    dir: &'a Path,
+    hex: Option<&'a str>,
+    mtu: Option<usize>,
+    echo: Option<&'a str>,
+    json: bool,
+}
+
+fn start_sender(
+    g: &Group,
+    id: u32,
+    st: &StateDir,
+) -> Result<(Sender<meshseal::counter::FileStore>, Vec<u64>), CliError> {
+    let mut tx = match Sender::new(g.keys()?, g.sender_config(id, 1), st.counter(id)) {
+        Ok(tx) => tx,
+        Err(Error::CounterStore) => {
+            return Err(CliError::usage(format!(
+                "counter of sender {id} is unreadable"
+            )))
+        }
+        Err(e) => return Err(CliError::usage(format!("cannot start sender: {e}"))),
+    };
+    let (len, recent) = st.load_length(id)?;
+    tx.restore_length_state(len);
+    Ok((tx, recent))
+}
+
+fn recipient_for<'m>(
+    g: &Group,
+    id: u32,
+    st: &StateDir,
+    members: &'m [u32],
+) -> Result<Recipient<state::MapStore, &'m [u32]>, CliError> {
+    let store = st.load_replay(id, g.file.group_id, g.file.epoch)?;
+    let cfg = RecipientConfig {
+        own_id: Some(id),
+        order: g.order,
+    };
+    let mut rx = Recipient::new(g.keys()?, cfg, members, store);
+    for c in st.load_challenges(id)? {
+        rx.restore_challenge(
+            c.requester,
+            FrameId {
+                sender: c.sender,
+                seq: c.seq,
+            },
+            c.issued,
+        );
+    }
+    Ok(rx)
+}
+
+fn save_recipient(
+    g: &Group,
+    id: u32,
+    st: &StateDir,
+    rx: &Recipient<state::MapStore, &[u32]>,
+) -> Result<(), CliError> {
+    st.save_replay(id, g.file.group_id, g.file.epoch, rx.replay_store())?;
+    let c: Vec<state::ChallengeFile> = rx
+        .challenges()
+        .map(|(requester, c, issued)| state::ChallengeFile {
+            requester,
+            sender: c.sender,
+            seq: c.seq,
+            issued,
+        })
+        .collect();
+    st.save_challenges(id, &c)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
+    let g = Group::load(a.group)?;
+    g.require_member(a.sender, "sender")?;
+    let payload = match a.hex {
         Some(h) => parse_hex("--hex payload", h)?,
         None => {
             let mut b = Vec::new();
@@ -337,43 +454,91 @@ fn seal(
             b
         }
     };
-    let st = StateDir::open(dir)?;
-    let mut tx = match Sender::new(g.keys()?, g.sender_config(sender, 1), st.counter(sender)) {
-        Ok(tx) => tx,
-        Err(Error::CounterStore) => {
-            return Err(CliError::usage(format!(
-                "counter of sender {sender} in {} is unreadable",
-                dir.display()
-            )))
-        }
-        Err(e) => return Err(CliError::usage(format!("cannot start sender: {e}"))),
-    };
-    tx.restore_length_state(st.load_length(sender)?);
+    let challenge = a
+        .echo
+        .map(|h| parse_hex("--echo challenge", h))
+        .transpose()?;
+    if challenge.is_some() && a.mtu.is_some() {
+        return Err(CliError::usage(
+            "--echo and --mtu cannot be combined".into(),
+        ));
+    }
+    let st = StateDir::open(a.dir)?;
+    let (mut tx, mut recent) = start_sender(&g, a.sender, &st)?;
     let seq = tx.next_seq();
-    let mut out = vec![0u8; tx.frame_len(payload.len())];
-    let n = match tx.seal(&payload, &mut out) {
-        Ok(n) => n,
-        Err(e) => return Ok(Outcome::Refused(e, json_out)),
-    };
-    st.save_length(sender, tx.length_state())?;
-    let frame = hex::encode(&out[..n]);
-    if json_out {
-        let f = Frame::new_checked(&out[..n], g.id_mode())
-            .map_err(|e| CliError::usage(format!("internal: {e}")))?;
-        println!(
-            "{}",
-            json!({
-                "status": "ok",
-                "frame": frame,
-                "sender": sender,
-                "seq": seq,
-                "seq_form": form_name(f.truncated_seq().form),
-                "length": n,
-                "overhead": n - payload.len(),
-            })
-        );
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let mut extra = serde_json::Map::new();
+    if let Some(challenge) = challenge {
+        // Verify the challenge against the requests this sender made, newest first.
+        let members = g.member_ids();
+        let mut rx = recipient_for(&g, a.sender, &st, &members)?;
+        let mut found = None;
+        let mut last_err = Error::Unsolicited;
+        for &q in recent.iter().rev() {
+            let mut c = challenge.clone();
+            let req = FrameId {
+                sender: a.sender,
+                seq: q,
+            };
+            match rx.open_response(&mut c, req) {
+                Ok(o) if o.binding == meshseal::Binding::Challenge => {
+                    found = Some(o.id());
+                    break;
+                }
+                Ok(_) => {
+                    last_err = Error::Unsolicited;
+                    break;
+                }
+                Err(e) => last_err = e,
+            }
+        }
+        save_recipient(&g, a.sender, &st, &rx)?;
+        let Some(cid) = found else {
+            return Ok(Outcome::Refused(last_err, a.json));
+        };
+        extra.insert("echo".into(), json!({"sender": cid.sender, "seq": cid.seq}));
+        let mut out =
+            vec![0u8; payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
+        match tx.seal_echo(&payload, cid, &mut out) {
+            Ok(n) => frames.push(out[..n].to_vec()),
+            Err(e) => return Ok(Outcome::Refused(e, a.json)),
+        }
     } else {
-        println!("{frame}");
+        let mtu = a
+            .mtu
+            .unwrap_or(usize::MAX)
+            .min(payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN);
+        let mut scratch = vec![0u8; mtu];
+        if let Err(e) = tx.seal_message(&payload, mtu, &mut scratch, |f| frames.push(f.to_vec())) {
+            return Ok(Outcome::Refused(e, a.json));
+        }
+    }
+    recent.extend(seq..tx.next_seq());
+    st.save_length(a.sender, tx.length_state(), &recent)?;
+    let hexes: Vec<String> = frames.iter().map(hex::encode).collect();
+    if a.json {
+        let first = &frames[0];
+        let f = Frame::new_checked(&first[..], g.id_mode())
+            .map_err(|e| CliError::usage(format!("internal: {e}")))?;
+        let total: usize = frames.iter().map(Vec::len).sum();
+        let mut v = json!({
+            "status": "ok",
+            "frame": hexes[0],
+            "frames": hexes,
+            "sender": a.sender,
+            "seq": seq,
+            "seq_form": form_name(f.truncated_seq().form),
+            "length": total,
+            "overhead": total - payload.len(),
+        });
+        if let Value::Object(m) = &mut v {
+            m.extend(extra);
+        }
+        println!("{v}");
+    } else {
+        for h in hexes {
+            println!("{h}");
+        }
     }
     Ok(Outcome::Done)
 }
@@ -385,62 +550,212 @@ fn form_name(f: SeqForm) -> String {
     }
 }
 
-fn open(
-    path: &Path,
+struct OpenArgs<'a> {
+    group: &'a Path,
     receiver: u32,
-    dir: &Path,
+    dir: &'a Path,
     link_sender: Option<u32>,
-    frame_hex: &str,
-    json_out: bool,
-) -> Result<Outcome, CliError> {
-    let g = Group::load(path)?;
-    g.require_member(receiver, "receiver")?;
-    let mut frame = parse_hex("frame", frame_hex)?;
+    frame: &'a str,
+    class: TrafficClass,
+    reassembly_timeout: u64,
+    json: bool,
+}
+
+fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
+    let g = Group::load(a.group)?;
+    g.require_member(a.receiver, "receiver")?;
+    let mut frame = parse_hex("frame", a.frame)?;
     let implicit = g.id_mode() == SenderIdMode::Implicit;
-    if implicit && link_sender.is_none() {
+    if implicit && a.link_sender.is_none() {
         return Err(CliError::usage(
             "this group uses implicit sender ids: pass --sender ID".into(),
         ));
     }
-    let st = StateDir::open(dir)?;
-    let store = st.load_replay(receiver, g.file.group_id, g.file.epoch)?;
+    let st = StateDir::open(a.dir)?;
     let members = g.member_ids();
-    let cfg = RecipientConfig {
-        own_id: Some(receiver),
-        order: g.order,
-    };
-    let mut rx = Recipient::new(g.keys()?, cfg, &members[..], store);
+    let mut rx = recipient_for(&g, a.receiver, &st, &members)?;
+    let now = now_secs();
     let result = if implicit {
-        rx.open_from(&mut frame, link_sender.unwrap_or_default())
+        rx.open_from_class(&mut frame, a.link_sender.unwrap_or_default(), a.class)
     } else {
-        rx.open(&mut frame)
+        rx.open_class(&mut frame, a.class)
     };
     let o = match result {
         Ok(o) => o,
-        Err(e) => return Ok(Outcome::Refused(e, json_out)),
+        Err(Error::Stale) => {
+            // Answer with a challenge sealed by this member's own sender.
+            let request = rx
+                .last_stale()
+                .ok_or_else(|| CliError::usage("internal: stale without request".into()))?;
+            let (mut tx, recent) = start_sender(&g, a.receiver, &st)?;
+            let mut out = [0u8; meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
+            let n = match rx.issue_challenge(&mut tx, request, now, &mut out) {
+                Ok(n) => n,
+                Err(e) => return Ok(Outcome::Refused(e, a.json)),
+            };
+            st.save_length(a.receiver, tx.length_state(), &recent)?;
+            save_recipient(&g, a.receiver, &st, &rx)?;
+            let challenge = hex::encode(&out[..n]);
+            if a.json {
+                println!(
+                    "{}",
+                    json!({
+                        "status": "challenge",
+                        "reason": "stale",
+                        "challenge": challenge,
+                        "request": {"sender": request.sender, "seq": request.seq},
+                    })
+                );
+            } else {
+                println!("{challenge}");
+            }
+            eprintln!(
+                "refused: stale (freshness unknown); answer with: meshseal seal --echo CHALLENGE"
+            );
+            return Ok(Outcome::Challenged);
+        }
+        Err(e) => {
+            save_recipient(&g, a.receiver, &st, &rx)?;
+            return Ok(Outcome::Refused(e, a.json));
+        }
     };
-    let v = json!({
+    let mut v = json!({
         "status": "ok",
         "sender": o.sender,
         "seq": o.seq,
         "epoch": o.epoch,
         "freshness": o.freshness.name(),
+        "binding": binding_name(o.binding),
         "gap": o.gap,
         "late": o.late,
         "fragment": o.fragment.map(|f| json!({"index": f.index, "count": f.count})),
         "payload": hex::encode(o.payload),
     });
-    let unknown = o.freshness != meshseal::Freshness::Fresh;
-    st.save_replay(receiver, g.file.group_id, g.file.epoch, rx.replay_store())?;
-    if json_out {
+    if let Some(frag) = o.fragment {
+        v = match reassemble(&st, a.receiver, &o, frag, now, a.reassembly_timeout)? {
+            Ok(Some((payload, fresh))) => {
+                v["payload"] = json!(hex::encode(payload));
+                v["freshness"] = json!(fresh.name());
+                v["message"] =
+                    json!({"first_seq": o.seq - u64::from(frag.index), "fragments": frag.count});
+                v
+            }
+            Ok(None) => {
+                v["status"] = json!("fragment");
+                v.as_object_mut().map(|m| m.remove("payload"));
+                v
+            }
+            Err(e) => {
+                save_recipient(&g, a.receiver, &st, &rx)?;
+                return Ok(Outcome::Refused(e, a.json));
+            }
+        };
+    }
+    let unknown = v["freshness"] != "fresh";
+    save_recipient(&g, a.receiver, &st, &rx)?;
+    if a.json {
         println!("{v}");
-    } else {
-        println!("{}", v["payload"].as_str().unwrap_or_default());
+    } else if let Some(p) = v["payload"].as_str() {
+        println!("{p}");
         if unknown {
             eprintln!("note: freshness unknown: no verified replay state for sender {} (provision the receiver at group creation)", v["sender"]);
         }
+    } else {
+        eprintln!(
+            "fragment {} of message stored; waiting for the rest",
+            v["fragment"]
+        );
     }
     Ok(Outcome::Done)
+}
+
+fn binding_name(b: meshseal::Binding) -> &'static str {
+    match b {
+        meshseal::Binding::Response => "response",
+        meshseal::Binding::Echo => "echo",
+        meshseal::Binding::Challenge => "challenge",
+        _ => "none",
+    }
+}
+
+/// Adds a verified fragment to the stored partial messages; the whole message once complete.
+#[allow(clippy::type_complexity)]
+fn reassemble(
+    st: &StateDir,
+    id: u32,
+    o: &meshseal::Opened<'_>,
+    frag: meshseal::Fragment,
+    now: u64,
+    timeout: u64,
+) -> Result<Result<Option<(Vec<u8>, meshseal::Freshness)>, Error>, CliError> {
+    use meshseal::fragment::Reassembler;
+    let mut partial = st.load_fragments(id)?;
+    partial.retain(|p| now.saturating_sub(p.started) <= timeout);
+    let first = o.seq - u64::from(frag.index);
+    let pos = partial
+        .iter()
+        .position(|p| p.sender == o.sender && p.first_seq == first);
+    let entry = match pos {
+        Some(i) => i,
+        None => {
+            partial.push(state::PartialFile {
+                sender: o.sender,
+                first_seq: first,
+                count: frag.count,
+                started: now,
+                fragments: vec![],
+            });
+            partial.len() - 1
+        }
+    };
+    // Replay the stored fragments and the new one through the core's reassembler.
+    let mut re: Box<Reassembler<1, { 16 * 1024 }>> = Box::new(Reassembler::new(u64::MAX));
+    let mut result = Ok(None);
+    let stored = partial[entry].fragments.clone();
+    for f in &stored {
+        let payload = parse_hex("stored fragment", &f.payload)?;
+        let fresh = if f.fresh {
+            meshseal::Freshness::Fresh
+        } else {
+            meshseal::Freshness::Unknown
+        };
+        let again = meshseal::Opened {
+            sender: o.sender,
+            seq: first + u64::from(f.index),
+            epoch: o.epoch,
+            freshness: fresh,
+            binding: o.binding,
+            fragment: Some(meshseal::Fragment {
+                index: f.index,
+                count: frag.count,
+            }),
+            gap: 0,
+            late: false,
+            payload: &payload,
+        };
+        if let Err(e) = re.push(&again, 0) {
+            result = Err(e);
+        }
+    }
+    if result.is_ok() {
+        result = match re.push(o, 0) {
+            Ok(Some(m)) => Ok(Some((m.payload.to_vec(), m.freshness))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    match &result {
+        Ok(None) => partial[entry].fragments.push(state::FragmentFile {
+            index: frag.index,
+            fresh: o.freshness == meshseal::Freshness::Fresh,
+            payload: hex::encode(o.payload),
+        }),
+        _ => {
+            partial.remove(entry);
+        }
+    }
+    st.save_fragments(id, &partial)?;
+    Ok(result)
 }
 
 fn inspect(

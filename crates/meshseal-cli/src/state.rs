@@ -5,6 +5,9 @@
 //! - `sender-<ID>.json`: the length rule's state (frame sizes only, never security);
 //! - `replay-<ID>.json`: the receiver's replay windows, rewritten atomically after each
 //!   accepted frame;
+//! - `challenges-<ID>.json`: freshness challenges this member issued and still accepts echoes of;
+//! - `fragments-<ID>.json`: verified fragments of incomplete messages (their plaintext), kept
+//!   until the message is complete or the reassembly timeout passes;
 //! - `.lock`: held exclusively while a command uses the directory, so two processes never
 //!   take the same sequence number or accept the same frame.
 //!
@@ -58,24 +61,47 @@ impl StateDir {
         self.dir.join(format!("replay-{id}.json"))
     }
 
-    pub fn load_length(&self, id: u32) -> Result<LengthState, CliError> {
+    /// The length rule's state and the numbers of the last frames sealed (requests a
+    /// challenge may answer).
+    pub fn load_length(&self, id: u32) -> Result<(LengthState, Vec<u64>), CliError> {
         let Some(f): Option<LengthFile> = read_json(&self.length_path(id))? else {
-            return Ok(LengthState::default());
+            return Ok((LengthState::default(), Vec::new()));
         };
-        Ok(LengthState {
-            reference: f.reference,
-            since_full: f.since_full,
-        })
+        Ok((
+            LengthState {
+                reference: f.reference,
+                since_full: f.since_full,
+            },
+            f.recent,
+        ))
     }
 
-    pub fn save_length(&self, id: u32, s: LengthState) -> Result<(), CliError> {
+    pub fn save_length(&self, id: u32, s: LengthState, recent: &[u64]) -> Result<(), CliError> {
+        let recent = recent[recent.len().saturating_sub(RECENT)..].to_vec();
         write_json(
             &self.length_path(id),
             &LengthFile {
                 reference: s.reference,
                 since_full: s.since_full,
+                recent,
             },
         )
+    }
+
+    pub fn load_challenges(&self, id: u32) -> Result<Vec<ChallengeFile>, CliError> {
+        Ok(read_json(&self.dir.join(format!("challenges-{id}.json")))?.unwrap_or_default())
+    }
+
+    pub fn save_challenges(&self, id: u32, c: &[ChallengeFile]) -> Result<(), CliError> {
+        write_json(&self.dir.join(format!("challenges-{id}.json")), &c)
+    }
+
+    pub fn load_fragments(&self, id: u32) -> Result<Vec<PartialFile>, CliError> {
+        Ok(read_json(&self.dir.join(format!("fragments-{id}.json")))?.unwrap_or_default())
+    }
+
+    pub fn save_fragments(&self, id: u32, p: &[PartialFile]) -> Result<(), CliError> {
+        write_json(&self.dir.join(format!("fragments-{id}.json")), &p)
     }
 
     pub fn replay_exists(&self, id: u32) -> bool {
@@ -163,11 +189,45 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
         .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))
 }
 
+/// Sealed numbers remembered per sender, to verify a challenge against.
+const RECENT: usize = 8;
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LengthFile {
     reference: Option<u64>,
     since_full: u32,
+    #[serde(default)]
+    recent: Vec<u64>,
+}
+
+/// An open challenge: `requester` must echo (`sender`, `seq`).
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeFile {
+    pub requester: u32,
+    pub sender: u32,
+    pub seq: u64,
+    pub issued: u64,
+}
+
+/// A message in reassembly.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PartialFile {
+    pub sender: u32,
+    pub first_seq: u64,
+    pub count: u8,
+    pub started: u64,
+    pub fragments: Vec<FragmentFile>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FragmentFile {
+    pub index: u8,
+    pub fresh: bool,
+    pub payload: String,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -809,6 +809,28 @@ where
         Ok(n)
     }
 
+    /// Open challenges as `(requester, challenge, issued)`, for persistence.
+    pub fn challenges(&self) -> impl Iterator<Item = (u32, FrameId, u64)> + '_ {
+        self.pending
+            .iter()
+            .map(|p| (p.sender, p.challenge, p.issued))
+    }
+
+    /// Restores an open challenge saved with [`Recipient::challenges`].
+    pub fn restore_challenge(&mut self, requester: u32, challenge: FrameId, issued: u64) {
+        self.pending.retain(|p| p.sender != requester);
+        if self.pending.is_full() {
+            if let Some(oldest) = (0..self.pending.len()).min_by_key(|&i| self.pending[i].issued) {
+                self.pending.swap_remove(oldest);
+            }
+        }
+        let _ = self.pending.push(Pending {
+            sender: requester,
+            challenge,
+            issued,
+        });
+    }
+
     /// Forgets challenges issued before `now - lifetime`; returns how many.
     pub fn expire_challenges(&mut self, now: u64, lifetime: u64) -> usize {
         let before = self.pending.len();
