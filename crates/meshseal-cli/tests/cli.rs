@@ -472,3 +472,169 @@ fn demo_runs() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
     assert!(stdout(&o).contains("replay refused, forgery refused"));
 }
+
+#[test]
+fn fragments_open_in_any_order_and_deliver_once() {
+    let e = Env::new("2");
+    let payload = "ab".repeat(150);
+    let o = run(&[
+        "seal",
+        "--group",
+        &e.group(),
+        "--sender",
+        "1",
+        "--state",
+        &e.p("s1"),
+        "--hex",
+        &payload,
+        "--mtu",
+        "60",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let frames: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert!(frames.len() >= 4, "{frames:?}");
+    assert!(frames.iter().all(|f| f.len() / 2 <= 60));
+    let order: Vec<usize> = (0..frames.len()).rev().collect();
+    for (k, &i) in order.iter().enumerate() {
+        let v = json(&e.open("2", "r", &frames[i]));
+        if k + 1 < order.len() {
+            assert_eq!(v["status"], "fragment", "{v}");
+            assert!(v.get("payload").is_none());
+        } else {
+            assert_eq!(v["status"], "ok", "{v}");
+            assert_eq!(v["payload"], payload);
+        }
+    }
+    // Every fragment again: replays, nothing delivered twice.
+    for f in &frames {
+        assert_eq!(json(&e.open("2", "r", f))["reason"], "replay");
+    }
+}
+
+#[test]
+fn challenge_flow_proves_freshness() {
+    let e = Env::new("3");
+    // Receiver 3 holds no state for sender 1 (not provisioned, or rebooted).
+    let cmd = e.seal("1", "s1", "756e6c6f636b");
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "3",
+        "--state",
+        &e.p("r3"),
+        "--class",
+        "actuation",
+        "--json",
+        &cmd,
+    ]);
+    assert_eq!(code(&o), 2);
+    let v = json(&o);
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("challenge"), Some("stale"))
+    );
+    assert_eq!(v["request"], serde_json::json!({"sender": 1, "seq": 0}));
+    let challenge = v["challenge"].as_str().unwrap().to_owned();
+    // The same command as telemetry is delivered but flagged unknown.
+    let t = json(&e.open("2", "r2", &cmd));
+    assert_eq!(t["freshness"], "unknown");
+    // Echo with a challenge that does not answer any request of sender 2: refused.
+    let o = run(&[
+        "seal",
+        "--group",
+        &e.group(),
+        "--sender",
+        "2",
+        "--state",
+        &e.p("s2"),
+        "--hex",
+        "00",
+        "--echo",
+        &challenge,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 2, "{o:?}");
+    // The real requester echoes it.
+    let o = run(&[
+        "seal",
+        "--group",
+        &e.group(),
+        "--sender",
+        "1",
+        "--state",
+        &e.p("s1"),
+        "--hex",
+        "756e6c6f636b",
+        "--echo",
+        &challenge,
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let echo = json(&o)["frame"].as_str().unwrap().to_owned();
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "3",
+        "--state",
+        &e.p("r3"),
+        "--class",
+        "actuation",
+        "--json",
+        &echo,
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    assert_eq!(
+        (v["binding"].as_str(), v["freshness"].as_str()),
+        (Some("echo"), Some("fresh"))
+    );
+    // The echo cannot be used again, and the original command never acts.
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "3",
+        "--state",
+        &e.p("r3"),
+        "--class",
+        "actuation",
+        "--json",
+        &echo,
+    ]);
+    assert_eq!(code(&o), 2);
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "3",
+        "--state",
+        &e.p("r3"),
+        "--class",
+        "actuation",
+        "--json",
+        &cmd,
+    ]);
+    assert_eq!(code(&o), 2);
+    // From now on the receiver's state is verified: ordinary frames are fresh.
+    let next = e.seal("1", "s1", "00");
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "3",
+        "--state",
+        &e.p("r3"),
+        "--class",
+        "actuation",
+        "--json",
+        &next,
+    ]);
+    assert_eq!(json(&o)["freshness"], "fresh", "{o:?}");
+}
