@@ -900,102 +900,46 @@ fn demo(dir: Option<PathBuf>) -> Result<Outcome, CliError> {
         "--state",
         &d("lamp"),
     ])?;
+    let ctl = d("controller");
+    let lamp = d("lamp");
+    let seal = |hex: &str| -> Result<String, CliError> {
+        let (_, out) = run(&[
+            "seal", "--group", &group, "--sender", "1", "--state", &ctl, "--hex", hex, "--json",
+        ])?;
+        Ok(serde_json::from_str::<Value>(&out)
+            .ok()
+            .and_then(|v| v["frame"].as_str().map(str::to_owned))
+            .unwrap_or_default())
+    };
+    let open = |frame: &str| -> Result<i32, CliError> {
+        Ok(run(&[
+            "open",
+            "--group",
+            &group,
+            "--receiver",
+            "2",
+            "--state",
+            &lamp,
+            "--json",
+            frame,
+        ])?
+        .0)
+    };
     println!("\n2. The controller seals \"lamp on\" (payload 01); the first frame after boot carries the full sequence number.");
-    let (_, f1) = run(&[
-        "seal",
-        "--group",
-        &group,
-        "--sender",
-        "1",
-        "--state",
-        &d("controller"),
-        "--hex",
-        "01",
-        "--json",
-    ])?;
-    let f1 = serde_json::from_str::<Value>(&f1)
-        .ok()
-        .and_then(|v| v["frame"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let f1 = seal("01")?;
     println!("\n3. The lamp opens it.");
-    let (c1, _) = run(&[
-        "open",
-        "--group",
-        &group,
-        "--receiver",
-        "2",
-        "--state",
-        &d("lamp"),
-        "--json",
-        &f1,
-    ])?;
+    let c1 = open(&f1)?;
     println!("\n4. Steady traffic: the next frame adds 10 bytes to its payload.");
-    let (_, f2) = run(&[
-        "seal",
-        "--group",
-        &group,
-        "--sender",
-        "1",
-        "--state",
-        &d("controller"),
-        "--hex",
-        "00",
-        "--json",
-    ])?;
-    let f2 = serde_json::from_str::<Value>(&f2)
-        .ok()
-        .and_then(|v| v["frame"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let (c2, _) = run(&[
-        "open",
-        "--group",
-        &group,
-        "--receiver",
-        "2",
-        "--state",
-        &d("lamp"),
-        "--json",
-        &f2,
-    ])?;
+    let f2 = seal("00")?;
+    let c2 = open(&f2)?;
     println!("\n5. An attacker replays the recorded \"lamp on\" frame: refused, exit code 2.");
-    let (c3, _) = run(&[
-        "open",
-        "--group",
-        &group,
-        "--receiver",
-        "2",
-        "--state",
-        &d("lamp"),
-        "--json",
-        &f1,
-    ])?;
+    let c3 = open(&f1)?;
     println!("\n6. An attacker flips a bit of a fresh frame: refused.");
-    let (_, f3) = run(&[
-        "seal",
-        "--group",
-        &group,
-        "--sender",
-        "1",
-        "--state",
-        &d("controller"),
-        "--hex",
-        "01",
-    ])?;
-    let mut t = parse_hex("frame", &f3)?;
+    let mut t = parse_hex("frame", &seal("01")?)?;
     if let Some(b) = t.get_mut(2) {
         *b ^= 0x01;
     }
-    let (c4, _) = run(&[
-        "open",
-        "--group",
-        &group,
-        "--receiver",
-        "2",
-        "--state",
-        &d("lamp"),
-        "--json",
-        &hex::encode(t),
-    ])?;
+    let c4 = open(&hex::encode(t))?;
     let ok = (c1, c2, c3, c4) == (0, 0, 2, 2);
     println!(
         "\n{} (files in {})",

@@ -71,6 +71,22 @@ impl Env {
         assert_eq!(code(&o), 0, "{o:?}");
         stdout(&o)
     }
+    /// Opens `frame` at receiver 3 (state `r3`) as actuation.
+    fn actuate(&self, frame: &str) -> Output {
+        run(&[
+            "open",
+            "--group",
+            &self.group(),
+            "--receiver",
+            "3",
+            "--state",
+            &self.p("r3"),
+            "--class",
+            "actuation",
+            "--json",
+            frame,
+        ])
+    }
     fn open(&self, receiver: &str, state: &str, frame: &str) -> Output {
         run(&[
             "open",
@@ -516,19 +532,7 @@ fn challenge_flow_proves_freshness() {
     let e = Env::new("3");
     // Receiver 3 holds no state for sender 1 (not provisioned, or rebooted).
     let cmd = e.seal("1", "s1", "756e6c6f636b");
-    let o = run(&[
-        "open",
-        "--group",
-        &e.group(),
-        "--receiver",
-        "3",
-        "--state",
-        &e.p("r3"),
-        "--class",
-        "actuation",
-        "--json",
-        &cmd,
-    ]);
+    let o = e.actuate(&cmd);
     assert_eq!(code(&o), 2);
     let v = json(&o);
     assert_eq!(
@@ -573,19 +577,7 @@ fn challenge_flow_proves_freshness() {
     ]);
     assert_eq!(code(&o), 0, "{o:?}");
     let echo = json(&o)["frame"].as_str().unwrap().to_owned();
-    let o = run(&[
-        "open",
-        "--group",
-        &e.group(),
-        "--receiver",
-        "3",
-        "--state",
-        &e.p("r3"),
-        "--class",
-        "actuation",
-        "--json",
-        &echo,
-    ]);
+    let o = e.actuate(&echo);
     assert_eq!(code(&o), 0, "{o:?}");
     let v = json(&o);
     assert_eq!(
@@ -593,48 +585,12 @@ fn challenge_flow_proves_freshness() {
         (Some("echo"), Some("fresh"))
     );
     // The echo cannot be used again, and the original command never acts.
-    let o = run(&[
-        "open",
-        "--group",
-        &e.group(),
-        "--receiver",
-        "3",
-        "--state",
-        &e.p("r3"),
-        "--class",
-        "actuation",
-        "--json",
-        &echo,
-    ]);
+    let o = e.actuate(&echo);
     assert_eq!(code(&o), 2);
-    let o = run(&[
-        "open",
-        "--group",
-        &e.group(),
-        "--receiver",
-        "3",
-        "--state",
-        &e.p("r3"),
-        "--class",
-        "actuation",
-        "--json",
-        &cmd,
-    ]);
+    let o = e.actuate(&cmd);
     assert_eq!(code(&o), 2);
     // From now on the receiver's state is verified: ordinary frames are fresh.
     let next = e.seal("1", "s1", "00");
-    let o = run(&[
-        "open",
-        "--group",
-        &e.group(),
-        "--receiver",
-        "3",
-        "--state",
-        &e.p("r3"),
-        "--class",
-        "actuation",
-        "--json",
-        &next,
-    ]);
+    let o = e.actuate(&next);
     assert_eq!(json(&o)["freshness"], "fresh", "{o:?}");
 }

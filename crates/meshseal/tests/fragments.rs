@@ -332,7 +332,9 @@ fn hostile_link_never_delivers_a_wrong_message_over_100k_schedules() {
             }
         }
     }
-    eprintln!("hostile link: {schedules} schedules, {delivered_total} messages delivered, none wrong");
+    eprintln!(
+        "hostile link: {schedules} schedules, {delivered_total} messages delivered, none wrong"
+    );
     assert!(
         delivered_total > 10_000,
         "the link must deliver many messages, got {delivered_total}"
