@@ -66,6 +66,9 @@ enum Cmd {
         /// Repeat the request as an echo of this challenge frame (hex) from the receiver.
         #[arg(long)]
         echo: Option<String>,
+        /// Carry this coarse timestamp (the group's time unit, modulo 65536), authenticated.
+        #[arg(long)]
+        time: Option<u16>,
         #[arg(long)]
         json: bool,
     },
@@ -84,6 +87,13 @@ enum Cmd {
         /// otherwise answer with a challenge), challenged (only echoes of a challenge).
         #[arg(long, default_value = "telemetry", value_parser = ["telemetry", "actuation", "challenged"])]
         class: String,
+        /// The receiver's coarse clock (same unit as `seal --time`): timed frames older than
+        /// --max-age are of unknown freshness.
+        #[arg(long, requires = "max_age")]
+        clock: Option<u16>,
+        /// Largest age of a timed frame that counts as fresh (with --clock).
+        #[arg(long, requires = "clock")]
+        max_age: Option<u16>,
         /// Seconds an incomplete multi-fragment message is kept.
         #[arg(long, default_value_t = 120)]
         reassembly_timeout: u64,
@@ -217,8 +227,10 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             hex,
             mtu,
             echo,
+            time,
             json,
         } => seal(SealArgs {
+            time,
             group: &group,
             sender,
             dir: &state,
@@ -233,6 +245,8 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             state,
             sender,
             class,
+            clock,
+            max_age,
             reassembly_timeout,
             json,
             frame,
@@ -249,6 +263,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
                 link_sender: sender,
                 frame: &frame,
                 class,
+                clock: clock.zip(max_age),
                 reassembly_timeout,
                 json,
             })
@@ -369,6 +384,7 @@ struct SealArgs<'a> {
     hex: Option<&'a str>,
     mtu: Option<usize>,
     echo: Option<&'a str>,
+    time: Option<u16>,
     json: bool,
 }
 
@@ -458,9 +474,14 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         .echo
         .map(|h| parse_hex("--echo challenge", h))
         .transpose()?;
-    if challenge.is_some() && a.mtu.is_some() {
+    if [challenge.is_some(), a.mtu.is_some(), a.time.is_some()]
+        .iter()
+        .filter(|&&x| x)
+        .count()
+        > 1
+    {
         return Err(CliError::usage(
-            "--echo and --mtu cannot be combined".into(),
+            "--echo, --mtu and --time cannot be combined".into(),
         ));
     }
     let st = StateDir::open(a.dir)?;
@@ -500,6 +521,13 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         let mut out =
             vec![0u8; payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
         match tx.seal_echo(&payload, cid, &mut out) {
+            Ok(n) => frames.push(out[..n].to_vec()),
+            Err(e) => return Ok(Outcome::Refused(e, a.json)),
+        }
+    } else if let Some(t) = a.time {
+        let mut out =
+            vec![0u8; payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
+        match tx.seal_timed(&payload, t, &mut out) {
             Ok(n) => frames.push(out[..n].to_vec()),
             Err(e) => return Ok(Outcome::Refused(e, a.json)),
         }
@@ -557,6 +585,7 @@ struct OpenArgs<'a> {
     link_sender: Option<u32>,
     frame: &'a str,
     class: TrafficClass,
+    clock: Option<(u16, u16)>,
     reassembly_timeout: u64,
     json: bool,
 }
@@ -574,6 +603,9 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
     let st = StateDir::open(a.dir)?;
     let members = g.member_ids();
     let mut rx = recipient_for(&g, a.receiver, &st, &members)?;
+    if let Some((now, max_age)) = a.clock {
+        rx.set_clock(now, max_age);
+    }
     let now = now_secs();
     let result = if implicit {
         rx.open_from_class(&mut frame, a.link_sender.unwrap_or_default(), a.class)
@@ -628,7 +660,8 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
         "binding": binding_name(o.binding),
         "gap": o.gap,
         "late": o.late,
-        "fragment": o.fragment.map(|f| json!({"index": f.index, "count": f.count})),
+                "fragment": o.fragment.map(|f| json!({"index": f.index, "count": f.count})),
+        "time": o.time,
         "payload": hex::encode(o.payload),
     });
     if let Some(frag) = o.fragment {
@@ -729,6 +762,7 @@ fn reassemble(
                 index: f.index,
                 count: frag.count,
             }),
+            time: None,
             gap: 0,
             late: false,
             payload: &payload,

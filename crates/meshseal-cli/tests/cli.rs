@@ -594,3 +594,71 @@ fn challenge_flow_proves_freshness() {
     let o = e.actuate(&next);
     assert_eq!(json(&o)["freshness"], "fresh", "{o:?}");
 }
+
+#[test]
+fn coarse_time_refuses_a_late_copy() {
+    let e = Env::new("3");
+    let _ = e.seal("1", "s1", "00");
+    let o = run(&[
+        "seal",
+        "--group",
+        &e.group(),
+        "--sender",
+        "1",
+        "--state",
+        &e.p("s1"),
+        "--hex",
+        "01",
+        "--time",
+        "1000",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let timed = stdout(&o);
+    let open_at = |clock: &str| {
+        run(&[
+            "open",
+            "--group",
+            &e.group(),
+            "--receiver",
+            "2",
+            "--state",
+            &e.p("r2"),
+            "--class",
+            "actuation",
+            "--clock",
+            clock,
+            "--max-age",
+            "5",
+            "--json",
+            &timed,
+        ])
+    };
+    // Delivered an hour of units later: stale, answered with a challenge.
+    let o = open_at("1060");
+    assert_eq!(code(&o), 2);
+    assert_eq!(json(&o)["status"], "challenge");
+    // In time (a fresh receiver state dir): fresh.
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "3",
+        "--state",
+        &e.p("r3"),
+        "--class",
+        "actuation",
+        "--clock",
+        "1002",
+        "--max-age",
+        "5",
+        "--json",
+        &timed,
+    ]);
+    let v = json(&o);
+    assert_eq!(
+        (v["freshness"].as_str(), v["time"].as_u64()),
+        (Some("fresh"), Some(1000)),
+        "{v}"
+    );
+}

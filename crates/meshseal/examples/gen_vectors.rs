@@ -21,6 +21,8 @@ struct Case {
     fragment: Option<(u8, u8)>,
     /// ("response" | "challenge" | "echo", bound sender, bound sequence number)
     bound: Option<(&'static str, u32, u64)>,
+    /// Coarse timestamp (extension bit T).
+    time: Option<u16>,
     payload: &'static [u8],
 }
 
@@ -60,6 +62,7 @@ fn group(
             });
             let mut out = vec![0u8; 512];
             let n = match (c.fragment, c.bound) {
+                _ if c.time.is_some() => tx.seal_timed(c.payload, c.time.unwrap_or(0), &mut out),
                 (Some((index, count)), None) => {
                     tx.seal_fragment(c.payload, Fragment { index, count }, &mut out)
                 }
@@ -83,6 +86,7 @@ fn group(
                 "seq": c.seq,
                 "reference": c.reference,
                 "fragment": c.fragment.map(|(i, n)| json!({"index": i, "count": n})),
+                "time": c.time,
                 "bound": c.bound.map(|(k, s, q)| json!({"kind": k, "sender": s, "seq": q})),
                 "payload": hex::encode(c.payload),
                 "frame": hex::encode(&out[..n]),
@@ -114,6 +118,7 @@ fn main() {
             reference: None,
             fragment: None,
             bound: None,
+            time: None,
             payload: b"\x01",
         },
         Case {
@@ -124,6 +129,7 @@ fn main() {
             reference: Some(4),
             fragment: None,
             bound: None,
+            time: None,
             payload: b"\x00\xd2\x02\x15",
         },
         Case {
@@ -134,6 +140,7 @@ fn main() {
             reference: Some(0x1d),
             fragment: None,
             bound: None,
+            time: None,
             payload: b"lamp on",
         },
         Case {
@@ -144,6 +151,7 @@ fn main() {
             reference: Some(900),
             fragment: None,
             bound: None,
+            time: None,
             payload: b"temp=21",
         },
         Case {
@@ -154,6 +162,7 @@ fn main() {
             reference: Some(69_000),
             fragment: None,
             bound: None,
+            time: None,
             payload: b"\xde\xad\xbe\xef",
         },
         Case {
@@ -164,6 +173,7 @@ fn main() {
             reference: Some(39),
             fragment: None,
             bound: None,
+            time: None,
             payload: b"\x00",
         },
         Case {
@@ -174,6 +184,7 @@ fn main() {
             reference: None,
             fragment: None,
             bound: None,
+            time: None,
             payload: b"",
         },
         Case {
@@ -184,6 +195,7 @@ fn main() {
             reference: Some(40),
             fragment: None,
             bound: Some(("response", 1, 5)),
+            time: None,
             payload: b"\x01",
         },
         Case {
@@ -194,6 +206,7 @@ fn main() {
             reference: Some(41),
             fragment: None,
             bound: Some(("challenge", 1, 6)),
+            time: None,
             payload: b"",
         },
         Case {
@@ -204,6 +217,18 @@ fn main() {
             reference: Some(6),
             fragment: None,
             bound: Some(("echo", 2, 42)),
+            time: None,
+            payload: b"unlock",
+        },
+        Case {
+            name: "timed frame (coarse time 1000)",
+            sender: 1,
+            implicit: false,
+            seq: 8,
+            reference: Some(7),
+            fragment: None,
+            bound: None,
+            time: Some(1000),
             payload: b"unlock",
         },
         Case {
@@ -214,6 +239,7 @@ fn main() {
             reference: Some(41),
             fragment: Some((1, 3)),
             bound: None,
+            time: None,
             payload: b"middle part of a long message",
         },
     ];
@@ -226,6 +252,7 @@ fn main() {
             reference: None,
             fragment: None,
             bound: None,
+            time: None,
             payload: b"unlock",
         },
         Case {
@@ -236,6 +263,7 @@ fn main() {
             reference: Some(4_000_000),
             fragment: None,
             bound: None,
+            time: None,
             payload: b"\x02\x00",
         },
         Case {
@@ -246,6 +274,7 @@ fn main() {
             reference: Some(3_000_000_000),
             fragment: None,
             bound: None,
+            time: None,
             payload: &[0x11; 40],
         },
     ];

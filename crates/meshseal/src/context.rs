@@ -32,7 +32,7 @@ pub const MAX_PAYLOAD: usize = 0xffff;
 
 /// Longest associated data: extension byte, fragment binding (first number, fragment byte) and
 /// one bound frame id (sender, number).
-pub const MAX_AAD: usize = 1 + 6 + 9;
+pub const MAX_AAD: usize = 1 + 6 + 9 + 2;
 
 /// A frame's identity within the group: who sealed it and under which number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +50,7 @@ struct Ext {
     binding: Binding,
     bound: Option<FrameId>,
     form: Option<SeqForm>,
+    time: Option<u16>,
 }
 
 impl Ext {
@@ -58,6 +59,7 @@ impl Ext {
         binding: Binding::None,
         bound: None,
         form: None,
+        time: None,
     };
 }
 
@@ -70,6 +72,7 @@ fn associated_data(
     seq: u64,
     fragment: Option<Fragment>,
     bound: Option<FrameId>,
+    time: Option<u16>,
 ) -> usize {
     if ext == 0 {
         return 0;
@@ -86,6 +89,10 @@ fn associated_data(
         out[at..at + 4].copy_from_slice(&b.sender.to_be_bytes());
         out[at + 4..at + 9].copy_from_slice(&b.seq.to_be_bytes()[3..]);
         at += 9;
+    }
+    if let Some(t) = time {
+        out[at..at + 2].copy_from_slice(&t.to_be_bytes());
+        at += 2;
     }
     at
 }
@@ -223,7 +230,8 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     fn repr(&self, payload_len: usize, ext: &Ext) -> Repr {
         let mut form = ext.form.unwrap_or_else(|| self.next_form());
         // Extensions live in the long form only.
-        if (ext.binding != Binding::None || ext.fragment.is_some()) && form == SeqForm::Short {
+        let has_ext = ext.binding != Binding::None || ext.fragment.is_some() || ext.time.is_some();
+        if has_ext && form == SeqForm::Short {
             form = SeqForm::Bytes(1);
         }
         Repr {
@@ -235,6 +243,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             seq: TruncatedSeq::of(self.counter.peek(), form),
             fragment: ext.fragment,
             binding: ext.binding,
+            time: ext.time,
             payload_len,
         }
     }
@@ -267,6 +276,23 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         let ext = Ext {
             binding: Binding::Response,
             bound: Some(request),
+            ..Ext::NONE
+        };
+        self.seal_with(payload, &ext, out).map(|(n, _)| n)
+    }
+
+    /// Seals `payload` with a coarse timestamp `time` (the group's unit, e.g. minutes, modulo
+    /// 2^16), authenticated with it: a receiver with a clock refuses it as stale once it is
+    /// older than its bound, whatever its replay state ([`Recipient::set_clock`]). Costs 3 bytes
+    /// plus the long sequence form.
+    pub fn seal_timed(
+        &mut self,
+        payload: &[u8],
+        time: u16,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let ext = Ext {
+            time: Some(time),
             ..Ext::NONE
         };
         self.seal_with(payload, &ext, out).map(|(n, _)| n)
@@ -418,7 +444,14 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             seq,
         });
         let mut aad = [0u8; MAX_AAD];
-        let aad_len = associated_data(&mut aad, repr.ext_byte(), seq, ext.fragment, ext.bound);
+        let aad_len = associated_data(
+            &mut aad,
+            repr.ext_byte(),
+            seq,
+            ext.fragment,
+            ext.bound,
+            ext.time,
+        );
         let (body, tag_out) = out[hlen..total].split_at_mut(payload.len());
         body.copy_from_slice(payload);
         match self
@@ -560,6 +593,8 @@ pub struct Opened<'a> {
     pub binding: Binding,
     /// Its position in a multi-fragment message.
     pub fragment: Option<Fragment>,
+    /// Its coarse timestamp, if it carries one.
+    pub time: Option<u16>,
     /// Numbers skipped between the previous highest and this frame.
     pub gap: u64,
     /// It arrived after a higher number (reordered).
@@ -611,6 +646,21 @@ where
     stats: Stats,
     pending: heapless::Vec<Pending, PENDING_CHALLENGES>,
     stale: Option<FrameId>,
+    clock: Option<Clock>,
+}
+
+/// The receiver's coarse clock and the age it accepts for timed frames.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    now: u16,
+    max_age: u16,
+}
+
+impl Clock {
+    /// A timestamp at most `max_age` units old, or at most `max_age` ahead (clock skew).
+    fn accepts(&self, t: u16) -> bool {
+        self.now.wrapping_sub(t) <= self.max_age || t.wrapping_sub(self.now) <= self.max_age
+    }
 }
 
 impl<R, M, A, const W: usize> core::fmt::Debug for Recipient<R, M, A, W>
@@ -651,6 +701,7 @@ where
             stats: Stats::default(),
             pending: heapless::Vec::new(),
             stale: None,
+            clock: None,
         }
     }
 
@@ -687,6 +738,13 @@ where
     /// The keys in use.
     pub fn keys(&self) -> &GroupKeys<A> {
         &self.keys
+    }
+
+    /// Sets the receiver's coarse clock (same unit as senders' timestamps, modulo 2^16) and the
+    /// largest age `max_age` a timed frame may have to count as fresh; keep it well below 2^15.
+    /// Timed frames outside the bound are of unknown freshness, even in a verified window.
+    pub fn set_clock(&mut self, now: u16, max_age: u16) {
+        self.clock = Some(Clock { now, max_age });
     }
 
     /// The last frame refused as [`Error::Stale`], to answer with a challenge.
@@ -909,11 +967,28 @@ where
             w.check(seq, self.cfg.order)?;
         }
         let mut aad = [0u8; MAX_AAD];
-        let aad_len = associated_data(&mut aad, frame.ext_byte(), seq, frame.fragment(), bound);
+        let time = frame.time();
+        let aad_len = associated_data(
+            &mut aad,
+            frame.ext_byte(),
+            seq,
+            frame.fragment(),
+            bound,
+            time,
+        );
         decrypt(&self.keys, &mut frame, sender, seq, &aad[..aad_len])?;
-        let freshness = match (binding, &window) {
-            (Binding::None, Some(w)) if w.is_verified() => Freshness::Fresh,
-            (Binding::None, _) => Freshness::Unknown,
+        let freshness = match (binding, time, self.clock) {
+            (Binding::None, Some(t), Some(clock)) => {
+                if clock.accepts(t) {
+                    Freshness::Fresh
+                } else {
+                    Freshness::Unknown
+                }
+            }
+            (Binding::None, _, _) => match &window {
+                Some(w) if w.is_verified() => Freshness::Fresh,
+                _ => Freshness::Unknown,
+            },
             _ => Freshness::Fresh,
         };
         let stale = match expect.class {
@@ -960,6 +1035,7 @@ where
                 freshness,
                 binding,
                 fragment: frame.fragment(),
+                time,
                 gap: accepted.gap,
                 late: accepted.late,
                 payload: &[],
@@ -1025,7 +1101,14 @@ pub fn open_stateless<'b, A: AeadBackend>(
         .ok_or(Error::UnknownSender)?;
     let seq = reconstruct(expected, frame.truncated_seq());
     let mut aad = [0u8; MAX_AAD];
-    let aad_len = associated_data(&mut aad, frame.ext_byte(), seq, frame.fragment(), bound);
+    let aad_len = associated_data(
+        &mut aad,
+        frame.ext_byte(),
+        seq,
+        frame.fragment(),
+        bound,
+        frame.time(),
+    );
     decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
     let range = frame.header_len()..frame.bytes().len() - TAG_LEN;
     Ok(Verified {

@@ -17,7 +17,8 @@
 //!            bit 6  R  response: bound to a request (sender id, sequence number)
 //!            bit 5  E  echo: bound to a freshness challenge the receiver issued
 //!            bit 4  C  challenge: a response asking the requester for proof of freshness
-//!            bits 3-0  reserved, 0
+//!            bit 3  T  time: a 2-byte coarse timestamp follows (after the fragment byte)
+//!            bits 2-0  reserved, 0
 //! ```
 //!
 //! At most one of R, E, C is set; C excludes F; an extension byte of 0 is refused (a frame
@@ -41,8 +42,9 @@ use crate::TAG_LEN;
 pub const SEQ_MAX: u64 = (1 << 40) - 1;
 /// Longest encoding of a sender id.
 pub const MAX_SENDER_LEN: usize = 5;
-/// Longest header: header byte, 5-byte sender id, 5 seq bytes, extension and fragment bytes.
-pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 2;
+/// Longest header: header byte, 5-byte sender id, 5 seq bytes, extension and fragment bytes,
+/// coarse timestamp.
+pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 2 + 2;
 /// Most fragments one message may have (4-bit index).
 pub const MAX_FRAGMENTS: u8 = 16;
 
@@ -55,7 +57,8 @@ const X_FRAGMENT: u8 = 0x80;
 const X_RESPONSE: u8 = 0x40;
 const X_ECHO: u8 = 0x20;
 const X_CHALLENGE: u8 = 0x10;
-const X_RESERVED: u8 = 0x0f;
+const X_TIME: u8 = 0x08;
+const X_RESERVED: u8 = 0x07;
 const LEN_MASK: u8 = 0x07;
 const SHORT_MASK: u8 = 0x0f;
 
@@ -308,6 +311,7 @@ struct Layout {
     seq_at: usize,
     ext_at: Option<usize>,
     frag_at: Option<usize>,
+    time_at: Option<usize>,
     payload_at: usize,
 }
 
@@ -344,6 +348,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
         at += form.wire_len();
         let mut ext_at = None;
         let mut frag_at = None;
+        let mut time_at = None;
         if h & LONG_BIT != 0 && h & EXT_BIT != 0 {
             let &x = b.get(at).ok_or(WireError::Truncated)?;
             ext_at = Some(at);
@@ -355,6 +360,10 @@ impl<T: AsRef<[u8]>> Frame<T> {
                 frag_at = Some(at);
                 at += 1;
             }
+            if x & X_TIME != 0 {
+                time_at = Some(at);
+                at += 2;
+            }
         }
         if b.len() < at + TAG_LEN {
             return Err(WireError::Truncated);
@@ -364,6 +373,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
             seq_at,
             ext_at,
             frag_at,
+            time_at,
             payload_at: at,
         })
     }
@@ -410,6 +420,13 @@ impl<T: AsRef<[u8]>> Frame<T> {
     /// The fragment byte as sent, or 0 for a frame that is not a fragment.
     pub fn fragment_byte(&self) -> u8 {
         self.layout.frag_at.map_or(0, |f| self.bytes()[f])
+    }
+
+    /// The coarse timestamp, if the frame carries one (extension bit T).
+    pub fn time(&self) -> Option<u16> {
+        let t = self.layout.time_at?;
+        let b = self.bytes();
+        Some(u16::from_be_bytes([b[t], b[t + 1]]))
     }
 
     /// The extension byte as sent, or 0 for a frame without one.
@@ -488,6 +505,8 @@ pub struct Repr {
     pub fragment: Option<Fragment>,
     /// What the frame is bound to (long forms only).
     pub binding: Binding,
+    /// Coarse timestamp in the group's time unit (long forms only).
+    pub time: Option<u16>,
     /// Ciphertext length (equal to the plaintext length).
     pub payload_len: usize,
 }
@@ -501,6 +520,7 @@ impl Repr {
             seq: frame.truncated_seq(),
             fragment: frame.fragment(),
             binding: frame.binding(),
+            time: frame.time(),
             payload_len: frame.payload().len(),
         }
     }
@@ -530,17 +550,18 @@ impl Repr {
 
     /// Whether the frame carries an extension byte.
     pub fn has_ext(&self) -> bool {
-        self.fragment.is_some() || self.binding != Binding::None
+        self.fragment.is_some() || self.binding != Binding::None || self.time.is_some()
     }
 
     /// The extension byte this representation emits (0 when it has none).
     pub fn ext_byte(&self) -> u8 {
-        self.binding.bits()
-            | if self.fragment.is_some() {
-                X_FRAGMENT
-            } else {
-                0
-            }
+        let f = if self.fragment.is_some() {
+            X_FRAGMENT
+        } else {
+            0
+        };
+        let t = if self.time.is_some() { X_TIME } else { 0 };
+        self.binding.bits() | f | t
     }
 
     /// Length of the header (everything before the ciphertext).
@@ -549,6 +570,7 @@ impl Repr {
             + self.seq.form.wire_len()
             + usize::from(self.has_ext())
             + usize::from(self.fragment.is_some())
+            + if self.time.is_some() { 2 } else { 0 }
     }
 
     /// Length of the whole frame.
@@ -583,6 +605,10 @@ impl Repr {
             buf[at] = f.to_byte();
             at += 1;
         }
+        if let Some(t) = self.time {
+            buf[at..at + 2].copy_from_slice(&t.to_be_bytes());
+            at += 2;
+        }
         Ok(at)
     }
 }
@@ -606,6 +632,7 @@ mod tests {
             },
             fragment: None,
             binding: Binding::None,
+            time: None,
             payload_len: 2,
         }
     }
@@ -661,6 +688,7 @@ mod tests {
             seq: TruncatedSeq::of(0x0012_3456_789a, SeqForm::Short),
             fragment: None,
             binding: Binding::None,
+            time: None,
             payload_len: 4,
         };
         assert_eq!(r.buffer_len() - 4, 10);
@@ -677,6 +705,7 @@ mod tests {
             seq: TruncatedSeq::of(77, SeqForm::Bytes(1)),
             fragment: Some(Fragment { index: 2, count: 5 }),
             binding: Binding::Response,
+            time: None,
             payload_len: 0,
         };
         let mut buf = [0u8; 32];
@@ -719,6 +748,38 @@ mod tests {
         assert_eq!(
             e(&[0x19, 0x01, 0x05, 0x80, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]),
             WireError::FragmentIndex
+        );
+    }
+
+    #[test]
+    fn extension_byte_rules() {
+        // Long form, 1 seq byte, X set: header 0x19, sender 1, seq 5, then the extension byte.
+        let with_ext = |x: u8| {
+            let mut b = [0u8; 14];
+            b[..4].copy_from_slice(&[0x19, 0x01, 0x05, x]);
+            Frame::new_checked(b, SenderIdMode::Explicit)
+                .map(|f| (f.binding(), f.fragment(), f.time()))
+        };
+        for bad in [0x00, 0x01, 0x04, 0x60, 0x50, 0x30, 0x90] {
+            assert_eq!(
+                with_ext(bad).unwrap_err(),
+                WireError::BadExtension,
+                "{bad:#04x}"
+            );
+        }
+        assert_eq!(with_ext(0x40).unwrap(), (Binding::Response, None, None));
+        assert_eq!(with_ext(0x20).unwrap(), (Binding::Echo, None, None));
+        assert_eq!(with_ext(0x10).unwrap(), (Binding::Challenge, None, None));
+        assert_eq!(with_ext(0x08).unwrap(), (Binding::None, None, Some(0)));
+        assert_eq!(
+            with_ext(0x80).unwrap(),
+            (Binding::None, Some(Fragment { index: 0, count: 1 }), None)
+        );
+        // Extension byte missing entirely.
+        let short = [0x19, 0x01, 0x05];
+        assert_eq!(
+            Frame::new_checked(&short[..], SenderIdMode::Explicit).unwrap_err(),
+            WireError::Truncated
         );
     }
 

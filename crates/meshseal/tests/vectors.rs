@@ -37,6 +37,7 @@ struct Vector {
     reference: Option<u64>,
     fragment: Option<Frag>,
     bound: Option<Bound>,
+    time: Option<u16>,
     payload: String,
     frame: String,
     overhead: usize,
@@ -110,6 +111,7 @@ fn vectors_are_reproduced_byte_for_byte() {
                 seq: b.seq,
             });
             let n = match (&v.fragment, v.bound.as_ref().map(|b| b.kind.as_str())) {
+                _ if v.time.is_some() => tx.seal_timed(&payload, v.time.unwrap_or(0), &mut out),
                 (Some(f), None) => tx.seal_fragment(
                     &payload,
                     Fragment {
@@ -175,5 +177,5 @@ fn vectors_are_reproduced_byte_for_byte() {
             count += 1;
         }
     }
-    assert!(count >= 13);
+    assert!(count >= 14);
 }

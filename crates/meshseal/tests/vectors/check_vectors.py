@@ -42,7 +42,7 @@ def parse(frame: bytes, implicit: bool):
     sender = None
     if not implicit:
         sender, at = varint(frame, at)
-    ext = 0
+    ext, time = 0, None
     if h & 0x10 == 0:
         bits, value, frag = 4, h & 0x0F, None
     else:
@@ -54,12 +54,15 @@ def parse(frame: bytes, implicit: bool):
         if h & 0x08:
             ext = frame[at]
             at += 1
-            assert ext != 0 and ext & 0x0F == 0, "extension"
+            assert ext != 0 and ext & 0x07 == 0, "extension"
             if ext & 0x80:
                 frag = frame[at]
                 assert frag >> 4 <= frag & 0x0F, "fragment index"
                 at += 1
-    return dict(header=h, ext=ext, epoch_bits=epoch_bits, sender=sender, bits=bits, value=value, frag=frag, body=frame[at:-8], tag=frame[-8:])
+            if ext & 0x08:
+                time = int.from_bytes(frame[at : at + 2], "big")
+                at += 2
+    return dict(time=time, header=h, ext=ext, epoch_bits=epoch_bits, sender=sender, bits=bits, value=value, frag=frag, body=frame[at:-8], tag=frame[-8:])
 
 
 def reconstruct(expected: int, bits: int, value: int) -> int:
@@ -106,12 +109,15 @@ def main() -> int:
                 if f["ext"] & 0x70:
                     b = v["bound"]
                     aad += b["sender"].to_bytes(4, "big") + b["seq"].to_bytes(5, "big")
+                if f["time"] is not None:
+                    assert f["time"] == v["time"], v["name"]
+                    aad += f["time"].to_bytes(2, "big")
             plain = ccm.decrypt(nonce, f["body"] + f["tag"], aad or None)
             assert plain.hex() == v["payload"], v["name"]
             assert ccm.encrypt(nonce, plain, aad or None) == frame[len(frame) - len(plain) - 8 :], v["name"]
             checked += 1
     print(f"check_vectors: {checked} frames verified independently")
-    return 0 if checked >= 13 else 1
+    return 0 if checked >= 15 else 1
 
 
 if __name__ == "__main__":
