@@ -598,7 +598,7 @@ fn challenge_flow_proves_freshness() {
 #[test]
 fn coarse_time_refuses_a_late_copy() {
     let e = Env::new("3");
-    let _ = e.seal("1", "s1", "00");
+    // The first frame after boot: full-length, so receivers without state can rebuild it.
     let o = run(&[
         "seal",
         "--group",
