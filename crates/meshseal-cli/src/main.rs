@@ -94,6 +94,9 @@ enum Cmd {
         /// Largest age of a timed frame that counts as fresh (with --clock).
         #[arg(long, requires = "clock")]
         max_age: Option<u16>,
+        /// Seconds an issued challenge accepts its echo.
+        #[arg(long, default_value_t = 60)]
+        challenge_lifetime: u64,
         /// Seconds an incomplete multi-fragment message is kept.
         #[arg(long, default_value_t = 120)]
         reassembly_timeout: u64,
@@ -114,6 +117,9 @@ enum Cmd {
         /// The sequence number the receiver expects next, to rebuild a truncated number.
         #[arg(long)]
         near: Option<u64>,
+        /// For a response, challenge or echo: the frame it is bound to, as SENDER:SEQ.
+        #[arg(long)]
+        bound: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -247,6 +253,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             class,
             clock,
             max_age,
+            challenge_lifetime,
             reassembly_timeout,
             json,
             frame,
@@ -264,6 +271,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
                 frame: &frame,
                 class,
                 clock: clock.zip(max_age),
+                challenge_lifetime,
                 reassembly_timeout,
                 json,
             })
@@ -274,10 +282,31 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             implicit,
             sender,
             near,
+            bound,
             json,
-        } => inspect(&frame, group.as_deref(), implicit, sender, near, json),
+        } => {
+            let bound = bound.as_deref().map(parse_frame_id).transpose()?;
+            inspect(
+                &frame,
+                group.as_deref(),
+                implicit,
+                sender,
+                near,
+                bound,
+                json,
+            )
+        }
         Cmd::Demo { dir } => demo(dir),
     }
+}
+
+fn parse_frame_id(s: &str) -> Result<FrameId, CliError> {
+    let bad = || CliError::usage(format!("--bound must be SENDER:SEQ, found {s:?}"));
+    let (a, b) = s.split_once(':').ok_or_else(bad)?;
+    Ok(FrameId {
+        sender: a.parse().map_err(|_| bad())?,
+        seq: b.parse().map_err(|_| bad())?,
+    })
 }
 
 fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, CliError> {
@@ -586,6 +615,7 @@ struct OpenArgs<'a> {
     frame: &'a str,
     class: TrafficClass,
     clock: Option<(u16, u16)>,
+    challenge_lifetime: u64,
     reassembly_timeout: u64,
     json: bool,
 }
@@ -607,6 +637,7 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
         rx.set_clock(now, max_age);
     }
     let now = now_secs();
+    rx.expire_challenges(now, a.challenge_lifetime);
     let result = if implicit {
         rx.open_from_class(&mut frame, a.link_sender.unwrap_or_default(), a.class)
     } else {
@@ -623,7 +654,10 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
             let mut out = [0u8; meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
             let n = match rx.issue_challenge(&mut tx, request, now, &mut out) {
                 Ok(n) => n,
-                Err(e) => return Ok(Outcome::Refused(e, a.json)),
+                Err(e) => {
+                    save_recipient(&g, a.receiver, &st, &rx)?;
+                    return Ok(Outcome::Refused(e, a.json));
+                }
             };
             st.save_length(a.receiver, tx.length_state(), &recent)?;
             save_recipient(&g, a.receiver, &st, &rx)?;
@@ -723,7 +757,14 @@ fn reassemble(
 ) -> Result<Result<Option<(Vec<u8>, meshseal::Freshness)>, Error>, CliError> {
     use meshseal::fragment::Reassembler;
     let mut partial = st.load_fragments(id)?;
+    let before = partial.len();
     partial.retain(|p| now.saturating_sub(p.started) <= timeout);
+    if partial.len() < before {
+        eprintln!(
+            "discarded {} incomplete message(s) older than {timeout} s",
+            before - partial.len()
+        );
+    }
     let first = o.seq - u64::from(frag.index);
     let pos = partial
         .iter()
@@ -798,6 +839,7 @@ fn inspect(
     implicit: bool,
     link_sender: Option<u32>,
     near: Option<u64>,
+    bound: Option<FrameId>,
     json_out: bool,
 ) -> Result<Outcome, CliError> {
     let bytes = parse_hex("frame", frame_hex)?;
@@ -822,7 +864,9 @@ fn inspect(
         "seq_form": form_name(r.seq.form),
         "seq_bits": r.seq.form.bits(),
         "seq_value": r.seq.value,
-        "fragment": r.fragment.map(|f| json!({"index": f.index, "count": f.count})),
+                "fragment": r.fragment.map(|f| json!({"index": f.index, "count": f.count})),
+        "binding": binding_name(r.binding),
+        "time": r.time,
         "header_len": frame.header_len(),
         "payload_len": r.payload_len,
         "overhead": bytes.len() - r.payload_len,
@@ -838,7 +882,7 @@ fn inspect(
             Some(expected) => {
                 let keys = g.keys()?;
                 let mut buf = bytes.clone();
-                let res = open_stateless(&keys, &mut buf, mode, link_sender, expected, None);
+                let res = open_stateless(&keys, &mut buf, mode, link_sender, expected, bound);
                 match res {
                     Ok(o) => {
                         v["authentic"] = json!(true);

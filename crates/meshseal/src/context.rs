@@ -567,8 +567,9 @@ pub enum TrafficClass {
     #[default]
     Telemetry,
     /// Only fresh frames are delivered; one of unknown freshness is refused as
-    /// [`Error::Stale`] without changing any state, and the receiver may answer it with a
-    /// challenge ([`Recipient::issue_challenge`]). A frame withheld by an attacker and
+    /// [`Error::Stale`] (its number is still taken into the sender's window, so it can never
+    /// pass later), and the receiver may answer it with a challenge
+    /// ([`Recipient::issue_challenge`]). A frame withheld by an attacker and
     /// delivered later still passes a verified window; use [`OrderPolicy::Strict`] (refused once
     /// any later frame of the sender was accepted) or [`TrafficClass::Challenged`].
     Actuation,

@@ -51,7 +51,8 @@ pub enum Error {
     /// A response, challenge or echo the receiver did not ask for (no such request or
     /// challenge outstanding), or a plain frame where a response was expected.
     Unsolicited,
-    /// Fragments of one message disagree (lengths), or a fragment arrived twice.
+    /// Fragments of one message disagree (fragment count, lengths, an empty fragment before the
+    /// last, a number below its index), or a fragment arrived twice.
     FragmentMismatch,
     /// A reassembled message would exceed the receiver's buffer.
     MessageTooLarge,

@@ -301,7 +301,7 @@ fn fragments_carry_their_position() {
         .unwrap();
     let o = rx.open(&mut out[..n]).unwrap();
     assert_eq!(o.fragment, Some(Fragment { index: 1, count: 3 }));
-    // Changing the fragment byte changes the nonce.
+    // The fragment byte is authenticated (associated data): changing it fails the tag.
     let n = tx
         .seal_fragment(b"part", Fragment { index: 2, count: 3 }, &mut out)
         .unwrap();

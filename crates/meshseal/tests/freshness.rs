@@ -379,7 +379,7 @@ mod properties {
             let old: Vec<Vec<u8>> = (0..recorded).map(|i| ctl.seal_to_vec(&[i as u8]).unwrap()).collect();
             let boundary = ctl.next_seq();
             let mut seen = std::collections::HashSet::new();
-            let mut try_open = |rx: &mut Rx4, f: &[u8], seen: &mut std::collections::HashSet<u64>| -> Option<(u64, Freshness)> {
+            let try_open = |rx: &mut Rx4, f: &[u8], seen: &mut std::collections::HashSet<u64>| -> Option<(u64, Freshness)> {
                 let mut g = f.to_vec();
                 let o = rx.open_class(&mut g, TrafficClass::Actuation).ok()?;
                 assert!(seen.insert(o.seq), "seq {} delivered twice", o.seq);
