@@ -354,29 +354,23 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             emit(&scratch[..n]);
             return Ok(1);
         }
-        // One form for the whole message, wide enough for its last possible fragment.
+        // One form for the whole message, wide enough for its last possible fragment; the full
+        // form when the periodic full frame falls due anywhere inside the message, so that the
+        // rule "a full number at least once per `full_every` frames" holds across messages.
         let seq = self.counter.peek();
         let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
-        let form = match self.len.reference {
+        let mut form = match self.len.reference {
             Some(r) if !periodic => match shortest_form(seq + u64::from(MAX_FRAGMENTS) - 1, r) {
                 SeqForm::Short => SeqForm::Bytes(1),
                 f => f,
             },
             _ => SeqForm::FULL,
         };
-        let probe = Ext {
-            fragment: Some(Fragment { index: 0, count: 2 }),
-            form: Some(form),
-            ..Ext::NONE
-        };
-        let header = self.repr(0, &probe).header_len();
-        let chunk = mtu
-            .checked_sub(header + TAG_LEN)
-            .filter(|&c| c > 0)
-            .ok_or(Error::BufferTooSmall)?;
-        let count = message.len().div_ceil(chunk);
-        if count > usize::from(MAX_FRAGMENTS) {
-            return Err(Error::PayloadTooLarge);
+        let (mut chunk, mut count) = self.split(message.len(), mtu, form)?;
+        let due = self.len.since_full.saturating_add(count as u32) >= self.cfg.full_every;
+        if !form.is_full() && due {
+            form = SeqForm::FULL;
+            (chunk, count) = self.split(message.len(), mtu, form)?;
         }
         if self.counter.remaining() < count as u64 {
             return Err(Error::CounterExhausted);
@@ -394,6 +388,25 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             emit(&scratch[..n]);
         }
         Ok(count)
+    }
+
+    /// Fragment payload size and count for a message of `len` bytes in frames of `mtu` bytes.
+    fn split(&self, len: usize, mtu: usize, form: SeqForm) -> Result<(usize, usize), Error> {
+        let probe = Ext {
+            fragment: Some(Fragment { index: 0, count: 2 }),
+            form: Some(form),
+            ..Ext::NONE
+        };
+        let header = self.repr(0, &probe).header_len();
+        let chunk = mtu
+            .checked_sub(header + TAG_LEN)
+            .filter(|&c| c > 0)
+            .ok_or(Error::BufferTooSmall)?;
+        let count = len.div_ceil(chunk);
+        if count > usize::from(MAX_FRAGMENTS) {
+            return Err(Error::PayloadTooLarge);
+        }
+        Ok((chunk, count))
     }
 
     /// Seals one fragment of a multi-fragment message. Fragments of one message must be sealed

@@ -340,3 +340,24 @@ fn hostile_link_never_delivers_a_wrong_message_over_100k_schedules() {
         "the link must deliver many messages, got {delivered_total}"
     );
 }
+
+#[test]
+fn periodic_full_number_holds_across_fragmented_messages() {
+    let mut tx = sender(1); // full_every = 16
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut full_flags = vec![];
+    for _ in 0..200 {
+        let len = rng.gen_range(0..300);
+        for f in fragments(&mut tx, &message(len, 0), 48) {
+            // Long form with 5 sequence bytes = full number.
+            full_flags.push(f[0] & 0x10 != 0 && f[0] & 0x07 == 5);
+        }
+    }
+    for (i, w) in full_flags.windows(16).enumerate() {
+        assert!(
+            w.iter().any(|&f| f),
+            "no full-length frame in frames {i}..{}",
+            i + 16
+        );
+    }
+}
