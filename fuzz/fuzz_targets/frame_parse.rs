@@ -4,7 +4,8 @@
 //! rest is offered to [`Frame::new_checked`]. Checked:
 //! - `new_checked` never panics, whatever the bytes;
 //! - on success every accessor runs without panicking and agrees with the raw bytes (header,
-//!   epoch bits, sender id presence, sequence bits in range, fragment byte, payload, tag);
+//!   epoch bits, sender id presence, sequence bits in range, extension byte, binding,
+//!   coarse time, fragment byte, payload, tag);
 //! - `Repr::parse` of the frame re-emitted with `Repr::emit_header` into a buffer of
 //!   `repr.buffer_len()` bytes gives exactly the input's first `frame.header_len()` bytes (one
 //!   encoding per meaning), and `repr.buffer_len() == input.len()`;
@@ -13,7 +14,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use meshseal::frame::{Frame, Repr, SenderIdMode, SeqForm};
+use meshseal::frame::{Binding, Frame, Repr, SenderIdMode, SeqForm};
 use meshseal::TAG_LEN;
 
 fuzz_target!(|data: &[u8]| {
@@ -43,8 +44,24 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert!(seq.form.bits() >= 64 || seq.value >> seq.form.bits() == 0, "{seq:?}");
+    let ext = frame.ext_byte();
+    let binding = frame.binding();
+    let time = frame.time();
+    if header & 0x18 == 0x18 {
+        // Long form with X set: an extension byte is present and never 0. Its other bits are
+        // checked by the canonical round trip below.
+        assert_ne!(ext, 0);
+    } else {
+        assert_eq!(ext, 0);
+        assert_eq!(binding, Binding::None);
+        assert_eq!(time, None);
+    }
     let fragment = frame.fragment();
     let fragment_byte = frame.fragment_byte();
+    assert_eq!(fragment.is_some(), ext & 0x80 != 0);
+    if binding == Binding::Challenge {
+        assert!(fragment.is_none(), "a challenge is never a fragment");
+    }
     match fragment {
         Some(f) => {
             assert!(f.count >= 1 && f.count <= 16 && f.index < f.count, "{f:?}");
@@ -67,6 +84,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(repr.sender, sender);
     assert_eq!(repr.seq, seq);
     assert_eq!(repr.fragment, fragment);
+    assert_eq!(repr.binding, binding);
+    assert_eq!(repr.time, time);
+    assert_eq!(repr.has_ext(), ext != 0);
+    assert_eq!(repr.ext_byte(), ext);
     assert_eq!(repr.payload_len, payload.len());
     assert_eq!(repr.header_byte(), Ok(header));
     assert_eq!(repr.fragment_byte(), fragment_byte);

@@ -4,8 +4,8 @@
 //! Setup, rebuilt for every input: the group key `GroupKeys::derive(&[0x42; 32], b"", 7, 0)`, a
 //! `Recipient` over `PeerTable::<4>` accepting members `0..=1000` (own id 3), with senders 1 and
 //! 2 provisioned. Genuine frames, sealed once with `Sender`s over a `MemoryStore`: sender 1 with
-//! explicit ids (full and short sequence forms, empty payload, two fragments) and sender 2 with
-//! implicit ids (opened with `open_from(.., 2)`).
+//! explicit ids (full and short sequence forms, empty payload, two fragments, one frame with a
+//! coarse timestamp) and sender 2 with implicit ids (opened with `open_from(.., 2)`).
 //!
 //! Input: a sequence of records `op, len, len bytes` (the last one may be cut short). `op & 3`:
 //! - 0: the bytes are a frame for `recipient.open`;
@@ -19,7 +19,7 @@
 //! exactly one and `accepted` did not move, and on `BadTag` the payload bytes were wiped; on `Ok`
 //! `accepted` grew by one and the refusals did not move. An accepted frame must be byte for byte
 //! a genuine frame (so a mutated one is never accepted), opened in its own id mode, never accepted
-//! before, with the genuine plaintext, fragment, fresh status, and the gap/late values of a
+//! before, with the genuine plaintext, fragment, time, fresh status, and the gap/late values of a
 //! simple model of the replay window.
 #![no_main]
 
@@ -51,6 +51,15 @@ struct Genuine {
     seq: u64,
     payload: Vec<u8>,
     fragment: Option<Fragment>,
+    time: Option<u16>,
+}
+
+/// How a genuine frame is sealed.
+#[derive(Clone, Copy)]
+enum Kind {
+    Plain,
+    Fragment(Fragment),
+    Timed(u16),
 }
 
 struct Fixture {
@@ -58,15 +67,16 @@ struct Fixture {
     sender2: Vec<Genuine>,
 }
 
-fn seal_all(cfg: SenderConfig, plan: &[(&[u8], Option<Fragment>)]) -> Vec<Genuine> {
+fn seal_all(cfg: SenderConfig, plan: &[(&[u8], Kind)]) -> Vec<Genuine> {
     let mut s = Sender::new(keys(), cfg, MemoryStore::default()).expect("sender boots");
     plan.iter()
-        .map(|&(payload, fragment)| {
+        .map(|&(payload, kind)| {
             let seq = s.next_seq();
             let mut out = vec![0u8; payload.len() + 32];
-            let n = match fragment {
-                Some(f) => s.seal_fragment(payload, f, &mut out),
-                None => s.seal(payload, &mut out),
+            let n = match kind {
+                Kind::Plain => s.seal(payload, &mut out),
+                Kind::Fragment(f) => s.seal_fragment(payload, f, &mut out),
+                Kind::Timed(t) => s.seal_timed(payload, t, &mut out),
             }
             .expect("genuine frame seals");
             out.truncate(n);
@@ -76,7 +86,14 @@ fn seal_all(cfg: SenderConfig, plan: &[(&[u8], Option<Fragment>)]) -> Vec<Genuin
                 sender: cfg.sender_id,
                 seq,
                 payload: payload.to_vec(),
-                fragment,
+                fragment: match kind {
+                    Kind::Fragment(f) => Some(f),
+                    _ => None,
+                },
+                time: match kind {
+                    Kind::Timed(t) => Some(t),
+                    _ => None,
+                },
             }
         })
         .collect()
@@ -88,17 +105,18 @@ fn fixture() -> &'static Fixture {
         let sender1 = seal_all(
             SenderConfig::new(1),
             &[
-                (b"", None),
-                (b"temp=21", None),
-                (b"0123456789abcdef", None),
-                (b"frag-0", Some(Fragment { index: 0, count: 2 })),
-                (b"frag-1", Some(Fragment { index: 1, count: 2 })),
-                (&[0xa5; 40], None),
+                (b"", Kind::Plain),
+                (b"temp=21", Kind::Plain),
+                (b"0123456789abcdef", Kind::Plain),
+                (b"frag-0", Kind::Fragment(Fragment { index: 0, count: 2 })),
+                (b"frag-1", Kind::Fragment(Fragment { index: 1, count: 2 })),
+                (&[0xa5; 40], Kind::Plain),
+                (b"timed", Kind::Timed(0x1234)),
             ],
         );
         let sender2 = seal_all(
             SenderConfig { sender_id_mode: SenderIdMode::Implicit, ..SenderConfig::new(2) },
-            &[(b"hello", None), (b"", None), (b"world!", None)],
+            &[(b"hello", Kind::Plain), (b"", Kind::Plain), (b"world!", Kind::Plain)],
         );
         // Self-check: unmodified and in order, every genuine frame opens, so the fuzzer can
         // reach the accept path by XORing with zeros.
@@ -205,8 +223,8 @@ fuzz_target!(|data: &[u8]| {
             }
             Ok(o) => {
                 let (o_sender, o_seq, o_payload) = (o.sender, o.seq, o.payload.to_vec());
-                let (o_fragment, o_epoch, o_fresh, o_gap, o_late) =
-                    (o.fragment, o.epoch, o.freshness, o.gap, o.late);
+                let (o_fragment, o_time, o_epoch, o_fresh, o_gap, o_late) =
+                    (o.fragment, o.time, o.epoch, o.freshness, o.gap, o.late);
                 let after = recipient.stats();
                 assert_eq!(after.accepted, before.accepted + 1);
                 assert_eq!(after.refused_total(), before.refused_total());
@@ -225,6 +243,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(link.unwrap_or(o_sender), g.sender);
                 assert_eq!(o_payload, g.payload);
                 assert_eq!(o_fragment, g.fragment);
+                assert_eq!(o_time, g.time);
                 assert_eq!(o_epoch, 0);
                 assert_eq!(o_fresh, Freshness::Fresh, "provisioned senders are fresh");
                 assert!(accepted.insert((o_sender, o_seq)), "accepted twice: {o_sender}/{o_seq}");

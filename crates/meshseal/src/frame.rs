@@ -573,9 +573,10 @@ impl Repr {
             + if self.time.is_some() { 2 } else { 0 }
     }
 
-    /// Length of the whole frame.
+        /// Length of the whole frame (saturating: an impossible length is `usize::MAX`, which no
+    /// buffer holds).
     pub fn buffer_len(&self) -> usize {
-        self.header_len() + self.payload_len + TAG_LEN
+        self.header_len().saturating_add(self.payload_len).saturating_add(TAG_LEN)
     }
 
     /// Writes the header into the start of `buf`; returns the header length.
@@ -749,6 +750,13 @@ mod tests {
             e(&[0x19, 0x01, 0x05, 0x80, 0x31, 0, 0, 0, 0, 0, 0, 0, 0]),
             WireError::FragmentIndex
         );
+    }
+
+        #[test]
+    fn absurd_payload_length_is_refused_not_overflowed() {
+        let r = Repr { payload_len: usize::MAX, ..repr() };
+        let mut buf = [0u8; 16];
+        assert_eq!(r.emit_header(&mut buf), Err(WireError::Truncated));
     }
 
     #[test]
