@@ -573,10 +573,12 @@ impl Repr {
             + if self.time.is_some() { 2 } else { 0 }
     }
 
-        /// Length of the whole frame (saturating: an impossible length is `usize::MAX`, which no
+    /// Length of the whole frame (saturating: an impossible length is `usize::MAX`, which no
     /// buffer holds).
     pub fn buffer_len(&self) -> usize {
-        self.header_len().saturating_add(self.payload_len).saturating_add(TAG_LEN)
+        self.header_len()
+            .saturating_add(self.payload_len)
+            .saturating_add(TAG_LEN)
     }
 
     /// Writes the header into the start of `buf`; returns the header length.
@@ -752,9 +754,12 @@ mod tests {
         );
     }
 
-        #[test]
+    #[test]
     fn absurd_payload_length_is_refused_not_overflowed() {
-        let r = Repr { payload_len: usize::MAX, ..repr() };
+        let r = Repr {
+            payload_len: usize::MAX,
+            ..repr()
+        };
         let mut buf = [0u8; 16];
         assert_eq!(r.emit_header(&mut buf), Err(WireError::Truncated));
     }
