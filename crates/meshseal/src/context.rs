@@ -1,10 +1,13 @@
 //! Sender and recipient state machines: the layer that turns frames into trusted messages.
 //!
 //! [`Sender`] owns a [`Counter`] (numbers never repeat, even across power loss) and the rule
-//! that picks each frame's sequence-number length. [`Recipient`] checks a frame in a fixed
-//! order: wire format, key epoch, sender membership, sequence reconstruction, replay window,
-//! and only then the tag; its replay state moves only after the tag verified, and the payload
-//! is handed out only then (on failure the buffer is wiped).
+//! that picks each frame's sequence-number length; it seals ordinary frames, multi-fragment
+//! messages, responses bound to a request, freshness challenges, echoes of a challenge and
+//! timed frames. [`Recipient`] checks a frame in a fixed order: wire format, key epoch, sender
+//! membership, binding (the request or challenge an extension frame answers), sequence
+//! reconstruction, replay window, and only then the tag; its replay state moves only after the
+//! tag verified, and the payload is handed out only then (on failure the buffer is wiped).
+//! Freshness is a typed result ([`Freshness`]) judged per [`TrafficClass`].
 //!
 //! Sequence-number length rule (the sender side of [`crate::seq`]):
 //! 1. the first frame after boot carries the full 40-bit number;
@@ -30,7 +33,7 @@ pub use crate::replay::OrderPolicy;
 /// Largest payload of one frame (CCM with a 13-byte nonce has a 2-byte length field).
 pub const MAX_PAYLOAD: usize = 0xffff;
 
-/// Longest associated data: extension byte, fragment binding (first number, fragment byte) and
+/// Longest associated data: extension byte, fragment binding (first number, fragment byte),
 /// one bound frame id (sender, number).
 pub const MAX_AAD: usize = 1 + 6 + 9 + 2;
 
