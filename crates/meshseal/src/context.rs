@@ -34,7 +34,7 @@ pub use crate::replay::OrderPolicy;
 pub const MAX_PAYLOAD: usize = 0xffff;
 
 /// Longest associated data: extension byte, fragment binding (first number, fragment byte),
-/// one bound frame id (sender, number).
+/// one bound frame id (sender, number) and a coarse timestamp.
 pub const MAX_AAD: usize = 1 + 6 + 9 + 2;
 
 /// A frame's identity within the group: who sealed it and under which number.
