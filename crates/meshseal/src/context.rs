@@ -85,7 +85,7 @@ fn associated_data(
     if let Some(f) = fragment {
         let first = seq.wrapping_sub(u64::from(f.index)) & crate::frame::SEQ_MAX;
         out[at..at + 5].copy_from_slice(&first.to_be_bytes()[3..]);
-        out[at + 5] = (f.index << 4) | (f.count.saturating_sub(1) & 0x0f);
+        out[at + 5] = f.to_byte();
         at += 6;
     }
     if let Some(b) = bound {
@@ -222,10 +222,16 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
 
     /// The form the next frame's sequence number will take.
     pub fn next_form(&self) -> SeqForm {
-        let seq = self.counter.peek();
+        self.form_for(0)
+    }
+
+    /// The length rule for the number `ahead` past the next one, decided now: the full form
+    /// without a reference or when the periodic full frame is due, the shortest sufficient
+    /// form otherwise.
+    fn form_for(&self, ahead: u64) -> SeqForm {
         let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
         match self.len.reference {
-            Some(r) if !periodic => shortest_form(seq, r),
+            Some(r) if !periodic => shortest_form(self.counter.peek() + ahead, r),
             _ => SeqForm::FULL,
         }
     }
@@ -360,14 +366,9 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         // One form for the whole message, wide enough for its last possible fragment; the full
         // form when the periodic full frame falls due anywhere inside the message, so that the
         // rule "a full number at least once per `full_every` frames" holds across messages.
-        let seq = self.counter.peek();
-        let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
-        let mut form = match self.len.reference {
-            Some(r) if !periodic => match shortest_form(seq + u64::from(MAX_FRAGMENTS) - 1, r) {
-                SeqForm::Short => SeqForm::Bytes(1),
-                f => f,
-            },
-            _ => SeqForm::FULL,
+        let mut form = match self.form_for(u64::from(MAX_FRAGMENTS) - 1) {
+            SeqForm::Short => SeqForm::Bytes(1),
+            f => f,
         };
         let (mut chunk, mut count) = self.split(message.len(), mtu, form)?;
         let due = self.len.since_full.saturating_add(count as u32) >= self.cfg.full_every;
@@ -702,6 +703,24 @@ struct Expect {
     request: Option<FrameId>,
 }
 
+impl Expect {
+    /// Any frame but a response or challenge, judged under `class`.
+    const fn class(class: TrafficClass) -> Self {
+        Expect {
+            class,
+            request: None,
+        }
+    }
+
+    /// A response or challenge to `request`.
+    const fn response(request: FrameId) -> Self {
+        Expect {
+            class: TrafficClass::Telemetry,
+            request: Some(request),
+        }
+    }
+}
+
 impl<R, M, A, const W: usize> Recipient<R, M, A, W>
 where
     R: ReplayStore<W>,
@@ -780,10 +799,7 @@ where
             frame,
             SenderIdMode::Implicit,
             Some(sender),
-            Expect {
-                class: TrafficClass::Telemetry,
-                request: None,
-            },
+            Expect::class(TrafficClass::Telemetry),
         )
     }
 
@@ -793,15 +809,7 @@ where
         frame: &'b mut [u8],
         class: TrafficClass,
     ) -> Result<Opened<'b>, Error> {
-        self.open_inner(
-            frame,
-            SenderIdMode::Explicit,
-            None,
-            Expect {
-                class,
-                request: None,
-            },
-        )
+        self.open_inner(frame, SenderIdMode::Explicit, None, Expect::class(class))
     }
 
     /// Like [`Recipient::open_class`] for a frame whose sender the link layer supplies.
@@ -815,10 +823,7 @@ where
             frame,
             SenderIdMode::Implicit,
             Some(sender),
-            Expect {
-                class,
-                request: None,
-            },
+            Expect::class(class),
         )
     }
 
@@ -833,10 +838,7 @@ where
             frame,
             SenderIdMode::Explicit,
             None,
-            Expect {
-                class: TrafficClass::Telemetry,
-                request: Some(request),
-            },
+            Expect::response(request),
         )
     }
 
@@ -851,10 +853,7 @@ where
             frame,
             SenderIdMode::Implicit,
             Some(sender),
-            Expect {
-                class: TrafficClass::Telemetry,
-                request: Some(request),
-            },
+            Expect::response(request),
         )
     }
 

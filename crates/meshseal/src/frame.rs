@@ -195,7 +195,8 @@ pub struct Fragment {
 }
 
 impl Fragment {
-    const fn to_byte(self) -> u8 {
+    /// The fragment byte: index in the high nibble, last index in the low nibble.
+    pub const fn to_byte(self) -> u8 {
         ((self.index & 0x0f) << 4) | (self.count.saturating_sub(1) & 0x0f)
     }
 
