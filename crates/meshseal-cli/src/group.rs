@@ -49,14 +49,14 @@ pub struct Member {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
-    /// "window" (reordering inside the window) or "strict" (increasing only).
-    pub order: String,
+    /// Which orders of arrival receivers accept.
+    pub order: Order,
     /// Sequence numbers reserved per counter write on devices.
     pub reservation_block: u64,
     /// A full-length sequence number at least once per this many frames.
     pub full_every: u32,
-    /// "steady" or "confirmed": when truncated sequence numbers may be used.
-    pub length_mode: String,
+    /// When truncated sequence numbers may be used.
+    pub length_mode: Lengths,
     /// The link layer supplies sender ids.
     pub implicit_sender: bool,
 }
@@ -64,13 +64,29 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            order: "window".into(),
+            order: Order::Window,
             reservation_block: meshseal::counter::DEFAULT_BLOCK,
             full_every: 16,
-            length_mode: "steady".into(),
+            length_mode: Lengths::Steady,
             implicit_sender: false,
         }
     }
+}
+
+/// `policy.order`: "window" (reordering inside the window) or "strict" (increasing only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    Window,
+    Strict,
+}
+
+/// `policy.length_mode`: "steady" or "confirmed" (see `meshseal::LengthMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lengths {
+    Steady,
+    Confirmed,
 }
 
 /// A loaded and validated group.
@@ -78,8 +94,6 @@ pub struct Group {
     pub file: GroupFile,
     secret: Zeroizing<Vec<u8>>,
     salt: Vec<u8>,
-    pub order: OrderPolicy,
-    pub length_mode: LengthMode,
 }
 
 impl Group {
@@ -124,24 +138,6 @@ impl Group {
                 )));
             }
         }
-        let order = match file.policy.order.as_str() {
-            "window" => OrderPolicy::Window,
-            "strict" => OrderPolicy::Strict,
-            other => {
-                return Err(CliError::usage(format!(
-                    "policy.order must be \"window\" or \"strict\", found {other:?}"
-                )))
-            }
-        };
-        let length_mode = match file.policy.length_mode.as_str() {
-            "steady" => LengthMode::Steady,
-            "confirmed" => LengthMode::Confirmed,
-            other => {
-                return Err(CliError::usage(format!(
-                    "policy.length_mode must be \"steady\" or \"confirmed\", found {other:?}"
-                )))
-            }
-        };
         if file.policy.full_every == 0 {
             return Err(CliError::usage(
                 "policy.full_every must be at least 1".into(),
@@ -152,13 +148,15 @@ impl Group {
                 "policy.reservation_block must be at least 1".into(),
             ));
         }
-        Ok(Group {
-            file,
-            secret,
-            salt,
-            order,
-            length_mode,
-        })
+        Ok(Group { file, secret, salt })
+    }
+
+    /// The receivers' order policy.
+    pub fn order(&self) -> OrderPolicy {
+        match self.file.policy.order {
+            Order::Window => OrderPolicy::Window,
+            Order::Strict => OrderPolicy::Strict,
+        }
     }
 
     pub fn keys(&self) -> Result<GroupKeys, CliError> {
@@ -204,7 +202,10 @@ impl Group {
         c.sender_id_mode = self.id_mode();
         c.reservation_block = block;
         c.full_every = self.file.policy.full_every;
-        c.length_mode = self.length_mode;
+        c.length_mode = match self.file.policy.length_mode {
+            Lengths::Steady => LengthMode::Steady,
+            Lengths::Confirmed => LengthMode::Confirmed,
+        };
         c
     }
 }

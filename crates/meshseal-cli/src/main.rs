@@ -445,7 +445,7 @@ fn recipient_for<'m>(
     let store = st.load_replay(id, g.file.group_id, g.file.epoch)?;
     let cfg = RecipientConfig {
         own_id: Some(id),
-        order: g.order,
+        order: g.order(),
     };
     let mut rx = Recipient::new(g.keys()?, cfg, members, store);
     for c in st.load_challenges(id)? {
@@ -517,8 +517,11 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
     let (mut tx, mut recent) = start_sender(&g, a.sender, &st)?;
     let seq = tx.next_seq();
     let mut frames: Vec<Vec<u8>> = Vec::new();
+    // Room for the largest single frame this payload can make.
+    let largest = payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN;
+    let mut out = vec![0u8; largest];
     let mut extra = serde_json::Map::new();
-    if let Some(challenge) = challenge {
+    let single = if let Some(challenge) = challenge {
         // Verify the challenge against the requests this sender made, newest first.
         let members = g.member_ids();
         let mut rx = recipient_for(&g, a.sender, &st, &members)?;
@@ -547,27 +550,18 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
             return Ok(Outcome::Refused(last_err, a.json));
         };
         extra.insert("echo".into(), json!({"sender": cid.sender, "seq": cid.seq}));
-        let mut out =
-            vec![0u8; payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
-        match tx.seal_echo(&payload, cid, &mut out) {
-            Ok(n) => frames.push(out[..n].to_vec()),
-            Err(e) => return Ok(Outcome::Refused(e, a.json)),
-        }
-    } else if let Some(t) = a.time {
-        let mut out =
-            vec![0u8; payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN];
-        match tx.seal_timed(&payload, t, &mut out) {
-            Ok(n) => frames.push(out[..n].to_vec()),
-            Err(e) => return Ok(Outcome::Refused(e, a.json)),
-        }
+        Some(tx.seal_echo(&payload, cid, &mut out))
     } else {
-        let mtu = a
-            .mtu
-            .unwrap_or(usize::MAX)
-            .min(payload.len() + meshseal::frame::MAX_HEADER_LEN + meshseal::TAG_LEN);
-        let mut scratch = vec![0u8; mtu];
-        if let Err(e) = tx.seal_message(&payload, mtu, &mut scratch, |f| frames.push(f.to_vec())) {
-            return Ok(Outcome::Refused(e, a.json));
+        a.time.map(|t| tx.seal_timed(&payload, t, &mut out))
+    };
+    match single {
+        Some(Ok(n)) => frames.push(out[..n].to_vec()),
+        Some(Err(e)) => return Ok(Outcome::Refused(e, a.json)),
+        None => {
+            let mtu = a.mtu.unwrap_or(largest).min(largest);
+            if let Err(e) = tx.seal_message(&payload, mtu, &mut out, |f| frames.push(f.to_vec())) {
+                return Ok(Outcome::Refused(e, a.json));
+            }
         }
     }
     recent.extend(seq..tx.next_seq());
@@ -960,24 +954,17 @@ fn demo(dir: Option<PathBuf>) -> Result<Outcome, CliError> {
         "--out",
         &group,
     ])?;
-    run(&[
-        "provision",
-        "--group",
-        &group,
-        "--member",
-        "1",
-        "--state",
-        &d("controller"),
-    ])?;
-    run(&[
-        "provision",
-        "--group",
-        &group,
-        "--member",
-        "2",
-        "--state",
-        &d("lamp"),
-    ])?;
+    for (member, dir) in [("1", "controller"), ("2", "lamp")] {
+        run(&[
+            "provision",
+            "--group",
+            &group,
+            "--member",
+            member,
+            "--state",
+            &d(dir),
+        ])?;
+    }
     let ctl = d("controller");
     let lamp = d("lamp");
     let seal = |hex: &str| -> Result<String, CliError> {
