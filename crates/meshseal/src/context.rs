@@ -100,6 +100,13 @@ fn associated_data(
     at
 }
 
+/// Whether key epoch `a` is newer than `b`: ahead by 1 to 2^15 - 1 in wrapping arithmetic, so
+/// the 16-bit epoch may wrap around.
+pub const fn epoch_is_newer(a: u16, b: u16) -> bool {
+    let d = a.wrapping_sub(b);
+    d != 0 && d < 0x8000
+}
+
 /// When the sender may use truncated sequence numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LengthMode {
@@ -125,6 +132,13 @@ pub struct SenderConfig {
     pub full_every: u32,
     /// When truncated numbers may be used.
     pub length_mode: LengthMode,
+    /// Frames one key epoch may seal (from [`Sender::epoch_start`]); at this count the sender
+    /// refuses with [`Error::CounterExhausted`] until it is rekeyed. The default is the whole
+    /// 40-bit sequence space; deployments that follow AEAD usage limits set less.
+    pub key_budget: u64,
+    /// How many frames before the budget runs out [`Sender::rekey_due`] starts to say so, so
+    /// the application can ask for a rekey while it can still send.
+    pub rekey_warning: u64,
 }
 
 impl SenderConfig {
@@ -136,6 +150,8 @@ impl SenderConfig {
             reservation_block: crate::counter::DEFAULT_BLOCK,
             full_every: 16,
             length_mode: LengthMode::Steady,
+            key_budget: u64::MAX,
+            rekey_warning: 1 << 20,
         }
     }
 }
@@ -156,6 +172,7 @@ pub struct Sender<S: CounterStore, A: AeadBackend = RustCryptoCcm> {
     cfg: SenderConfig,
     counter: Counter<S>,
     len: LengthState,
+    epoch_start: u64,
 }
 
 impl<S: CounterStore, A: AeadBackend> core::fmt::Debug for Sender<S, A> {
@@ -175,12 +192,53 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             return Err(Error::InvalidConfig);
         }
         let counter = Counter::boot(store, cfg.reservation_block)?;
+        let epoch_start = counter.peek();
         Ok(Sender {
             keys,
             cfg,
             counter,
             len: LengthState::default(),
+            epoch_start,
         })
+    }
+
+    /// Switches to the keys of a newer epoch of the same group (after a verified rekey
+    /// message). Sequence numbers continue: the nonce changes with the key, and receivers keep
+    /// one replay window per sender across epochs. The key budget starts again.
+    pub fn rekey(&mut self, keys: GroupKeys<A>) -> Result<(), Error> {
+        if keys.group_id() != self.keys.group_id()
+            || !epoch_is_newer(keys.epoch(), self.keys.epoch())
+        {
+            return Err(Error::InvalidConfig);
+        }
+        self.keys = keys;
+        self.epoch_start = self.counter.peek();
+        Ok(())
+    }
+
+    /// The key epoch frames are sealed under.
+    pub fn epoch(&self) -> u16 {
+        self.keys.epoch()
+    }
+
+    /// The first sequence number sealed under the current keys (the key budget counts from
+    /// it). A sender rebuilt after a reboot starts counting at its first new number; the
+    /// application that persists the epoch with its keys restores the start with
+    /// [`Sender::set_epoch_start`].
+    pub fn epoch_start(&self) -> u64 {
+        self.epoch_start
+    }
+
+    /// Restores [`Sender::epoch_start`] after a reboot. A start in the future is clamped to
+    /// the next number: the budget can only be counted conservatively.
+    pub fn set_epoch_start(&mut self, start: u64) {
+        self.epoch_start = start.min(self.counter.peek());
+    }
+
+    /// Whether the key budget is within its warning distance of running out: time to ask the
+    /// group manager for a rekey.
+    pub fn rekey_due(&self) -> bool {
+        self.remaining() <= self.cfg.rekey_warning
     }
 
     /// The sequence number the next frame will carry.
@@ -188,9 +246,13 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         self.counter.peek()
     }
 
-    /// Numbers left before the sender must stop (rekey required).
+    /// Frames left before the sender must stop (rekey required): the smaller of the key
+    /// budget and the sequence space.
     pub fn remaining(&self) -> u64 {
-        self.counter.remaining()
+        let used = self.counter.peek() - self.epoch_start;
+        self.counter
+            .remaining()
+            .min(self.cfg.key_budget.saturating_sub(used))
     }
 
     /// The settings.
@@ -376,7 +438,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             form = SeqForm::FULL;
             (chunk, count) = self.split(message.len(), mtu, form)?;
         }
-        if self.counter.remaining() < count as u64 {
+        if self.remaining() < count as u64 {
             return Err(Error::CounterExhausted);
         }
         for (i, part) in message.chunks(chunk).enumerate() {
@@ -449,6 +511,9 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             if self.counter.peek() < u64::from(f.index) {
                 return Err(Error::InvalidConfig);
             }
+        }
+        if self.remaining() == 0 {
+            return Err(Error::CounterExhausted);
         }
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
@@ -650,7 +715,19 @@ struct Pending {
     issued: u64,
 }
 
+/// The previous key epoch, held through its grace period after a rekey.
+struct Previous<A: AeadBackend> {
+    keys: GroupKeys<A>,
+    /// Caller time after which it is dropped ([`Recipient::expire_epoch`]).
+    until: u64,
+}
+
 /// The receiving half of a member: opens frames from the group.
+///
+/// It holds the keys of the current epoch and, for a grace period after a rekey, those of the
+/// previous one ([`Recipient::install_epoch`]); a frame of any other epoch is refused as
+/// [`Error::UnknownEpoch`]. Sequence numbers continue across epochs, so one replay window per
+/// sender serves both.
 pub struct Recipient<R, M = AnySender, A = RustCryptoCcm, const W: usize = 1>
 where
     R: ReplayStore<W>,
@@ -658,6 +735,7 @@ where
     A: AeadBackend,
 {
     keys: GroupKeys<A>,
+    previous: Option<Previous<A>>,
     cfg: RecipientConfig,
     members: M,
     replay: R,
@@ -731,6 +809,7 @@ where
     pub fn new(keys: GroupKeys<A>, cfg: RecipientConfig, members: M, replay: R) -> Self {
         Recipient {
             keys,
+            previous: None,
             cfg,
             members,
             replay,
@@ -751,6 +830,59 @@ where
         {
             self.stats.evicted = self.stats.evicted.saturating_add(1);
         }
+    }
+
+    /// Switches to the keys of a newer epoch of the same group (after a verified rekey
+    /// message). With `grace_until`, frames of the epoch being replaced stay accepted until
+    /// [`Recipient::expire_epoch`] is called with a later time (the caller's clock, any unit);
+    /// with `None` they are refused at once, which is what revoking a compromised member needs.
+    ///
+    /// Refused as [`Error::InvalidConfig`] for another group, an epoch that is not newer, or a
+    /// grace period between epochs that share their 2 bits on the wire (a jump by a multiple of
+    /// 4), which a receiver could not tell apart.
+    pub fn install_epoch(
+        &mut self,
+        keys: GroupKeys<A>,
+        grace_until: Option<u64>,
+    ) -> Result<(), Error> {
+        let old = self.keys.epoch();
+        if keys.group_id() != self.keys.group_id() || !epoch_is_newer(keys.epoch(), old) {
+            return Err(Error::InvalidConfig);
+        }
+        if grace_until.is_some() && keys.epoch() & 3 == old & 3 {
+            return Err(Error::InvalidConfig);
+        }
+        let replaced = core::mem::replace(&mut self.keys, keys);
+        self.previous = grace_until.map(|until| Previous {
+            keys: replaced,
+            until,
+        });
+        Ok(())
+    }
+
+    /// Drops the previous epoch's keys once `now` is past their grace period; returns whether
+    /// it did.
+    pub fn expire_epoch(&mut self, now: u64) -> bool {
+        if self.previous.as_ref().is_some_and(|p| now > p.until) {
+            self.previous = None;
+            return true;
+        }
+        false
+    }
+
+    /// The accepted senders, to apply the removals a rekey announces.
+    pub fn members_mut(&mut self) -> &mut M {
+        &mut self.members
+    }
+
+    /// Drops the previous epoch's keys now, whatever their grace period.
+    pub fn retire_previous_epoch(&mut self) {
+        self.previous = None;
+    }
+
+    /// The epoch still accepted through its grace period, and until when.
+    pub fn previous_epoch(&self) -> Option<(u16, u64)> {
+        self.previous.as_ref().map(|p| (p.keys.epoch(), p.until))
     }
 
     /// Marks `sender`'s state as verified (its freshness was proven out of band).
@@ -946,9 +1078,15 @@ where
         expect: Expect,
     ) -> Result<(Opened<'static>, core::ops::Range<usize>), Error> {
         let mut frame = Frame::new_checked(&mut *buf, mode)?;
-        if frame.epoch_bits() != (self.keys.epoch() & 3) as u8 {
-            return Err(Error::UnknownEpoch);
-        }
+        let bits = frame.epoch_bits();
+        let keys = if bits == (self.keys.epoch() & 3) as u8 {
+            &self.keys
+        } else {
+            match &self.previous {
+                Some(p) if bits == (p.keys.epoch() & 3) as u8 => &p.keys,
+                _ => return Err(Error::UnknownEpoch),
+            }
+        };
         let sender = frame
             .sender_id()
             .or(link_sender)
@@ -992,7 +1130,8 @@ where
             bound,
             time,
         );
-        decrypt(&self.keys, &mut frame, sender, seq, &aad[..aad_len])?;
+        decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
+        let epoch = keys.epoch();
         let freshness = match (binding, time, self.clock) {
             (Binding::None, Some(t), Some(clock)) => {
                 if clock.accepts(t) {
@@ -1047,7 +1186,7 @@ where
             Opened {
                 sender,
                 seq,
-                epoch: self.keys.epoch(),
+                epoch,
                 freshness,
                 binding,
                 fragment: frame.fragment(),

@@ -35,7 +35,8 @@ pub enum Error {
     /// Under the strict order policy, a number below the highest accepted one, inside the
     /// window and never accepted (numbers already accepted are [`Error::Replay`]).
     OutOfOrder,
-    /// The sender's sequence space (2^40 numbers) is used up; the group must be rekeyed.
+    /// The sender has used up its key budget or the 40-bit sequence space; the group must be
+    /// rekeyed.
     CounterExhausted,
     /// The counter store failed to persist a reservation, so no new number may be used.
     CounterStore,

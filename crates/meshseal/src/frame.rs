@@ -259,7 +259,7 @@ const fn parse_ext(x: u8) -> Result<(bool, Binding), WireError> {
 }
 
 /// Encodes `v` as a canonical LEB128 varint into `out`; returns its length.
-fn put_varint(mut v: u32, out: &mut [u8]) -> Result<usize, WireError> {
+pub(crate) fn put_varint(mut v: u32, out: &mut [u8]) -> Result<usize, WireError> {
     let mut i = 0;
     loop {
         let slot = out.get_mut(i).ok_or(WireError::FieldRange)?;
@@ -286,7 +286,7 @@ pub const fn varint_len(v: u32) -> usize {
 }
 
 /// Decodes a canonical LEB128 varint at the start of `bytes`: `(value, length)`.
-fn get_varint(bytes: &[u8]) -> Result<(u32, usize), WireError> {
+pub(crate) fn get_varint(bytes: &[u8]) -> Result<(u32, usize), WireError> {
     let mut v: u64 = 0;
     for (i, &b) in bytes.iter().enumerate().take(MAX_SENDER_LEN) {
         v |= u64::from(b & 0x7f) << (7 * i);

@@ -13,6 +13,8 @@
 //! - [`context`]: the sender and recipient state machines that tie the layers together,
 //!   including request/response binding and freshness challenges.
 //! - [`fragment`]: all-or-nothing reassembly of multi-fragment messages in fixed buffers.
+//! - `rekey` (feature `hkdf`): rekey messages that move the remaining members to a new key
+//!   epoch under their individual keys.
 //!
 //! Security rules kept throughout: no plaintext leaves [`context::Recipient::open`] unless the tag
 //! verified (the buffer is wiped otherwise), keys are zeroized on drop, the tag comparison is
@@ -36,6 +38,8 @@ pub mod crypto;
 mod error;
 pub mod fragment;
 pub mod frame;
+#[cfg(feature = "hkdf")]
+pub mod rekey;
 pub mod replay;
 pub mod seq;
 
