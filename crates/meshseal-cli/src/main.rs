@@ -798,6 +798,7 @@ fn reassemble(
                 count: frag.count,
             }),
             time: None,
+            source: o.source,
             gap: 0,
             late: false,
             payload: &payload,

@@ -22,10 +22,14 @@
 use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, GroupKeys, NonceInput, RustCryptoCcm};
 use crate::frame::{
-    Binding, Fragment, Frame, Repr, SenderIdMode, SeqForm, TruncatedSeq, MAX_FRAGMENTS,
+    Binding, Fragment, Frame, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq, WireError,
+    MAX_FRAGMENTS,
 };
 use crate::replay::{ReplayStore, ReplayWindow};
 use crate::seq::{reconstruct, shortest_form};
+use crate::source::{NoSourceKeys, SourceKeys, SIGNATURE_LEN};
+#[cfg(feature = "signed")]
+use crate::source::{SignedInput, SigningKey};
 use crate::{Error, Stats, TAG_LEN};
 
 pub use crate::replay::OrderPolicy;
@@ -54,6 +58,7 @@ struct Ext {
     bound: Option<FrameId>,
     form: Option<SeqForm>,
     time: Option<u16>,
+    source: Source,
 }
 
 impl Ext {
@@ -63,7 +68,36 @@ impl Ext {
         bound: None,
         form: None,
         time: None,
+        source: Source::Group,
     };
+}
+
+/// Which key seals a frame, and whether the sender signs it.
+#[derive(Clone, Copy)]
+enum Auth<'k, A: AeadBackend> {
+    Group,
+    Pairwise(&'k GroupKeys<A>),
+    #[cfg(feature = "signed")]
+    Signed(&'k SigningKey),
+}
+
+impl<A: AeadBackend> Auth<'_, A> {
+    const fn source(&self) -> Source {
+        match self {
+            Auth::Group => Source::Group,
+            Auth::Pairwise(_) => Source::Pairwise,
+            #[cfg(feature = "signed")]
+            Auth::Signed(_) => Source::Signed,
+        }
+    }
+
+    const fn extra_len(&self) -> usize {
+        match self {
+            #[cfg(feature = "signed")]
+            Auth::Signed(_) => SIGNATURE_LEN,
+            _ => 0,
+        }
+    }
 }
 
 /// Associated data of a frame: empty without an extension byte; otherwise the extension byte,
@@ -301,7 +335,10 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     fn repr(&self, payload_len: usize, ext: &Ext) -> Repr {
         let mut form = ext.form.unwrap_or_else(|| self.next_form());
         // Extensions live in the long form only.
-        let has_ext = ext.binding != Binding::None || ext.fragment.is_some() || ext.time.is_some();
+        let has_ext = ext.binding != Binding::None
+            || ext.fragment.is_some()
+            || ext.time.is_some()
+            || ext.source != Source::Group;
         if has_ext && form == SeqForm::Short {
             form = SeqForm::Bytes(1);
         }
@@ -315,6 +352,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             fragment: ext.fragment,
             binding: ext.binding,
             time: ext.time,
+            source: ext.source,
             payload_len,
         }
     }
@@ -334,6 +372,47 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// Fails without consuming a number if `out` is too small or the payload too large.
     pub fn seal(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         self.seal_with(payload, &Ext::NONE, out).map(|(n, _)| n)
+    }
+
+    /// Length of the frame that sealing `payload_len` bytes in mode `source` would produce now.
+    pub fn frame_len_as(&self, payload_len: usize, source: Source) -> usize {
+        let extra = if source == Source::Signed {
+            SIGNATURE_LEN
+        } else {
+            0
+        };
+        let ext = Ext {
+            source,
+            ..Ext::NONE
+        };
+        self.repr(payload_len.saturating_add(extra), &ext)
+            .buffer_len()
+    }
+
+    /// Seals `payload` for one recipient under `pair`, the pairwise keys this member shares
+    /// with it ([`crate::source::derive_pairwise`], same group and epoch as the sender's keys):
+    /// no other member can read it or seal it in this member's name.
+    pub fn seal_pairwise(
+        &mut self,
+        payload: &[u8],
+        pair: &GroupKeys<A>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.seal_auth(payload, &Ext::NONE, Auth::Pairwise(pair), out)
+            .map(|(n, _)| n)
+    }
+
+    /// Seals `payload` under the group key with this member's Ed25519ph signature inside the
+    /// ciphertext (64 bytes more): every member can check that this member sealed it.
+    #[cfg(feature = "signed")]
+    pub fn seal_signed(
+        &mut self,
+        payload: &[u8],
+        key: &SigningKey,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.seal_auth(payload, &Ext::NONE, Auth::Signed(key), out)
+            .map(|(n, _)| n)
     }
 
     /// Seals a response bound to `request` (its sender and number are authenticated with it,
@@ -497,10 +576,34 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         ext: &Ext,
         out: &mut [u8],
     ) -> Result<(usize, FrameId), Error> {
-        if payload.len() > MAX_PAYLOAD {
+        self.seal_auth(payload, ext, Auth::Group, out)
+    }
+
+    fn seal_auth(
+        &mut self,
+        payload: &[u8],
+        ext: &Ext,
+        auth: Auth<'_, A>,
+        out: &mut [u8],
+    ) -> Result<(usize, FrameId), Error> {
+        let body_len = payload.len() + auth.extra_len();
+        if body_len > MAX_PAYLOAD {
             return Err(Error::PayloadTooLarge);
         }
-        let repr = self.repr(payload.len(), ext);
+        let keys = match auth {
+            Auth::Pairwise(k) => {
+                if k.group_id() != self.keys.group_id() || k.epoch() != self.keys.epoch() {
+                    return Err(Error::InvalidConfig);
+                }
+                k
+            }
+            _ => &self.keys,
+        };
+        let ext = &Ext {
+            source: auth.source(),
+            ..*ext
+        };
+        let repr = self.repr(body_len, ext);
         let total = repr.buffer_len();
         // Only a caller-supplied fragment can make the representation invalid.
         let header = repr.header_byte().map_err(|_| Error::InvalidConfig)?;
@@ -518,10 +621,10 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
         let hlen = repr.emit_header(out).map_err(|_| Error::InvalidConfig)?;
-        let nonce = self.keys.nonce(&NonceInput {
+        let nonce = keys.nonce(&NonceInput {
             header,
             ext: repr.ext_byte(),
-            epoch: self.keys.epoch(),
+            epoch: keys.epoch(),
             sender: self.cfg.sender_id,
             seq,
         });
@@ -534,13 +637,25 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             ext.bound,
             ext.time,
         );
-        let (body, tag_out) = out[hlen..total].split_at_mut(payload.len());
-        body.copy_from_slice(payload);
-        match self
-            .keys
-            .aead()
-            .seal_in_place(&nonce, &aad[..aad_len], body)
-        {
+        let (head, rest) = out[..total].split_at_mut(hlen);
+        let (body, tag_out) = rest.split_at_mut(body_len);
+        body[..payload.len()].copy_from_slice(payload);
+        #[cfg(feature = "signed")]
+        if let Auth::Signed(key) = auth {
+            let sig = SignedInput {
+                group_id: keys.group_id(),
+                epoch: keys.epoch(),
+                sender: self.cfg.sender_id,
+                seq,
+                header: head,
+                aad: &aad[..aad_len],
+                payload,
+            }
+            .sign(key)?;
+            body[payload.len()..].copy_from_slice(&sig);
+        }
+        let _ = head;
+        match keys.aead().seal_in_place(&nonce, &aad[..aad_len], body) {
             Ok(tag) => tag_out.copy_from_slice(&tag),
             Err(e) => {
                 body.fill(0);
@@ -678,6 +793,8 @@ pub struct Opened<'a> {
     pub fragment: Option<Fragment>,
     /// Its coarse timestamp, if it carries one.
     pub time: Option<u16>,
+    /// Who can have sealed it: any group member, or (verified) only the sender.
+    pub source: Source,
     /// Numbers skipped between the previous highest and this frame.
     pub gap: u64,
     /// It arrived after a higher number (reordered).
@@ -779,6 +896,8 @@ struct Expect {
     class: TrafficClass,
     /// The request a response or challenge must answer.
     request: Option<FrameId>,
+    /// Only pairwise or signed frames are accepted.
+    require_source: bool,
 }
 
 impl Expect {
@@ -787,6 +906,7 @@ impl Expect {
         Expect {
             class,
             request: None,
+            require_source: false,
         }
     }
 
@@ -795,6 +915,7 @@ impl Expect {
         Expect {
             class: TrafficClass::Telemetry,
             request: Some(request),
+            require_source: false,
         }
     }
 }
@@ -932,6 +1053,7 @@ where
             SenderIdMode::Implicit,
             Some(sender),
             Expect::class(TrafficClass::Telemetry),
+            &NoSourceKeys,
         )
     }
 
@@ -941,7 +1063,13 @@ where
         frame: &'b mut [u8],
         class: TrafficClass,
     ) -> Result<Opened<'b>, Error> {
-        self.open_inner(frame, SenderIdMode::Explicit, None, Expect::class(class))
+        self.open_inner(
+            frame,
+            SenderIdMode::Explicit,
+            None,
+            Expect::class(class),
+            &NoSourceKeys,
+        )
     }
 
     /// Like [`Recipient::open_class`] for a frame whose sender the link layer supplies.
@@ -956,6 +1084,7 @@ where
             SenderIdMode::Implicit,
             Some(sender),
             Expect::class(class),
+            &NoSourceKeys,
         )
     }
 
@@ -971,6 +1100,7 @@ where
             SenderIdMode::Explicit,
             None,
             Expect::response(request),
+            &NoSourceKeys,
         )
     }
 
@@ -986,6 +1116,7 @@ where
             SenderIdMode::Implicit,
             Some(sender),
             Expect::response(request),
+            &NoSourceKeys,
         )
     }
 
@@ -1045,14 +1176,62 @@ where
         before - self.pending.len()
     }
 
-    fn open_inner<'b>(
+    /// Opens a frame only if its source is authenticated: pairwise, under the keys this member
+    /// shares with the sender, or signed by the sender; a plain group frame is refused as
+    /// [`Error::Unauthenticated`]. `keys` supplies the pairwise and verifying keys.
+    pub fn open_authenticated<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        let expect = Expect {
+            require_source: true,
+            ..Expect::class(class)
+        };
+        self.open_inner(frame, SenderIdMode::Explicit, None, expect, keys)
+    }
+
+    /// Like [`Recipient::open_authenticated`] for a frame whose sender the link layer supplies.
+    pub fn open_from_authenticated<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        let expect = Expect {
+            require_source: true,
+            ..Expect::class(class)
+        };
+        self.open_inner(frame, SenderIdMode::Implicit, Some(sender), expect, keys)
+    }
+
+    /// Opens group, pairwise and signed frames alike; [`Opened::source`] says which it was.
+    pub fn open_with_keys<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_inner(
+            frame,
+            SenderIdMode::Explicit,
+            None,
+            Expect::class(class),
+            keys,
+        )
+    }
+
+    fn open_inner<'b, P: SourceKeys<A>>(
         &mut self,
         buf: &'b mut [u8],
         mode: SenderIdMode,
         link_sender: Option<u32>,
         expect: Expect,
+        src: &P,
     ) -> Result<Opened<'b>, Error> {
-        match self.judge(buf, mode, link_sender, expect) {
+        match self.judge(buf, mode, link_sender, expect, src) {
             Ok((mut o, range)) => {
                 self.stats.accepted = self.stats.accepted.saturating_add(1);
                 self.stats.gaps = self.stats.gaps.saturating_add(o.gap);
@@ -1070,12 +1249,13 @@ where
         }
     }
 
-    fn judge(
+    fn judge<P: SourceKeys<A>>(
         &mut self,
         buf: &mut [u8],
         mode: SenderIdMode,
         link_sender: Option<u32>,
         expect: Expect,
+        src: &P,
     ) -> Result<(Opened<'static>, core::ops::Range<usize>), Error> {
         let mut frame = Frame::new_checked(&mut *buf, mode)?;
         let bits = frame.epoch_bits();
@@ -1096,6 +1276,31 @@ where
         }
         if !self.members.contains(sender) {
             return Err(Error::UnknownSender);
+        }
+        let source = frame.source();
+        let group_id = keys.group_id();
+        let (keys, sig_len) = match source {
+            Source::Group if expect.require_source => return Err(Error::Unauthenticated),
+            Source::Group => (keys, 0),
+            Source::Pairwise => (
+                src.pairwise(sender)
+                    .filter(|k| (k.epoch() & 3) as u8 == bits && k.group_id() == group_id)
+                    .ok_or(Error::UnknownKey)?,
+                0,
+            ),
+            Source::Signed => (keys, SIGNATURE_LEN),
+        };
+        #[cfg(feature = "signed")]
+        let verifier = match source {
+            Source::Signed => Some(src.verifying_key(sender).ok_or(Error::UnknownKey)?),
+            _ => None,
+        };
+        #[cfg(not(feature = "signed"))]
+        if source == Source::Signed {
+            return Err(Error::UnknownKey);
+        }
+        if frame.payload().len() < sig_len {
+            return Err(Error::Malformed(WireError::Truncated));
         }
         let binding = frame.binding();
         let bound = match (binding, expect.request) {
@@ -1132,6 +1337,28 @@ where
         );
         decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
         let epoch = keys.epoch();
+        #[cfg(feature = "signed")]
+        if let Some(vk) = verifier {
+            let hlen = frame.header_len();
+            let bytes = frame.bytes();
+            let end = bytes.len() - TAG_LEN;
+            let mut sig = [0u8; SIGNATURE_LEN];
+            sig.copy_from_slice(&bytes[end - SIGNATURE_LEN..end]);
+            let checked = SignedInput {
+                group_id,
+                epoch,
+                sender,
+                seq,
+                header: &bytes[..hlen],
+                aad: &aad[..aad_len],
+                payload: &bytes[hlen..end - SIGNATURE_LEN],
+            }
+            .verify(vk, &sig);
+            if let Err(e) = checked {
+                frame.payload_mut().fill(0);
+                return Err(e);
+            }
+        }
         let freshness = match (binding, time, self.clock) {
             (Binding::None, Some(t), Some(clock)) => {
                 if clock.accepts(t) {
@@ -1181,7 +1408,7 @@ where
         if binding == Binding::Echo {
             self.pending.retain(|p| p.sender != sender);
         }
-        let range = frame.header_len()..frame.bytes().len() - TAG_LEN;
+        let range = frame.header_len()..frame.bytes().len() - TAG_LEN - sig_len;
         Ok((
             Opened {
                 sender,
@@ -1191,6 +1418,7 @@ where
                 binding,
                 fragment: frame.fragment(),
                 time,
+                source,
                 gap: accepted.gap,
                 late: accepted.late,
                 payload: &[],
@@ -1254,6 +1482,9 @@ pub fn open_stateless<'b, A: AeadBackend>(
         .sender_id()
         .or(link_sender)
         .ok_or(Error::UnknownSender)?;
+    if frame.source() != Source::Group {
+        return Err(Error::UnknownKey);
+    }
     let seq = reconstruct(expected, frame.truncated_seq());
     let mut aad = [0u8; MAX_AAD];
     let aad_len = associated_data(

@@ -57,11 +57,20 @@ pub enum Error {
     FragmentMismatch,
     /// A reassembled message would exceed the receiver's buffer.
     MessageTooLarge,
+    /// A pairwise or signed frame from a sender the receiver holds no pairwise or verifying
+    /// key for.
+    UnknownKey,
+    /// The sender's signature on a signed frame does not verify (the tag did: another member
+    /// sealed it in the sender's name, or it was altered by a key holder).
+    BadSignature,
+    /// A plain group frame where the caller demands source authentication (pairwise or signed):
+    /// any member could have sealed it.
+    Unauthenticated,
 }
 
 impl Error {
     /// Every distinct reason, in the order of [`Error::index`].
-    pub const ALL: [Error; 19] = [
+    pub const ALL: [Error; 22] = [
         Error::Malformed(WireError::Truncated),
         Error::UnsupportedVersion,
         Error::UnknownEpoch,
@@ -81,6 +90,9 @@ impl Error {
         Error::Unsolicited,
         Error::FragmentMismatch,
         Error::MessageTooLarge,
+        Error::UnknownKey,
+        Error::BadSignature,
+        Error::Unauthenticated,
     ];
 
     /// Number of distinct reasons (the length of the statistics table).
@@ -108,6 +120,9 @@ impl Error {
             Error::Unsolicited => "unsolicited",
             Error::FragmentMismatch => "fragment_mismatch",
             Error::MessageTooLarge => "message_too_large",
+            Error::UnknownKey => "unknown_key",
+            Error::BadSignature => "bad_signature",
+            Error::Unauthenticated => "unauthenticated",
         }
     }
 
@@ -133,6 +148,9 @@ impl Error {
             Error::Unsolicited => 16,
             Error::FragmentMismatch => 17,
             Error::MessageTooLarge => 18,
+            Error::UnknownKey => 19,
+            Error::BadSignature => 20,
+            Error::Unauthenticated => 21,
         }
     }
 }
@@ -170,6 +188,9 @@ impl fmt::Display for Error {
             Error::Unsolicited => "response, challenge or echo that nothing outstanding asked for",
             Error::FragmentMismatch => "fragments of one message disagree",
             Error::MessageTooLarge => "reassembled message exceeds the buffer",
+            Error::UnknownKey => "no pairwise or verifying key for this sender",
+            Error::BadSignature => "the sender's signature does not verify",
+            Error::Unauthenticated => "group frame where source authentication is required",
         };
         f.write_str(text)
     }

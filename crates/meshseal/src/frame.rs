@@ -18,10 +18,12 @@
 //!            bit 5  E  echo: bound to a freshness challenge the receiver issued
 //!            bit 4  C  challenge: a response asking the requester for proof of freshness
 //!            bit 3  T  time: a 2-byte coarse timestamp follows (after the fragment byte)
-//!            bits 2-0  reserved, 0
+//!            bit 2  P  pairwise: sealed under the key of the sender and one recipient
+//!            bit 1  S  signed: the plaintext ends with the sender's Ed25519 signature
+//!            bit 0     reserved, 0
 //! ```
 //!
-//! At most one of R, E, C is set; C excludes F; an extension byte of 0 is refused (a frame
+//! At most one of R, E, C is set; C excludes F; P excludes S; an extension byte of 0 is refused (a frame
 //! without extensions clears X). What the R, E, C and F bits refer to is authenticated as
 //! associated data (see `docs/wire-format.md`), not sent.
 //!
@@ -58,7 +60,9 @@ const X_RESPONSE: u8 = 0x40;
 const X_ECHO: u8 = 0x20;
 const X_CHALLENGE: u8 = 0x10;
 const X_TIME: u8 = 0x08;
-const X_RESERVED: u8 = 0x07;
+const X_PAIRWISE: u8 = 0x04;
+const X_SIGNED: u8 = 0x02;
+const X_RESERVED: u8 = 0x01;
 const LEN_MASK: u8 = 0x07;
 const SHORT_MASK: u8 = 0x0f;
 
@@ -242,9 +246,41 @@ impl Binding {
     }
 }
 
+/// Who can have sealed a frame (extension bits P, S).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Source {
+    /// Any holder of the group key: the sender id is a claim other members could forge.
+    #[default]
+    Group,
+    /// Sealed under the pairwise key of the sender and the recipient: only the two of them
+    /// hold it.
+    Pairwise,
+    /// Group-sealed, with the sender's Ed25519 signature inside the ciphertext.
+    Signed,
+}
+
+impl Source {
+    const fn bits(self) -> u8 {
+        match self {
+            Source::Group => 0,
+            Source::Pairwise => X_PAIRWISE,
+            Source::Signed => X_SIGNED,
+        }
+    }
+
+    /// Stable snake_case name, for JSON output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Source::Group => "group",
+            Source::Pairwise => "pairwise",
+            Source::Signed => "signed",
+        }
+    }
+}
+
 /// Decodes and validates an extension byte: `(has fragment byte, binding)`.
 const fn parse_ext(x: u8) -> Result<(bool, Binding), WireError> {
-    if x == 0 || x & X_RESERVED != 0 {
+    if x == 0 || x & X_RESERVED != 0 || x & (X_PAIRWISE | X_SIGNED) == (X_PAIRWISE | X_SIGNED) {
         return Err(WireError::BadExtension);
     }
     let fragment = x & X_FRAGMENT != 0;
@@ -443,6 +479,18 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
     }
 
+    /// Who can have sealed the frame, from the extension byte.
+    pub fn source(&self) -> Source {
+        let x = self.ext_byte();
+        if x & X_PAIRWISE != 0 {
+            Source::Pairwise
+        } else if x & X_SIGNED != 0 {
+            Source::Signed
+        } else {
+            Source::Group
+        }
+    }
+
     /// Length of everything before the ciphertext.
     pub fn header_len(&self) -> usize {
         self.layout.payload_at
@@ -508,6 +556,8 @@ pub struct Repr {
     pub binding: Binding,
     /// Coarse timestamp in the group's time unit (long forms only).
     pub time: Option<u16>,
+    /// Who can have sealed it (long forms only for anything but [`Source::Group`]).
+    pub source: Source,
     /// Ciphertext length (equal to the plaintext length).
     pub payload_len: usize,
 }
@@ -522,6 +572,7 @@ impl Repr {
             fragment: frame.fragment(),
             binding: frame.binding(),
             time: frame.time(),
+            source: frame.source(),
             payload_len: frame.payload().len(),
         }
     }
@@ -551,7 +602,10 @@ impl Repr {
 
     /// Whether the frame carries an extension byte.
     pub fn has_ext(&self) -> bool {
-        self.fragment.is_some() || self.binding != Binding::None || self.time.is_some()
+        self.fragment.is_some()
+            || self.binding != Binding::None
+            || self.time.is_some()
+            || self.source != Source::Group
     }
 
     /// The extension byte this representation emits (0 when it has none).
@@ -562,7 +616,7 @@ impl Repr {
             0
         };
         let t = if self.time.is_some() { X_TIME } else { 0 };
-        self.binding.bits() | f | t
+        self.binding.bits() | f | t | self.source.bits()
     }
 
     /// Length of the header (everything before the ciphertext).
@@ -637,6 +691,7 @@ mod tests {
             fragment: None,
             binding: Binding::None,
             time: None,
+            source: Source::Group,
             payload_len: 2,
         }
     }
@@ -693,6 +748,7 @@ mod tests {
             fragment: None,
             binding: Binding::None,
             time: None,
+            source: Source::Group,
             payload_len: 4,
         };
         assert_eq!(r.buffer_len() - 4, 10);
@@ -710,6 +766,7 @@ mod tests {
             fragment: Some(Fragment { index: 2, count: 5 }),
             binding: Binding::Response,
             time: None,
+            source: Source::Group,
             payload_len: 0,
         };
         let mut buf = [0u8; 32];
@@ -774,7 +831,7 @@ mod tests {
             Frame::new_checked(b, SenderIdMode::Explicit)
                 .map(|f| (f.binding(), f.fragment(), f.time()))
         };
-        for bad in [0x00, 0x01, 0x04, 0x60, 0x50, 0x30, 0x90] {
+        for bad in [0x00, 0x01, 0x06, 0x60, 0x50, 0x30, 0x90, 0x87] {
             assert_eq!(
                 with_ext(bad).unwrap_err(),
                 WireError::BadExtension,
@@ -785,6 +842,15 @@ mod tests {
         assert_eq!(with_ext(0x20).unwrap(), (Binding::Echo, None, None));
         assert_eq!(with_ext(0x10).unwrap(), (Binding::Challenge, None, None));
         assert_eq!(with_ext(0x08).unwrap(), (Binding::None, None, Some(0)));
+        let source = |x: u8| {
+            let mut b = [0u8; 14];
+            b[..4].copy_from_slice(&[0x19, 0x01, 0x05, x]);
+            Frame::new_checked(b, SenderIdMode::Explicit).map(|f| f.source())
+        };
+        assert_eq!(source(0x04), Ok(Source::Pairwise));
+        assert_eq!(source(0x02), Ok(Source::Signed));
+        assert_eq!(source(0x44), Ok(Source::Pairwise));
+        assert_eq!(source(0x40), Ok(Source::Group));
         assert_eq!(
             with_ext(0x80).unwrap(),
             (Binding::None, Some(Fragment { index: 0, count: 1 }), None)

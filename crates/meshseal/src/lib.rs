@@ -12,6 +12,8 @@
 //! - [`replay`]: per-sender replay windows and the fixed-capacity peer table.
 //! - [`context`]: the sender and recipient state machines that tie the layers together,
 //!   including request/response binding and freshness challenges.
+//! - [`source`]: optional source authentication inside the group: pairwise keys (feature
+//!   `pairwise`) and signed frames (feature `signed`).
 //! - [`fragment`]: all-or-nothing reassembly of multi-fragment messages in fixed buffers.
 //! - `rekey` (feature `hkdf`): rekey messages that move the remaining members to a new key
 //!   epoch under their individual keys.
@@ -42,6 +44,7 @@ pub mod frame;
 pub mod rekey;
 pub mod replay;
 pub mod seq;
+pub mod source;
 
 pub use context::{
     FrameId, Freshness, LengthMode, Opened, OrderPolicy, Recipient, RecipientConfig, Sender,
@@ -49,7 +52,7 @@ pub use context::{
 };
 pub use crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 pub use error::{Error, Stats};
-pub use frame::{Binding, Fragment, SenderIdMode};
+pub use frame::{Binding, Fragment, SenderIdMode, Source};
 
 /// Length of the AES-CCM authentication tag carried by every frame.
 pub const TAG_LEN: usize = 8;
