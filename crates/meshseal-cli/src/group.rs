@@ -29,6 +29,9 @@ pub struct GroupFile {
     pub salt: String,
     #[serde(default)]
     pub policy: Policy,
+    /// The group manager's rekey message counter (never repeats under one member key).
+    #[serde(default)]
+    pub rekey_counter: u64,
     pub members: Vec<Member>,
 }
 
@@ -44,6 +47,16 @@ impl Drop for GroupFile {
 pub struct Member {
     pub id: u32,
     pub name: String,
+    /// The member's individual secret (hex), which protects its rekey messages. Only the group
+    /// manager's file holds every member's; `group export` leaves the others out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    /// The member's static X25519 public key (hex), for pairwise frames.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub x25519: String,
+    /// The member's Ed25519 public key (hex), for signed frames.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ed25519: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,8 +105,20 @@ pub enum Lengths {
 /// A loaded and validated group.
 pub struct Group {
     pub file: GroupFile,
-    secret: Zeroizing<Vec<u8>>,
-    salt: Vec<u8>,
+    pub(crate) secret: Zeroizing<Vec<u8>>,
+    pub(crate) salt: Vec<u8>,
+    /// The epoch replaced by the member's last rekey, while its grace period lasts.
+    pub(crate) previous: Option<PreviousEpoch>,
+    /// Members removed by rekeys this member applied.
+    pub(crate) removed: Vec<u32>,
+}
+
+/// The keys of the epoch before the current one, accepted until `until` (Unix seconds).
+pub struct PreviousEpoch {
+    pub epoch: u16,
+    pub secret: Zeroizing<Vec<u8>>,
+    pub salt: Vec<u8>,
+    pub until: u64,
 }
 
 impl Group {
@@ -148,7 +173,13 @@ impl Group {
                 "policy.reservation_block must be at least 1".into(),
             ));
         }
-        Ok(Group { file, secret, salt })
+        Ok(Group {
+            file,
+            secret,
+            salt,
+            previous: None,
+            removed: Vec::new(),
+        })
     }
 
     /// The receivers' order policy.
@@ -170,11 +201,20 @@ impl Group {
     }
 
     pub fn is_member(&self, id: u32) -> bool {
-        self.file.members.iter().any(|m| m.id == id)
+        !self.removed.contains(&id) && self.file.members.iter().any(|m| m.id == id)
     }
 
     pub fn member_ids(&self) -> Vec<u32> {
-        self.file.members.iter().map(|m| m.id).collect()
+        self.file
+            .members
+            .iter()
+            .map(|m| m.id)
+            .filter(|id| !self.removed.contains(id))
+            .collect()
+    }
+
+    pub fn member(&self, id: u32) -> Option<&Member> {
+        self.file.members.iter().find(|m| m.id == id)
     }
 
     pub fn require_member(&self, id: u32, role: &str) -> Result<(), CliError> {
@@ -231,10 +271,14 @@ pub fn new_group(
         master_secret: hex::encode(&secret[..]),
         salt: hex::encode(salt),
         policy: Policy::default(),
+        rekey_counter: 0,
         members: (1..=members)
             .map(|id| Member {
                 id,
                 name: format!("member-{id}"),
+                key: String::new(),
+                x25519: String::new(),
+                ed25519: String::new(),
             })
             .collect(),
     })

@@ -5,6 +5,7 @@
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
 mod group;
+mod keys;
 mod state;
 
 use std::io::{Read, Write};
@@ -19,6 +20,7 @@ use meshseal::{Error, FrameId, Recipient, RecipientConfig, Sender, SenderIdMode,
 use serde_json::{json, Value};
 
 use group::Group;
+use keys::Keyring;
 use state::StateDir;
 
 #[derive(Parser)]
@@ -48,6 +50,10 @@ enum Cmd {
         member: u32,
         #[arg(long)]
         state: PathBuf,
+        /// The member's identity file (private keys); default: the one `group new` wrote
+        /// beside the group file, if any.
+        #[arg(long)]
+        identity: Option<PathBuf>,
     },
     /// Seal a payload (from --hex, or raw bytes on stdin) and print the frame as hex.
     Seal {
@@ -69,6 +75,12 @@ enum Cmd {
         /// Carry this coarse timestamp (the group's time unit, modulo 65536), authenticated.
         #[arg(long)]
         time: Option<u16>,
+        /// Pairwise mode: seal for this one member under the keys only the two of you hold.
+        #[arg(long, conflicts_with = "sign")]
+        to: Option<u32>,
+        /// Signed mode: append this member's Ed25519 signature inside the ciphertext.
+        #[arg(long)]
+        sign: bool,
         #[arg(long)]
         json: bool,
     },
@@ -100,8 +112,13 @@ enum Cmd {
         /// Seconds an incomplete multi-fragment message is kept.
         #[arg(long, default_value_t = 120)]
         reassembly_timeout: u64,
+        /// Accept only pairwise or signed frames (any member can seal a plain group frame in
+        /// another's name).
+        #[arg(long)]
+        require_source: bool,
         #[arg(long)]
         json: bool,
+        /// A frame, or a rekey message for this member (applied to its state).
         frame: String,
     },
     /// Show a frame's header; with --group, verify it and show the plaintext (no replay state).
@@ -156,6 +173,36 @@ enum GroupCmd {
         group: PathBuf,
         #[arg(long)]
         json: bool,
+    },
+    /// Move the group to its next key epoch: a new master secret, without the removed members;
+    /// prints one rekey message (hex) per remaining member, which `open` applies.
+    Rekey {
+        #[arg(long)]
+        group: PathBuf,
+        /// A member to remove (repeatable).
+        #[arg(long)]
+        remove: Vec<u32>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds the previous epoch stays accepted after a member switched.
+        #[arg(long, default_value_t = 3600)]
+        grace: u32,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the group file for one member's device: without the other members' individual
+    /// secrets.
+    Export {
+        #[arg(long)]
+        group: PathBuf,
+        #[arg(long)]
+        member: u32,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -221,11 +268,32 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
         Cmd::Group {
             cmd: GroupCmd::Show { group, json },
         } => group_show(&group, json),
+        Cmd::Group {
+            cmd:
+                GroupCmd::Rekey {
+                    group,
+                    remove,
+                    out,
+                    grace,
+                    force,
+                    json,
+                },
+        } => keys::group_rekey(&group, &remove, &out, grace, force, json),
+        Cmd::Group {
+            cmd:
+                GroupCmd::Export {
+                    group,
+                    member,
+                    out,
+                    force,
+                },
+        } => keys::group_export(&group, member, &out, force),
         Cmd::Provision {
             group,
             member,
             state,
-        } => provision(&group, member, &state),
+            identity,
+        } => provision(&group, member, &state, identity.as_deref()),
         Cmd::Seal {
             group,
             sender,
@@ -234,9 +302,13 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             mtu,
             echo,
             time,
+            to,
+            sign,
             json,
         } => seal(SealArgs {
             time,
+            to,
+            sign,
             group: &group,
             sender,
             dir: &state,
@@ -255,6 +327,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             max_age,
             challenge_lifetime,
             reassembly_timeout,
+            require_source,
             json,
             frame,
         } => {
@@ -273,6 +346,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
                 clock: clock.zip(max_age),
                 challenge_lifetime,
                 reassembly_timeout,
+                require_source,
                 json,
             })
         }
@@ -331,8 +405,24 @@ fn group_new(
             out.display()
         )));
     }
-    let file = group::new_group(name, members, gid, epoch)?;
-    let body = toml::to_string_pretty(&file)
+    let mut file = group::new_group(name, members, gid, epoch)?;
+    keys::generate_identities(&mut file, out)?;
+    write_group_file(&file, out)?;
+    eprintln!(
+        "wrote {} (group id {}, {} members) and member identities in {}",
+        out.display(),
+        file.group_id,
+        members,
+        keys::identity_path(out, 1)
+            .parent()
+            .map_or_else(String::new, |p| p.display().to_string())
+    );
+    Ok(Outcome::Done)
+}
+
+/// Writes a group file readable by its owner only.
+pub(crate) fn write_group_file(file: &group::GroupFile, out: &Path) -> Result<(), CliError> {
+    let body = toml::to_string_pretty(file)
         .map_err(|e| CliError::usage(format!("cannot encode group: {e}")))?;
     let text = format!(
         "# meshseal group file. It holds the group's master secret: keep it as secret as a key.\n\
@@ -346,13 +436,7 @@ fn group_new(
         std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| CliError::io(format!("cannot restrict {}", out.display()), e))?;
     }
-    eprintln!(
-        "wrote {} (group id {}, {} members)",
-        out.display(),
-        file.group_id,
-        members
-    );
-    Ok(Outcome::Done)
+    Ok(())
 }
 
 fn group_show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
@@ -382,7 +466,12 @@ fn group_show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::Done)
 }
 
-fn provision(path: &Path, member: u32, dir: &Path) -> Result<Outcome, CliError> {
+fn provision(
+    path: &Path,
+    member: u32,
+    dir: &Path,
+    identity: Option<&Path>,
+) -> Result<Outcome, CliError> {
     let g = Group::load(path)?;
     g.require_member(member, "member")?;
     let st = StateDir::open(dir)?;
@@ -402,7 +491,16 @@ fn provision(path: &Path, member: u32, dir: &Path) -> Result<Outcome, CliError> 
     counter
         .reserve(0)
         .map_err(|e| CliError::io("cannot write counter".into(), e))?;
-    eprintln!("provisioned member {member} in {}", dir.display());
+    let with_identity = keys::install_identity(path, &g, member, identity, &st)?;
+    eprintln!(
+        "provisioned member {member} in {}{}",
+        dir.display(),
+        if with_identity {
+            " with its identity"
+        } else {
+            ""
+        }
+    );
     Ok(Outcome::Done)
 }
 
@@ -414,6 +512,8 @@ struct SealArgs<'a> {
     mtu: Option<usize>,
     echo: Option<&'a str>,
     time: Option<u16>,
+    to: Option<u32>,
+    sign: bool,
     json: bool,
 }
 
@@ -447,7 +547,16 @@ fn recipient_for<'m>(
         own_id: Some(id),
         order: g.order(),
     };
-    let mut rx = Recipient::new(g.keys()?, cfg, members, store);
+    let mut rx = match g.previous_keys()? {
+        // Through the grace period after a rekey, the previous epoch is accepted too.
+        Some((previous, until)) => {
+            let mut rx = Recipient::new(previous, cfg, members, store);
+            rx.install_epoch(g.keys()?, Some(until))
+                .map_err(|e| CliError::usage(format!("cannot install the current epoch: {e}")))?;
+            rx
+        }
+        None => Recipient::new(g.keys()?, cfg, members, store),
+    };
     for c in st.load_challenges(id)? {
         rx.restore_challenge(
             c.requester,
@@ -503,17 +612,25 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         .echo
         .map(|h| parse_hex("--echo challenge", h))
         .transpose()?;
-    if [challenge.is_some(), a.mtu.is_some(), a.time.is_some()]
-        .iter()
-        .filter(|&&x| x)
-        .count()
+    let source_mode = a.to.is_some() || a.sign;
+    if [
+        challenge.is_some(),
+        a.mtu.is_some(),
+        a.time.is_some(),
+        source_mode,
+    ]
+    .iter()
+    .filter(|&&x| x)
+    .count()
         > 1
     {
         return Err(CliError::usage(
-            "--echo, --mtu and --time cannot be combined".into(),
+            "--echo, --mtu, --time and --to/--sign cannot be combined".into(),
         ));
     }
     let st = StateDir::open(a.dir)?;
+    let g = keys::apply_state(g, &st, now_secs())?;
+    g.require_member(a.sender, "sender")?;
     let (mut tx, mut recent) = start_sender(&g, a.sender, &st)?;
     let seq = tx.next_seq();
     let mut frames: Vec<Vec<u8>> = Vec::new();
@@ -551,6 +668,17 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         };
         extra.insert("echo".into(), json!({"sender": cid.sender, "seq": cid.seq}));
         Some(tx.seal_echo(&payload, cid, &mut out))
+    } else if let Some(peer) = a.to {
+        g.require_member(peer, "--to")?;
+        let ring = Keyring::load(&g, a.sender, &st)?;
+        let pair = ring.pair_keys(&g, a.sender, peer)?;
+        extra.insert("source".into(), json!("pairwise"));
+        Some(tx.seal_pairwise(&payload, &pair, &mut out))
+    } else if a.sign {
+        let ring = Keyring::load(&g, a.sender, &st)?;
+        out.resize(largest + meshseal::source::SIGNATURE_LEN, 0);
+        extra.insert("source".into(), json!("signed"));
+        Some(tx.seal_signed(&payload, ring.signing_key(a.sender)?, &mut out))
     } else {
         a.time.map(|t| tx.seal_timed(&payload, t, &mut out))
     };
@@ -611,6 +739,7 @@ struct OpenArgs<'a> {
     clock: Option<(u16, u16)>,
     challenge_lifetime: u64,
     reassembly_timeout: u64,
+    require_source: bool,
     json: bool,
 }
 
@@ -625,17 +754,26 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
         ));
     }
     let st = StateDir::open(a.dir)?;
+    let now = now_secs();
+    if meshseal::rekey::is_rekey(&frame) {
+        let g = keys::apply_state(g, &st, now)?;
+        return keys::apply_rekey(&g, a.receiver, &st, &mut frame, now, a.json);
+    }
+    let g = keys::apply_state(g, &st, now)?;
+    g.require_member(a.receiver, "receiver")?;
     let members = g.member_ids();
     let mut rx = recipient_for(&g, a.receiver, &st, &members)?;
     if let Some((now, max_age)) = a.clock {
         rx.set_clock(now, max_age);
     }
-    let now = now_secs();
     rx.expire_challenges(now, a.challenge_lifetime);
-    let result = if implicit {
-        rx.open_from_class(&mut frame, a.link_sender.unwrap_or_default(), a.class)
-    } else {
-        rx.open_class(&mut frame, a.class)
+    let ring = Keyring::load(&g, a.receiver, &st)?;
+    let link = a.link_sender.unwrap_or_default();
+    let result = match (implicit, a.require_source) {
+        (true, true) => rx.open_from_authenticated(&mut frame, link, a.class, &ring),
+        (true, false) => rx.open_from_with_keys(&mut frame, link, a.class, &ring),
+        (false, true) => rx.open_authenticated(&mut frame, a.class, &ring),
+        (false, false) => rx.open_with_keys(&mut frame, a.class, &ring),
     };
     let o = match result {
         Ok(o) => o,
@@ -686,6 +824,7 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
         "epoch": o.epoch,
         "freshness": o.freshness.name(),
         "binding": binding_name(o.binding),
+        "source": o.source.name(),
         "gap": o.gap,
         "late": o.late,
                 "fragment": o.fragment.map(|f| json!({"index": f.index, "count": f.count})),

@@ -8,6 +8,9 @@
 //! - `challenges-<ID>.json`: freshness challenges this member issued and still accepts echoes of;
 //! - `fragments-<ID>.json`: verified fragments of incomplete messages (their plaintext), kept
 //!   until the message is complete or the reassembly timeout passes;
+//! - `identity.toml`: the member's private keys (individual rekey secret, X25519, Ed25519);
+//! - `epoch.json`: the keys of the epoch the member's last rekey moved it to, the previous
+//!   epoch's while its grace period lasts, and the members removed;
 //! - `.lock`: held exclusively while a command uses the directory, so two processes never
 //!   take the same sequence number or accept the same frame.
 //!
@@ -47,6 +50,11 @@ impl StateDir {
             dir: dir.to_owned(),
             _lock: lock,
         })
+    }
+
+    /// A file of the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     pub fn counter(&self, id: u32) -> FileStore {
@@ -114,12 +122,13 @@ impl StateDir {
         let Some(f): Option<ReplayFile> = read_json(&path)? else {
             return Ok(MapStore::default());
         };
-        if f.group_id != group_id || f.epoch != epoch {
+        // Sequence numbers continue across key epochs, and so do the windows.
+        let _ = epoch;
+        if f.group_id != group_id {
             return Err(CliError::usage(format!(
-                "replay state {} belongs to group {} epoch {}, not group {group_id} epoch {epoch}",
+                "replay state {} belongs to group {}, not group {group_id}",
                 path.display(),
                 f.group_id,
-                f.epoch
             )));
         }
         let mut m = MapStore::default();
@@ -171,7 +180,7 @@ impl StateDir {
     }
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, CliError> {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, CliError> {
     match fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
@@ -181,7 +190,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, Cli
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
+pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), CliError> {
     let mut text = serde_json::to_vec_pretty(v)
         .map_err(|e| CliError::usage(format!("cannot encode state: {e}")))?;
     text.push(b'\n');

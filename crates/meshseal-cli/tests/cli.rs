@@ -1,106 +1,13 @@
 //! The command line contract: flags, exit codes (0 ok, 1 usage/config, 2 refused) and JSON.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
+use common::{bin, code, json, run, stdout, Env};
 use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_meshseal"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().unwrap()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
-}
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new(members: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let e = Env { dir };
-        let o = run(&[
-            "group",
-            "new",
-            "--members",
-            members,
-            "--out",
-            &e.p("group.toml"),
-            "--name",
-            "test",
-        ]);
-        assert_eq!(code(&o), 0, "{o:?}");
-        e
-    }
-    fn p(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-    fn group(&self) -> String {
-        self.p("group.toml")
-    }
-    fn seal(&self, sender: &str, state: &str, hex: &str) -> String {
-        let o = run(&[
-            "seal",
-            "--group",
-            &self.group(),
-            "--sender",
-            sender,
-            "--state",
-            &self.p(state),
-            "--hex",
-            hex,
-        ]);
-        assert_eq!(code(&o), 0, "{o:?}");
-        stdout(&o)
-    }
-    /// Opens `frame` at receiver 3 (state `r3`) as actuation.
-    fn actuate(&self, frame: &str) -> Output {
-        run(&[
-            "open",
-            "--group",
-            &self.group(),
-            "--receiver",
-            "3",
-            "--state",
-            &self.p("r3"),
-            "--class",
-            "actuation",
-            "--json",
-            frame,
-        ])
-    }
-    fn open(&self, receiver: &str, state: &str, frame: &str) -> Output {
-        run(&[
-            "open",
-            "--group",
-            &self.group(),
-            "--receiver",
-            receiver,
-            "--state",
-            &self.p(state),
-            "--json",
-            frame,
-        ])
-    }
-}
 
 #[test]
 fn seal_open_replay_round_trip() {

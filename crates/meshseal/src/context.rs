@@ -1223,6 +1223,23 @@ where
         )
     }
 
+    /// Like [`Recipient::open_with_keys`] for a frame whose sender the link layer supplies.
+    pub fn open_from_with_keys<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_inner(
+            frame,
+            SenderIdMode::Implicit,
+            Some(sender),
+            Expect::class(class),
+            keys,
+        )
+    }
+
     fn open_inner<'b, P: SourceKeys<A>>(
         &mut self,
         buf: &'b mut [u8],

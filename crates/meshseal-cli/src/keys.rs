@@ -1,0 +1,546 @@
+//! Member keys and key epochs on the command line: identities, rekeying, and the source keys
+//! of pairwise and signed frames.
+//!
+//! - `group new` draws each member's individual secret (protects its rekey messages) and its
+//!   static X25519 and Ed25519 key pairs. The group file gets the public keys and, since it is
+//!   the group manager's file, the individual secrets; the private keys go to one identity file
+//!   per member (`<group>.keys/member-<ID>.toml`), which `provision` copies into the member's
+//!   state directory. `group export` writes a group file for one member's device, without the
+//!   other members' individual secrets (a removed member must not be able to open the rekey
+//!   messages of the others).
+//! - `group rekey` draws the next epoch's master secret, removes members, and prints one rekey
+//!   message per remaining member; `open` applies such a message to the member's state
+//!   (`epoch.json`), after which its `seal` and `open` use the new epoch, and the previous one is
+//!   accepted until its grace period ends.
+
+use std::path::{Path, PathBuf};
+
+use meshseal::rekey::{open_rekey, seal_rekey, MemberKey, Rekey, MAX_REKEY_LEN};
+use meshseal::source::{
+    derive_pairwise, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
+};
+use meshseal::{Error, GroupKeys};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::group::{Group, GroupFile, PreviousEpoch};
+use crate::state::{read_json, write_json, StateDir};
+use crate::{CliError, Outcome};
+
+fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, CliError> {
+    let mut b = Zeroizing::new([0u8; N]);
+    getrandom::getrandom(&mut b[..])
+        .map_err(|e| CliError::usage(format!("no randomness available: {e}")))?;
+    Ok(b)
+}
+
+fn hex32(what: &str, s: &str) -> Result<Zeroizing<[u8; 32]>, CliError> {
+    let v = Zeroizing::new(
+        hex::decode(s).map_err(|e| CliError::usage(format!("{what} is not hex: {e}")))?,
+    );
+    let mut out = Zeroizing::new([0u8; 32]);
+    if v.len() != 32 {
+        return Err(CliError::usage(format!("{what} must be 32 bytes")));
+    }
+    out.copy_from_slice(&v);
+    Ok(out)
+}
+
+/// A member's private keys. Wiped when dropped.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFile {
+    pub group_id: u32,
+    pub member: u32,
+    /// Individual secret: the rekey messages for this member are sealed under it.
+    pub key: String,
+    pub x25519_secret: String,
+    pub ed25519_secret: String,
+}
+
+impl Drop for IdentityFile {
+    fn drop(&mut self) {
+        self.key.zeroize();
+        self.x25519_secret.zeroize();
+        self.ed25519_secret.zeroize();
+    }
+}
+
+impl IdentityFile {
+    fn x25519(&self) -> Result<X25519Secret, CliError> {
+        Ok(X25519Secret::from(*hex32(
+            "x25519_secret",
+            &self.x25519_secret,
+        )?))
+    }
+
+    fn signing(&self) -> Result<SigningKey, CliError> {
+        let b = hex32("ed25519_secret", &self.ed25519_secret)?;
+        Ok(SigningKey::from_bytes(&b))
+    }
+
+    fn member_key(&self) -> Result<MemberKey, CliError> {
+        let k = hex32("identity key", &self.key)?;
+        Ok(MemberKey::derive(&k, self.group_id, self.member))
+    }
+}
+
+/// Where `group new` writes the identity of `member` for the group file `group`.
+pub fn identity_path(group: &Path, member: u32) -> PathBuf {
+    let mut dir = group.as_os_str().to_owned();
+    dir.push(".keys");
+    PathBuf::from(dir).join(format!("member-{member}.toml"))
+}
+
+fn write_secret_file(path: &Path, text: &str) -> Result<(), CliError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| CliError::io(format!("cannot create {}", parent.display()), e))?;
+    }
+    meshseal::counter::write_atomic(path, text.as_bytes())
+        .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::io(format!("cannot restrict {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Draws every member's keys: public keys and individual secrets into `file`, identities
+/// written beside `out`.
+pub fn generate_identities(file: &mut GroupFile, out: &Path) -> Result<(), CliError> {
+    for m in &mut file.members {
+        let (key, dh, sig) = (random::<32>()?, random::<32>()?, random::<32>()?);
+        let x = X25519Secret::from(*dh);
+        let s = SigningKey::from_bytes(&sig);
+        m.key = hex::encode(&key[..]);
+        m.x25519 = hex::encode(X25519Public::from(&x).as_bytes());
+        m.ed25519 = hex::encode(s.verifying_key().as_bytes());
+        let id = IdentityFile {
+            group_id: file.group_id,
+            member: m.id,
+            key: hex::encode(&key[..]),
+            x25519_secret: hex::encode(&dh[..]),
+            ed25519_secret: hex::encode(&sig[..]),
+        };
+        let text = toml::to_string_pretty(&id)
+            .map_err(|e| CliError::usage(format!("cannot encode identity: {e}")))?;
+        write_secret_file(
+            &identity_path(out, m.id),
+            &format!("# meshseal member identity: private keys of one member. Keep it on that member only.\n{text}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Copies `member`'s identity (from `from`, or beside the group file) into its state.
+pub fn install_identity(
+    group: &Path,
+    g: &Group,
+    member: u32,
+    from: Option<&Path>,
+    st: &StateDir,
+) -> Result<bool, CliError> {
+    let src = from.map_or_else(|| identity_path(group, member), Path::to_owned);
+    let text = match std::fs::read_to_string(&src) {
+        Ok(t) => Zeroizing::new(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && from.is_none() => return Ok(false),
+        Err(e) => return Err(CliError::io(format!("cannot read {}", src.display()), e)),
+    };
+    let id: IdentityFile = toml::from_str(&text)
+        .map_err(|e| CliError::usage(format!("malformed identity {}: {e}", src.display())))?;
+    if id.group_id != g.file.group_id || id.member != member {
+        return Err(CliError::usage(format!(
+            "{} is member {} of group {}, not member {member} of group {}",
+            src.display(),
+            id.member,
+            id.group_id,
+            g.file.group_id
+        )));
+    }
+    write_secret_file(&st.file("identity.toml"), &text)?;
+    Ok(true)
+}
+
+fn load_identity(st: &StateDir) -> Result<Option<IdentityFile>, CliError> {
+    let path = st.file("identity.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(t) => {
+            let t = Zeroizing::new(t);
+            toml::from_str(&t)
+                .map(Some)
+                .map_err(|e| CliError::usage(format!("malformed {}: {e}", path.display())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+/// The member's individual key: from its identity, or from the group manager's file.
+fn member_key(g: &Group, member: u32, st: &StateDir) -> Result<MemberKey, CliError> {
+    if let Some(id) = load_identity(st)? {
+        return id.member_key();
+    }
+    let m = g
+        .member(member)
+        .filter(|m| !m.key.is_empty())
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "no individual key for member {member}: provision it with its identity"
+            ))
+        })?;
+    let k = hex32("member key", &m.key)?;
+    Ok(MemberKey::derive(&k, g.file.group_id, member))
+}
+
+/// `epoch.json`: where a member's rekeys took it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EpochFile {
+    group_id: u32,
+    epoch: u16,
+    master_secret: String,
+    salt: String,
+    removed: Vec<u32>,
+    previous: Option<PreviousFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviousFile {
+    epoch: u16,
+    master_secret: String,
+    salt: String,
+    until: u64,
+}
+
+impl Drop for EpochFile {
+    fn drop(&mut self) {
+        self.master_secret.zeroize();
+        if let Some(p) = &mut self.previous {
+            p.master_secret.zeroize();
+        }
+    }
+}
+
+fn unhex(what: &str, s: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    hex::decode(s)
+        .map(Zeroizing::new)
+        .map_err(|e| CliError::usage(format!("{what} is not hex: {e}")))
+}
+
+/// The group as this member's state sees it: when a rekey took the member past the group
+/// file's epoch, that epoch's keys, the previous epoch through its grace period, and the
+/// removals.
+pub fn apply_state(mut g: Group, st: &StateDir, now: u64) -> Result<Group, CliError> {
+    let Some(f): Option<EpochFile> = read_json(&st.file("epoch.json"))? else {
+        return Ok(g);
+    };
+    if f.group_id != g.file.group_id || !meshseal::context::epoch_is_newer(f.epoch, g.file.epoch) {
+        // The group file caught up (or is another group's): it wins.
+        return Ok(g);
+    }
+    g.removed = f.removed.clone();
+    g.previous = match &f.previous {
+        Some(p) if now <= p.until => Some(PreviousEpoch {
+            epoch: p.epoch,
+            secret: unhex("previous master_secret", &p.master_secret)?,
+            salt: hex::decode(&p.salt).map_err(|e| CliError::usage(format!("salt: {e}")))?,
+            until: p.until,
+        }),
+        _ => None,
+    };
+    g.file.epoch = f.epoch;
+    g.secret = unhex("master_secret", &f.master_secret)?;
+    g.salt = hex::decode(&f.salt).map_err(|e| CliError::usage(format!("salt: {e}")))?;
+    Ok(g)
+}
+
+impl Group {
+    /// Keys of the previous epoch, while its grace period lasts.
+    pub fn previous_keys(&self) -> Result<Option<(GroupKeys, u64)>, CliError> {
+        self.previous
+            .as_ref()
+            .map(|p| {
+                GroupKeys::derive(&p.secret, &p.salt, self.file.group_id, p.epoch)
+                    .map(|k| (k, p.until))
+                    .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
+            })
+            .transpose()
+    }
+}
+
+/// `group rekey`: the next epoch without the removed members, and one rekey message per
+/// remaining member.
+pub fn group_rekey(
+    path: &Path,
+    remove: &[u32],
+    out: &Path,
+    grace: u32,
+    force: bool,
+    json_out: bool,
+) -> Result<Outcome, CliError> {
+    let g = Group::load(path)?;
+    for &r in remove {
+        g.require_member(r, "removed member")?;
+    }
+    if out.exists() && !force {
+        return Err(CliError::usage(format!(
+            "{} exists (use --force to overwrite)",
+            out.display()
+        )));
+    }
+    let keep: Vec<_> = g
+        .file
+        .members
+        .iter()
+        .filter(|m| !remove.contains(&m.id))
+        .cloned()
+        .collect();
+    if keep.is_empty() {
+        return Err(CliError::usage(
+            "a rekey must keep at least one member".into(),
+        ));
+    }
+    if let Some(m) = keep.iter().find(|m| m.key.is_empty()) {
+        return Err(CliError::usage(format!(
+            "member {} has no individual key in {} (only the group manager's file can rekey)",
+            m.id,
+            path.display()
+        )));
+    }
+    let epoch = g.file.epoch.wrapping_add(1);
+    let secret = random::<32>()?;
+    let rekey = Rekey::new(epoch, &secret[..], &g.salt, grace, remove)
+        .map_err(|e| CliError::usage(format!("cannot build rekey: {e}")))?;
+    let counter = g.file.rekey_counter + 1;
+    let mut frames = Vec::new();
+    for m in &keep {
+        let k = MemberKey::derive(&*hex32("member key", &m.key)?, g.file.group_id, m.id);
+        let mut buf = [0u8; MAX_REKEY_LEN];
+        let n = seal_rekey(&k, counter, &rekey, &mut buf)
+            .map_err(|e| CliError::usage(format!("cannot seal rekey: {e}")))?;
+        frames.push((m.id, hex::encode(&buf[..n])));
+    }
+    let next = GroupFile {
+        name: g.file.name.clone(),
+        group_id: g.file.group_id,
+        epoch,
+        master_secret: hex::encode(&secret[..]),
+        salt: g.file.salt.clone(),
+        policy: g.file.policy.clone(),
+        rekey_counter: counter,
+        members: keep,
+    };
+    crate::write_group_file(&next, out)?;
+    if json_out {
+        println!(
+            "{}",
+            json!({
+                "status": "ok",
+                "epoch": epoch,
+                "removed": remove,
+                "grace": grace,
+                "frames": frames.iter().map(|(m, f)| json!({"member": m, "frame": f})).collect::<Vec<_>>(),
+            })
+        );
+    } else {
+        for (m, f) in &frames {
+            println!("{m} {f}");
+        }
+    }
+    eprintln!(
+        "wrote {} (epoch {epoch}, {} members); give each member its rekey message",
+        out.display(),
+        frames.len()
+    );
+    Ok(Outcome::Done)
+}
+
+/// `group export`: the group file for one member's device.
+pub fn group_export(
+    path: &Path,
+    member: u32,
+    out: &Path,
+    force: bool,
+) -> Result<Outcome, CliError> {
+    let g = Group::load(path)?;
+    g.require_member(member, "member")?;
+    if out.exists() && !force {
+        return Err(CliError::usage(format!(
+            "{} exists (use --force to overwrite)",
+            out.display()
+        )));
+    }
+    let mut members = g.file.members.clone();
+    for m in &mut members {
+        if m.id != member {
+            m.key.zeroize();
+            m.key.clear();
+        }
+    }
+    let file = GroupFile {
+        name: g.file.name.clone(),
+        group_id: g.file.group_id,
+        epoch: g.file.epoch,
+        master_secret: g.file.master_secret.clone(),
+        salt: g.file.salt.clone(),
+        policy: g.file.policy.clone(),
+        rekey_counter: 0,
+        members,
+    };
+    crate::write_group_file(&file, out)?;
+    eprintln!("wrote {} for member {member}", out.display());
+    Ok(Outcome::Done)
+}
+
+/// Applies a rekey message addressed to `member` to its state.
+pub fn apply_rekey(
+    g: &Group,
+    member: u32,
+    st: &StateDir,
+    frame: &mut [u8],
+    now: u64,
+    json_out: bool,
+) -> Result<Outcome, CliError> {
+    let key = member_key(g, member, st)?;
+    let r = match open_rekey(&key, g.file.epoch, frame) {
+        Ok(r) => r,
+        Err(e) => return Ok(Outcome::Refused(e, json_out)),
+    };
+    let mut removed = g.removed.clone();
+    for &id in r.removed() {
+        if !removed.contains(&id) {
+            removed.push(id);
+        }
+    }
+    let f = EpochFile {
+        group_id: g.file.group_id,
+        epoch: r.epoch,
+        master_secret: hex::encode(r.secret()),
+        salt: hex::encode(r.salt()),
+        removed: removed.clone(),
+        previous: Some(PreviousFile {
+            epoch: g.file.epoch,
+            master_secret: hex::encode(&g.secret[..]),
+            salt: hex::encode(&g.salt),
+            until: now.saturating_add(u64::from(r.grace)),
+        }),
+    };
+    let path = st.file("epoch.json");
+    write_json(&path, &f)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| CliError::io(format!("cannot restrict {}", path.display()), e))?;
+    }
+    if json_out {
+        println!(
+            "{}",
+            json!({"status": "rekeyed", "epoch": r.epoch, "previous_epoch": g.file.epoch,
+                   "grace": r.grace, "removed": r.removed()})
+        );
+    } else {
+        eprintln!(
+            "rekeyed to epoch {} (epoch {} accepted for {} s more; removed: {:?})",
+            r.epoch,
+            g.file.epoch,
+            r.grace,
+            r.removed()
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+/// The source keys of one member: the pairwise keys it shares with every other member that
+/// published an X25519 key, and every member's Ed25519 verifying key.
+pub struct Keyring {
+    pairs: Vec<(u32, GroupKeys)>,
+    vks: Vec<(u32, VerifyingKey)>,
+    own_dh: Option<X25519Secret>,
+    signing: Option<SigningKey>,
+}
+
+impl SourceKeys for Keyring {
+    fn pairwise(&self, sender: u32) -> Option<&GroupKeys> {
+        self.pairs
+            .iter()
+            .find(|(id, _)| *id == sender)
+            .map(|(_, k)| k)
+    }
+
+    fn verifying_key(&self, sender: u32) -> Option<&VerifyingKey> {
+        self.vks
+            .iter()
+            .find(|(id, _)| *id == sender)
+            .map(|(_, k)| k)
+    }
+}
+
+impl Keyring {
+    pub fn load(g: &Group, member: u32, st: &StateDir) -> Result<Keyring, CliError> {
+        let id = load_identity(st)?;
+        let own_dh = id.as_ref().map(IdentityFile::x25519).transpose()?;
+        let signing = id.as_ref().map(IdentityFile::signing).transpose()?;
+        let mut ring = Keyring {
+            pairs: Vec::new(),
+            vks: Vec::new(),
+            own_dh,
+            signing,
+        };
+        for m in g.file.members.iter().filter(|m| g.is_member(m.id)) {
+            if !m.ed25519.is_empty() {
+                let b = hex32("ed25519 public key", &m.ed25519)?;
+                let vk = VerifyingKey::from_bytes(&b).map_err(|_| {
+                    CliError::usage(format!("member {}: invalid ed25519 public key", m.id))
+                })?;
+                ring.vks.push((m.id, vk));
+            }
+            if m.id != member && !m.x25519.is_empty() {
+                if let Ok(k) = ring.pair_keys(g, member, m.id) {
+                    ring.pairs.push((m.id, k));
+                }
+            }
+        }
+        Ok(ring)
+    }
+
+    /// The pairwise keys of `member` and `peer` in the current epoch.
+    pub fn pair_keys(&self, g: &Group, member: u32, peer: u32) -> Result<GroupKeys, CliError> {
+        let own = self.own_dh.as_ref().ok_or_else(|| {
+            CliError::usage(format!(
+                "member {member} has no identity (X25519 key) in its state"
+            ))
+        })?;
+        let m = g
+            .member(peer)
+            .filter(|m| g.is_member(m.id) && !m.x25519.is_empty())
+            .ok_or_else(|| CliError::usage(format!("member {peer} has no X25519 public key")))?;
+        let public = X25519Public::from(*hex32("x25519 public key", &m.x25519)?);
+        derive_pairwise(
+            &g.secret,
+            &g.salt,
+            g.file.group_id,
+            g.file.epoch,
+            member,
+            own,
+            peer,
+            &public,
+        )
+        .map_err(|e: Error| {
+            CliError::usage(format!("cannot derive pairwise keys with {peer}: {e}"))
+        })
+    }
+
+    pub fn signing_key(&self, member: u32) -> Result<&SigningKey, CliError> {
+        self.signing.as_ref().ok_or_else(|| {
+            CliError::usage(format!(
+                "member {member} has no identity (Ed25519 key) in its state"
+            ))
+        })
+    }
+}

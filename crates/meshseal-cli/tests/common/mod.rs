@@ -1,0 +1,102 @@
+//! Helpers shared by the command-line tests: run the binary, read its exit code and JSON.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_meshseal"))
+}
+
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+pub fn json(o: &Output) -> Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new(members: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Env { dir };
+        let o = run(&[
+            "group",
+            "new",
+            "--members",
+            members,
+            "--out",
+            &e.p("group.toml"),
+            "--name",
+            "test",
+        ]);
+        assert_eq!(code(&o), 0, "{o:?}");
+        e
+    }
+    pub fn p(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+    pub fn group(&self) -> String {
+        self.p("group.toml")
+    }
+    pub fn seal(&self, sender: &str, state: &str, hex: &str) -> String {
+        let o = run(&[
+            "seal",
+            "--group",
+            &self.group(),
+            "--sender",
+            sender,
+            "--state",
+            &self.p(state),
+            "--hex",
+            hex,
+        ]);
+        assert_eq!(code(&o), 0, "{o:?}");
+        stdout(&o)
+    }
+    /// Opens `frame` at receiver 3 (state `r3`) as actuation.
+    pub fn actuate(&self, frame: &str) -> Output {
+        run(&[
+            "open",
+            "--group",
+            &self.group(),
+            "--receiver",
+            "3",
+            "--state",
+            &self.p("r3"),
+            "--class",
+            "actuation",
+            "--json",
+            frame,
+        ])
+    }
+    pub fn open(&self, receiver: &str, state: &str, frame: &str) -> Output {
+        run(&[
+            "open",
+            "--group",
+            &self.group(),
+            "--receiver",
+            receiver,
+            "--state",
+            &self.p(state),
+            "--json",
+            frame,
+        ])
+    }
+}

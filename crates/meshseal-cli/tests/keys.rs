@@ -1,0 +1,221 @@
+//! Key epochs and source authentication on the command line: rekey with removal, rekey
+//! messages applied by `open`, grace period, pairwise and signed frames.
+
+mod common;
+
+use common::{code, json, run, stdout, Env};
+
+fn provision(e: &Env, group: &str, member: &str) {
+    let o = run(&[
+        "provision",
+        "--group",
+        group,
+        "--member",
+        member,
+        "--state",
+        &e.p(&format!("s{member}")),
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+}
+
+fn seal_with(e: &Env, group: &str, sender: &str, extra: &[&str]) -> String {
+    let state = e.p(&format!("s{sender}"));
+    let mut args = vec![
+        "seal", "--group", group, "--sender", sender, "--state", &state, "--hex", "01",
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert_eq!(code(&o), 0, "{o:?}");
+    stdout(&o)
+}
+
+fn open_with(
+    e: &Env,
+    group: &str,
+    receiver: &str,
+    frame: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let state = e.p(&format!("s{receiver}"));
+    let mut args = vec![
+        "open",
+        "--group",
+        group,
+        "--receiver",
+        receiver,
+        "--state",
+        &state,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    args.push(frame);
+    let o = run(&args);
+    (code(&o), json(&o))
+}
+
+#[test]
+fn rekey_removes_a_member_and_keeps_the_others_talking() {
+    let e = Env::new("3");
+    let g = e.group();
+    for m in ["1", "2", "3"] {
+        provision(&e, &g, m);
+    }
+    // Member 3's device gets a group file without the others' individual secrets.
+    let g3 = e.p("g3.toml");
+    let o = run(&[
+        "group", "export", "--group", &g, "--member", "3", "--out", &g3,
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    assert!(!std::fs::read_to_string(&g3).unwrap().contains(&{
+        let full = std::fs::read_to_string(&g).unwrap();
+        let line = full
+            .lines()
+            .find(|l| l.starts_with("key = "))
+            .unwrap()
+            .to_owned();
+        line
+    }));
+
+    let before = seal_with(&e, &g, "1", &[]);
+    let held_back = seal_with(&e, &g, "1", &[]);
+    assert_eq!(open_with(&e, &g, "2", &before, &[]).0, 0);
+
+    let g2 = e.p("group2.toml");
+    let o = run(&[
+        "group", "rekey", "--group", &g, "--remove", "3", "--out", &g2, "--grace", "3600", "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    assert_eq!(v["epoch"], 1);
+    let frames = v["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 2);
+    let msg = |m: u64| {
+        frames.iter().find(|f| f["member"] == m).unwrap()["frame"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // 3 cannot open either rekey message, with its own state and file.
+    for m in [1, 2] {
+        let (c, v) = open_with(&e, &g3, "3", &msg(m), &[]);
+        assert_eq!((c, v["status"].as_str()), (2, Some("refused")), "{v}");
+    }
+    // 1 and 2 apply theirs (with the old group file: the state carries the new epoch).
+    for m in [1u64, 2] {
+        let (c, v) = open_with(&e, &g, &m.to_string(), &msg(m), &[]);
+        assert_eq!(c, 0, "{v}");
+        assert_eq!(
+            (v["status"].as_str(), v["epoch"].as_u64()),
+            (Some("rekeyed"), Some(1))
+        );
+        assert_eq!(v["removed"], serde_json::json!([3]));
+    }
+    // A replayed rekey message is refused.
+    let (c, v) = open_with(&e, &g, "2", &msg(2), &[]);
+    assert_eq!((c, v["reason"].as_str()), (2, Some("replay")));
+
+    // New-epoch traffic between the remaining members.
+    let after = seal_with(&e, &g, "1", &[]);
+    let (c, v) = open_with(&e, &g, "2", &after, &[]);
+    assert_eq!((c, v["epoch"].as_u64()), (0, Some(1)), "{v}");
+    // The old epoch is still accepted during the grace period.
+    let (c, v) = open_with(&e, &g, "2", &held_back, &[]);
+    assert_eq!((c, v["epoch"].as_u64()), (0, Some(0)), "{v}");
+    // 3 can neither read the new epoch nor be heard any more.
+    let (c, v) = open_with(&e, &g3, "3", &after, &[]);
+    assert_eq!((c, v["reason"].as_str()), (2, Some("unknown_epoch")));
+    let from3 = seal_with(&e, &g3, "3", &[]);
+    let (c, v) = open_with(&e, &g, "2", &from3, &[]);
+    assert_eq!((c, v["reason"].as_str()), (2, Some("unknown_sender")));
+    // The new group file alone (a member that got it instead of a message) agrees.
+    let (c, v) = open_with(&e, &g2, "2", &seal_with(&e, &g2, "1", &[]), &[]);
+    assert_eq!((c, v["epoch"].as_u64()), (0, Some(1)), "{v}");
+}
+
+#[test]
+fn grace_period_ends() {
+    let e = Env::new("2");
+    let g = e.group();
+    provision(&e, &g, "1");
+    provision(&e, &g, "2");
+    let old = seal_with(&e, &g, "1", &[]);
+    let o = run(&[
+        "group",
+        "rekey",
+        "--group",
+        &g,
+        "--out",
+        &e.p("g2.toml"),
+        "--grace",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    let m2 = v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["member"] == 2)
+        .unwrap()["frame"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(open_with(&e, &g, "2", &m2, &[]).0, 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (c, v) = open_with(&e, &g, "2", &old, &[]);
+    assert_eq!((c, v["reason"].as_str()), (2, Some("unknown_epoch")), "{v}");
+}
+
+#[test]
+fn pairwise_and_signed_frames() {
+    let e = Env::new("3");
+    let g = e.group();
+    for m in ["1", "2", "3"] {
+        provision(&e, &g, m);
+    }
+    let pairwise = seal_with(&e, &g, "1", &["--to", "2"]);
+    let (c, v) = open_with(&e, &g, "2", &pairwise, &["--require-source"]);
+    assert_eq!(
+        (c, v["source"].as_str(), v["payload"].as_str()),
+        (0, Some("pairwise"), Some("01")),
+        "{v}"
+    );
+    // Member 3 holds the group key but not the pair key of 1 and 2.
+    let (c, v) = open_with(&e, &g, "3", &pairwise, &[]);
+    assert_eq!((c, v["reason"].as_str()), (2, Some("bad_tag")), "{v}");
+
+    let signed = seal_with(&e, &g, "1", &["--sign"]);
+    for r in ["2", "3"] {
+        let (c, v) = open_with(&e, &g, r, &signed, &["--require-source"]);
+        assert_eq!((c, v["source"].as_str()), (0, Some("signed")), "{v}");
+    }
+    // A plain group frame where the source must be authenticated.
+    let plain = seal_with(&e, &g, "1", &[]);
+    let (c, v) = open_with(&e, &g, "2", &plain, &["--require-source"]);
+    assert_eq!(
+        (c, v["reason"].as_str()),
+        (2, Some("unauthenticated")),
+        "{v}"
+    );
+    // Member 3 signing in 1's name: its own identity under sender id 1.
+    std::fs::create_dir_all(e.p("forger")).unwrap();
+    std::fs::copy(e.p("s3/identity.toml"), e.p("forger/identity.toml")).unwrap();
+    // It seals past the numbers 1 already used (0..=2), so the frame is judged on its signature.
+    let forge = |extra: &[&str]| {
+        let st = e.p("forger");
+        let mut args = vec![
+            "seal", "--group", &g, "--sender", "1", "--state", &st, "--hex", "02",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    for _ in 0..3 {
+        assert_eq!(code(&forge(&[])), 0);
+    }
+    let o = forge(&["--sign"]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let (c, v) = open_with(&e, &g, "2", &stdout(&o), &["--require-source"]);
+    assert_eq!((c, v["reason"].as_str()), (2, Some("bad_signature")), "{v}");
+}
