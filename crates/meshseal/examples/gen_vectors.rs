@@ -279,8 +279,8 @@ fn main() {
         },
     ];
     let out = json!({
-        "description": "meshseal compact frame v1 test vectors (spec docs/wire-format.md 1.1). Produced by `cargo run -p meshseal --example gen_vectors`. Senders are booted at `seq` with length reference `reference` (LengthMode::Confirmed), so the sequence form follows the spec's shortest-form rule.",
-        "spec_version": "1.1",
+        "description": "meshseal compact frame v1 test vectors (spec docs/wire-format.md 1.2). Produced by `cargo run -p meshseal --example gen_vectors`. Senders are booted at `seq` with length reference `reference` (LengthMode::Confirmed), so the sequence form follows the spec's shortest-form rule.",
+        "spec_version": "1.2",
         "groups": [
             group("group A: 32-byte secret, no salt, epoch 0", &a, b"", 0x0000_0007, 0, &cases_a),
             group("group B: 64-byte secret, salt, epoch 5", &b, b"meshseal-salt", 0xcafe_f00d, 5, &cases_b),

@@ -68,7 +68,7 @@ fn h(s: &str) -> Vec<u8> {
 #[test]
 fn vectors_are_reproduced_byte_for_byte() {
     let file = load();
-    assert_eq!(file.spec_version, "1.1");
+    assert_eq!(file.spec_version, "1.2");
     let mut count = 0;
     for g in &file.groups {
         let secret = h(&g.master_secret);
