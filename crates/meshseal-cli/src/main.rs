@@ -937,6 +937,7 @@ fn reassemble(
                 count: frag.count,
             }),
             time: None,
+            repeat: o.repeat,
             source: o.source,
             gap: 0,
             late: false,

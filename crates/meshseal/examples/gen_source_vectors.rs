@@ -1,6 +1,6 @@
 //! Produces the frozen vectors of source authentication and rekeying,
-//! `tests/vectors/source-v1.json`: pairwise key derivation and frames, a signed frame, and a
-//! rekey message.
+//! `tests/vectors/source-v1.json`: pairwise key derivation and frames, a signed frame, a repeated
+//! (timed) frame and a rekey message.
 //!
 //! Run: `cargo run -p meshseal --example gen_source_vectors --features pairwise,signed > crates/meshseal/tests/vectors/source-v1.json`
 
@@ -8,7 +8,7 @@ use meshseal::context::LengthState;
 use meshseal::counter::MemoryStore;
 use meshseal::rekey::{seal_rekey, MemberKey, Rekey, MAX_REKEY_LEN};
 use meshseal::source::{derive_pairwise, SigningKey, X25519Public, X25519Secret};
-use meshseal::{GroupKeys, LengthMode, Sender, SenderConfig};
+use meshseal::{GroupKeys, LengthMode, Repeat, Sender, SenderConfig};
 use serde_json::json;
 
 const GROUP_ID: u32 = 7;
@@ -61,6 +61,19 @@ fn main() {
         .unwrap();
     let signed = hex::encode(&out[..n]);
 
+    let n = sender(1, 11, 10)
+        .seal_repeated(
+            b"lamp on",
+            Repeat {
+                copies: 5,
+                window: 30,
+            },
+            Some(1000),
+            &mut out,
+        )
+        .unwrap();
+    let repeated = hex::encode(&out[..n]);
+
     let member_secret: [u8; 32] = core::array::from_fn(|i| 0x10 + i as u8);
     let mk = MemberKey::derive(&member_secret, GROUP_ID, 2);
     let new_secret: [u8; 32] = core::array::from_fn(|i| 0xa0 + i as u8);
@@ -90,6 +103,11 @@ fn main() {
             "ed25519_public": hex::encode(sk.verifying_key().as_bytes()),
             "payload": hex::encode(b"scene 4"),
             "frame": signed,
+        },
+        "repeat": {
+            "sender": 1, "seq": 11, "reference": 10, "copies": 5, "window": 30, "time": 1000,
+            "payload": hex::encode(b"lamp on"),
+            "frame": repeated,
         },
         "rekey": {
             "member": 2,

@@ -22,7 +22,7 @@
 use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, GroupKeys, NonceInput, RustCryptoCcm};
 use crate::frame::{
-    Binding, Fragment, Frame, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq, WireError,
+    Binding, Fragment, Frame, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq, WireError,
     MAX_FRAGMENTS,
 };
 use crate::replay::{ReplayStore, ReplayWindow};
@@ -38,8 +38,8 @@ pub use crate::replay::OrderPolicy;
 pub const MAX_PAYLOAD: usize = 0xffff;
 
 /// Longest associated data: extension byte, fragment binding (first number, fragment byte),
-/// one bound frame id (sender, number) and a coarse timestamp.
-pub const MAX_AAD: usize = 1 + 6 + 9 + 2;
+/// one bound frame id (sender, number), a coarse timestamp and a repeat announcement.
+pub const MAX_AAD: usize = 1 + 6 + 9 + 2 + 2;
 
 /// A frame's identity within the group: who sealed it and under which number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,7 @@ struct Ext {
     bound: Option<FrameId>,
     form: Option<SeqForm>,
     time: Option<u16>,
+    repeat: Option<Repeat>,
     source: Source,
 }
 
@@ -68,6 +69,7 @@ impl Ext {
         bound: None,
         form: None,
         time: None,
+        repeat: None,
         source: Source::Group,
     };
 }
@@ -102,7 +104,8 @@ impl<A: AeadBackend> Auth<'_, A> {
 
 /// Associated data of a frame: empty without an extension byte; otherwise the extension byte,
 /// then for a fragment the message's first number (u40) and the fragment byte, then the bound
-/// frame id (sender u32, number u40) for responses, challenges and echoes.
+/// frame id (sender u32, number u40) for responses, challenges and echoes, then the timestamp
+/// and the repeat announcement (copies, window) as sent.
 fn associated_data(
     out: &mut [u8; MAX_AAD],
     ext: u8,
@@ -110,6 +113,7 @@ fn associated_data(
     fragment: Option<Fragment>,
     bound: Option<FrameId>,
     time: Option<u16>,
+    repeat: Option<Repeat>,
 ) -> usize {
     if ext == 0 {
         return 0;
@@ -129,6 +133,11 @@ fn associated_data(
     }
     if let Some(t) = time {
         out[at..at + 2].copy_from_slice(&t.to_be_bytes());
+        at += 2;
+    }
+    if let Some(r) = repeat {
+        out[at] = r.copies;
+        out[at + 1] = r.window;
         at += 2;
     }
     at
@@ -338,6 +347,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         let has_ext = ext.binding != Binding::None
             || ext.fragment.is_some()
             || ext.time.is_some()
+            || ext.repeat.is_some()
             || ext.source != Source::Group;
         if has_ext && form == SeqForm::Short {
             form = SeqForm::Bytes(1);
@@ -352,6 +362,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             fragment: ext.fragment,
             binding: ext.binding,
             time: ext.time,
+            repeat: ext.repeat,
             source: ext.source,
             payload_len,
         }
@@ -443,6 +454,31 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     ) -> Result<usize, Error> {
         let ext = Ext {
             time: Some(time),
+            ..Ext::NONE
+        };
+        self.seal_with(payload, &ext, out).map(|(n, _)| n)
+    }
+
+    /// Seals `payload` for a sleepy receiver: the application transmits the returned frame
+    /// `repeat.copies` times over `repeat.window` time units (the same bytes each time, so a
+    /// receiver acts on one copy at most). The announcement is authenticated: a receiver reports
+    /// later copies as [`Error::Duplicate`], not as replays, up to `copies - 1` of them and, with
+    /// `time` (the window's start, the group's coarse time) and a receiver clock, only until the
+    /// window ends; after it a copy is stale for classes that need freshness. Costs 4 bytes
+    /// plus the long sequence form, 6 with `time`.
+    pub fn seal_repeated(
+        &mut self,
+        payload: &[u8],
+        repeat: Repeat,
+        time: Option<u16>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if repeat.copies == 0 {
+            return Err(Error::InvalidConfig);
+        }
+        let ext = Ext {
+            repeat: Some(repeat),
+            time,
             ..Ext::NONE
         };
         self.seal_with(payload, &ext, out).map(|(n, _)| n)
@@ -636,6 +672,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             ext.fragment,
             ext.bound,
             ext.time,
+            ext.repeat,
         );
         let (head, rest) = out[..total].split_at_mut(hlen);
         let (body, tag_out) = rest.split_at_mut(body_len);
@@ -793,6 +830,8 @@ pub struct Opened<'a> {
     pub fragment: Option<Fragment>,
     /// Its coarse timestamp, if it carries one.
     pub time: Option<u16>,
+    /// Its repeat announcement, if it is sent several times for sleepy receivers.
+    pub repeat: Option<Repeat>,
     /// Who can have sealed it: any group member, or (verified) only the sender.
     pub source: Source,
     /// Numbers skipped between the previous highest and this frame.
@@ -860,6 +899,7 @@ where
     pending: heapless::Vec<Pending, PENDING_CHALLENGES>,
     stale: Option<FrameId>,
     clock: Option<Clock>,
+    repeats: heapless::Vec<RepeatSeen, TRACKED_REPEATS>,
 }
 
 /// The receiver's coarse clock and the age it accepts for timed frames.
@@ -870,10 +910,31 @@ struct Clock {
 }
 
 impl Clock {
-    /// A timestamp at most `max_age` units old, or at most `max_age` ahead (clock skew).
-    fn accepts(&self, t: u16) -> bool {
-        self.now.wrapping_sub(t) <= self.max_age || t.wrapping_sub(self.now) <= self.max_age
+    /// A timestamp at most `window + max_age` units old (a repeated frame stays fresh through
+    /// its window), or at most `max_age` ahead (clock skew).
+    fn accepts(&self, t: u16, window: u8) -> bool {
+        u32::from(self.now.wrapping_sub(t)) <= u32::from(window) + u32::from(self.max_age)
+            || t.wrapping_sub(self.now) <= self.max_age
     }
+
+    /// Whether `end` (a window's end) lies more than `max_age` in the past.
+    fn past(&self, end: u16) -> bool {
+        let d = self.now.wrapping_sub(end);
+        d > self.max_age && d < 0x8000
+    }
+}
+
+/// Repeated frames a recipient recently accepted, to tell their later copies from replays.
+pub const TRACKED_REPEATS: usize = 4;
+
+#[derive(Debug, Clone, Copy)]
+struct RepeatSeen {
+    sender: u32,
+    seq: u64,
+    /// Copies still expected.
+    left: u8,
+    /// End of the transmit window, for timed repeats.
+    end: Option<u16>,
 }
 
 impl<R, M, A, const W: usize> core::fmt::Debug for Recipient<R, M, A, W>
@@ -938,6 +999,7 @@ where
             pending: heapless::Vec::new(),
             stale: None,
             clock: None,
+            repeats: heapless::Vec::new(),
         }
     }
 
@@ -1339,11 +1401,25 @@ where
             None if t.form.is_full() => t.value,
             None => return Err(Error::Unsynchronized),
         };
+        // A number already accepted is a replay, unless it is a repeated frame this receiver
+        // accepted recently: then, once the tag shows it is that frame, a duplicate.
+        let mut duplicate = None;
         if let Some(w) = &window {
-            w.check(seq, self.cfg.order)?;
+            match w.check(seq, self.cfg.order) {
+                Err(Error::Replay) => {
+                    let i = self
+                        .repeats
+                        .iter()
+                        .position(|r| r.sender == sender && r.seq == seq)
+                        .ok_or(Error::Replay)?;
+                    duplicate = Some(i);
+                }
+                other => other?,
+            }
         }
         let mut aad = [0u8; MAX_AAD];
         let time = frame.time();
+        let repeat = frame.repeat();
         let aad_len = associated_data(
             &mut aad,
             frame.ext_byte(),
@@ -1351,6 +1427,7 @@ where
             frame.fragment(),
             bound,
             time,
+            repeat,
         );
         decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
         let epoch = keys.epoch();
@@ -1376,9 +1453,22 @@ where
                 return Err(e);
             }
         }
+        if let Some(i) = duplicate {
+            frame.payload_mut().fill(0);
+            let r = &mut self.repeats[i];
+            let late = match (r.end, self.clock) {
+                (Some(end), Some(clock)) => clock.past(end),
+                _ => false,
+            };
+            if r.left == 0 || late {
+                return Err(Error::Replay);
+            }
+            r.left -= 1;
+            return Err(Error::Duplicate);
+        }
         let freshness = match (binding, time, self.clock) {
             (Binding::None, Some(t), Some(clock)) => {
-                if clock.accepts(t) {
+                if clock.accepts(t, repeat.map_or(0, |r| r.window)) {
                     Freshness::Fresh
                 } else {
                     Freshness::Unknown
@@ -1425,6 +1515,18 @@ where
         if binding == Binding::Echo {
             self.pending.retain(|p| p.sender != sender);
         }
+        if let Some(r) = repeat {
+            if self.repeats.is_full() {
+                self.repeats.remove(0);
+            }
+            // Cannot fail: a slot was freed above.
+            let _ = self.repeats.push(RepeatSeen {
+                sender,
+                seq,
+                left: r.copies - 1,
+                end: time.map(|t| t.wrapping_add(u16::from(r.window))),
+            });
+        }
         let range = frame.header_len()..frame.bytes().len() - TAG_LEN - sig_len;
         Ok((
             Opened {
@@ -1435,6 +1537,7 @@ where
                 binding,
                 fragment: frame.fragment(),
                 time,
+                repeat,
                 source,
                 gap: accepted.gap,
                 late: accepted.late,
@@ -1511,6 +1614,7 @@ pub fn open_stateless<'b, A: AeadBackend>(
         frame.fragment(),
         bound,
         frame.time(),
+        frame.repeat(),
     );
     decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
     let range = frame.header_len()..frame.bytes().len() - TAG_LEN;

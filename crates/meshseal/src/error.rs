@@ -66,11 +66,15 @@ pub enum Error {
     /// A plain group frame where the caller demands source authentication (pairwise or signed):
     /// any member could have sealed it.
     Unauthenticated,
+    /// A later copy of a repeated frame this receiver already accepted, inside its announced
+    /// copies and window: refused like a replay (the application acts once), but counted apart
+    /// because it is expected traffic, not an attack.
+    Duplicate,
 }
 
 impl Error {
     /// Every distinct reason, in the order of [`Error::index`].
-    pub const ALL: [Error; 22] = [
+    pub const ALL: [Error; 23] = [
         Error::Malformed(WireError::Truncated),
         Error::UnsupportedVersion,
         Error::UnknownEpoch,
@@ -93,6 +97,7 @@ impl Error {
         Error::UnknownKey,
         Error::BadSignature,
         Error::Unauthenticated,
+        Error::Duplicate,
     ];
 
     /// Number of distinct reasons (the length of the statistics table).
@@ -123,6 +128,7 @@ impl Error {
             Error::UnknownKey => "unknown_key",
             Error::BadSignature => "bad_signature",
             Error::Unauthenticated => "unauthenticated",
+            Error::Duplicate => "duplicate",
         }
     }
 
@@ -151,6 +157,7 @@ impl Error {
             Error::UnknownKey => 19,
             Error::BadSignature => 20,
             Error::Unauthenticated => 21,
+            Error::Duplicate => 22,
         }
     }
 }
@@ -191,6 +198,7 @@ impl fmt::Display for Error {
             Error::UnknownKey => "no pairwise or verifying key for this sender",
             Error::BadSignature => "the sender's signature does not verify",
             Error::Unauthenticated => "group frame where source authentication is required",
+            Error::Duplicate => "expected copy of a repeated frame already accepted",
         };
         f.write_str(text)
     }

@@ -20,7 +20,8 @@
 //!            bit 3  T  time: a 2-byte coarse timestamp follows (after the fragment byte)
 //!            bit 2  P  pairwise: sealed under the key of the sender and one recipient
 //!            bit 1  S  signed: the plaintext ends with the sender's Ed25519 signature
-//!            bit 0     reserved, 0
+//!            bit 0  W  repeat: the frame is sent several times for sleepy receivers; 2 bytes
+//!                      follow (after the timestamp): number of copies, window length
 //! ```
 //!
 //! At most one of R, E, C is set; C excludes F; P excludes S; an extension byte of 0 is refused (a frame
@@ -45,8 +46,8 @@ pub const SEQ_MAX: u64 = (1 << 40) - 1;
 /// Longest encoding of a sender id.
 pub const MAX_SENDER_LEN: usize = 5;
 /// Longest header: header byte, 5-byte sender id, 5 seq bytes, extension and fragment bytes,
-/// coarse timestamp.
-pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 2 + 2;
+/// coarse timestamp, repeat announcement.
+pub const MAX_HEADER_LEN: usize = 1 + MAX_SENDER_LEN + 5 + 2 + 2 + 2;
 /// Most fragments one message may have (4-bit index).
 pub const MAX_FRAGMENTS: u8 = 16;
 
@@ -62,7 +63,7 @@ const X_CHALLENGE: u8 = 0x10;
 const X_TIME: u8 = 0x08;
 const X_PAIRWISE: u8 = 0x04;
 const X_SIGNED: u8 = 0x02;
-const X_RESERVED: u8 = 0x01;
+const X_REPEAT: u8 = 0x01;
 const LEN_MASK: u8 = 0x07;
 const SHORT_MASK: u8 = 0x0f;
 
@@ -246,6 +247,17 @@ impl Binding {
     }
 }
 
+/// A frame sent several times in a row for receivers that wake up once in a while (extension
+/// bit W): the receiver acts on one copy and reports the others as duplicates, not replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Repeat {
+    /// How many copies the sender transmits (at least 1).
+    pub copies: u8,
+    /// Length of the transmit window, in the group's time unit, from the frame's timestamp when
+    /// it carries one.
+    pub window: u8,
+}
+
 /// Who can have sealed a frame (extension bits P, S).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Source {
@@ -280,7 +292,7 @@ impl Source {
 
 /// Decodes and validates an extension byte: `(has fragment byte, binding)`.
 const fn parse_ext(x: u8) -> Result<(bool, Binding), WireError> {
-    if x == 0 || x & X_RESERVED != 0 || x & (X_PAIRWISE | X_SIGNED) == (X_PAIRWISE | X_SIGNED) {
+    if x == 0 || x & (X_PAIRWISE | X_SIGNED) == (X_PAIRWISE | X_SIGNED) {
         return Err(WireError::BadExtension);
     }
     let fragment = x & X_FRAGMENT != 0;
@@ -349,6 +361,7 @@ struct Layout {
     ext_at: Option<usize>,
     frag_at: Option<usize>,
     time_at: Option<usize>,
+    repeat_at: Option<usize>,
     payload_at: usize,
 }
 
@@ -386,6 +399,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
         let mut ext_at = None;
         let mut frag_at = None;
         let mut time_at = None;
+        let mut repeat_at = None;
         if h & LONG_BIT != 0 && h & EXT_BIT != 0 {
             let &x = b.get(at).ok_or(WireError::Truncated)?;
             ext_at = Some(at);
@@ -401,6 +415,14 @@ impl<T: AsRef<[u8]>> Frame<T> {
                 time_at = Some(at);
                 at += 2;
             }
+            if x & X_REPEAT != 0 {
+                let &copies = b.get(at).ok_or(WireError::Truncated)?;
+                if copies == 0 {
+                    return Err(WireError::BadExtension);
+                }
+                repeat_at = Some(at);
+                at += 2;
+            }
         }
         if b.len() < at + TAG_LEN {
             return Err(WireError::Truncated);
@@ -411,6 +433,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
             ext_at,
             frag_at,
             time_at,
+            repeat_at,
             payload_at: at,
         })
     }
@@ -464,6 +487,16 @@ impl<T: AsRef<[u8]>> Frame<T> {
         let t = self.layout.time_at?;
         let b = self.bytes();
         Some(u16::from_be_bytes([b[t], b[t + 1]]))
+    }
+
+    /// The repeat announcement, if the frame is sent several times (extension bit W).
+    pub fn repeat(&self) -> Option<Repeat> {
+        let r = self.layout.repeat_at?;
+        let b = self.bytes();
+        Some(Repeat {
+            copies: b[r],
+            window: b[r + 1],
+        })
     }
 
     /// The extension byte as sent, or 0 for a frame without one.
@@ -556,6 +589,8 @@ pub struct Repr {
     pub binding: Binding,
     /// Coarse timestamp in the group's time unit (long forms only).
     pub time: Option<u16>,
+    /// Repeat announcement for sleepy receivers (long forms only).
+    pub repeat: Option<Repeat>,
     /// Who can have sealed it (long forms only for anything but [`Source::Group`]).
     pub source: Source,
     /// Ciphertext length (equal to the plaintext length).
@@ -572,6 +607,7 @@ impl Repr {
             fragment: frame.fragment(),
             binding: frame.binding(),
             time: frame.time(),
+            repeat: frame.repeat(),
             source: frame.source(),
             payload_len: frame.payload().len(),
         }
@@ -584,7 +620,8 @@ impl Repr {
             && self.seq.value >> self.seq.form.bits() == 0
             && self.fragment.map_or(true, Fragment::is_valid)
             && !(self.has_ext() && self.seq.form == SeqForm::Short)
-            && !(self.fragment.is_some() && self.binding == Binding::Challenge);
+            && !(self.fragment.is_some() && self.binding == Binding::Challenge)
+            && self.repeat.map_or(true, |r| r.copies > 0);
         if !valid {
             return Err(WireError::FieldRange);
         }
@@ -605,6 +642,7 @@ impl Repr {
         self.fragment.is_some()
             || self.binding != Binding::None
             || self.time.is_some()
+            || self.repeat.is_some()
             || self.source != Source::Group
     }
 
@@ -616,6 +654,7 @@ impl Repr {
             0
         };
         let t = if self.time.is_some() { X_TIME } else { 0 };
+        let t = t | if self.repeat.is_some() { X_REPEAT } else { 0 };
         self.binding.bits() | f | t | self.source.bits()
     }
 
@@ -626,6 +665,7 @@ impl Repr {
             + usize::from(self.has_ext())
             + usize::from(self.fragment.is_some())
             + if self.time.is_some() { 2 } else { 0 }
+            + if self.repeat.is_some() { 2 } else { 0 }
     }
 
     /// Length of the whole frame (saturating: an impossible length is `usize::MAX`, which no
@@ -667,6 +707,11 @@ impl Repr {
             buf[at..at + 2].copy_from_slice(&t.to_be_bytes());
             at += 2;
         }
+        if let Some(r) = self.repeat {
+            buf[at] = r.copies;
+            buf[at + 1] = r.window;
+            at += 2;
+        }
         Ok(at)
     }
 }
@@ -691,6 +736,7 @@ mod tests {
             fragment: None,
             binding: Binding::None,
             time: None,
+            repeat: None,
             source: Source::Group,
             payload_len: 2,
         }
@@ -748,6 +794,7 @@ mod tests {
             fragment: None,
             binding: Binding::None,
             time: None,
+            repeat: None,
             source: Source::Group,
             payload_len: 4,
         };
@@ -766,6 +813,7 @@ mod tests {
             fragment: Some(Fragment { index: 2, count: 5 }),
             binding: Binding::Response,
             time: None,
+            repeat: None,
             source: Source::Group,
             payload_len: 0,
         };
@@ -831,7 +879,7 @@ mod tests {
             Frame::new_checked(b, SenderIdMode::Explicit)
                 .map(|f| (f.binding(), f.fragment(), f.time()))
         };
-        for bad in [0x00, 0x01, 0x06, 0x60, 0x50, 0x30, 0x90, 0x87] {
+        for bad in [0x00, 0x06, 0x60, 0x50, 0x30, 0x90, 0x87] {
             assert_eq!(
                 with_ext(bad).unwrap_err(),
                 WireError::BadExtension,
@@ -851,6 +899,37 @@ mod tests {
         assert_eq!(source(0x02), Ok(Source::Signed));
         assert_eq!(source(0x44), Ok(Source::Pairwise));
         assert_eq!(source(0x40), Ok(Source::Group));
+        // Repeat: two bytes after the timestamp, at least one copy.
+        let repeat = |x: u8, tail: &[u8]| {
+            let mut b = [0u8; 18];
+            b[..4].copy_from_slice(&[0x19, 0x01, 0x05, x]);
+            b[4..4 + tail.len()].copy_from_slice(tail);
+            Frame::new_checked(b, SenderIdMode::Explicit)
+                .map(|f| (f.time(), f.repeat(), f.header_len()))
+        };
+        assert_eq!(repeat(0x01, &[0, 30]), Err(WireError::BadExtension));
+        assert_eq!(
+            repeat(0x01, &[5, 30]),
+            Ok((
+                None,
+                Some(Repeat {
+                    copies: 5,
+                    window: 30
+                }),
+                6
+            ))
+        );
+        assert_eq!(
+            repeat(0x09, &[0x03, 0xe8, 5, 30]),
+            Ok((
+                Some(1000),
+                Some(Repeat {
+                    copies: 5,
+                    window: 30
+                }),
+                8
+            ))
+        );
         assert_eq!(
             with_ext(0x80).unwrap(),
             (Binding::None, Some(Fragment { index: 0, count: 1 }), None)

@@ -52,7 +52,7 @@ pub use context::{
 };
 pub use crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 pub use error::{Error, Stats};
-pub use frame::{Binding, Fragment, SenderIdMode, Source};
+pub use frame::{Binding, Fragment, Repeat, SenderIdMode, Source};
 
 /// Length of the AES-CCM authentication tag carried by every frame.
 pub const TAG_LEN: usize = 8;

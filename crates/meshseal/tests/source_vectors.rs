@@ -176,6 +176,28 @@ fn signed_vector() {
 }
 
 #[test]
+fn repeat_vector() {
+    let v = load();
+    let r = &v["repeat"];
+    let rep = meshseal::Repeat {
+        copies: n(&r["copies"]) as u8,
+        window: n(&r["window"]) as u8,
+    };
+    let mut out = [0u8; 128];
+    let len = sender(&v, 1, n(&r["seq"]), n(&r["reference"]))
+        .seal_repeated(&h(&r["payload"]), rep, Some(n(&r["time"]) as u16), &mut out)
+        .unwrap();
+    assert_eq!(hex::encode(&out[..len]), r["frame"].as_str().unwrap());
+    let mut rx = recipient(&v, 2, 1, n(&r["reference"]));
+    let mut frame = h(&r["frame"]);
+    let o = rx.open(&mut frame).unwrap();
+    assert_eq!(
+        (o.repeat, o.time, o.payload.to_vec()),
+        (Some(rep), Some(1000), h(&r["payload"]))
+    );
+}
+
+#[test]
 fn rekey_vector() {
     let v = load();
     let r = &v["rekey"];

@@ -43,7 +43,7 @@ def parse(frame: bytes, implicit: bool):
     sender = None
     if not implicit:
         sender, at = varint(frame, at)
-    ext, time = 0, None
+    ext, time, repeat = 0, None, None
     if h & 0x10 == 0:
         bits, value, frag = 4, h & 0x0F, None
     else:
@@ -55,7 +55,7 @@ def parse(frame: bytes, implicit: bool):
         if h & 0x08:
             ext = frame[at]
             at += 1
-            assert ext != 0 and ext & 0x01 == 0 and ext & 0x06 != 0x06, "extension"
+            assert ext != 0 and ext & 0x06 != 0x06, "extension"
             if ext & 0x80:
                 frag = frame[at]
                 assert frag >> 4 <= frag & 0x0F, "fragment index"
@@ -63,7 +63,11 @@ def parse(frame: bytes, implicit: bool):
             if ext & 0x08:
                 time = int.from_bytes(frame[at : at + 2], "big")
                 at += 2
-    return dict(time=time, header=h, ext=ext, epoch_bits=epoch_bits, sender=sender, bits=bits, value=value, frag=frag, body=frame[at:-8], tag=frame[-8:])
+            if ext & 0x01:
+                repeat = frame[at : at + 2]
+                assert repeat[0] >= 1, "repeat copies"
+                at += 2
+    return dict(repeat=repeat, time=time, header=h, ext=ext, epoch_bits=epoch_bits, sender=sender, bits=bits, value=value, frag=frag, body=frame[at:-8], tag=frame[-8:])
 
 
 def reconstruct(expected: int, bits: int, value: int) -> int:
@@ -124,6 +128,16 @@ def check_source() -> int:
     seq = reconstruct(v["reference"] + 1, f["bits"], f["value"])
     plain = AESCCM(key, tag_length=8).decrypt(frame_nonce(iv, f, epoch, v["sender"], seq), f["body"] + f["tag"], bytes([f["ext"]]))
     assert plain[:-64].hex() == v["payload"] and len(plain) == len(v["payload"]) // 2 + 64
+    checked += 1
+    # Repeated frame: timestamp and repeat announcement (copies, window) as associated data.
+    v = data["repeat"]
+    frame = bytes.fromhex(v["frame"])
+    f = parse(frame, False)
+    assert f["ext"] == 0x09 and f["time"] == v["time"] and f["repeat"] == bytes([v["copies"], v["window"]])
+    seq = reconstruct(v["reference"] + 1, f["bits"], f["value"])
+    aad = bytes([f["ext"]]) + f["time"].to_bytes(2, "big") + f["repeat"]
+    plain = AESCCM(key, tag_length=8).decrypt(frame_nonce(iv, f, epoch, v["sender"], seq), f["body"] + f["tag"], aad)
+    assert plain.hex() == v["payload"]
     checked += 1
     # Rekey message: key and IV from the member secret, nonce from type, epoch, member, counter.
     v = data["rekey"]
@@ -194,8 +208,8 @@ def main() -> int:
             assert ccm.encrypt(nonce, plain, aad or None) == frame[len(frame) - len(plain) - 8 :], v["name"]
             checked += 1
     source = check_source()
-    print(f"check_vectors: {checked} frames and {source} pairwise/signed/rekey messages verified independently")
-    return 0 if checked >= 15 and source >= 4 else 1
+    print(f"check_vectors: {checked} frames and {source} pairwise/signed/repeated/rekey messages verified independently")
+    return 0 if checked >= 15 and source >= 5 else 1
 
 
 if __name__ == "__main__":
