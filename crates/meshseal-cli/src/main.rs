@@ -81,6 +81,15 @@ enum Cmd {
         /// Signed mode: append this member's Ed25519 signature inside the ciphertext.
         #[arg(long)]
         sign: bool,
+        /// For sleepy receivers: the frame is to be transmitted this many times (1-255); the
+        /// receiver acts on one copy and reports the others as duplicates. Prints the transmit
+        /// schedule (stderr, or `schedule_ms` with --json).
+        #[arg(long, requires = "window")]
+        repeat: Option<u8>,
+        /// The transmit window of --repeat, e.g. 30s or 2m (at most 255 s); with --time, it
+        /// starts at that coarse time (seconds) and bounds how late a copy may act.
+        #[arg(long, requires = "repeat", value_parser = parse_window)]
+        window: Option<u8>,
         #[arg(long)]
         json: bool,
     },
@@ -239,8 +248,14 @@ fn main() -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Challenged) => ExitCode::from(2),
         Ok(Outcome::Refused(e, json)) => {
+            // An expected copy of a repeated frame is refused like a replay, but is no attack.
+            let status = if e == Error::Duplicate {
+                "duplicate"
+            } else {
+                "refused"
+            };
             if json {
-                println!("{}", json!({"status": "refused", "reason": e.reason()}));
+                println!("{}", json!({"status": status, "reason": e.reason()}));
             }
             eprintln!("refused: {} ({e})", e.reason());
             ExitCode::from(2)
@@ -304,11 +319,16 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             time,
             to,
             sign,
+            repeat,
+            window,
             json,
         } => seal(SealArgs {
             time,
             to,
             sign,
+            repeat: repeat
+                .zip(window)
+                .map(|(copies, window)| meshseal::Repeat { copies, window }),
             group: &group,
             sender,
             dir: &state,
@@ -514,6 +534,7 @@ struct SealArgs<'a> {
     time: Option<u16>,
     to: Option<u32>,
     sign: bool,
+    repeat: Option<meshseal::Repeat>,
     json: bool,
 }
 
@@ -557,6 +578,16 @@ fn recipient_for<'m>(
         }
         None => Recipient::new(g.keys()?, cfg, members, store),
     };
+    for r in st.load_repeats(id)? {
+        rx.restore_repeat(
+            FrameId {
+                sender: r.sender,
+                seq: r.seq,
+            },
+            r.left,
+            r.end,
+        );
+    }
     for c in st.load_challenges(id)? {
         rx.restore_challenge(
             c.requester,
@@ -577,6 +608,16 @@ fn save_recipient(
     rx: &Recipient<state::MapStore, &[u32]>,
 ) -> Result<(), CliError> {
     st.save_replay(id, g.file.group_id, g.file.epoch, rx.replay_store())?;
+    let r: Vec<state::RepeatFile> = rx
+        .tracked_repeats()
+        .map(|(f, left, end)| state::RepeatFile {
+            sender: f.sender,
+            seq: f.seq,
+            left,
+            end,
+        })
+        .collect();
+    st.save_repeats(id, &r)?;
     let c: Vec<state::ChallengeFile> = rx
         .challenges()
         .map(|(requester, c, issued)| state::ChallengeFile {
@@ -616,8 +657,9 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
     if [
         challenge.is_some(),
         a.mtu.is_some(),
-        a.time.is_some(),
+        a.time.is_some() && a.repeat.is_none(),
         source_mode,
+        a.repeat.is_some(),
     ]
     .iter()
     .filter(|&&x| x)
@@ -625,7 +667,7 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         > 1
     {
         return Err(CliError::usage(
-            "--echo, --mtu, --time and --to/--sign cannot be combined".into(),
+            "--echo, --mtu, --time, --to/--sign and --repeat cannot be combined (except --repeat with --time)".into(),
         ));
     }
     let st = StateDir::open(a.dir)?;
@@ -679,6 +721,26 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         out.resize(largest + meshseal::source::SIGNATURE_LEN, 0);
         extra.insert("source".into(), json!("signed"));
         Some(tx.seal_signed(&payload, ring.signing_key(a.sender)?, &mut out))
+    } else if let Some(r) = a.repeat {
+        if r.copies == 0 {
+            return Err(CliError::usage("--repeat must be at least 1".into()));
+        }
+        let schedule = repeat_schedule(r);
+        eprintln!(
+            "transmit the frame {} times, at +{} ms",
+            r.copies,
+            schedule
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", +")
+        );
+        extra.insert(
+            "repeat".into(),
+            json!({"copies": r.copies, "window_s": r.window, "start": a.time}),
+        );
+        extra.insert("schedule_ms".into(), json!(schedule));
+        Some(tx.seal_repeated(&payload, r, a.time, &mut out))
     } else {
         a.time.map(|t| tx.seal_timed(&payload, t, &mut out))
     };
@@ -720,6 +782,33 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Transmit times (ms from the first) of a repeated frame's copies, spread evenly over the
+/// window.
+fn repeat_schedule(r: meshseal::Repeat) -> Vec<u64> {
+    let window_ms = u64::from(r.window) * 1000;
+    let gaps = u64::from(r.copies.saturating_sub(1)).max(1);
+    (0..u64::from(r.copies))
+        .map(|i| i * window_ms / gaps)
+        .collect()
+}
+
+/// `30s`, `2m` or plain seconds, at most 255 s (the window is one byte of seconds on the wire).
+fn parse_window(s: &str) -> Result<u8, String> {
+    let (num, unit) = match s.strip_suffix('s') {
+        Some(n) => (n, 1),
+        None => match s.strip_suffix('m') {
+            Some(n) => (n, 60),
+            None => (s, 1),
+        },
+    };
+    let secs = num
+        .parse::<u32>()
+        .map_err(|_| format!("expected a duration like 30s or 2m, found {s:?}"))?
+        .checked_mul(unit)
+        .ok_or("window too long")?;
+    u8::try_from(secs).map_err(|_| format!("window {secs} s exceeds 255 s"))
 }
 
 fn form_name(f: SeqForm) -> String {
@@ -825,6 +914,7 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
         "freshness": o.freshness.name(),
         "binding": binding_name(o.binding),
         "source": o.source.name(),
+        "repeat": o.repeat.map(|r| json!({"copies": r.copies, "window_s": r.window})),
         "gap": o.gap,
         "late": o.late,
                 "fragment": o.fragment.map(|f| json!({"index": f.index, "count": f.count})),

@@ -5,6 +5,7 @@
 //! - `sender-<ID>.json`: the length rule's state (frame sizes only, never security);
 //! - `replay-<ID>.json`: the receiver's replay windows, rewritten atomically after each
 //!   accepted frame;
+//! - `repeats-<ID>.json`: repeated frames recently accepted, to tell their copies from replays;
 //! - `challenges-<ID>.json`: freshness challenges this member issued and still accepts echoes of;
 //! - `fragments-<ID>.json`: verified fragments of incomplete messages (their plaintext), kept
 //!   until the message is complete or the reassembly timeout passes;
@@ -110,6 +111,14 @@ impl StateDir {
 
     pub fn save_fragments(&self, id: u32, p: &[PartialFile]) -> Result<(), CliError> {
         write_json(&self.dir.join(format!("fragments-{id}.json")), &p)
+    }
+
+    pub fn load_repeats(&self, id: u32) -> Result<Vec<RepeatFile>, CliError> {
+        Ok(read_json(&self.dir.join(format!("repeats-{id}.json")))?.unwrap_or_default())
+    }
+
+    pub fn save_repeats(&self, id: u32, r: &[RepeatFile]) -> Result<(), CliError> {
+        write_json(&self.dir.join(format!("repeats-{id}.json")), &r)
     }
 
     pub fn replay_exists(&self, id: u32) -> bool {
@@ -269,4 +278,14 @@ impl ReplayStore<1> for MapStore {
         self.0.insert(sender, window);
         None
     }
+}
+
+/// A repeated frame a receiver accepted and still expects copies of.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepeatFile {
+    pub sender: u32,
+    pub seq: u64,
+    pub left: u8,
+    pub end: Option<u16>,
 }

@@ -219,3 +219,39 @@ fn pairwise_and_signed_frames() {
     let (c, v) = open_with(&e, &g, "2", &stdout(&o), &["--require-source"]);
     assert_eq!((c, v["reason"].as_str()), (2, Some("bad_signature")), "{v}");
 }
+
+#[test]
+fn repeated_frame_for_a_sleepy_receiver() {
+    let e = Env::new("2");
+    let g = e.group();
+    provision(&e, &g, "1");
+    provision(&e, &g, "2");
+    let st = e.p("s1");
+    let o = run(&[
+        "seal", "--group", &g, "--sender", "1", "--state", &st, "--hex", "01", "--repeat", "3",
+        "--window", "30s", "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let v = json(&o);
+    assert_eq!(v["schedule_ms"], serde_json::json!([0, 15000, 30000]));
+    // First frame after boot: full 5-byte number, extension byte and the 2 repeat bytes.
+    assert_eq!(v["overhead"], 18, "{v}");
+    let frame = v["frame"].as_str().unwrap().to_owned();
+    let (c, v) = open_with(&e, &g, "2", &frame, &[]);
+    assert_eq!((c, v["repeat"]["copies"].as_u64()), (0, Some(3)), "{v}");
+    for _ in 0..2 {
+        let (c, v) = open_with(&e, &g, "2", &frame, &[]);
+        assert_eq!((c, v["status"].as_str()), (2, Some("duplicate")), "{v}");
+    }
+    let (c, v) = open_with(&e, &g, "2", &frame, &[]);
+    assert_eq!(
+        (c, v["status"].as_str(), v["reason"].as_str()),
+        (2, Some("refused"), Some("replay"))
+    );
+    // A window beyond one byte of seconds is a usage error.
+    let o = run(&[
+        "seal", "--group", &g, "--sender", "1", "--state", &st, "--hex", "01", "--repeat", "3",
+        "--window", "5m",
+    ]);
+    assert_eq!(code(&o), 1);
+}

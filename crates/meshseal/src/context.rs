@@ -1230,6 +1230,34 @@ where
         });
     }
 
+    /// Repeated frames recently accepted, as `(id, copies still expected, window end)`, for
+    /// persistence: a receiver that forgets them reports later copies as replays.
+    pub fn tracked_repeats(&self) -> impl Iterator<Item = (FrameId, u8, Option<u16>)> + '_ {
+        self.repeats.iter().map(|r| {
+            (
+                FrameId {
+                    sender: r.sender,
+                    seq: r.seq,
+                },
+                r.left,
+                r.end,
+            )
+        })
+    }
+
+    /// Restores a repeated frame saved with [`Recipient::tracked_repeats`] (oldest first).
+    pub fn restore_repeat(&mut self, id: FrameId, left: u8, end: Option<u16>) {
+        if self.repeats.is_full() {
+            self.repeats.remove(0);
+        }
+        let _ = self.repeats.push(RepeatSeen {
+            sender: id.sender,
+            seq: id.seq,
+            left,
+            end,
+        });
+    }
+
     /// Forgets challenges issued before `now - lifetime`; returns how many.
     pub fn expire_challenges(&mut self, now: u64, lifetime: u64) -> usize {
         let before = self.pending.len();
