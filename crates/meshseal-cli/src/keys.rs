@@ -25,7 +25,7 @@ use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::group::{Group, GroupFile, PreviousEpoch};
-use crate::state::{read_json, write_json, StateDir};
+use crate::state::{read_json, StateDir};
 use crate::{CliError, Outcome};
 
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, CliError> {
@@ -93,7 +93,8 @@ pub fn identity_path(group: &Path, member: u32) -> PathBuf {
     PathBuf::from(dir).join(format!("member-{member}.toml"))
 }
 
-fn write_secret_file(path: &Path, text: &str) -> Result<(), CliError> {
+/// Writes a file atomically, readable by its owner only (it holds keys).
+pub(crate) fn write_secret_file(path: &Path, text: &str) -> Result<(), CliError> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)
             .map_err(|e| CliError::io(format!("cannot create {}", parent.display()), e))?;
@@ -430,14 +431,11 @@ pub fn apply_rekey(
             until: now.saturating_add(u64::from(r.grace)),
         }),
     };
-    let path = st.file("epoch.json");
-    write_json(&path, &f)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| CliError::io(format!("cannot restrict {}", path.display()), e))?;
-    }
+    let text = Zeroizing::new(
+        serde_json::to_string_pretty(&f)
+            .map_err(|e| CliError::usage(format!("cannot encode state: {e}")))?,
+    );
+    write_secret_file(&st.file("epoch.json"), &text)?;
     if json_out {
         println!(
             "{}",

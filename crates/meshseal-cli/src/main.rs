@@ -448,15 +448,7 @@ pub(crate) fn write_group_file(file: &group::GroupFile, out: &Path) -> Result<()
         "# meshseal group file. It holds the group's master secret: keep it as secret as a key.\n\
          # Sender ids must be unique in the group; meshseal refuses files that repeat one.\n{body}"
     );
-    meshseal::counter::write_atomic(out, text.as_bytes())
-        .map_err(|e| CliError::io(format!("cannot write {}", out.display()), e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(out, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| CliError::io(format!("cannot restrict {}", out.display()), e))?;
-    }
-    Ok(())
+    keys::write_secret_file(out, &text)
 }
 
 fn group_show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {

@@ -971,6 +971,15 @@ impl Expect {
         }
     }
 
+    /// A pairwise or signed frame, judged under `class`.
+    const fn authenticated(class: TrafficClass) -> Self {
+        Expect {
+            class,
+            request: None,
+            require_source: true,
+        }
+    }
+
     /// A response or challenge to `request`.
     const fn response(request: FrameId) -> Self {
         Expect {
@@ -1275,11 +1284,13 @@ where
         class: TrafficClass,
         keys: &P,
     ) -> Result<Opened<'b>, Error> {
-        let expect = Expect {
-            require_source: true,
-            ..Expect::class(class)
-        };
-        self.open_inner(frame, SenderIdMode::Explicit, None, expect, keys)
+        self.open_inner(
+            frame,
+            SenderIdMode::Explicit,
+            None,
+            Expect::authenticated(class),
+            keys,
+        )
     }
 
     /// Like [`Recipient::open_authenticated`] for a frame whose sender the link layer supplies.
@@ -1290,11 +1301,13 @@ where
         class: TrafficClass,
         keys: &P,
     ) -> Result<Opened<'b>, Error> {
-        let expect = Expect {
-            require_source: true,
-            ..Expect::class(class)
-        };
-        self.open_inner(frame, SenderIdMode::Implicit, Some(sender), expect, keys)
+        self.open_inner(
+            frame,
+            SenderIdMode::Implicit,
+            Some(sender),
+            Expect::authenticated(class),
+            keys,
+        )
     }
 
     /// Opens group, pairwise and signed frames alike; [`Opened::source`] says which it was.
