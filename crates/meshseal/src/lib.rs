@@ -36,6 +36,9 @@ pub mod crypto;
 mod error;
 pub mod fragment;
 pub mod frame;
+#[cfg(feature = "oscore")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oscore")))]
+pub mod oscore;
 pub mod replay;
 pub mod seq;
 
