@@ -5,6 +5,7 @@
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
 mod group;
+mod oscore;
 mod state;
 
 use std::io::{Read, Write};
@@ -128,6 +129,11 @@ enum Cmd {
         /// Directory for the demo's files (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// OSCORE (RFC 8613) CoAP server and client.
+    Oscore {
+        #[command(subcommand)]
+        cmd: oscore::OscoreCmd,
     },
 }
 
@@ -297,6 +303,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             )
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Oscore { cmd } => oscore::run(cmd),
     }
 }
 
