@@ -129,8 +129,8 @@ const WINDOW_FILE: &str = "replay.json";
 fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
     let text = fs::read_to_string(path)
         .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?;
-    let f: ContextFile = toml::from_str(&text)
-        .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
+    let f: ContextFile =
+        toml::from_str(&text).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
     let secret = Zeroizing::new(unhex("master_secret", &f.master_secret)?);
     let salt = unhex("master_salt", &f.master_salt)?;
     let sender = unhex("sender_id", &f.sender_id)?;
@@ -162,9 +162,8 @@ fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
         .write(true)
         .open(state.join(".lock"))
         .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
-    lock.try_lock().map_err(|e| {
-        CliError::usage(format!("state {} is in use: {e}", state.display()))
-    })?;
+    lock.try_lock()
+        .map_err(|e| CliError::usage(format!("state {} is in use: {e}", state.display())))?;
     let window = if is_new {
         let w = ReplayWindow::provisioned();
         save_window(&state, &w)?;
@@ -173,7 +172,10 @@ fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
         match fs::read(state.join(WINDOW_FILE)) {
             Ok(b) => {
                 let w: WindowFile = serde_json::from_slice(&b).map_err(|e| {
-                    CliError::usage(format!("corrupt {}: {e}", state.join(WINDOW_FILE).display()))
+                    CliError::usage(format!(
+                        "corrupt {}: {e}",
+                        state.join(WINDOW_FILE).display()
+                    ))
                 })?;
                 Some(
                     ReplayWindow::from_parts(w.highest, w.verified, [w.bitmap])
@@ -274,8 +276,7 @@ fn code_name(c: u8) -> String {
 
 fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
     let mut l = load(context, 64)?;
-    let sock =
-        UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
+    let sock = UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
     let addr = sock
         .local_addr()
         .map_err(|e| CliError::io("local address".into(), e))?;
@@ -285,7 +286,9 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
         "lost (Echo recovery)"
     };
     eprintln!("oscore server on {addr}, replay window {window}");
-    let mut res = Resources { lamp: b"off".to_vec() };
+    let mut res = Resources {
+        lamp: b"off".to_vec(),
+    };
     let mut dedup = Dedup(VecDeque::new());
     let mut buf = [0u8; MAX_DATAGRAM];
     loop {
@@ -319,7 +322,10 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
         }
         let (resp_ty, resp_mid) = match ty {
             MessageType::Confirmable => (MessageType::Acknowledgement, mid),
-            _ => (MessageType::NonConfirmable, u16::from_be_bytes(random::<2>()?)),
+            _ => (
+                MessageType::NonConfirmable,
+                u16::from_be_bytes(random::<2>()?),
+            ),
         };
         let outer = Outer {
             msg_type: resp_ty,
@@ -364,7 +370,9 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
                 }
             }
             Ok(Verified::EchoRequired { id }) => {
-                log(json!({"event": "echo_challenge", "seq": u64::from_be_bytes(pad8(id.partial_iv()))}));
+                log(
+                    json!({"event": "echo_challenge", "seq": u64::from_be_bytes(pad8(id.partial_iv()))}),
+                );
                 let echo: [u8; ECHO_LEN] = random()?;
                 match l.ep.protect_echo_challenge(&id, outer, echo, &mut out) {
                     Ok(k) => out[..k].to_vec(),
@@ -430,7 +438,11 @@ fn error_response(outer: Outer<'_>, e: OscoreError) -> Result<Vec<u8>, CliError>
         options: &opts,
         payload: diagnostic,
     };
-    let mut out = vec![0u8; repr.buffer_len().map_err(|e| CliError::usage(e.to_string()))?];
+    let mut out = vec![
+        0u8;
+        repr.buffer_len()
+            .map_err(|e| CliError::usage(e.to_string()))?
+    ];
     repr.emit(&mut out)
         .map_err(|e| CliError::usage(e.to_string()))?;
     Ok(out)
@@ -549,9 +561,8 @@ fn client(
         let token = random::<4>()?;
         let mid = u16::from_be_bytes(random::<2>()?);
         let mut out = [0u8; MAX_DATAGRAM];
-        let (n, id) = l
-            .ep
-            .protect_request(
+        let (n, id) =
+            l.ep.protect_request(
                 Outer {
                     msg_type: MessageType::Confirmable,
                     message_id: mid,
@@ -566,7 +577,8 @@ fn client(
             )
             .map_err(|e| CliError::usage(format!("cannot protect: {e}")))?;
         let mut resp = exchange(&sock, &out[..n], mid, &token, deadline)?;
-        let p = Packet::new_checked(&resp[..]).map_err(|_| CliError::usage("malformed response".into()))?;
+        let p = Packet::new_checked(&resp[..])
+            .map_err(|_| CliError::usage("malformed response".into()))?;
         let answer = if p.option(number::OSCORE).is_none() {
             Answer::Refused(p.code(), p.payload().to_vec())
         } else {
@@ -601,7 +613,11 @@ fn client(
                 println!("{}", hex::encode(&body));
                 eprintln!("{}", code_name(rc));
             }
-            Ok(if ok { Outcome::Done } else { Outcome::Challenged })
+            Ok(if ok {
+                Outcome::Done
+            } else {
+                Outcome::Challenged
+            })
         }
         Answer::Refused(rc, diag) => {
             let diag = String::from_utf8_lossy(&diag).into_owned();
@@ -617,7 +633,10 @@ fn client(
         }
         Answer::Invalid(e) => {
             if json_out {
-                println!("{}", json!({"status": "invalid_response", "reason": e.reason()}));
+                println!(
+                    "{}",
+                    json!({"status": "invalid_response", "reason": e.reason()})
+                );
             }
             eprintln!("response refused: {} ({e})", e.reason());
             Ok(Outcome::Challenged)
@@ -639,8 +658,7 @@ fn exchange(
     let mut buf = [0u8; MAX_DATAGRAM];
     loop {
         if !acked {
-            sock.send(req)
-                .map_err(|e| CliError::io("send".into(), e))?;
+            sock.send(req).map_err(|e| CliError::io("send".into(), e))?;
         }
         let resend_at = Instant::now() + wait;
         loop {
@@ -648,7 +666,11 @@ fn exchange(
             if now >= deadline {
                 return Err(CliError::usage("no response before the timeout".into()));
             }
-            let until = if acked { deadline } else { resend_at.min(deadline) };
+            let until = if acked {
+                deadline
+            } else {
+                resend_at.min(deadline)
+            };
             if now >= until {
                 break;
             }
@@ -673,7 +695,9 @@ fn exchange(
                 MessageType::Reset if p.message_id() == mid => {
                     return Err(CliError::usage("the server reset the exchange".into()));
                 }
-                MessageType::Acknowledgement if p.message_id() == mid && p.code() == code::EMPTY => {
+                MessageType::Acknowledgement
+                    if p.message_id() == mid && p.code() == code::EMPTY =>
+                {
                     acked = true;
                 }
                 _ if p.token() == token && p.code() != code::EMPTY => {

@@ -73,18 +73,41 @@ fn context(name: &str) -> Ctx {
     Ctx::from(&c)
 }
 
-/// Protects the plain message `msg` (request or response) with the given closure's endpoint.
-fn split(msg: &[u8]) -> (Vec<(u16, Vec<u8>)>, u8, u16, Vec<u8>, MessageType, Vec<u8>) {
-    let p = Packet::new_checked(msg).unwrap();
-    let opts = p.options().map(|o| (o.number, o.value.to_vec())).collect();
-    (
-        opts,
-        p.code(),
-        p.message_id(),
-        p.token().to_vec(),
-        p.msg_type(),
-        p.payload().to_vec(),
-    )
+/// The parts of an unprotected message from the vectors.
+struct Msg {
+    options: Vec<(u16, Vec<u8>)>,
+    code: u8,
+    mid: u16,
+    token: Vec<u8>,
+    ty: MessageType,
+    payload: Vec<u8>,
+}
+
+impl Msg {
+    fn parse(msg: &[u8]) -> Msg {
+        let p = Packet::new_checked(msg).unwrap();
+        Msg {
+            options: p.options().map(|o| (o.number, o.value.to_vec())).collect(),
+            code: p.code(),
+            mid: p.message_id(),
+            token: p.token().to_vec(),
+            ty: p.msg_type(),
+            payload: p.payload().to_vec(),
+        }
+    }
+    fn coap_options(&self) -> Vec<CoapOption<'_>> {
+        self.options
+            .iter()
+            .map(|(n, v)| CoapOption::new(*n, v))
+            .collect()
+    }
+    fn outer(&self) -> Outer<'_> {
+        Outer {
+            msg_type: self.ty,
+            message_id: self.mid,
+            token: &self.token,
+        }
+    }
 }
 
 #[test]
@@ -123,21 +146,15 @@ fn c4_c6_requests_protect_and_verify() {
         let ctx = context(r["context"].as_str().unwrap());
         let seq = r["seq"].as_u64().unwrap();
         let mut client = ctx.client(seq);
-        let (opts, code, mid, token, ty, payload) = split(&h(&r["unprotected"]));
-        let options: Vec<CoapOption<'_>> =
-            opts.iter().map(|(n, v)| CoapOption::new(*n, v)).collect();
+        let m = Msg::parse(&h(&r["unprotected"]));
         let mut out = [0u8; 128];
         let (n, id) = client
             .protect_request(
-                Outer {
-                    msg_type: ty,
-                    message_id: mid,
-                    token: &token,
-                },
+                m.outer(),
                 &Plain {
-                    code,
-                    options: &options,
-                    payload: &payload,
+                    code: m.code,
+                    options: &m.coap_options(),
+                    payload: &m.payload,
                 },
                 &mut out,
             )
@@ -193,21 +210,17 @@ fn c7_c8_responses_protect_and_verify() {
         let Verified::Fresh { id, .. } = server.unprotect_request(&mut wire).unwrap() else {
             panic!("not fresh");
         };
-        let (opts, code, mid, token, ty, payload) = split(&h(&r["unprotected"]));
-        assert!(opts.is_empty());
+        let m = Msg::parse(&h(&r["unprotected"]));
+        assert!(m.options.is_empty());
         let mut out = [0u8; 128];
         let n = server
             .protect_response(
                 &id,
-                Outer {
-                    msg_type: ty,
-                    message_id: mid,
-                    token: &token,
-                },
+                m.outer(),
                 &Plain {
-                    code,
+                    code: m.code,
                     options: &[],
-                    payload: &payload,
+                    payload: &m.payload,
                 },
                 r["own_piv"].as_bool().unwrap(),
                 &mut out,
@@ -221,21 +234,15 @@ fn c7_c8_responses_protect_and_verify() {
         );
 
         // The client's side: its own request (same sequence number) binds the response.
-        let (ropts, rcode, rmid, rtoken, rty, rpayload) = split(&h(&request["unprotected"]));
-        let roptions: Vec<CoapOption<'_>> =
-            ropts.iter().map(|(n, v)| CoapOption::new(*n, v)).collect();
+        let rm = Msg::parse(&h(&request["unprotected"]));
         let mut req_out = [0u8; 128];
         let (_, cid) = client
             .protect_request(
-                Outer {
-                    msg_type: rty,
-                    message_id: rmid,
-                    token: &rtoken,
-                },
+                rm.outer(),
                 &Plain {
-                    code: rcode,
-                    options: &roptions,
-                    payload: &rpayload,
+                    code: rm.code,
+                    options: &rm.coap_options(),
+                    payload: &rm.payload,
                 },
                 &mut req_out,
             )
@@ -472,5 +479,46 @@ fn payloads_up_to_1k_round_trip() {
         };
         assert_eq!(request.payload, &payload[..]);
         assert_eq!(request.code, code::PUT);
+    }
+}
+
+mod parsers_are_total {
+    use super::*;
+    use meshseal::oscore::option::OscoreOption;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Packet::new_checked(&bytes[..]).map(|p| (p.options().count(), p.payload().len()));
+            let _ = OscoreOption::new_checked(&bytes[..])
+                .map(|o| (o.partial_iv().map(<[u8]>::len), o.kid().map(<[u8]>::len), o.kid_context().map(<[u8]>::len)));
+            let _ = meshseal::oscore::coap::Inner::parse(&bytes).map(|i| i.options().count());
+            let ctx = context("C.3");
+            let mut server = ctx.server(0, None);
+            let mut copy = bytes.clone();
+            let _ = server.unprotect_request(&mut copy);
+        }
+
+        #[test]
+        fn protected_requests_with_one_flipped_bit_are_refused(
+            payload in proptest::collection::vec(any::<u8>(), 0..64),
+            at in any::<prop::sample::Index>(),
+            bit in 0u8..8,
+        ) {
+            let ctx = context("C.1");
+            let mut client = ctx.client(3);
+            let (wire, _) = get(&mut client, &payload, &[]);
+            let mut server = ctx.server(0, Some(ReplayWindow::provisioned()));
+            let mut bad = wire.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= 1 << bit;
+            // Header bytes (type, message id, token) are not protected; everything OSCORE
+            // covers must be refused.
+            if let Ok(Verified::Fresh { request, .. }) = server.unprotect_request(&mut bad) {
+                prop_assert!(i < 8, "accepted a change at byte {}", i);
+                prop_assert_eq!(request.payload, &payload[..]);
+            }
+        }
     }
 }

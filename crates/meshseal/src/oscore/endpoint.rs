@@ -152,7 +152,7 @@ fn read_oscore(buf: &[u8], id_context: Option<&[u8]>) -> Result<Received, Error>
     Ok(Received {
         piv,
         kid: kid.and_then(|k| Id::from_slice(k).ok()),
-        kid_len_ok: kid.is_none_or(|k| k.len() <= super::MAX_ID_LEN),
+        kid_len_ok: kid.map_or(true, |k| k.len() <= super::MAX_ID_LEN),
         kid_context_ok: match (opt.kid_context(), id_context) {
             (None, _) => true,
             (Some(got), Some(ours)) => got == ours,
@@ -461,16 +461,4 @@ fn seal<A: AeadBackend>(
         .map_err(|_| Error::BufferTooSmall)?;
     out[start + pt_len..total].copy_from_slice(&tag);
     Ok(total)
-}
-
-#[cfg(test)]
-impl RequestId {
-    /// A binding built from raw parts (test vectors).
-    pub(crate) fn from_parts(kid: &[u8], piv: &[u8], reuse_nonce: bool) -> Self {
-        RequestId {
-            kid: Id::from_slice(kid).unwrap(),
-            piv: PartialIv::from_bytes(piv).unwrap(),
-            reuse_nonce,
-        }
-    }
 }
