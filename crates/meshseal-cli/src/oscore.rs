@@ -127,8 +127,10 @@ struct WindowFile {
 const WINDOW_FILE: &str = "replay.json";
 
 fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?;
+    let text = Zeroizing::new(
+        fs::read_to_string(path)
+            .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?,
+    );
     let f: ContextFile =
         toml::from_str(&text).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
     let secret = Zeroizing::new(unhex("master_secret", &f.master_secret)?);

@@ -345,7 +345,7 @@ const fn ext_len(v: usize) -> usize {
 const MAX_OPTION_FIELD: usize = 269 + u16::MAX as usize;
 
 /// Encoded length of `options` (which must be sorted by number).
-pub fn options_len(options: &[CoapOption<'_>]) -> Result<usize, Error> {
+pub fn options_len<'a>(options: impl IntoIterator<Item = CoapOption<'a>>) -> Result<usize, Error> {
     let mut prev = 0u16;
     let mut len = 0usize;
     for o in options {
@@ -372,28 +372,51 @@ fn nibble(v: usize, out: &mut [u8]) -> (u8, usize) {
 }
 
 /// Writes `options` (sorted by number) at the start of `out`; returns the bytes written.
-pub fn emit_options(options: &[CoapOption<'_>], out: &mut [u8]) -> Result<usize, Error> {
-    let need = options_len(options)?;
-    if out.len() < need {
-        return Err(Error::BufferTooSmall);
-    }
+/// Takes any iterator, so callers can filter and merge option lists without copying them.
+pub fn emit_options<'a>(
+    options: impl IntoIterator<Item = CoapOption<'a>>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
     let mut pos = 0;
     let mut prev = 0u16;
     for o in options {
+        let delta = o.number.checked_sub(prev).ok_or(Error::UnsortedOptions)?;
+        if o.value.len() > MAX_OPTION_FIELD {
+            return Err(Error::Malformed);
+        }
         let mut ext = [0u8; 4];
-        let (d, dl) = nibble(usize::from(o.number - prev), &mut ext[..2]);
+        let (d, dl) = nibble(usize::from(delta), &mut ext[..2]);
         let (l, ll) = nibble(o.value.len(), &mut ext[2..]);
-        out[pos] = d << 4 | l;
-        pos += 1;
-        out[pos..pos + dl].copy_from_slice(&ext[..dl]);
-        pos += dl;
-        out[pos..pos + ll].copy_from_slice(&ext[2..2 + ll]);
-        pos += ll;
-        out[pos..pos + o.value.len()].copy_from_slice(o.value);
-        pos += o.value.len();
+        let need = 1 + dl + ll + o.value.len();
+        let dst = out.get_mut(pos..pos + need).ok_or(Error::BufferTooSmall)?;
+        dst[0] = d << 4 | l;
+        dst[1..1 + dl].copy_from_slice(&ext[..dl]);
+        dst[1 + dl..1 + dl + ll].copy_from_slice(&ext[2..2 + ll]);
+        dst[1 + dl + ll..].copy_from_slice(o.value);
+        pos += need;
         prev = o.number;
     }
     Ok(pos)
+}
+
+/// Writes the fixed header and the token; returns the bytes written.
+pub fn emit_header(
+    msg_type: MessageType,
+    code: u8,
+    message_id: u16,
+    token: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::Malformed);
+    }
+    let len = HEADER_LEN + token.len();
+    let dst = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+    dst[field::VER_T_TKL] = VERSION << 6 | msg_type.bits() << 4 | token.len() as u8;
+    dst[field::CODE] = code;
+    dst[field::MID].copy_from_slice(&message_id.to_be_bytes());
+    dst[field::TOKEN..].copy_from_slice(token);
+    Ok(len)
 }
 
 /// A CoAP message to emit.
@@ -420,7 +443,7 @@ impl Repr<'_> {
             return Err(Error::Malformed);
         }
         let marker = usize::from(!self.payload.is_empty());
-        Ok(HEADER_LEN + self.token.len() + options_len(self.options)? + marker)
+        Ok(HEADER_LEN + self.token.len() + options_len(self.options.iter().copied())? + marker)
     }
 
     /// Length of the emitted message.
@@ -436,13 +459,8 @@ impl Repr<'_> {
         if out.len() < head {
             return Err(Error::BufferTooSmall);
         }
-        out[field::VER_T_TKL] = VERSION << 6 | self.msg_type.bits() << 4 | self.token.len() as u8;
-        out[field::CODE] = self.code;
-        out[field::MID].copy_from_slice(&self.message_id.to_be_bytes());
-        let mut pos = field::TOKEN;
-        out[pos..pos + self.token.len()].copy_from_slice(self.token);
-        pos += self.token.len();
-        pos += emit_options(self.options, &mut out[pos..])?;
+        let mut pos = emit_header(self.msg_type, self.code, self.message_id, self.token, out)?;
+        pos += emit_options(self.options.iter().copied(), &mut out[pos..])?;
         if !self.payload.is_empty() {
             out[pos] = PAYLOAD_MARKER;
             pos += 1;
@@ -500,29 +518,32 @@ impl<'a> Inner<'a> {
     }
 
     /// Encoded length of a plaintext with `code`, `options` and `payload`.
-    pub fn encoded_len(options: &[CoapOption<'_>], payload: &[u8]) -> Result<usize, Error> {
+    pub fn encoded_len<'o>(
+        options: impl IntoIterator<Item = CoapOption<'o>>,
+        payload: &[u8],
+    ) -> Result<usize, Error> {
         Ok(1 + options_len(options)? + usize::from(!payload.is_empty()) + payload.len())
     }
 
     /// Writes a plaintext; returns its length.
-    pub fn emit(
+    pub fn emit<'o>(
         code: u8,
-        options: &[CoapOption<'_>],
+        options: impl IntoIterator<Item = CoapOption<'o>>,
         payload: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        let total = Self::encoded_len(options, payload)?;
-        if out.len() < total {
-            return Err(Error::BufferTooSmall);
-        }
-        out[0] = code;
-        let mut pos = 1 + emit_options(options, &mut out[1..])?;
+        let (first, rest) = out.split_first_mut().ok_or(Error::BufferTooSmall)?;
+        *first = code;
+        let mut pos = emit_options(options, rest)?;
         if !payload.is_empty() {
-            out[pos] = PAYLOAD_MARKER;
-            pos += 1;
-            out[pos..pos + payload.len()].copy_from_slice(payload);
+            let dst = rest
+                .get_mut(pos..pos + 1 + payload.len())
+                .ok_or(Error::BufferTooSmall)?;
+            dst[0] = PAYLOAD_MARKER;
+            dst[1..].copy_from_slice(payload);
+            pos += 1 + payload.len();
         }
-        Ok(total)
+        Ok(1 + pos)
     }
 }
 
@@ -617,7 +638,7 @@ mod tests {
             );
         }
         assert_eq!(
-            options_len(&[CoapOption::new(11, b""), CoapOption::new(3, b"")]),
+            options_len([CoapOption::new(11, b""), CoapOption::new(3, b"")]),
             Err(Error::UnsortedOptions)
         );
     }
@@ -626,7 +647,7 @@ mod tests {
     fn inner_parse_and_emit() {
         let opts = [CoapOption::new(number::URI_PATH, b"tv1")];
         let mut buf = [0u8; 16];
-        let n = Inner::emit(code::GET, &opts, b"", &mut buf).unwrap();
+        let n = Inner::emit(code::GET, opts, b"", &mut buf).unwrap();
         assert_eq!(&buf[..n], [0x01, 0xb3, 0x74, 0x76, 0x31]);
         let i = Inner::parse(&buf[..n]).unwrap();
         assert_eq!(i.code, code::GET);

@@ -24,8 +24,6 @@ use crate::TAG_LEN;
 
 /// Length of the Echo values this endpoint issues.
 pub const ECHO_LEN: usize = 8;
-/// Most options one message may carry through protection.
-pub const MAX_OPTIONS: usize = 16;
 /// Room for the OSCORE option value (flags, Partial IV, kid context, kid).
 const MAX_OPTION_VALUE: usize =
     1 + option::MAX_PIV_LEN + 1 + super::MAX_ID_CONTEXT_LEN + super::MAX_ID_LEN;
@@ -412,45 +410,55 @@ fn seal<A: AeadBackend>(
     plain: &Plain<'_>,
     out: &mut [u8],
 ) -> Result<usize, Error> {
+    if plain
+        .options
+        .iter()
+        .any(|o| coap::option_class(o.number) == OptionClass::Unsupported)
+    {
+        return Err(Error::UnsupportedOption);
+    }
     let mut value = [0u8; MAX_OPTION_VALUE];
     let vlen = opt.emit(&mut value)?;
-    let mut inner: heapless::Vec<CoapOption<'_>, MAX_OPTIONS> = heapless::Vec::new();
-    let mut outer_opts: heapless::Vec<CoapOption<'_>, MAX_OPTIONS> = heapless::Vec::new();
-    for o in plain.options {
-        let list = match coap::option_class(o.number) {
-            OptionClass::Inner => &mut inner,
-            OptionClass::Outer => &mut outer_opts,
-            OptionClass::Unsupported => return Err(Error::UnsupportedOption),
-        };
-        list.push(*o).map_err(|_| Error::BufferTooSmall)?;
-    }
-    let at = outer_opts
-        .iter()
-        .position(|o| o.number > number::OSCORE)
-        .unwrap_or(outer_opts.len());
-    outer_opts
-        .insert(at, CoapOption::new(number::OSCORE, &value[..vlen]))
-        .map_err(|_| Error::BufferTooSmall)?;
-
-    let pt_len = Inner::encoded_len(&inner, plain.payload)?;
-    let head = coap::Repr {
-        msg_type: outer.msg_type,
-        code: outer_code,
-        message_id: outer.message_id,
-        token: outer.token,
-        options: &outer_opts,
-        // Stands in for the ciphertext: never empty, so the marker is written.
-        payload: &[0],
+    let oscore = CoapOption::new(number::OSCORE, &value[..vlen]);
+    // Views over the caller's sorted list: nothing is copied, and both stay sorted.
+    let class = |c: OptionClass| move |o: &CoapOption<'_>| coap::option_class(o.number) == c;
+    let inner = || {
+        plain
+            .options
+            .iter()
+            .copied()
+            .filter(class(OptionClass::Inner))
     };
-    let start = head.head_len()?;
+    let outer_opts = || {
+        let all = plain
+            .options
+            .iter()
+            .copied()
+            .filter(class(OptionClass::Outer));
+        all.clone()
+            .filter(|o| o.number < number::OSCORE)
+            .chain(core::iter::once(oscore))
+            .chain(all.filter(|o| o.number > number::OSCORE))
+    };
+
+    let pt_len = Inner::encoded_len(inner(), plain.payload)?;
+    let start = coap::HEADER_LEN + outer.token.len() + coap::options_len(outer_opts())? + 1;
     let total = start + pt_len + TAG_LEN;
     if out.len() < total {
         return Err(Error::BufferTooSmall);
     }
-    head.emit_head(out)?;
+    let mut pos = coap::emit_header(
+        outer.msg_type,
+        outer_code,
+        outer.message_id,
+        outer.token,
+        out,
+    )?;
+    pos += coap::emit_options(outer_opts(), &mut out[pos..])?;
+    out[pos] = coap::PAYLOAD_MARKER;
     Inner::emit(
         plain.code,
-        &inner,
+        inner(),
         plain.payload,
         &mut out[start..start + pt_len],
     )?;
