@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! master_secret = "0102030405060708090a0b0c0d0e0f10"
-//! master_salt = "9e7ca92223786340"   # optional
+//! master_salt = "9e7ca92223786340"   # optional (also accepted as `salt`)
 //! sender_id = "01"
 //! recipient_id = ""
 //! id_context = "37cbf321"            # optional
@@ -89,7 +89,7 @@ pub fn run(cmd: OscoreCmd) -> Result<Outcome, CliError> {
 #[serde(deny_unknown_fields)]
 struct ContextFile {
     master_secret: String,
-    #[serde(default)]
+    #[serde(default, alias = "salt")]
     master_salt: String,
     sender_id: String,
     recipient_id: String,

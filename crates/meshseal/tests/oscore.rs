@@ -522,3 +522,37 @@ mod parsers_are_total {
         }
     }
 }
+
+#[test]
+fn unverified_window_needs_echo_and_keeps_what_it_saw() {
+    let ctx = context("C.2");
+    let mut client = ctx.client(0);
+    let recorded: Vec<Vec<u8>> = (0..5).map(|_| get(&mut client, b"x", &[]).0).collect();
+    // A window that saw numbers 0..=4 but does not vouch for freshness.
+    let mut w = ReplayWindow::unverified_at(0);
+    for s in 1..=4 {
+        w.accept(s);
+    }
+    let mut server = ctx.server(0, Some(w));
+    let (mut req, _) = get(&mut client, b"y", &[]);
+    let Verified::EchoRequired { id } = server.unprotect_request(&mut req).unwrap() else {
+        panic!("acted on an unverified window")
+    };
+    let outer = Outer {
+        msg_type: MessageType::Acknowledgement,
+        message_id: 1,
+        token: b"",
+    };
+    server
+        .protect_echo_challenge(&id, outer, [5; 8], &mut [0u8; 64])
+        .unwrap();
+    let (mut echoed, _) = get(&mut client, b"y", &[CoapOption::new(number::ECHO, &[5; 8])]);
+    assert!(matches!(
+        server.unprotect_request(&mut echoed),
+        Ok(Verified::Fresh { .. })
+    ));
+    assert!(server.window().unwrap().is_verified());
+    for mut old in recorded {
+        assert!(server.unprotect_request(&mut old).is_err());
+    }
+}

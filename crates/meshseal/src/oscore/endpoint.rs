@@ -163,8 +163,8 @@ fn read_oscore(buf: &[u8], id_context: Option<&[u8]>) -> Result<Received, Error>
 impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
     /// An endpoint over `ctx`, resuming its counter from `store` (reserving `block` numbers
     /// per write) with replay window `window`: `Some(ReplayWindow::provisioned())` for a
-    /// context that was just created, a persisted window, or `None` when the window was lost
-    /// (requests then need an Echo round trip before they are acted on).
+    /// context that was just created, a persisted window, or `None` when the window was lost.
+    /// Without a verified window, requests need an Echo round trip before they are acted on.
     pub fn new(
         ctx: SecurityContext<A>,
         store: S,
@@ -266,6 +266,9 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
         }
         let piv = r.piv.ok_or(Error::MissingPartialIv)?;
         let seq = piv.seq();
+        // Only a verified window vouches for freshness (a window rebuilt from persisted parts
+        // may say it is not).
+        let trusted = self.window.as_ref().is_some_and(ReplayWindow::is_verified);
         if let Some(w) = &self.window {
             w.check(seq, OrderPolicy::Window).map_err(map_core)?;
         }
@@ -281,10 +284,10 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
                 pt.fill(0);
                 return Err(e);
             }
-            Ok(request) => match (&self.window, self.echo, request.option(number::ECHO)) {
-                (Some(_), _, _) => true,
-                (None, Some(ours), Some(theirs)) => ours[..] == *theirs,
-                (None, _, _) => false,
+            Ok(request) => match (trusted, self.echo, request.option(number::ECHO)) {
+                (true, _, _) => true,
+                (false, Some(ours), Some(theirs)) => ours[..] == *theirs,
+                (false, _, _) => false,
             },
         };
         if !fresh {
@@ -296,6 +299,11 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
         match &mut self.window {
             Some(w) => {
                 w.accept(seq);
+                if !trusted {
+                    // Everything up to here may be a recording: never fresh from now on.
+                    w.verify_from_here();
+                    self.echo = None;
+                }
             }
             None => {
                 let mut w = ReplayWindow::unverified_at(seq);
