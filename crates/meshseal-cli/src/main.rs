@@ -6,6 +6,7 @@
 
 mod group;
 mod keys;
+mod oscore;
 mod state;
 
 use std::io::{Read, Write};
@@ -154,6 +155,11 @@ enum Cmd {
         /// Directory for the demo's files (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// OSCORE (RFC 8613) CoAP server and client.
+    Oscore {
+        #[command(subcommand)]
+        cmd: oscore::OscoreCmd,
     },
 }
 
@@ -391,6 +397,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             )
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Oscore { cmd } => oscore::run(cmd),
     }
 }
 

@@ -40,6 +40,9 @@ pub mod crypto;
 mod error;
 pub mod fragment;
 pub mod frame;
+#[cfg(feature = "oscore")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oscore")))]
+pub mod oscore;
 #[cfg(feature = "hkdf")]
 pub mod rekey;
 pub mod replay;
