@@ -4,6 +4,7 @@
 //! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
+mod attack_lab;
 mod group;
 mod state;
 
@@ -129,6 +130,8 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run every threat (T1–T13) as an attack against naive direct-AES schemes and meshseal.
+    AttackLab(attack_lab::AttackLabArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +300,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             )
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::AttackLab(args) => attack_lab::attack_lab(args),
     }
 }
 
