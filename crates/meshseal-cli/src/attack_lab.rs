@@ -61,9 +61,9 @@ pub fn attack_lab(args: AttackLabArgs) -> Result<Outcome, CliError> {
             .map_err(|e| CliError::io(format!("writing {}", path.display()), e))?;
     }
     eprintln!(
-        "{} attacks in {:.2} s",
+        "{} attacks in {:.1} ms",
         run.findings.len(),
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64() * 1000.0
     );
     if run.all_match() {
         Ok(Outcome::Done)

@@ -35,6 +35,11 @@ fn cell(f: &Finding) -> String {
     }
 }
 
+fn trim_end(s: &mut String) {
+    let keep = s.trim_end_matches(' ').len();
+    s.truncate(keep);
+}
+
 /// Counts per verdict and mismatches.
 fn counts(run: &LabRun) -> (usize, usize, usize, usize) {
     let n = |v: Verdict| run.findings.iter().filter(|f| f.result == v).count();
@@ -83,6 +88,7 @@ pub fn table(run: &LabRun) -> String {
     for (id, _) in &run.schemes {
         let _ = write!(out, " {:<10}", label(id));
     }
+    trim_end(&mut out);
     let _ = writeln!(out);
     for &t in &run.threats {
         let _ = write!(out, "{:<w$}", format!("{:<4}{}", t.id(), t.title()));
@@ -90,6 +96,7 @@ pub fn table(run: &LabRun) -> String {
             let c = run.get(id, t).map(cell).unwrap_or_default();
             let _ = write!(out, " {c:<10}");
         }
+        trim_end(&mut out);
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "\n{}", summary_line(run));
