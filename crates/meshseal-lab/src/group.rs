@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use meshseal::context::Membership;
-use meshseal::counter::MemoryStore;
+use meshseal::counter::{CounterStore, MemoryStore};
 use meshseal::fragment::Reassembler;
 use meshseal::frame::{varint_len, Binding, Frame, Repr, SeqForm, SEQ_MAX};
 use meshseal::replay::PeerTable;
@@ -52,6 +52,21 @@ impl Membership for Roster {
     }
 }
 
+/// A member's counter flash: shared between the running sender and the device, so it
+/// survives when the sender is rebuilt at a reboot.
+#[derive(Debug, Clone, Default)]
+pub struct Flash(Rc<RefCell<MemoryStore>>);
+
+impl CounterStore for Flash {
+    type Error = core::convert::Infallible;
+    fn load(&mut self) -> Result<Option<u64>, Self::Error> {
+        self.0.borrow_mut().load()
+    }
+    fn reserve(&mut self, limit: u64) -> Result<(), Self::Error> {
+        self.0.borrow_mut().reserve(limit)
+    }
+}
+
 type Rx = Recipient<PeerTable<16>, Roster>;
 
 struct Request {
@@ -63,7 +78,8 @@ struct Request {
 struct Member {
     /// The sender id this device seals under (a rogue device's is the id it claims).
     id: u32,
-    tx: Sender<MemoryStore>,
+    flash: Flash,
+    tx: Sender<Flash>,
     rx: Rx,
     reassembly: Reassembler<4, 256>,
     requests: Vec<Request>,
@@ -122,25 +138,22 @@ impl MeshsealGroup {
     }
 
     fn member(&self, id: u32, store: MemoryStore) -> Result<Member, Error> {
+        let flash = Flash(Rc::new(RefCell::new(store)));
         Ok(Member {
             id,
-            tx: Sender::new(self.keys()?, SenderConfig::new(id), store)?,
+            tx: Sender::new(self.keys()?, SenderConfig::new(id), flash.clone())?,
+            flash,
             rx: self.recipient(id, true)?,
             reassembly: Reassembler::new(REASSEMBLY_TIMEOUT),
             requests: Vec::new(),
         })
     }
 
-    /// Replaces `device`'s sender by one with settings `cfg` booted from `store`.
-    fn boot(
-        &mut self,
-        device: DeviceId,
-        cfg: SenderConfig,
-        store: MemoryStore,
-    ) -> Result<(), Error> {
+    /// Boots `device`'s sender again from its flash, as after power loss.
+    fn boot(&mut self, device: DeviceId) -> Result<(), Error> {
         let keys = self.keys()?;
         if let Some(m) = self.members.get_mut(&device) {
-            m.tx = Sender::new(keys, cfg, store)?;
+            m.tx = Sender::new(keys, *m.tx.config(), m.flash.clone())?;
         }
         Ok(())
     }
@@ -293,25 +306,12 @@ impl Scheme for MeshsealGroup {
     }
 
     fn reboot(&mut self, device: DeviceId) {
-        // The counter store survives power loss, as flash does; RAM (outstanding requests)
-        // does not.
-        let Some(m) = self.members.get_mut(&device) else {
-            return;
-        };
-        m.requests.clear();
-        let cfg = *m.tx.config();
-        let Ok(placeholder) = self
-            .keys()
-            .and_then(|k| Sender::new(k, SenderConfig::new(0), MemoryStore::default()))
-        else {
-            return;
-        };
-        let Some(m) = self.members.get_mut(&device) else {
-            return;
-        };
-        let store = std::mem::replace(&mut m.tx, placeholder).into_store();
-        // Booting a valid configuration from a memory store cannot fail.
-        let _ = self.boot(device, cfg, store);
+        // The counter flash survives power loss; RAM (outstanding requests) does not.
+        if let Some(m) = self.members.get_mut(&device) {
+            m.requests.clear();
+        }
+        // Booting a valid configuration from a memory-backed store cannot fail.
+        let _ = self.boot(device);
     }
 
     fn lose_state(&mut self, device: DeviceId) {
@@ -329,8 +329,8 @@ impl Scheme for MeshsealGroup {
             limit: Some(SEQ_MAX - 2),
             writes: 0,
         };
-        let cfg = *self.members.get(&device)?.tx.config();
-        self.boot(device, cfg, store).ok()?;
+        *self.members.get(&device)?.flash.0.borrow_mut() = store;
+        self.boot(device).ok()?;
         Some(format!("device {device}'s counter store moved to 2^40 - 3"))
     }
 
