@@ -93,6 +93,9 @@ impl Tally {
     }
 
     fn summary(&self) -> String {
+        if self.0.is_empty() {
+            return "nothing delivered".into();
+        }
         let parts: Vec<String> = self.0.iter().map(|(k, n)| format!("{k}×{n}")).collect();
         parts.join(", ")
     }
