@@ -178,16 +178,26 @@ struct Sealed {
     plain: Vec<u8>,
 }
 
+/// What a keystream-reuse attempt found.
+#[derive(Default)]
+struct Reuse {
+    /// Evidence of a recovered plaintext.
+    recovered: Option<String>,
+    /// Frame pairs with equal counter fields that were tried.
+    pairs: usize,
+    /// Evidence of the first pair that gave no plaintext.
+    failed: Option<String>,
+}
+
 /// Looks for frames of `known` and `secret` with the same visible counter and tries keystream
-/// reuse on each such pair. `Ok(Some)`: recovered; `Ok(None)` with notes: nothing recovered.
+/// reuse on each such pair, stopping at the first recovered plaintext.
 fn nonce_reuse(
     s: &dyn Scheme,
     known: &[Sealed],
     secret: &[Sealed],
     log: &mut Vec<String>,
-) -> (Option<String>, usize, Option<String>) {
-    let mut pairs = 0;
-    let mut failed = None;
+) -> Reuse {
+    let mut r = Reuse::default();
     for k in known {
         let Some((kc, kb)) = parts(s, &k.frame) else {
             continue;
@@ -199,7 +209,7 @@ fn nonce_reuse(
             if kc.is_empty() || kc != tc {
                 continue;
             }
-            pairs += 1;
+            r.pairs += 1;
             let (cand, ok) = xor_recover(&kb, &k.plain, &tb, &t.plain);
             log.push(format!(
                 "counter field {} seen twice: ciphertext XOR with known {} gives {}",
@@ -208,18 +218,15 @@ fn nonce_reuse(
                 show(&cand)
             ));
             if ok {
-                return (
-                    Some(format!(
-                        "counter field {} used twice: XOR of the ciphertexts with known {} revealed {}",
-                        hex::encode(&kc),
-                        show(&k.plain),
-                        show(&cand)
-                    )),
-                    pairs,
-                    None,
-                );
+                r.recovered = Some(format!(
+                    "counter field {} used twice: XOR of the ciphertexts with known {} revealed {}",
+                    hex::encode(&kc),
+                    show(&k.plain),
+                    show(&cand)
+                ));
+                return r;
             }
-            failed.get_or_insert_with(|| {
+            r.failed.get_or_insert_with(|| {
                 format!(
                     "counter field {} seen twice, but XOR with known {} gave {}, not the plaintext: the nonces differ",
                     hex::encode(&kc),
@@ -229,7 +236,7 @@ fn nonce_reuse(
             });
         }
     }
-    (None, pairs, failed)
+    r
 }
 
 fn seal_all(s: &mut dyn Scheme, from: DeviceId, plains: &[&[u8]]) -> Result<Vec<Sealed>, String> {
@@ -505,11 +512,12 @@ fn t3_cross_device_nonce(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
             "frames carry no nonce, IV or counter to reuse (their determinism is T2)".into(),
         ));
     }
-    let (hit, pairs, failed) = nonce_reuse(s, &known, &secret, log);
-    if let Some(e) = hit {
+    let r = nonce_reuse(s, &known, &secret, log);
+    if let Some(e) = r.recovered {
         return broken(format!("devices {SENSOR} and {GUEST}: {e}"));
     }
-    held(match failed {
+    let pairs = r.pairs;
+    held(match r.failed {
         Some(f) => format!("devices {SENSOR} and {GUEST}: {f}"),
         None => format!(
             "no nonce field repeated across devices {SENSOR} and {GUEST} ({} frames, {pairs} equal pairs)",
@@ -539,11 +547,11 @@ fn t4_reboot_nonce(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         before.as_deref().unwrap_or("?"),
         after.as_deref().unwrap_or("?")
     ));
-    let (hit, _, failed) = nonce_reuse(s, &known, &secret, log);
-    if let Some(e) = hit {
+    let r = nonce_reuse(s, &known, &secret, log);
+    if let Some(e) = r.recovered {
         return broken(format!("after a reboot of device {SENSOR}: {e}"));
     }
-    held(match failed {
+    held(match r.failed {
         Some(f) => format!("after reboot: {f}"),
         None => format!(
             "counter field {} before the reboot, {} after: no nonce repeated",
@@ -846,8 +854,7 @@ fn t10_exhaustion(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
             .map(|e| format!(", then the sender refused: {e}"))
             .unwrap_or_default()
     ));
-    let (hit, _, _) = nonce_reuse(s, &known, &sealed, log);
-    if let Some(e) = hit {
+    if let Some(e) = nonce_reuse(s, &known, &sealed, log).recovered {
         return broken(format!("{what}; it wrapped: {e}"));
     }
     held(match refused {

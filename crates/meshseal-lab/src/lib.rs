@@ -37,7 +37,7 @@ pub struct SchemeSpec {
 }
 
 fn naive<C: naive::InsecureCipher + 'static>(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
-    Ok(Box::new(naive::NaiveGroup::<C>::new(rng)))
+    Ok(Box::new(naive::InsecureGroup::<C>::new(rng)))
 }
 
 fn meshseal_group(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {

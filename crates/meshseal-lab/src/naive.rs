@@ -474,7 +474,7 @@ struct Device {
 }
 
 /// INSECURE: a group of devices sharing one key under cipher `C`.
-pub struct NaiveGroup<C: InsecureCipher> {
+pub struct InsecureGroup<C: InsecureCipher> {
     cipher: C,
     rng: ChaCha20Rng,
     devices: BTreeMap<DeviceId, Device>,
@@ -482,7 +482,7 @@ pub struct NaiveGroup<C: InsecureCipher> {
     next_rogue: DeviceId,
 }
 
-impl<C: InsecureCipher> NaiveGroup<C> {
+impl<C: InsecureCipher> InsecureGroup<C> {
     /// Provisions the lab's members with a fresh shared key.
     pub fn new(mut rng: ChaCha20Rng) -> Self {
         let cipher = C::new(&mut rng);
@@ -498,7 +498,7 @@ impl<C: InsecureCipher> NaiveGroup<C> {
                 )
             })
             .collect();
-        NaiveGroup {
+        InsecureGroup {
             cipher,
             rng,
             devices,
@@ -540,7 +540,7 @@ fn printable(p: &[u8]) -> bool {
     !p.is_empty() && p.iter().all(|b| (0x20..0x7f).contains(b))
 }
 
-impl<C: InsecureCipher> Scheme for NaiveGroup<C> {
+impl<C: InsecureCipher> Scheme for InsecureGroup<C> {
     fn id(&self) -> &'static str {
         C::ID
     }
