@@ -1,7 +1,7 @@
 //! meshseal in its default group mode, as a [`Scheme`] the attacks run against.
 //!
 //! Every member holds the group keys (HKDF from one master secret), seals with its own
-//! [`Sender`] (counter in a [`MemoryStore`] that survives reboots, as flash would) and opens
+//! [`Sender`] (counter in a [`Flash`] that survives reboots, as flash does) and opens
 //! with its own [`Recipient`] (provisioned, verified replay state for every other member, a
 //! shared membership list, the default `Window` order policy). Readings are opened as
 //! [`TrafficClass::Telemetry`]; commands as [`TrafficClass::Challenged`]: a command frame is
