@@ -4,6 +4,7 @@
 //! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
+mod attack_lab;
 mod group;
 mod keys;
 mod oscore;
@@ -161,6 +162,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: oscore::OscoreCmd,
     },
+    /// Run every threat (T1–T13) as an attack against naive direct-AES schemes and meshseal.
+    AttackLab(attack_lab::AttackLabArgs),
 }
 
 #[derive(Subcommand)]
@@ -398,6 +401,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
         }
         Cmd::Demo { dir } => demo(dir),
         Cmd::Oscore { cmd } => oscore::run(cmd),
+        Cmd::AttackLab(args) => attack_lab::attack_lab(args),
     }
 }
 

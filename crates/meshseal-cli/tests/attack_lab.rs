@@ -1,0 +1,60 @@
+//! `meshseal attack-lab` from the command line: output formats, filters and exit codes.
+
+use std::process::Command;
+
+fn lab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_meshseal"))
+        .arg("attack-lab")
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+#[test]
+fn full_run_exits_0_with_a_table() {
+    let out = lab(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("91 results, all as expected"));
+    assert!(text.contains("T13 traffic analysis of headers"));
+    assert!(text.contains("meshseal"));
+}
+
+#[test]
+fn json_and_filters() {
+    let out = lab(&[
+        "--json", "--threat", "T5,T12", "--scheme", "meshseal", "--seed", "9",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["seed"], 9);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["threat"], "T5");
+    assert_eq!(results[0]["result"], "held");
+    assert_eq!(results[1]["result"], "broken");
+    assert_eq!(results[1]["expected"], "broken");
+    assert_eq!(v["summary"]["all_match"], true);
+}
+
+#[test]
+fn report_file_holds_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lab.md");
+    let out = lab(&["--threat", "T3", "--report", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let md = std::fs::read_to_string(&path).unwrap();
+    assert!(md.contains("## T3 nonce reuse across devices"));
+    assert!(md.contains("revealed \"pin=4711\""));
+}
+
+#[test]
+fn bad_filters_exit_1() {
+    assert_eq!(lab(&["--threat", "T99"]).status.code(), Some(1));
+    assert_eq!(lab(&["--scheme", "rot13"]).status.code(), Some(1));
+}
