@@ -46,6 +46,12 @@ fn meshseal_group(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
         .map_err(|e| e.reason().to_string())
 }
 
+fn meshseal_strong(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
+    group::MeshsealGroup::strong(rng)
+        .map(|g| Box::new(g) as Box<dyn Scheme>)
+        .map_err(|e| e.reason().to_string())
+}
+
 /// Every scheme, the insecure ones first. A new mode is one more entry here.
 pub fn schemes() -> Vec<SchemeSpec> {
     use naive::InsecureCipher as C;
@@ -77,6 +83,10 @@ pub fn schemes() -> Vec<SchemeSpec> {
         SchemeSpec {
             id: "meshseal",
             build: meshseal_group,
+        },
+        SchemeSpec {
+            id: "meshseal-strong",
+            build: meshseal_strong,
         },
     ]
 }

@@ -18,6 +18,7 @@ pub fn label(id: &str) -> &str {
         "aes-ctr-boot-counter" => "CTR-boot",
         "aes-ccm-no-sender-id" => "CCM-noSID",
         "aes-ccm-no-replay-window" => "CCM-noRW",
+        "meshseal-strong" => "ms-strong",
         other => other,
     }
 }

@@ -400,6 +400,26 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             .buffer_len()
     }
 
+    /// Like [`Sender::seal_echo`], signed like [`Sender::seal_signed`]: the repeat of a signed
+    /// command, for a receiver that accepts only source-authenticated frames.
+    #[cfg(feature = "signed")]
+    pub fn seal_echo_signed(
+        &mut self,
+        payload: &[u8],
+        challenge: FrameId,
+        key: &SigningKey,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let ext = Ext {
+            binding: Binding::Echo,
+            bound: Some(challenge),
+            form: Some(SeqForm::FULL),
+            ..Ext::NONE
+        };
+        self.seal_auth(payload, &ext, Auth::Signed(key), out)
+            .map(|(n, _)| n)
+    }
+
     /// Seals `payload` for one recipient under `pair`, the pairwise keys this member shares
     /// with it ([`crate::source::derive_pairwise`], same group and epoch as the sender's keys):
     /// no other member can read it or seal it in this member's name.
