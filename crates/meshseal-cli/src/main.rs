@@ -4,7 +4,9 @@
 //! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
+mod compare;
 mod group;
+mod simulate;
 mod state;
 
 use std::io::{Read, Write};
@@ -129,6 +131,10 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Cost per message and months of battery: DTLS 1.2/1.3, OSCORE and meshseal compared.
+    Compare(compare::CompareArgs),
+    /// Simulate a multi-hop mesh of sleepy nodes with an active attacker.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +303,8 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             )
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Compare(args) => compare::run(args).map(|()| Outcome::Done),
+        Cmd::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
     }
 }
 
