@@ -95,6 +95,7 @@ const BATTERIES: [(&str, &str); 2] = [
 const CRYPTO: &str = include_str!("../../../data/crypto.toml");
 const RECORDED_DTLS12: &str = include_str!("../../../bench/results/dtls12-openssl.json");
 const RECORDED_OSCORE: &str = include_str!("../../../bench/results/oscore-aiocoap.json");
+const RECORDED_MBEDTLS: &str = include_str!("../../../bench/results/dtls12-mbedtls.json");
 const RECORDED_HOST: &str = include_str!("../../../bench/results/host-crypto.json");
 
 /// A profile by built-in name or from a TOML file.
@@ -132,6 +133,7 @@ fn read_recorded(dir: Option<&Path>, name: &str, builtin: &str) -> Result<String
 
 struct Loaded {
     dtls12: DtlsResult,
+    mbedtls: Option<DtlsResult>,
     oscore: OscoreResult,
     host: HostCrypto,
 }
@@ -146,6 +148,18 @@ fn measure_all(args: &CompareArgs) -> Result<Loaded, CliError> {
     let dtls12 = measure::openssl_dtls12(&SIZES, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     let dtls12 = dtls12?;
+    eprintln!("measuring DTLS 1.2 PSK CCM_8 between Mbed TLS peers (python-mbedtls) …");
+    let mbedtls = match measure::mbedtls_dtls12(&args.bench_dir, &SIZES) {
+        Ok(m) => {
+            let path = out.write("dtls12-mbedtls.json", &m)?;
+            eprintln!("wrote dtls12-mbedtls.json: {}", path.display());
+            Some(m)
+        }
+        Err(e) => {
+            eprintln!("Mbed TLS measurement skipped: {}", e.0);
+            None
+        }
+    };
     eprintln!("measuring OSCORE with aiocoap …");
     let (oscore, oscore_raw) = measure::oscore(&args.bench_dir)?;
     eprintln!("timing HMAC-SHA256 on this host …");
@@ -173,6 +187,7 @@ fn measure_all(args: &CompareArgs) -> Result<Loaded, CliError> {
     }
     Ok(Loaded {
         dtls12,
+        mbedtls,
         oscore,
         host,
     })
@@ -184,6 +199,10 @@ fn load_recorded(dir: Option<&Path>) -> Result<Loaded, CliError> {
             "dtls12-openssl.json",
             &read_recorded(dir, "dtls12-openssl.json", RECORDED_DTLS12)?,
         )?,
+        mbedtls: Some(parse_json(
+            "dtls12-mbedtls.json",
+            &read_recorded(dir, "dtls12-mbedtls.json", RECORDED_MBEDTLS)?,
+        )?),
         oscore: parse_json(
             "oscore-aiocoap.json",
             &read_recorded(dir, "oscore-aiocoap.json", RECORDED_OSCORE)?,
@@ -228,6 +247,7 @@ fn compute(
     let implicit = measure::meshseal_frames(args.payload, SenderIdMode::Implicit)?;
     let b = Baselines {
         dtls12: &loaded.dtls12,
+        mbedtls: loaded.mbedtls.as_ref(),
         oscore: &loaded.oscore,
         host: &loaded.host,
     };
@@ -244,9 +264,14 @@ fn compute(
     let baselines = json!({
         "dtls12": {"tool": loaded.dtls12.tool, "version": loaded.dtls12.version, "date": loaded.dtls12.date,
                    "full_handshake": loaded.dtls12.full_handshake.totals,
-                   "resumed_handshake": loaded.dtls12.resumed_handshake.totals,
+                   "resumed_handshake": loaded.dtls12.resumed_handshake.as_ref().map(|p| p.totals),
                    "cookie_exchange": loaded.dtls12.full_handshake.cookie_exchange,
                    "records": loaded.dtls12.records},
+        "dtls12_mbedtls": loaded.mbedtls.as_ref().map(|m| json!({
+                   "tool": m.tool, "version": m.version, "date": m.date,
+                   "full_handshake": m.full_handshake.totals,
+                   "cookie_exchange": m.full_handshake.cookie_exchange,
+                   "records": m.records})),
         "dtls13": {"model": "RFC 9147 §4 unified header (1) + 16-bit sequence number (2) + length (2) + inner content type (1) + CCM_8 tag (8)",
                    "overhead": model::DTLS13_MODEL_OVERHEAD},
         "oscore": {"tool": loaded.oscore.tool, "version": loaded.oscore.aiocoap, "date": loaded.oscore.date,
@@ -343,7 +368,7 @@ pub fn table(c: &Comparison) -> String {
     );
     let _ = writeln!(
         s,
-        "{:<56} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8}",
+        "{:<64} {:>7} {:>8} {:>9} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8}",
         "scheme",
         "msg B",
         "added B",
@@ -358,7 +383,7 @@ pub fn table(c: &Comparison) -> String {
     for r in &c.schemes {
         let _ = writeln!(
             s,
-            "{:<56} {:>7.1} {:>8.1} {:>9.0} {:>7.1} {:>8.1} {:>7.2}ms {:>7.1}µJ {:>8.2} {:>8.1}",
+            "{:<64} {:>7.1} {:>8.1} {:>9.0} {:>7.1} {:>8.1} {:>7.2}ms {:>7.1}µJ {:>8.2} {:>8.1}",
             r.name,
             r.message_bytes,
             r.overhead_bytes,

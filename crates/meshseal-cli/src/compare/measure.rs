@@ -89,8 +89,9 @@ pub struct DtlsResult {
     pub method: String,
     /// Full handshake including the cookie exchange.
     pub full_handshake: Phase,
-    /// Abbreviated handshake resuming the first session.
-    pub resumed_handshake: Phase,
+    /// Abbreviated handshake resuming the first session (when measured).
+    #[serde(default)]
+    pub resumed_handshake: Option<Phase>,
     /// Application records per payload size.
     pub records: Vec<RecordRow>,
     /// Closing the session (close_notify alerts).
@@ -378,21 +379,12 @@ fn openssl_client(relay: &Relay, session: (&str, &Path), sizes: &[usize]) -> Res
     drop(stdin);
     finish(child);
     std::thread::sleep(SETTLE);
-    let all = relay.since(start);
     // The handshake ends where application data or the closing alerts begin.
-    let first_data = all
-        .iter()
-        .position(|d| is_app_data_c2s(d) || is_alert(d))
-        .unwrap_or(all.len());
-    let last_data = all.iter().rposition(is_app_data_c2s).map_or(first_data, |i| i + 1);
+    let (handshake, data, close) = split_session(&relay.since(start));
     Ok(ClientRun {
-        handshake: all[..first_data].to_vec(),
-        data: all[first_data..last_data]
-            .iter()
-            .filter(|d| is_app_data_c2s(d))
-            .cloned()
-            .collect(),
-        close: all[last_data..].iter().filter(|d| is_alert(d)).cloned().collect(),
+        handshake,
+        data,
+        close,
         reused: done.starts_with("Reused, "),
     })
 }
@@ -427,22 +419,7 @@ pub fn openssl_dtls12(sizes: &[usize], scratch: &Path) -> Result<DtlsResult, Cli
         if !resumed.reused {
             return Err(CliError("s_client did not resume the session".into()));
         }
-        if full.data.len() != sizes.len() {
-            return Err(CliError(format!(
-                "expected {} application records, the relay saw {}",
-                sizes.len(),
-                full.data.len()
-            )));
-        }
-        let records = sizes
-            .iter()
-            .zip(&full.data)
-            .map(|(&payload, d)| RecordRow {
-                payload,
-                datagram_bytes: d.len,
-                overhead: d.len - payload,
-            })
-            .collect();
+        let records = record_rows(sizes, &full.data)?;
         Ok(DtlsResult {
             tool: "openssl s_server/s_client".into(),
             version,
@@ -453,13 +430,90 @@ pub fn openssl_dtls12(sizes: &[usize], scratch: &Path) -> Result<DtlsResult, Cli
                 "openssl s_server -dtls1_2 -nocert -psk … -cipher PSK-AES128-CCM8 -no_ticket; s_client -dtls1_2 -psk … -sess_out/-sess_in, through the meshseal relay on loopback; payloads {sizes:?} written one per record"
             ),
             full_handshake: Phase::of(full.handshake),
-            resumed_handshake: Phase::of(resumed.handshake),
+            resumed_handshake: Some(Phase::of(resumed.handshake)),
             records,
             close: Phase::of(full.close),
         })
     })();
     finish_server(server);
     result
+}
+
+/// Splits a relay log of one client session into handshake, application records and close.
+fn split_session(all: &[Datagram]) -> (Vec<Datagram>, Vec<Datagram>, Vec<Datagram>) {
+    let first_data = all
+        .iter()
+        .position(|d| is_app_data_c2s(d) || is_alert(d))
+        .unwrap_or(all.len());
+    let last_data = all.iter().rposition(is_app_data_c2s).map_or(first_data, |i| i + 1);
+    (
+        all[..first_data].to_vec(),
+        all[first_data..last_data]
+            .iter()
+            .filter(|d| is_app_data_c2s(d))
+            .cloned()
+            .collect(),
+        all[last_data..].iter().filter(|d| is_alert(d)).cloned().collect(),
+    )
+}
+
+fn record_rows(sizes: &[usize], data: &[Datagram]) -> Result<Vec<RecordRow>, CliError> {
+    if data.len() != sizes.len() {
+        return Err(CliError(format!(
+            "expected {} application records, the relay saw {}",
+            sizes.len(),
+            data.len()
+        )));
+    }
+    Ok(sizes
+        .iter()
+        .zip(data)
+        .map(|(&payload, d)| RecordRow {
+            payload,
+            datagram_bytes: d.len,
+            overhead: d.len.saturating_sub(payload),
+        })
+        .collect())
+}
+
+/// DTLS 1.2 PSK CCM_8 between two Mbed TLS peers (python-mbedtls, `bench/mbedtls_dtls_psk.py`)
+/// through the relay: full handshake with cookie exchange and one record per size.
+pub fn mbedtls_dtls12(bench: &Path, sizes: &[usize]) -> Result<DtlsResult, CliError> {
+    let script = bench.join("mbedtls_dtls_psk.py");
+    let server_addr = free_udp_port()?;
+    let relay = Relay::start(server_addr).map_err(io("relay"))?;
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(server_addr.port().to_string())
+        .arg(relay.addr().port().to_string())
+        .args(sizes.iter().map(|s| s.to_string()))
+        .stderr(Stdio::null())
+        .output()
+        .map_err(io("python3"))?;
+    if !out.status.success() {
+        return Err(CliError(format!(
+            "{} failed (is python-mbedtls installed? pip install python-mbedtls)",
+            script.display()
+        )));
+    }
+    std::thread::sleep(SETTLE);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| CliError(format!("{}: {e}", script.display())))?;
+    let (handshake, data, close) = split_session(&relay.since(0));
+    Ok(DtlsResult {
+        tool: "python-mbedtls client and server".into(),
+        version: v["version"].as_str().unwrap_or("unknown").to_string(),
+        date: today(),
+        protocol: "DTLS 1.2".into(),
+        cipher: "TLS-PSK-WITH-AES-128-CCM-8".into(),
+        method: format!(
+            "bench/mbedtls_dtls_psk.py: Mbed TLS server with cookie exchange and Mbed TLS client, through the meshseal relay on loopback; payloads {sizes:?} one per record"
+        ),
+        full_handshake: Phase::of(handshake),
+        resumed_handshake: None,
+        records: record_rows(sizes, &data)?,
+        close: Phase::of(close),
+    })
 }
 
 fn finish_server(mut server: Child) {
@@ -550,13 +604,13 @@ mod tests {
             assert_eq!(row.overhead, 13 + 8 + 8, "{row:?}");
         }
         let full = r.full_handshake.totals;
-        let resumed = r.resumed_handshake.totals;
+        let resumed = r.resumed_handshake.as_ref().unwrap().totals;
         // Cookie exchange, then ServerHello…ServerHelloDone, then Finished both ways.
         assert_eq!(full.flights, 6, "{full:?}");
         assert!(full.c2s_datagrams >= 3 && full.s2c_datagrams >= 3, "{full:?}");
         // The abbreviated handshake ends with the client's Finished: one flight fewer.
         assert_eq!(resumed.flights, 5, "{resumed:?}");
         assert!(r.close.totals.c2s_datagrams >= 1, "close_notify seen");
-        assert!(r.resumed_handshake.datagrams.iter().all(|d| !is_alert(d)));
+        assert!(r.resumed_handshake.unwrap().datagrams.iter().all(|d| !is_alert(d)));
     }
 }

@@ -453,6 +453,8 @@ pub const DTLS13_MODEL_OVERHEAD: usize = 1 + 2 + 2 + 1 + 8;
 pub struct Baselines<'a> {
     /// OpenSSL DTLS 1.2.
     pub dtls12: &'a DtlsResult,
+    /// Mbed TLS DTLS 1.2, when recorded.
+    pub mbedtls: Option<&'a DtlsResult>,
     /// aiocoap OSCORE.
     pub oscore: &'a OscoreResult,
     /// Host HMAC timing.
@@ -472,7 +474,6 @@ pub fn schemes(
     let dtls_src = format!("measured: {} ({}), {}", b.dtls12.tool, b.dtls12.version, b.dtls12.date);
     let record = payload + b.dtls12.overhead(payload).unwrap_or(0);
     let full = &b.dtls12.full_handshake;
-    let resumed = &b.dtls12.resumed_handshake;
     let hs_bytes = |p: &super::measure::Phase| p.totals.c2s_bytes + p.totals.s2c_bytes;
     let with_record = |p: &super::measure::Phase| {
         let mut tx: Vec<usize> = p.c2s().collect();
@@ -507,7 +508,7 @@ pub fn schemes(
             })
             .collect()
     };
-    vec![
+    let mut out = vec![
         vec![one(
             "dtls12",
             "DTLS 1.2 PSK CCM_8, session kept",
@@ -526,7 +527,9 @@ pub fn schemes(
             count_s2c_flights(full),
             seal + handshake_ns(DTLS12_FULL_HMACS, hs_bytes(full), b.host),
         )],
-        vec![one(
+    ];
+    if let Some(resumed) = &b.dtls12.resumed_handshake {
+        out.push(vec![one(
             "dtls12_resumed",
             "DTLS 1.2 PSK CCM_8, resumed handshake after each sleep",
             dtls_src,
@@ -534,7 +537,23 @@ pub fn schemes(
             resumed.s2c().collect(),
             count_s2c_flights(resumed),
             seal + handshake_ns(DTLS12_RESUMED_HMACS, hs_bytes(resumed), b.host),
-        )],
+        )]);
+    }
+    if let Some(m) = b.mbedtls {
+        let full = &m.full_handshake;
+        let mut tx: Vec<usize> = full.c2s().collect();
+        tx.push(payload + m.overhead(payload).unwrap_or(0));
+        out.push(vec![one(
+            "dtls12_handshake_mbedtls",
+            "DTLS 1.2 PSK CCM_8, full handshake after each sleep (Mbed TLS)",
+            format!("measured: {} ({}), {}", m.tool, m.version, m.date),
+            tx,
+            full.s2c().collect(),
+            count_s2c_flights(full),
+            seal + handshake_ns(DTLS12_FULL_HMACS, hs_bytes(full), b.host),
+        )]);
+    }
+    out.extend([
         vec![one(
             "dtls13",
             "DTLS 1.3 CCM_8, session kept (model)",
@@ -558,7 +577,8 @@ pub fn schemes(
         )],
         frames("meshseal", "meshseal compact", meshseal),
         frames("meshseal_implicit", "meshseal compact, implicit sender", meshseal_implicit),
-    ]
+    ]);
+    out
 }
 
 fn count_s2c_flights(p: &super::measure::Phase) -> usize {
