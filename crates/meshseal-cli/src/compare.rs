@@ -21,8 +21,8 @@ use serde_json::json;
 
 use crate::CliError;
 use measure::{DtlsResult, HostCrypto, OscoreResult, Recorded, SIZES};
-pub use model::{Battery, Crypto, Radio};
 use model::{Baselines, Model, SchemeCost};
+pub use model::{Battery, Crypto, Radio};
 
 /// `meshseal compare` options.
 #[derive(clap::Args, Debug)]
@@ -84,13 +84,22 @@ pub fn parse_interval(s: &str) -> Result<f64, String> {
 }
 
 const RADIOS: [(&str, &str); 3] = [
-    ("ieee802154", include_str!("../../../data/radios/ieee802154.toml")),
+    (
+        "ieee802154",
+        include_str!("../../../data/radios/ieee802154.toml"),
+    ),
     ("ble", include_str!("../../../data/radios/ble.toml")),
     ("lora", include_str!("../../../data/radios/lora.toml")),
 ];
 const BATTERIES: [(&str, &str); 2] = [
-    ("cr2032", include_str!("../../../data/batteries/cr2032.toml")),
-    ("aa-lithium-2", include_str!("../../../data/batteries/aa-lithium-2.toml")),
+    (
+        "cr2032",
+        include_str!("../../../data/batteries/cr2032.toml"),
+    ),
+    (
+        "aa-lithium-2",
+        include_str!("../../../data/batteries/aa-lithium-2.toml"),
+    ),
 ];
 const CRYPTO: &str = include_str!("../../../data/crypto.toml");
 const RECORDED_DTLS12: &str = include_str!("../../../bench/results/dtls12-openssl.json");
@@ -106,8 +115,9 @@ fn profile<T: serde::de::DeserializeOwned>(
 ) -> Result<T, CliError> {
     let text = match builtin.iter().find(|(n, _)| *n == arg) {
         Some((_, t)) => (*t).to_string(),
-        None if Path::new(arg).is_file() => std::fs::read_to_string(arg)
-            .map_err(|e| CliError::io(format!("reading {arg}"), e))?,
+        None if Path::new(arg).is_file() => {
+            std::fs::read_to_string(arg).map_err(|e| CliError::io(format!("reading {arg}"), e))?
+        }
         None => {
             let names: Vec<_> = builtin.iter().map(|(n, _)| *n).collect();
             return Err(CliError::usage(format!(
@@ -140,7 +150,10 @@ struct Loaded {
 
 fn measure_all(args: &CompareArgs) -> Result<Loaded, CliError> {
     let out = Recorded {
-        dir: args.results.clone().unwrap_or_else(|| PathBuf::from("bench/results")),
+        dir: args
+            .results
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("bench/results")),
     };
     let scratch = std::env::temp_dir().join(format!("meshseal-measure-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| CliError::io("scratch directory".into(), e))?;
@@ -178,10 +191,19 @@ fn measure_all(args: &CompareArgs) -> Result<Loaded, CliError> {
         "rows": frames,
     });
     for (name, path) in [
-        ("dtls12-openssl.json", out.write("dtls12-openssl.json", &dtls12)?),
-        ("oscore-aiocoap.json", out.write("oscore-aiocoap.json", &oscore_raw)?),
+        (
+            "dtls12-openssl.json",
+            out.write("dtls12-openssl.json", &dtls12)?,
+        ),
+        (
+            "oscore-aiocoap.json",
+            out.write("oscore-aiocoap.json", &oscore_raw)?,
+        ),
         ("host-crypto.json", out.write("host-crypto.json", &host)?),
-        ("meshseal-frames.json", out.write("meshseal-frames.json", &meshseal)?),
+        (
+            "meshseal-frames.json",
+            out.write("meshseal-frames.json", &meshseal)?,
+        ),
     ] {
         eprintln!("wrote {name}: {}", path.display());
     }

@@ -35,8 +35,16 @@ fn scheme<'a>(v: &'a Value, key: &str) -> &'a Value {
 #[test]
 fn compare_the_issue_example() {
     let v = json(&[
-        "compare", "--payload", "4", "--interval", "60s", "--radio", "ieee802154", "--battery",
-        "cr2032", "--json",
+        "compare",
+        "--payload",
+        "4",
+        "--interval",
+        "60s",
+        "--radio",
+        "ieee802154",
+        "--battery",
+        "cr2032",
+        "--json",
     ]);
     for key in [
         "dtls12",
@@ -70,7 +78,12 @@ fn compare_the_issue_example() {
     assert!(months("meshseal") > months("dtls13"));
     assert!(months("dtls13") > months("dtls12"));
     assert!(months("dtls12") > 5.0 * months("dtls12_handshake"));
-    assert!(scheme(&v, "dtls12_handshake")["handshake_bytes"].as_f64().unwrap() > 500.0);
+    assert!(
+        scheme(&v, "dtls12_handshake")["handshake_bytes"]
+            .as_f64()
+            .unwrap()
+            > 500.0
+    );
     assert_eq!(v["baselines"]["dtls12"]["cookie_exchange"], true);
 }
 
@@ -88,12 +101,20 @@ fn compare_other_radios_and_a_plot() {
         svg.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("meshseal compact") && out.contains("Energizer"), "{out}");
+    assert!(
+        out.contains("meshseal compact") && out.contains("Energizer"),
+        "{out}"
+    );
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg") && text.contains("meshseal compact, implicit sender"));
     // LoRa: a 600-byte handshake needs several frames of at most 222 bytes.
     let v = json(&["compare", "--radio", "lora", "--json"]);
-    assert!(scheme(&v, "dtls12_handshake")["frames_tx"].as_f64().unwrap() >= 3.0);
+    assert!(
+        scheme(&v, "dtls12_handshake")["frames_tx"]
+            .as_f64()
+            .unwrap()
+            >= 3.0
+    );
 }
 
 #[test]
@@ -150,7 +171,12 @@ fn simulate_weak_receiver_lets_replays_through() {
         "--weak-receiver",
         "--json",
     ]);
-    assert!(v["report"]["attacks"]["accepted"]["replay"].as_u64().unwrap() > 0);
+    assert!(
+        v["report"]["attacks"]["accepted"]["replay"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]

@@ -36,8 +36,7 @@ use meshseal::context::open_stateless;
 use meshseal::counter::MemoryStore;
 use meshseal::replay::{ReplayStore, ReplayWindow};
 use meshseal::{
-    Error, GroupKeys, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig,
-    SenderIdMode,
+    Error, GroupKeys, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig, SenderIdMode,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -406,9 +405,10 @@ impl<'a> Sim<'a> {
         let mut senders = Vec::with_capacity(total);
         for id in 0..total as u32 {
             let sc = SenderConfig::new(id);
-            senders.push(Sender::new(keys(), sc, MemoryStore::default()).map_err(|_| {
-                ConfigError("sender configuration refused by the core")
-            })?);
+            senders.push(
+                Sender::new(keys(), sc, MemoryStore::default())
+                    .map_err(|_| ConfigError("sender configuration refused by the core"))?,
+            );
         }
         let mut gateway = Recipient::new(
             keys(),
@@ -437,8 +437,16 @@ impl<'a> Sim<'a> {
             .collect();
         let attacks = AttackReport {
             links: attacked.iter().filter(|a| **a).count() as u64,
-            attempted: cfg.attacks.iter().map(|a| (a.name().to_string(), 0)).collect(),
-            accepted: cfg.attacks.iter().map(|a| (a.name().to_string(), 0)).collect(),
+            attempted: cfg
+                .attacks
+                .iter()
+                .map(|a| (a.name().to_string(), 0))
+                .collect(),
+            accepted: cfg
+                .attacks
+                .iter()
+                .map(|a| (a.name().to_string(), 0))
+                .collect(),
             accepted_total: 0,
         };
         Ok(Sim {
@@ -573,7 +581,11 @@ impl<'a> Sim<'a> {
             if !self.rng.gen_bool(cfg.attack_rate) {
                 continue;
             }
-            *self.attacks.attempted.entry(a.name().to_string()).or_default() += 1;
+            *self
+                .attacks
+                .attempted
+                .entry(a.name().to_string())
+                .or_default() += 1;
             let original = self.packets[pkt as usize];
             match a {
                 Attack::Drop => {
@@ -604,7 +616,8 @@ impl<'a> Sim<'a> {
                     // Keep the header's first bytes (version, flags, sender) and randomise
                     // the rest: a frame that claims the origin and carries a made-up body.
                     let keep = 3.min(usize::from(forged.len));
-                    self.rng.fill(&mut forged.buf[keep..usize::from(forged.len)]);
+                    self.rng
+                        .fill(&mut forged.buf[keep..usize::from(forged.len)]);
                     let copy = self.alloc(forged);
                     self.queue.push(arrive, Kind::Arrive { pkt: copy, at: to });
                 }
@@ -644,12 +657,20 @@ impl<'a> Sim<'a> {
                         .and_then(|x| x.highest)
                         .map_or(0, |h| h + 1)
                 };
-                let hint = meshseal::frame::Frame::new_checked(&p.buf[..len], SenderIdMode::Explicit)
-                    .ok()
-                    .and_then(|f| f.sender_id())
-                    .map_or(0, expected);
-                open_stateless(keys, &mut p.buf[..len], SenderIdMode::Explicit, None, hint, None)
-                    .map(|v| (v.sender, v.seq, copy_payload(v.payload)))
+                let hint =
+                    meshseal::frame::Frame::new_checked(&p.buf[..len], SenderIdMode::Explicit)
+                        .ok()
+                        .and_then(|f| f.sender_id())
+                        .map_or(0, expected);
+                open_stateless(
+                    keys,
+                    &mut p.buf[..len],
+                    SenderIdMode::Explicit,
+                    None,
+                    hint,
+                    None,
+                )
+                .map(|v| (v.sender, v.seq, copy_payload(v.payload)))
             }
         };
         match verdict {
@@ -672,7 +693,10 @@ impl<'a> Sim<'a> {
             }
             Err(e) => {
                 if self.cfg.receiver == ReceiverKind::TagOnly {
-                    *self.weak_refusals.entry(e.reason().to_string()).or_default() += 1;
+                    *self
+                        .weak_refusals
+                        .entry(e.reason().to_string())
+                        .or_default() += 1;
                 }
             }
         }

@@ -57,9 +57,17 @@ fn meshseal_accepts_no_attack() {
     assert_eq!(r.attacks.accepted_total, 0, "{:?}", r.attacks);
     // The attacks show up as refusals with their reasons.
     for reason in ["replay", "bad_tag", "out_of_order"] {
-        assert!(r.refusals.get(reason).copied().unwrap_or(0) > 0, "{reason}: {:?}", r.refusals);
+        assert!(
+            r.refusals.get(reason).copied().unwrap_or(0) > 0,
+            "{reason}: {:?}",
+            r.refusals
+        );
     }
-    assert!(r.delivery_ratio > 0.5 && r.delivery_ratio < 1.0, "{}", r.delivery_ratio);
+    assert!(
+        r.delivery_ratio > 0.5 && r.delivery_ratio < 1.0,
+        "{}",
+        r.delivery_ratio
+    );
 }
 
 #[test]
@@ -92,7 +100,10 @@ fn lossless_network_delivers_everything() {
     assert!(r.refusals.is_empty(), "{:?}", r.refusals);
     assert_eq!(r.max_hops, 4);
     // Every hop of every reading is one delivery.
-    let hops: u64 = r.per_node[1..].iter().map(|n| n.sealed * u64::from(n.hops)).sum();
+    let hops: u64 = r.per_node[1..]
+        .iter()
+        .map(|n| n.sealed * u64::from(n.hops))
+        .sum();
     assert_eq!(r.hop_deliveries, hops);
 }
 

@@ -201,7 +201,9 @@ impl Radio {
                 let n = 8.0 + ((num / den).ceil() * (f64::from(m.coding_rate) + 4.0)).max(0.0);
                 t_pre + n * t_sym
             }
-            None => (self.link.phy_overhead_bytes + mpdu) as f64 * 8.0 / self.link.bitrate_bps * 1e6,
+            None => {
+                (self.link.phy_overhead_bytes + mpdu) as f64 * 8.0 / self.link.bitrate_bps * 1e6
+            }
         }
     }
 
@@ -232,15 +234,18 @@ impl Radio {
         let mut time = air;
         if self.link.ack_bytes > 0 {
             let ack = self.ack_airtime_us();
-            uj += self.ma_us_to_uj(p.rx_ma, self.link.turnaround_us)
-                + self.ma_us_to_uj(p.tx_ma, ack);
+            uj +=
+                self.ma_us_to_uj(p.rx_ma, self.link.turnaround_us) + self.ma_us_to_uj(p.tx_ma, ack);
             time += ack;
         }
         (uj, time)
     }
 
     fn ack_airtime_us(&self) -> f64 {
-        let bytes = self.link.ack_bytes.saturating_sub(self.link.phy_overhead_bytes);
+        let bytes = self
+            .link
+            .ack_bytes
+            .saturating_sub(self.link.phy_overhead_bytes);
         self.airtime_us(bytes)
     }
 }
@@ -357,10 +362,13 @@ impl Model<'_> {
                 bytes_rx += (f + self.radio.link.phy_overhead_bytes) as f64;
             }
         }
-        e.wait = self.radio.ma_us_to_uj(p.rx_ma, t.waits as f64 * p.flight_wait_ms * 1000.0);
-        e.cpu = self
+        e.wait = self
             .radio
-            .ma_us_to_uj(p.cpu_ma, t.cpu_host_ns * self.crypto.target.host_to_target / 1000.0);
+            .ma_us_to_uj(p.rx_ma, t.waits as f64 * p.flight_wait_ms * 1000.0);
+        e.cpu = self.radio.ma_us_to_uj(
+            p.cpu_ma,
+            t.cpu_host_ns * self.crypto.target.host_to_target / 1000.0,
+        );
         e.total = e.wake + e.tx + e.rx + e.wait + e.cpu;
         (e, air, [frames_tx, frames_rx, bytes_tx, bytes_rx])
     }
@@ -471,7 +479,10 @@ pub fn schemes(
     meshseal_implicit: &MeshsealRow,
 ) -> Vec<Vec<Traffic>> {
     let seal = interpolate(&crypto.seal_ns, payload);
-    let dtls_src = format!("measured: {} ({}), {}", b.dtls12.tool, b.dtls12.version, b.dtls12.date);
+    let dtls_src = format!(
+        "measured: {} ({}), {}",
+        b.dtls12.tool, b.dtls12.version, b.dtls12.date
+    );
     let record = payload + b.dtls12.overhead(payload).unwrap_or(0);
     let full = &b.dtls12.full_handshake;
     let hs_bytes = |p: &super::measure::Phase| p.totals.c2s_bytes + p.totals.s2c_bytes;
@@ -576,7 +587,11 @@ pub fn schemes(
             seal,
         )],
         frames("meshseal", "meshseal compact", meshseal),
-        frames("meshseal_implicit", "meshseal compact, implicit sender", meshseal_implicit),
+        frames(
+            "meshseal_implicit",
+            "meshseal compact, implicit sender",
+            meshseal_implicit,
+        ),
     ]);
     out
 }

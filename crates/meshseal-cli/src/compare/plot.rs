@@ -46,7 +46,10 @@ pub fn draw(path: &Path, title: &str, curves: &[Curve]) -> Result<(), CliError> 
     if !(lo.is_finite() && hi > 0.0) {
         return Err(CliError("nothing to plot".into()));
     }
-    let (lo, hi) = (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil()));
+    let (lo, hi) = (
+        10f64.powf(lo.log10().floor()),
+        10f64.powf(hi.log10().ceil()),
+    );
     let root = SVGBackend::new(path, (960, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
@@ -67,10 +70,15 @@ pub fn draw(path: &Path, title: &str, curves: &[Curve]) -> Result<(), CliError> 
     for (i, c) in curves.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         chart
-            .draw_series(LineSeries::new(c.points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                c.points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(|e| err(&e))?
             .label(c.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

@@ -73,8 +73,8 @@ pub fn parse_records(mut d: &[u8]) -> Vec<Record> {
         if d.len() < end {
             break;
         }
-        let handshake_type = (content_type == HANDSHAKE && epoch == 0 && len > 0)
-            .then(|| d[DTLS12_HEADER]);
+        let handshake_type =
+            (content_type == HANDSHAKE && epoch == 0 && len > 0).then(|| d[DTLS12_HEADER]);
         out.push(Record {
             content_type,
             epoch,
@@ -153,8 +153,13 @@ impl Relay {
         let back = Arc::new(back);
         let mut threads = Vec::new();
         {
-            let (front, back, log, stop, client) =
-                (front.clone(), back.clone(), log.clone(), stop.clone(), client.clone());
+            let (front, back, log, stop, client) = (
+                front.clone(),
+                back.clone(),
+                log.clone(),
+                stop.clone(),
+                client.clone(),
+            );
             threads.push(std::thread::spawn(move || {
                 let mut buf = vec![0u8; MAX_DATAGRAM];
                 while !stop.load(Ordering::Relaxed) {
@@ -282,7 +287,11 @@ mod tests {
         for payload in [&hello[..], &[7u8; 10][..], &[9u8; 100][..]] {
             client.send_to(payload, relay.addr()).unwrap();
             let n = client.recv(&mut buf).unwrap();
-            assert_eq!(n, 2 * payload.len(), "the reply came back through the relay");
+            assert_eq!(
+                n,
+                2 * payload.len(),
+                "the reply came back through the relay"
+            );
         }
         echo.join().unwrap();
         let log = relay.since(0);
