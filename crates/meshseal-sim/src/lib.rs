@@ -373,9 +373,9 @@ struct Sim<'a> {
     attacks: AttackReport,
 }
 
-fn keys() -> GroupKeys {
-    // Cannot fail: the secret length is within bounds.
-    GroupKeys::derive(&SIM_SECRET, b"", SIM_GROUP, 0).expect("fixed secret is valid")
+fn keys() -> Result<GroupKeys, ConfigError> {
+    GroupKeys::derive(&SIM_SECRET, b"", SIM_GROUP, 0)
+        .map_err(|_| ConfigError("group key derivation refused by the core"))
 }
 
 impl<'a> Sim<'a> {
@@ -411,7 +411,7 @@ impl<'a> Sim<'a> {
             );
         }
         let mut gateway = Recipient::new(
-            keys(),
+            keys()?,
             RecipientConfig {
                 own_id: Some(GATEWAY),
                 order: OrderPolicy::Strict,
@@ -457,7 +457,7 @@ impl<'a> Sim<'a> {
             free: Vec::new(),
             senders,
             gateway,
-            weak_keys: keys(),
+            weak_keys: keys()?,
             schedules,
             attacked,
             seen: vec![Seen::default(); total],
@@ -700,7 +700,6 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        let _ = now;
     }
 
     fn count_accepted_attack(&mut self, prov: Provenance) {
@@ -758,7 +757,6 @@ impl<'a> Sim<'a> {
                 .collect(),
             ReceiverKind::TagOnly => std::mem::take(&mut self.weak_refusals),
         };
-        let _ = Error::COUNT;
         Report {
             nodes: self.cfg.nodes,
             hours: self.cfg.hours,
