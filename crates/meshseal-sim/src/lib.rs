@@ -36,7 +36,7 @@ use meshseal::context::open_stateless;
 use meshseal::counter::MemoryStore;
 use meshseal::replay::{ReplayStore, ReplayWindow};
 use meshseal::{
-    Error, GroupKeys, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig, SenderIdMode,
+    GroupKeys, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig, SenderIdMode,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -406,7 +406,7 @@ impl<'a> Sim<'a> {
         for id in 0..total as u32 {
             let sc = SenderConfig::new(id);
             senders.push(
-                Sender::new(keys(), sc, MemoryStore::default())
+                Sender::new(keys()?, sc, MemoryStore::default())
                     .map_err(|_| ConfigError("sender configuration refused by the core"))?,
             );
         }
