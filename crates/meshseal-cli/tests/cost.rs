@@ -118,6 +118,30 @@ fn compare_other_radios_and_a_plot() {
 }
 
 #[test]
+fn compare_reads_a_results_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
+    for f in [
+        "dtls12-openssl.json",
+        "oscore-aiocoap.json",
+        "host-crypto.json",
+    ] {
+        std::fs::copy(repo.join(f), dir.path().join(f)).unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let v = json(&["compare", "--results", d, "--json"]);
+    // Without the Mbed TLS file its row is left out; the others stay.
+    assert!(v["schemes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["key"] != "dtls12_handshake_mbedtls"));
+    assert_eq!(scheme(&v, "dtls12")["overhead_bytes"], 29.0);
+    std::fs::remove_file(dir.path().join("oscore-aiocoap.json")).unwrap();
+    assert_eq!(meshseal(&["compare", "--results", d]).0, 1);
+}
+
+#[test]
 fn compare_refuses_unknown_profiles_and_intervals() {
     assert_eq!(meshseal(&["compare", "--radio", "zigbee-ish"]).0, 1);
     assert_eq!(meshseal(&["compare", "--battery", "potato"]).0, 1);
