@@ -5,9 +5,11 @@
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
 mod attack_lab;
+mod compare;
 mod group;
 mod keys;
 mod oscore;
+mod simulate;
 mod state;
 
 use std::io::{Read, Write};
@@ -164,6 +166,10 @@ enum Cmd {
     },
     /// Run every threat (T1–T13) as an attack against naive direct-AES schemes and meshseal.
     AttackLab(attack_lab::AttackLabArgs),
+    /// Cost per message and months of battery: DTLS 1.2/1.3, OSCORE and meshseal compared.
+    Compare(compare::CompareArgs),
+    /// Simulate a multi-hop mesh of sleepy nodes with an active attacker.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -402,6 +408,8 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
         Cmd::Demo { dir } => demo(dir),
         Cmd::Oscore { cmd } => oscore::run(cmd),
         Cmd::AttackLab(args) => attack_lab::attack_lab(args),
+        Cmd::Compare(args) => compare::run(args).map(|()| Outcome::Done),
+        Cmd::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
     }
 }
 

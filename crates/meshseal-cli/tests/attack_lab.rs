@@ -20,7 +20,8 @@ fn full_run_exits_0_with_a_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("91 results, all as expected"));
+    assert!(text.contains("104 results, all as expected"));
+    assert!(text.contains("ms-strong"));
     assert!(text.contains("T13 traffic analysis of headers"));
     assert!(text.contains("meshseal"));
 }
