@@ -32,8 +32,9 @@ __attribute__((noreturn)) void sh_exit(int ok) {
     for (;;) {}
 }
 
-/* Heap accounting. */
-static size_t heap_now, heap_peak;
+/* Heap accounting, per side (the loopback build runs a client and a server). */
+int heap_side;
+static size_t heap_now[2], heap_peak[2];
 void *__real_calloc(size_t n, size_t size);
 void __real_free(void *p);
 
@@ -42,20 +43,45 @@ void *__wrap_calloc(size_t n, size_t size) {
     if (size && bytes / size != n) return NULL;
     uint64_t *p = __real_calloc(1, bytes + 8);
     if (!p) return NULL;
-    p[0] = bytes;
-    heap_now += bytes;
-    if (heap_now > heap_peak) heap_peak = heap_now;
+    int side = heap_side & 1;
+    p[0] = (uint64_t)bytes | ((uint64_t)side << 32);
+    heap_now[side] += bytes;
+    if (heap_now[side] > heap_peak[side]) heap_peak[side] = heap_now[side];
     return p + 1;
 }
 
 void __wrap_free(void *q) {
     if (!q) return;
     uint64_t *p = (uint64_t *)q - 1;
-    heap_now -= (size_t)p[0];
+    heap_now[(p[0] >> 32) & 1] -= (size_t)(p[0] & 0xffffffffu);
     __real_free(p);
 }
 
-size_t heap_high_water(void) { return heap_peak; }
+/* Peak heap of side 0 (the client, or the only side). */
+size_t heap_high_water(void) { return heap_peak[0]; }
+
+/* SysTick on the core clock; under QEMU -icount it advances with instructions executed. */
+#define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
+#define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
+#define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
+
+void timer_start(void) {
+    SYST_RVR = 0x00ffffffu;
+    SYST_CVR = 0;
+    SYST_CSR = 5;
+}
+
+uint32_t timer_now(void) { return SYST_CVR; }
+
+uint32_t timer_ticks(uint32_t start, uint32_t end) { return (start - end) & 0x00ffffffu; }
+
+/* Instructions per tick, from a loop of two instructions per iteration. */
+uint32_t insns_per_tick(void) {
+    uint32_t n = 1000000, start = timer_now();
+    __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n));
+    uint32_t t = timer_ticks(start, timer_now());
+    return (2000000u + t / 2) / (t ? t : 1);
+}
 
 /* Stack painting below the caller's frame. */
 #define PAINT (32u * 1024u)
@@ -69,6 +95,15 @@ __attribute__((noinline)) void stack_paint(void) {
     for (volatile uint32_t *a = (uint32_t *)((sp - 64 - PAINT) & ~3u); (uintptr_t)a < sp - 64; a++)
         *a = PATTERN;
 }
+
+/* Stack painting for repeated measurements from one caller: the largest high-water mark. */
+size_t stack_high_water(void);
+static size_t stack_max;
+void stack_note(void) {
+    size_t s = stack_high_water();
+    if (s > stack_max) stack_max = s;
+}
+size_t stack_max_seen(void) { return stack_max; }
 
 size_t stack_high_water(void) {
     uint32_t *a = (uint32_t *)((paint_top - 64 - PAINT) & ~3u);
