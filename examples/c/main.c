@@ -281,6 +281,25 @@ static void session(void) {
     EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_ARGUMENT, "unknown class");
     r = meshseal_open(&rx, frame, 3, MESHSEAL_CLASS_TELEMETRY, &o);
     EXPECT_RESULT(r, MESHSEAL_RESULT_MALFORMED, "truncated frame");
+    static MeshsealSender blocks[2];
+    MeshsealSender *misaligned = (MeshsealSender *)((char *)&blocks[0] + 4);
+    r = meshseal_sender_init_secret(misaligned, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
+                                    flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_MISALIGNED, "misaligned context");
+    r = meshseal_sender_init_secret(&blocks[1], secret, 8, NULL, 0, 7, 0, &cfg, flash_load,
+                                    flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_INVALID_CONFIG, "short master secret");
+    MeshsealSenderConfig bad = cfg;
+    bad.full_every = 0;
+    r = meshseal_sender_init_secret(&blocks[1], secret, sizeof secret, NULL, 0, 7, 0, &bad,
+                                    flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_INVALID_CONFIG, "full_every 0");
+    r = meshseal_sender_init_secret(&blocks[1], secret, sizeof secret, NULL, 0, 7, 0, &cfg, NULL,
+                                    flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NULL_POINTER, "missing load callback");
+    CHECK(strcmp(meshseal_result_name(MESHSEAL_RESULT_REPLAY), "replay") == 0, "reason name");
+    CHECK(strcmp(meshseal_result_name(12345), "unknown") == 0, "unknown code name");
+    CHECK(meshseal_peer_size() == 24, "peer size %zu", meshseal_peer_size());
     CHECK(meshseal_sender_size() <= sizeof(MeshsealSender), "sender size");
     CHECK(meshseal_recipient_size() <= sizeof(MeshsealRecipient), "recipient size");
 

@@ -37,7 +37,10 @@ fn main() {
             let kind = if let Some(t) = f["time"].as_u64() {
                 format!("Kind::Timed({t})")
             } else if f["fragment"].is_object() {
-                format!("Kind::Fragment({}, {})", f["fragment"]["index"], f["fragment"]["count"])
+                format!(
+                    "Kind::Fragment({}, {})",
+                    f["fragment"]["index"], f["fragment"]["count"]
+                )
             } else if f["bound"].is_object() {
                 let b = &f["bound"];
                 let k = match b["kind"].as_str().unwrap() {
@@ -83,7 +86,12 @@ fn sealed_frames() {
     };
     let mut cfg = SenderConfig::new(1);
     cfg.full_every = u32::MAX;
-    let mut tx = Sender::new(GroupKeys::from_derived(&d, 7, 0), cfg, MemoryStore::default()).unwrap();
+    let mut tx = Sender::new(
+        GroupKeys::from_derived(&d, 7, 0),
+        cfg,
+        MemoryStore::default(),
+    )
+    .unwrap();
     let mut out = String::from("pub static SEALED: &[&[u8]] = &[\n");
     for _ in 0..FRAMES {
         let mut buf = [0u8; 64];

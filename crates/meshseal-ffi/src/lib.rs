@@ -13,9 +13,9 @@
 //! whatever flash, EEPROM or FRAM the device has.
 //!
 //! All `unsafe` of the project lives in this crate: pointer checks are done once, in the
-//! helpers of [`mod@raw`], and each `unsafe` block states why it is sound. This crate must never
-//! release plaintext the core did not verify, nor keep key material outside the contexts (which
-//! are zeroized by [`meshseal_sender_clear`] / [`meshseal_recipient_clear`]).
+//! helpers of the `raw` module, and each `unsafe` block states why it is sound. This crate
+//! must never release plaintext the core did not verify, nor keep key material outside the
+//! contexts (which are zeroized by [`meshseal_sender_clear`] / [`meshseal_recipient_clear`]).
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]

@@ -19,8 +19,8 @@ use meshseal_qemu_m4::{exit, Group, Kind, Vector, GROUPS};
 /// Seals `v` with a sender booted at its number and checks the bytes; opens it again and
 /// checks every single-bit change is refused.
 fn check_vector(g: &Group, v: &Vector) -> Result<(), &'static str> {
-    let d = meshseal::crypto::derive(g.secret, g.salt, g.group_id, g.epoch)
-        .map_err(|_| "derive")?;
+    let d =
+        meshseal::crypto::derive(g.secret, g.salt, g.group_id, g.epoch).map_err(|_| "derive")?;
     if d.key[..] != *g.key || d.iv[..] != *g.iv {
         return Err("key schedule");
     }
@@ -52,7 +52,10 @@ fn check_vector(g: &Group, v: &Vector) -> Result<(), &'static str> {
             let f = Fragment { index, count };
             (tx.seal_fragment(v.payload, f, &mut out), None)
         }
-        Kind::Response(s, n) => (tx.seal_response(v.payload, id(s, n), &mut out), Some(id(s, n))),
+        Kind::Response(s, n) => (
+            tx.seal_response(v.payload, id(s, n), &mut out),
+            Some(id(s, n)),
+        ),
         Kind::Challenge(s, n) => (
             tx.seal_challenge(id(s, n), &mut out).map(|(n, _)| n),
             Some(id(s, n)),
@@ -89,8 +92,8 @@ fn check_vector(g: &Group, v: &Vector) -> Result<(), &'static str> {
 /// reasons, counted in the statistics.
 fn round_trip() -> Result<(), &'static str> {
     let keys = || GroupKeys::derive(&[0x42; 32], b"", 7, 0).map_err(|_| "derive");
-    let mut tx = Sender::new(keys()?, SenderConfig::new(1), MemoryStore::default())
-        .map_err(|_| "sender")?;
+    let mut tx =
+        Sender::new(keys()?, SenderConfig::new(1), MemoryStore::default()).map_err(|_| "sender")?;
     let mut rx = Recipient::new(
         keys()?,
         RecipientConfig::default(),

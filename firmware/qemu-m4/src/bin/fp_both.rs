@@ -20,7 +20,12 @@ fn keys() -> GroupKeys {
 
 fn pair() -> Option<(Sender<MemoryStore>, Recipient<PeerTable<4>, AnySender>)> {
     let tx = Sender::new(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
-    let mut rx = Recipient::new(keys(), RecipientConfig::default(), AnySender, PeerTable::new());
+    let mut rx = Recipient::new(
+        keys(),
+        RecipientConfig::default(),
+        AnySender,
+        PeerTable::new(),
+    );
     rx.provision(1);
     Some((tx, rx))
 }
@@ -40,7 +45,9 @@ fn main() -> ! {
         });
         black_box(out);
     });
-    let Some((mut tx, mut rx)) = pair() else { fw::exit(false) };
+    let Some((mut tx, mut rx)) = pair() else {
+        fw::exit(false)
+    };
     let mut frames = [([0u8; 48], 0usize); fw::RUNS as usize];
     let mut first = [0u8; 48];
     ok &= tx

@@ -18,7 +18,12 @@ fn recipient() -> Rx {
         iv: black_box(fw::FP_IV),
     };
     let keys = GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1);
-    let mut rx = Recipient::new(keys, RecipientConfig::default(), AnySender, PeerTable::new());
+    let mut rx = Recipient::new(
+        keys,
+        RecipientConfig::default(),
+        AnySender,
+        PeerTable::new(),
+    );
     rx.provision(1);
     rx
 }

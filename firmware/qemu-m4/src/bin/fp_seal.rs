@@ -30,7 +30,9 @@ fn main() -> ! {
         ok &= sender().is_some_and(|mut tx| tx.seal(black_box(&fw::FP_PAYLOAD), &mut out).is_ok());
         black_box(out);
     });
-    let Some(mut tx) = sender() else { fw::exit(false) };
+    let Some(mut tx) = sender() else {
+        fw::exit(false)
+    };
     let mut out = [0u8; 64];
     // The first frame carries the full number; time the steady frames after it.
     ok &= tx.seal(&fw::FP_PAYLOAD, &mut out).is_ok();
