@@ -22,9 +22,9 @@ fn main() {
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let mut out = String::from("pub static GROUPS: &[Group] = &[\n");
     for g in file["groups"].as_array().unwrap() {
-        write!(
+        writeln!(
             out,
-            "Group {{ secret: {}, salt: {}, group_id: {}, epoch: {}, key: {}, iv: {}, frames: &[\n",
+            "Group {{ secret: {}, salt: {}, group_id: {}, epoch: {}, key: {}, iv: {}, frames: &[",
             bytes(&g["master_secret"]),
             bytes(&g["salt"]),
             g["group_id"],
