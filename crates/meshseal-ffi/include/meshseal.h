@@ -316,11 +316,14 @@ typedef struct MESHSEAL_ALIGNED(16) MeshsealSender {
 /**
  * Reads the persisted counter limit into `*limit`. Returns 1 when a limit was read, 0 when
  * nothing was ever stored (a new device), a negative value when the storage failed.
+ * Callbacks must not call back into the library with the context they serve.
  */
 typedef int32_t (*MeshsealLoadFn)(void *user, uint64_t *limit);
 
 /**
- * Durably stores the counter limit; returns 0 only once the value survives power loss.
+ * Durably stores the counter limit; returns 0 only once the value survives power loss (any
+ * other value refuses the seal with `COUNTER_STORE`, and no number is used). Called during
+ * a seal: it must not call back into the library with the same sender.
  */
 typedef int32_t (*MeshsealStoreFn)(void *user, uint64_t limit);
 

@@ -8,6 +8,8 @@
 //! index), or a negative code for a misuse of the API (null or misaligned pointer, context not
 //! initialized, argument out of range).
 //!
+//! A context is used by one thread at a time; the library keeps no global state.
+//!
 //! Persistence of the sender's counter goes through two caller callbacks
 //! ([`MeshsealLoadFn`], [`MeshsealStoreFn`]) and a user pointer, so the counter can live in
 //! whatever flash, EEPROM or FRAM the device has.
@@ -81,9 +83,12 @@ pub const MESHSEAL_BINDING_CHALLENGE: u8 = 3;
 
 /// Reads the persisted counter limit into `*limit`. Returns 1 when a limit was read, 0 when
 /// nothing was ever stored (a new device), a negative value when the storage failed.
+/// Callbacks must not call back into the library with the context they serve.
 pub type MeshsealLoadFn = Option<unsafe extern "C" fn(user: *mut c_void, limit: *mut u64) -> i32>;
 
-/// Durably stores the counter limit; returns 0 only once the value survives power loss.
+/// Durably stores the counter limit; returns 0 only once the value survives power loss (any
+/// other value refuses the seal with `COUNTER_STORE`, and no number is used). Called during
+/// a seal: it must not call back into the library with the same sender.
 pub type MeshsealStoreFn = Option<unsafe extern "C" fn(user: *mut c_void, limit: u64) -> i32>;
 
 /// Group key material for one group and key epoch. Clear it with [`meshseal_keys_clear`].
