@@ -309,6 +309,64 @@ static void session(void) {
     EXPECT_RESULT(r, MESHSEAL_RESULT_NOT_INITIALIZED, "cleared recipient");
 }
 
+/* Freshness for actuation: a receiver without verified state for the sender refuses the
+ * command as stale, challenges it, and accepts the echo bound to its challenge. */
+static void challenge_round(void) {
+    static const uint8_t secret[16] = "0123456789abcdef";
+    static MeshsealSender lamp_tx, ctl_tx;
+    static MeshsealRecipient lamp_rx, ctl_rx;
+    counter_flash f1 = {0, 0, 0, 0}, f2 = {0, 0, 0, 0};
+    MeshsealSenderConfig c1 = meshseal_sender_config_default(1), c2 = meshseal_sender_config_default(2);
+    MeshsealRecipientConfig r1 = meshseal_recipient_config_default(1, 2), r2 = r1;
+    r1.has_own_id = 1;
+    r1.own_id = 1;
+    r2.has_own_id = 1;
+    r2.own_id = 2;
+    MeshsealResult r = meshseal_sender_init_secret(&ctl_tx, secret, 16, NULL, 0, 9, 1, &c1,
+                                                   flash_load, flash_store, &f1);
+    r |= meshseal_recipient_init_secret(&ctl_rx, secret, 16, NULL, 0, 9, 1, &r1);
+    r |= meshseal_sender_init_secret(&lamp_tx, secret, 16, NULL, 0, 9, 1, &c2, flash_load,
+                                     flash_store, &f2);
+    r |= meshseal_recipient_init_secret(&lamp_rx, secret, 16, NULL, 0, 9, 1, &r2);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "challenge set-up");
+
+    const uint8_t cmd[] = "unlock";
+    uint8_t frame[64], challenge[64];
+    size_t n = 0, cn = 0;
+    MeshsealOpened o;
+    r = meshseal_seal(&ctl_tx, cmd, sizeof cmd, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal command");
+    r = meshseal_open(&lamp_rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_STALE, "command without verified state");
+    uint32_t req_sender = 0;
+    uint64_t req_seq = 99;
+    r = meshseal_recipient_last_stale(&lamp_rx, &req_sender, &req_seq);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "last stale");
+    CHECK(req_sender == 1 && req_seq == 0, "stale id %u/%llu", (unsigned)req_sender,
+          (unsigned long long)req_seq);
+    r = meshseal_issue_challenge(&lamp_rx, &lamp_tx, req_sender, req_seq, 0, challenge,
+                                 sizeof challenge, &cn);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "issue challenge");
+
+    r = meshseal_open_response(&ctl_rx, challenge, cn, req_sender, req_seq, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open challenge");
+    CHECK(o.binding == MESHSEAL_BINDING_CHALLENGE && o.sender == 2, "challenge binding");
+    r = meshseal_seal_echo(&ctl_tx, cmd, sizeof cmd, o.sender, o.seq, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal echo");
+    r = meshseal_open(&lamp_rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "echo accepted");
+    CHECK(o.binding == MESHSEAL_BINDING_ECHO && o.freshness == MESHSEAL_FRESHNESS_FRESH &&
+              o.payload_len == sizeof cmd && memcmp(frame + o.payload_offset, cmd, sizeof cmd) == 0,
+          "echo delivered fresh");
+    r = meshseal_recipient_last_stale(&ctl_rx, &req_sender, &req_seq);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NOT_FOUND, "nothing stale at the controller");
+
+    meshseal_sender_clear(&ctl_tx);
+    meshseal_sender_clear(&lamp_tx);
+    meshseal_recipient_clear(&ctl_rx);
+    meshseal_recipient_clear(&lamp_rx);
+}
+
 int main(void) {
     char line[2048];
     int vectors = 0;
@@ -318,6 +376,7 @@ int main(void) {
     }
     meshseal_recipient_clear(&rx);
     session();
+    challenge_round();
     printf("vectors %d failures %d\n", vectors, failures);
     return failures ? 1 : 0;
 }
