@@ -1,0 +1,1174 @@
+//! C API over the meshseal core, for firmware written in C.
+//!
+//! The API allocates nothing: the caller owns the storage of every context
+//! ([`MeshsealSender`], [`MeshsealRecipient`]: opaque, fixed-size, 16-byte aligned blocks, or any
+//! block of [`meshseal_sender_size`] bytes suitably aligned) and of every buffer. Every call
+//! returns a [`MeshsealResult`]: `0` on success, a positive code naming the core's refusal
+//! reason exactly (one per `meshseal::Error` variant, in the order of the core's stable reason
+//! index), or a negative code for a misuse of the API (null or misaligned pointer, context not
+//! initialized, argument out of range).
+//!
+//! A context is used by one thread at a time; the library keeps no global state.
+//!
+//! Persistence of the sender's counter goes through two caller callbacks
+//! ([`MeshsealLoadFn`], [`MeshsealStoreFn`]) and a user pointer, so the counter can live in
+//! whatever flash, EEPROM or FRAM the device has.
+//!
+//! All `unsafe` of the project lives in this crate: pointer checks are done once, in the
+//! helpers of the `raw` module, and each `unsafe` block states why it is sound. This crate
+//! must never release plaintext the core did not verify, nor keep key material outside the
+//! contexts (which are zeroized by [`meshseal_sender_clear`] / [`meshseal_recipient_clear`]).
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+// Hosted builds link std's panic machinery (a panic in an `extern "C"` function aborts).
+#[cfg(not(target_os = "none"))]
+extern crate std;
+
+use core::ffi::c_void;
+use core::ops::RangeInclusive;
+
+use meshseal::counter::CounterStore;
+use meshseal::crypto::{DerivedKeys, IV_LEN};
+use meshseal::replay::PeerTable;
+use meshseal::{
+    Binding, Error, Fragment, FrameId, Freshness, GroupKeys, LengthMode, OrderPolicy, Recipient,
+    RecipientConfig, Sender, SenderConfig, SenderIdMode, TrafficClass, KEY_LEN,
+};
+use zeroize::Zeroize;
+
+mod raw;
+mod result;
+
+pub use result::{meshseal_result_name, MeshsealResult, MESHSEAL_REASONS};
+
+use raw::{bytes, bytes_mut, context, context_init, put, Checked};
+
+/// Replay windows a recipient holds at once (least recently used evicted beyond).
+pub const MESHSEAL_PEERS: usize = 16;
+
+/// Length of the group key.
+pub const MESHSEAL_KEY_LEN: usize = 16;
+/// Length of the common IV.
+pub const MESHSEAL_IV_LEN: usize = 13;
+const _: () = assert!(MESHSEAL_KEY_LEN == KEY_LEN && MESHSEAL_IV_LEN == IV_LEN);
+
+/// `length_mode`: truncated numbers relative to the previous frame (steady traffic).
+pub const MESHSEAL_LENGTH_STEADY: u8 = 0;
+/// `length_mode`: truncated numbers only relative to numbers confirmed by a response.
+pub const MESHSEAL_LENGTH_CONFIRMED: u8 = 1;
+/// `order`: numbers inside the window not yet accepted (reordering allowed).
+pub const MESHSEAL_ORDER_WINDOW: u8 = 0;
+/// `order`: only numbers above the highest accepted one.
+pub const MESHSEAL_ORDER_STRICT: u8 = 1;
+/// Traffic class: frames of unknown freshness are delivered, flagged.
+pub const MESHSEAL_CLASS_TELEMETRY: u8 = 0;
+/// Traffic class: only fresh frames are delivered; others refused as `STALE`.
+pub const MESHSEAL_CLASS_ACTUATION: u8 = 1;
+/// Traffic class: only echoes of this receiver's own challenges are delivered.
+pub const MESHSEAL_CLASS_CHALLENGED: u8 = 2;
+/// `freshness` of an opened frame: judged by verified state, or bound to a fresh request.
+pub const MESHSEAL_FRESHNESS_FRESH: u8 = 0;
+/// `freshness` of an opened frame: authentic, but may be an old frame replayed.
+pub const MESHSEAL_FRESHNESS_UNKNOWN: u8 = 1;
+/// `binding` of an opened frame: an ordinary frame.
+pub const MESHSEAL_BINDING_NONE: u8 = 0;
+/// `binding`: a response to a request.
+pub const MESHSEAL_BINDING_RESPONSE: u8 = 1;
+/// `binding`: a request repeated with an echo of a challenge.
+pub const MESHSEAL_BINDING_ECHO: u8 = 2;
+/// `binding`: a freshness challenge.
+pub const MESHSEAL_BINDING_CHALLENGE: u8 = 3;
+
+/// Reads the persisted counter limit into `*limit`. Returns 1 when a limit was read, 0 when
+/// nothing was ever stored (a new device), a negative value when the storage failed.
+/// Callbacks must not call back into the library with the context they serve.
+pub type MeshsealLoadFn = Option<unsafe extern "C" fn(user: *mut c_void, limit: *mut u64) -> i32>;
+
+/// Durably stores the counter limit; returns 0 only once the value survives power loss (any
+/// other value refuses the seal with `COUNTER_STORE`, and no number is used). Called during
+/// a seal: it must not call back into the library with the same sender.
+pub type MeshsealStoreFn = Option<unsafe extern "C" fn(user: *mut c_void, limit: u64) -> i32>;
+
+/// Group key material for one group and key epoch. Clear it with [`meshseal_keys_clear`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MeshsealKeys {
+    /// AES-128 group key.
+    pub key: [u8; MESHSEAL_KEY_LEN],
+    /// Common IV.
+    pub iv: [u8; MESHSEAL_IV_LEN],
+    /// Group id the keys were derived for.
+    pub group_id: u32,
+    /// Key epoch.
+    pub epoch: u16,
+}
+
+/// Sender settings; start from [`meshseal_sender_config_default`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MeshsealSenderConfig {
+    /// This member's sender id, unique in the group.
+    pub sender_id: u32,
+    /// Nonzero when the link layer supplies the sender id (it is not written into frames).
+    pub implicit_sender: u8,
+    /// `MESHSEAL_LENGTH_STEADY` or `MESHSEAL_LENGTH_CONFIRMED`.
+    pub length_mode: u8,
+    /// A full-length sequence number at least once per this many frames (at least 1).
+    pub full_every: u32,
+    /// Numbers reserved per counter write.
+    pub reservation_block: u64,
+}
+
+/// Recipient settings; start from [`meshseal_recipient_config_default`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MeshsealRecipientConfig {
+    /// Nonzero when `own_id` is set: frames claiming it are refused as `REFLECTED`.
+    pub has_own_id: u8,
+    /// `MESHSEAL_ORDER_WINDOW` or `MESHSEAL_ORDER_STRICT`.
+    pub order: u8,
+    /// This member's own sender id.
+    pub own_id: u32,
+    /// Lowest sender id of the group.
+    pub first_member: u32,
+    /// Highest sender id of the group.
+    pub last_member: u32,
+}
+
+/// What an accepted frame was; the plaintext is `frame[payload_offset..][..payload_len]`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct MeshsealOpened {
+    /// Who sent it.
+    pub sender: u32,
+    /// Its full sequence number.
+    pub seq: u64,
+    /// The key epoch it was sealed under.
+    pub epoch: u16,
+    /// `MESHSEAL_FRESHNESS_*`.
+    pub freshness: u8,
+    /// `MESHSEAL_BINDING_*`.
+    pub binding: u8,
+    /// Index of this fragment (when `fragment_count` is nonzero).
+    pub fragment_index: u8,
+    /// Fragments of its message; 0 for a frame that is not a fragment.
+    pub fragment_count: u8,
+    /// Nonzero when the frame carries a coarse timestamp.
+    pub has_time: u8,
+    /// It arrived after a higher number (reordered); nonzero when so.
+    pub late: u8,
+    /// Its coarse timestamp.
+    pub time: u16,
+    /// Numbers skipped between the previous highest and this frame.
+    pub gap: u64,
+    /// Offset of the plaintext in the frame buffer.
+    pub payload_offset: size_t,
+    /// Length of the plaintext.
+    pub payload_len: size_t,
+}
+
+/// Counters of a recipient.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MeshsealStats {
+    /// Frames accepted and delivered.
+    pub accepted: u64,
+    /// Accepted frames whose freshness could not be established.
+    pub unknown_freshness: u64,
+    /// Sequence numbers skipped.
+    pub gaps: u64,
+    /// Frames accepted out of order (filling a gap).
+    pub late: u64,
+    /// Frames that never arrived (gaps minus late arrivals).
+    pub missing: u64,
+    /// Peer states evicted from the full table.
+    pub evicted: u64,
+    /// All refusals.
+    pub refused_total: u64,
+    /// Refusals per reason: `refused[code - 1]` counts result code `code`.
+    pub refused: [u64; MESHSEAL_REASONS],
+}
+
+#[allow(non_camel_case_types)]
+type size_t = usize;
+
+/// Counter persistence through the caller's callbacks.
+struct CallbackStore {
+    load: unsafe extern "C" fn(*mut c_void, *mut u64) -> i32,
+    store: unsafe extern "C" fn(*mut c_void, u64) -> i32,
+    user: *mut c_void,
+}
+
+impl CounterStore for CallbackStore {
+    type Error = i32;
+
+    fn load(&mut self) -> Result<Option<u64>, i32> {
+        let mut limit = 0u64;
+        // SAFETY: `load` is a non-null function pointer the caller registered with the
+        // documented signature; it receives the caller's own user pointer and a valid, aligned
+        // pointer to a local u64.
+        match unsafe { (self.load)(self.user, &mut limit) } {
+            1 => Ok(Some(limit)),
+            0 => Ok(None),
+            e => Err(e),
+        }
+    }
+
+    fn reserve(&mut self, limit: u64) -> Result<(), i32> {
+        // SAFETY: `store` is a non-null function pointer the caller registered with the
+        // documented signature; it receives the caller's own user pointer.
+        match unsafe { (self.store)(self.user, limit) } {
+            0 => Ok(()),
+            e => Err(e),
+        }
+    }
+}
+
+type SenderImpl = Sender<CallbackStore>;
+type RecipientImpl = Recipient<PeerTable<MESHSEAL_PEERS>, RangeInclusive<u32>>;
+
+/// Words of storage in a [`MeshsealSender`].
+pub const MESHSEAL_SENDER_WORDS: usize = 160;
+/// Words of storage in a [`MeshsealRecipient`].
+pub const MESHSEAL_RECIPIENT_WORDS: usize = 320;
+
+/// Storage for a sender context: declare one (static or on the stack) and initialize it with
+/// [`meshseal_sender_init`]. Its contents are private.
+#[repr(C, align(16))]
+pub struct MeshsealSender {
+    opaque: [u64; MESHSEAL_SENDER_WORDS],
+}
+
+/// Storage for a recipient context: declare one and initialize it with
+/// [`meshseal_recipient_init`]. Its contents are private.
+#[repr(C, align(16))]
+pub struct MeshsealRecipient {
+    opaque: [u64; MESHSEAL_RECIPIENT_WORDS],
+}
+
+raw::fits!(SenderImpl, MeshsealSender);
+raw::fits!(RecipientImpl, MeshsealRecipient);
+
+/// Bytes a sender context needs (at most `sizeof(MeshsealSender)`).
+#[no_mangle]
+pub extern "C" fn meshseal_sender_size() -> size_t {
+    raw::slot_size::<SenderImpl>()
+}
+
+/// Alignment a sender context needs.
+#[no_mangle]
+pub extern "C" fn meshseal_sender_align() -> size_t {
+    raw::slot_align::<SenderImpl>()
+}
+
+/// Bytes a recipient context needs (at most `sizeof(MeshsealRecipient)`).
+#[no_mangle]
+pub extern "C" fn meshseal_recipient_size() -> size_t {
+    raw::slot_size::<RecipientImpl>()
+}
+
+/// Alignment a recipient context needs.
+#[no_mangle]
+pub extern "C" fn meshseal_recipient_align() -> size_t {
+    raw::slot_align::<RecipientImpl>()
+}
+
+/// Bytes of recipient RAM per peer (one replay window and its table entry).
+#[no_mangle]
+pub extern "C" fn meshseal_peer_size() -> size_t {
+    core::mem::size_of::<meshseal::replay::Peer>()
+}
+
+fn run(f: impl FnOnce() -> Checked<()>) -> MeshsealResult {
+    match f() {
+        Ok(()) => MeshsealResult::Ok,
+        Err(r) => r,
+    }
+}
+
+fn core_keys(k: &MeshsealKeys) -> GroupKeys {
+    let derived = DerivedKeys {
+        key: k.key,
+        iv: k.iv,
+    };
+    GroupKeys::from_derived(&derived, k.group_id, k.epoch)
+}
+
+#[cfg(feature = "hkdf")]
+fn derive_keys(secret: &[u8], salt: &[u8], group_id: u32, epoch: u16) -> Checked<MeshsealKeys> {
+    let d = meshseal::crypto::derive(secret, salt, group_id, epoch)?;
+    Ok(MeshsealKeys {
+        key: d.key,
+        iv: d.iv,
+        group_id,
+        epoch,
+    })
+}
+
+#[cfg(not(feature = "hkdf"))]
+fn derive_keys(_: &[u8], _: &[u8], _: u32, _: u16) -> Checked<MeshsealKeys> {
+    Err(MeshsealResult::Unsupported)
+}
+
+/// Derives the group key and common IV (HKDF-SHA256) from a 16–64 byte master secret and an
+/// optional salt (`salt_len` 0) into `*out`.
+///
+/// # Safety
+/// `secret`/`salt` point to `secret_len`/`salt_len` readable bytes (either may be null when
+/// its length is 0); `out` points to writable storage for a `MeshsealKeys`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_derive(
+    secret: *const u8,
+    secret_len: size_t,
+    salt: *const u8,
+    salt_len: size_t,
+    group_id: u32,
+    epoch: u16,
+    out: *mut MeshsealKeys,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
+        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        // SAFETY: forwarded from this function's contract.
+        let r = unsafe { put(out, keys) };
+        keys.key.zeroize();
+        keys.iv.zeroize();
+        r
+    })
+}
+
+/// Overwrites key material with zeros.
+///
+/// # Safety
+/// `keys` is null or points to a writable `MeshsealKeys`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_keys_clear(keys: *mut MeshsealKeys) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let k = unsafe { raw::out_ref(keys)? };
+        k.key.zeroize();
+        k.iv.zeroize();
+        Ok(())
+    })
+}
+
+/// Default sender settings for `sender_id`: explicit id, 1000 numbers per counter write, a full
+/// number every 16 frames, steady length mode.
+#[no_mangle]
+pub extern "C" fn meshseal_sender_config_default(sender_id: u32) -> MeshsealSenderConfig {
+    let c = SenderConfig::new(sender_id);
+    MeshsealSenderConfig {
+        sender_id,
+        implicit_sender: 0,
+        length_mode: MESHSEAL_LENGTH_STEADY,
+        full_every: c.full_every,
+        reservation_block: c.reservation_block,
+    }
+}
+
+/// Default recipient settings: members `first..=last`, no own id, window order.
+#[no_mangle]
+pub extern "C" fn meshseal_recipient_config_default(
+    first_member: u32,
+    last_member: u32,
+) -> MeshsealRecipientConfig {
+    MeshsealRecipientConfig {
+        has_own_id: 0,
+        order: MESHSEAL_ORDER_WINDOW,
+        own_id: 0,
+        first_member,
+        last_member,
+    }
+}
+
+fn sender_config(c: &MeshsealSenderConfig) -> Checked<SenderConfig> {
+    let mut cfg = SenderConfig::new(c.sender_id);
+    cfg.sender_id_mode = if c.implicit_sender != 0 {
+        SenderIdMode::Implicit
+    } else {
+        SenderIdMode::Explicit
+    };
+    cfg.length_mode = match c.length_mode {
+        MESHSEAL_LENGTH_STEADY => LengthMode::Steady,
+        MESHSEAL_LENGTH_CONFIRMED => LengthMode::Confirmed,
+        _ => return Err(MeshsealResult::BadArgument),
+    };
+    cfg.full_every = c.full_every;
+    cfg.reservation_block = c.reservation_block;
+    Ok(cfg)
+}
+
+fn recipient_config(
+    c: &MeshsealRecipientConfig,
+) -> Checked<(RecipientConfig, RangeInclusive<u32>)> {
+    let order = match c.order {
+        MESHSEAL_ORDER_WINDOW => OrderPolicy::Window,
+        MESHSEAL_ORDER_STRICT => OrderPolicy::Strict,
+        _ => return Err(MeshsealResult::BadArgument),
+    };
+    if c.first_member > c.last_member {
+        return Err(MeshsealResult::BadArgument);
+    }
+    let cfg = RecipientConfig {
+        own_id: (c.has_own_id != 0).then_some(c.own_id),
+        order,
+    };
+    Ok((cfg, c.first_member..=c.last_member))
+}
+
+/// Boots a sender into `tx` from derived keys: loads the counter limit through `load` and
+/// resumes after it; every later reservation goes through `store`. Both callbacks get `user`.
+///
+/// # Safety
+/// `tx` points to writable, 16-byte aligned storage of `sizeof(MeshsealSender)` bytes that is
+/// zeroed or holds a context from an earlier init; `keys` and `cfg` point to readable values;
+/// `load` and `store` follow their documented contracts for as long as the context is used.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_init(
+    tx: *mut MeshsealSender,
+    keys: *const MeshsealKeys,
+    cfg: *const MeshsealSenderConfig,
+    load: MeshsealLoadFn,
+    store: MeshsealStoreFn,
+    user: *mut c_void,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let keys = unsafe { raw::in_ref(keys)? };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { sender_init(tx, keys, cfg, load, store, user) }
+    })
+}
+
+/// Like [`meshseal_sender_init`], deriving the keys from a master secret first.
+///
+/// # Safety
+/// As for [`meshseal_sender_init`] and [`meshseal_derive`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_init_secret(
+    tx: *mut MeshsealSender,
+    secret: *const u8,
+    secret_len: size_t,
+    salt: *const u8,
+    salt_len: size_t,
+    group_id: u32,
+    epoch: u16,
+    cfg: *const MeshsealSenderConfig,
+    load: MeshsealLoadFn,
+    store: MeshsealStoreFn,
+    user: *mut c_void,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
+        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        // SAFETY: forwarded from this function's contract.
+        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user) };
+        keys.key.zeroize();
+        keys.iv.zeroize();
+        r
+    })
+}
+
+/// # Safety
+/// As for [`meshseal_sender_init`].
+unsafe fn sender_init(
+    tx: *mut MeshsealSender,
+    keys: &MeshsealKeys,
+    cfg: *const MeshsealSenderConfig,
+    load: MeshsealLoadFn,
+    store: MeshsealStoreFn,
+    user: *mut c_void,
+) -> Checked<()> {
+    // SAFETY: forwarded from the caller's contract.
+    let cfg = sender_config(unsafe { raw::in_ref(cfg)? })?;
+    let (Some(load), Some(store)) = (load, store) else {
+        return Err(MeshsealResult::NullPointer);
+    };
+    raw::check_slot::<SenderImpl, _>(tx)?;
+    let store = CallbackStore { load, store, user };
+    let sender = Sender::new(core_keys(keys), cfg, store)?;
+    // SAFETY: `tx` was checked non-null and aligned; the caller guarantees it is writable
+    // storage of the right size (checked at compile time against the slot).
+    unsafe { context_init(tx, sender) };
+    Ok(())
+}
+
+/// Boots a recipient into `rx` from derived keys. It holds no replay state: provision senders
+/// at group creation ([`meshseal_recipient_provision`]) or let them be learned (their first
+/// frames are then of unknown freshness).
+///
+/// # Safety
+/// `rx` points to writable, 16-byte aligned storage of `sizeof(MeshsealRecipient)` bytes that
+/// is zeroed or holds a context from an earlier init; `keys` and `cfg` point to readable values.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_init(
+    rx: *mut MeshsealRecipient,
+    keys: *const MeshsealKeys,
+    cfg: *const MeshsealRecipientConfig,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let keys = unsafe { raw::in_ref(keys)? };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { recipient_init(rx, keys, cfg) }
+    })
+}
+
+/// Like [`meshseal_recipient_init`], deriving the keys from a master secret first.
+///
+/// # Safety
+/// As for [`meshseal_recipient_init`] and [`meshseal_derive`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_init_secret(
+    rx: *mut MeshsealRecipient,
+    secret: *const u8,
+    secret_len: size_t,
+    salt: *const u8,
+    salt_len: size_t,
+    group_id: u32,
+    epoch: u16,
+    cfg: *const MeshsealRecipientConfig,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
+        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        // SAFETY: forwarded from this function's contract.
+        let r = unsafe { recipient_init(rx, &keys, cfg) };
+        keys.key.zeroize();
+        keys.iv.zeroize();
+        r
+    })
+}
+
+/// # Safety
+/// As for [`meshseal_recipient_init`].
+unsafe fn recipient_init(
+    rx: *mut MeshsealRecipient,
+    keys: &MeshsealKeys,
+    cfg: *const MeshsealRecipientConfig,
+) -> Checked<()> {
+    // SAFETY: forwarded from the caller's contract.
+    let (cfg, members) = recipient_config(unsafe { raw::in_ref(cfg)? })?;
+    raw::check_slot::<RecipientImpl, _>(rx)?;
+    let recipient: RecipientImpl = Recipient::new(core_keys(keys), cfg, members, PeerTable::new());
+    // SAFETY: `rx` was checked non-null and aligned; the caller guarantees it is writable
+    // storage of the right size (checked at compile time against the slot).
+    unsafe { context_init(rx, recipient) };
+    Ok(())
+}
+
+/// Drops a sender context: its keys are zeroized and the storage marked uninitialized.
+///
+/// # Safety
+/// `tx` is null or points to storage passed to [`meshseal_sender_init`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_clear(tx: *mut MeshsealSender) -> MeshsealResult {
+    // SAFETY: forwarded from this function's contract.
+    run(|| unsafe { raw::context_clear::<SenderImpl, _>(tx) })
+}
+
+/// Drops a recipient context: its keys are zeroized and the storage marked uninitialized.
+///
+/// # Safety
+/// `rx` is null or points to storage passed to [`meshseal_recipient_init`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_clear(rx: *mut MeshsealRecipient) -> MeshsealResult {
+    // SAFETY: forwarded from this function's contract.
+    run(|| unsafe { raw::context_clear::<RecipientImpl, _>(rx) })
+}
+
+/// What a seal call seals beyond the payload.
+enum SealKind {
+    Plain,
+    Response(FrameId),
+    Timed(u16),
+    Fragment(Fragment),
+    Challenge(FrameId),
+    Echo(FrameId),
+}
+
+/// # Safety
+/// The pointer arguments follow the contract of [`meshseal_seal`].
+unsafe fn seal_any(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+    kind: SealKind,
+) -> MeshsealResult {
+    // SAFETY: forwarded from the caller's contract.
+    let _ = unsafe { put(out_len, 0) };
+    run(|| {
+        raw::disjoint(payload, payload_len, out, out_cap)?;
+        // SAFETY: forwarded from the caller's contract; the two buffers were checked disjoint.
+        let (tx, payload, buf) = unsafe {
+            (
+                context::<SenderImpl, _>(tx)?,
+                bytes(payload, payload_len)?,
+                bytes_mut(out, out_cap)?,
+            )
+        };
+        raw::check_out(out_len)?;
+        let n = match kind {
+            SealKind::Plain => tx.seal(payload, buf),
+            SealKind::Response(r) => tx.seal_response(payload, r, buf),
+            SealKind::Timed(t) => tx.seal_timed(payload, t, buf),
+            SealKind::Fragment(f) => tx.seal_fragment(payload, f, buf),
+            SealKind::Challenge(r) => tx.seal_challenge(r, buf).map(|(n, _)| n),
+            SealKind::Echo(c) => tx.seal_echo(payload, c, buf),
+        }?;
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { put(out_len, n) }
+    })
+}
+
+/// Seals `payload` into `out` (capacity `out_cap`); the frame length goes to `*out_len`.
+/// Fails without using a sequence number when `out` is too small (`BUFFER_TOO_SMALL`).
+///
+/// # Safety
+/// `tx` points to an initialized sender; `payload` to `payload_len` readable bytes (null if
+/// 0); `out` to `out_cap` writable bytes not overlapping `payload`; `out_len` to a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_seal(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    let kind = SealKind::Plain;
+    // SAFETY: forwarded from this function's contract.
+    unsafe { seal_any(tx, payload, payload_len, out, out_cap, out_len, kind) }
+}
+
+/// Seals a response bound to the request `(req_sender, req_seq)`.
+///
+/// # Safety
+/// As for [`meshseal_seal`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_seal_response(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    req_sender: u32,
+    req_seq: u64,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    let kind = SealKind::Response(FrameId {
+        sender: req_sender,
+        seq: req_seq,
+    });
+    // SAFETY: forwarded from this function's contract.
+    unsafe { seal_any(tx, payload, payload_len, out, out_cap, out_len, kind) }
+}
+
+/// Seals `payload` with the coarse timestamp `time` (the group's unit, modulo 2^16).
+///
+/// # Safety
+/// As for [`meshseal_seal`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_seal_timed(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    time: u16,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    let kind = SealKind::Timed(time);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { seal_any(tx, payload, payload_len, out, out_cap, out_len, kind) }
+}
+
+/// Seals fragment `index` of a `count`-fragment message; fragments of one message are sealed
+/// in index order with nothing in between.
+///
+/// # Safety
+/// As for [`meshseal_seal`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_seal_fragment(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    index: u8,
+    count: u8,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    let kind = SealKind::Fragment(Fragment { index, count });
+    // SAFETY: forwarded from this function's contract.
+    unsafe { seal_any(tx, payload, payload_len, out, out_cap, out_len, kind) }
+}
+
+/// Seals a freshness challenge answering the request `(req_sender, req_seq)`. A recipient that
+/// should accept the echo must issue it with [`meshseal_issue_challenge`] instead.
+///
+/// # Safety
+/// As for [`meshseal_seal`] (there is no payload).
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_seal_challenge(
+    tx: *mut MeshsealSender,
+    req_sender: u32,
+    req_seq: u64,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    let kind = SealKind::Challenge(FrameId {
+        sender: req_sender,
+        seq: req_seq,
+    });
+    // SAFETY: forwarded from this function's contract; an empty payload needs no pointer.
+    unsafe { seal_any(tx, core::ptr::null(), 0, out, out_cap, out_len, kind) }
+}
+
+/// Seals `payload` again with proof of freshness, bound to the challenge `(ch_sender, ch_seq)`.
+///
+/// # Safety
+/// As for [`meshseal_seal`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_seal_echo(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    ch_sender: u32,
+    ch_seq: u64,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    let kind = SealKind::Echo(FrameId {
+        sender: ch_sender,
+        seq: ch_seq,
+    });
+    // SAFETY: forwarded from this function's contract.
+    unsafe { seal_any(tx, payload, payload_len, out, out_cap, out_len, kind) }
+}
+
+/// Records that receivers hold sequence number `seq` (e.g. a response to it arrived), so later
+/// frames may carry a shorter number.
+///
+/// # Safety
+/// `tx` points to an initialized sender.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_confirm(
+    tx: *mut MeshsealSender,
+    seq: u64,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { context::<SenderImpl, _>(tx)? }.confirm(seq);
+        Ok(())
+    })
+}
+
+/// Writes the number the next frame will carry to `*next` and the numbers left before a rekey
+/// is required to `*remaining` (either pointer may be null).
+///
+/// # Safety
+/// `tx` points to an initialized sender; `next` and `remaining` are null or point to u64s.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_counter(
+    tx: *mut MeshsealSender,
+    next: *mut u64,
+    remaining: *mut u64,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let tx = unsafe { context::<SenderImpl, _>(tx)? };
+        if !next.is_null() {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { put(next, tx.next_seq())? };
+        }
+        if !remaining.is_null() {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { put(remaining, tx.remaining())? };
+        }
+        Ok(())
+    })
+}
+
+/// Writes the length of the frame that sealing `payload_len` bytes would produce now.
+///
+/// # Safety
+/// `tx` points to an initialized sender; `out_len` to a `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_frame_len(
+    tx: *mut MeshsealSender,
+    payload_len: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let n = unsafe { context::<SenderImpl, _>(tx)? }.frame_len(payload_len);
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put(out_len, n) }
+    })
+}
+
+/// Creates verified, empty replay state for `sender` (only before it sealed anything under
+/// these keys: at group creation or right after a rekey).
+///
+/// # Safety
+/// `rx` points to an initialized recipient.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_provision(
+    rx: *mut MeshsealRecipient,
+    sender: u32,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { context::<RecipientImpl, _>(rx)? }.provision(sender);
+        Ok(())
+    })
+}
+
+/// Sets the receiver's coarse clock and the largest age a timed frame may have to be fresh.
+///
+/// # Safety
+/// `rx` points to an initialized recipient.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_set_clock(
+    rx: *mut MeshsealRecipient,
+    now: u16,
+    max_age: u16,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { context::<RecipientImpl, _>(rx)? }.set_clock(now, max_age);
+        Ok(())
+    })
+}
+
+fn class(c: u8) -> Checked<TrafficClass> {
+    match c {
+        MESHSEAL_CLASS_TELEMETRY => Ok(TrafficClass::Telemetry),
+        MESHSEAL_CLASS_ACTUATION => Ok(TrafficClass::Actuation),
+        MESHSEAL_CLASS_CHALLENGED => Ok(TrafficClass::Challenged),
+        _ => Err(MeshsealResult::BadArgument),
+    }
+}
+
+fn binding(b: Binding) -> u8 {
+    match b {
+        Binding::None => MESHSEAL_BINDING_NONE,
+        Binding::Response => MESHSEAL_BINDING_RESPONSE,
+        Binding::Echo => MESHSEAL_BINDING_ECHO,
+        Binding::Challenge => MESHSEAL_BINDING_CHALLENGE,
+    }
+}
+
+/// Where `inner` lies in `outer` (the core hands the plaintext out as a sub-slice).
+fn offset_in(outer: *const u8, inner: &[u8]) -> size_t {
+    (inner.as_ptr() as usize).wrapping_sub(outer as usize)
+}
+
+/// How a frame is opened.
+enum OpenKind {
+    Class(u8),
+    Response(FrameId),
+}
+
+/// # Safety
+/// The pointer arguments follow the contract of [`meshseal_open`].
+unsafe fn open_any(
+    rx: *mut MeshsealRecipient,
+    frame: *mut u8,
+    frame_len: size_t,
+    link_sender: Option<u32>,
+    kind: OpenKind,
+    out: *mut MeshsealOpened,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from the caller's contract.
+        let (rx, buf) = unsafe {
+            (
+                context::<RecipientImpl, _>(rx)?,
+                bytes_mut(frame, frame_len)?,
+            )
+        };
+        raw::check_out(out)?;
+        let opened = match (kind, link_sender) {
+            (OpenKind::Class(c), None) => rx.open_class(buf, class(c)?),
+            (OpenKind::Class(c), Some(s)) => rx.open_from_class(buf, s, class(c)?),
+            (OpenKind::Response(r), None) => rx.open_response(buf, r),
+            (OpenKind::Response(r), Some(s)) => rx.open_response_from(buf, s, r),
+        }?;
+        let info = MeshsealOpened {
+            sender: opened.sender,
+            seq: opened.seq,
+            epoch: opened.epoch,
+            freshness: match opened.freshness {
+                Freshness::Fresh => MESHSEAL_FRESHNESS_FRESH,
+                _ => MESHSEAL_FRESHNESS_UNKNOWN,
+            },
+            binding: binding(opened.binding),
+            fragment_index: opened.fragment.map_or(0, |f| f.index),
+            fragment_count: opened.fragment.map_or(0, |f| f.count),
+            has_time: u8::from(opened.time.is_some()),
+            late: u8::from(opened.late),
+            time: opened.time.unwrap_or(0),
+            gap: opened.gap,
+            payload_offset: offset_in(frame, opened.payload),
+            payload_len: opened.payload.len(),
+        };
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { put(out, info) }
+    })
+}
+
+/// Opens a frame that carries its sender id, in place, under traffic class `class`
+/// (`MESHSEAL_CLASS_*`). On success `*out` describes it and the plaintext is inside `frame`;
+/// on any refusal the result names the reason and nothing is released (the ciphertext is wiped
+/// when the tag fails).
+///
+/// # Safety
+/// `rx` points to an initialized recipient; `frame` to `frame_len` writable bytes; `out` to a
+/// writable `MeshsealOpened`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_open(
+    rx: *mut MeshsealRecipient,
+    frame: *mut u8,
+    frame_len: size_t,
+    class: u8,
+    out: *mut MeshsealOpened,
+) -> MeshsealResult {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { open_any(rx, frame, frame_len, None, OpenKind::Class(class), out) }
+}
+
+/// Like [`meshseal_open`] for a frame whose sender id the link layer supplies.
+///
+/// # Safety
+/// As for [`meshseal_open`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_open_from(
+    rx: *mut MeshsealRecipient,
+    frame: *mut u8,
+    frame_len: size_t,
+    sender: u32,
+    class: u8,
+    out: *mut MeshsealOpened,
+) -> MeshsealResult {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        open_any(
+            rx,
+            frame,
+            frame_len,
+            Some(sender),
+            OpenKind::Class(class),
+            out,
+        )
+    }
+}
+
+/// Opens a response (or challenge) to this member's request `(req_sender, req_seq)`; anything
+/// else is refused.
+///
+/// # Safety
+/// As for [`meshseal_open`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_open_response(
+    rx: *mut MeshsealRecipient,
+    frame: *mut u8,
+    frame_len: size_t,
+    req_sender: u32,
+    req_seq: u64,
+    out: *mut MeshsealOpened,
+) -> MeshsealResult {
+    let kind = OpenKind::Response(FrameId {
+        sender: req_sender,
+        seq: req_seq,
+    });
+    // SAFETY: forwarded from this function's contract.
+    unsafe { open_any(rx, frame, frame_len, None, kind, out) }
+}
+
+/// Verifies and decrypts a frame in place WITHOUT replay state (diagnostics and test vectors
+/// only; a receiver must use [`meshseal_open`]): the truncated number is reconstructed near
+/// `expected`; `link_sender` is used when `implicit` is nonzero; `bound_sender`/`bound_seq` name
+/// the frame a response, challenge or echo is bound to when `has_bound` is nonzero. Fills
+/// `sender`, `seq`, `payload_offset` and `payload_len` of `*out`.
+///
+/// # Safety
+/// As for [`meshseal_open`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_verify_stateless(
+    rx: *mut MeshsealRecipient,
+    frame: *mut u8,
+    frame_len: size_t,
+    implicit: u8,
+    link_sender: u32,
+    expected: u64,
+    has_bound: u8,
+    bound_sender: u32,
+    bound_seq: u64,
+    out: *mut MeshsealOpened,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (rx, buf) = unsafe {
+            (
+                context::<RecipientImpl, _>(rx)?,
+                bytes_mut(frame, frame_len)?,
+            )
+        };
+        raw::check_out(out)?;
+        let (mode, link) = if implicit != 0 {
+            (SenderIdMode::Implicit, Some(link_sender))
+        } else {
+            (SenderIdMode::Explicit, None)
+        };
+        let bound = (has_bound != 0).then_some(FrameId {
+            sender: bound_sender,
+            seq: bound_seq,
+        });
+        let v = meshseal::context::open_stateless(rx.keys(), buf, mode, link, expected, bound)?;
+        let info = MeshsealOpened {
+            sender: v.sender,
+            seq: v.seq,
+            epoch: rx.keys().epoch(),
+            freshness: MESHSEAL_FRESHNESS_UNKNOWN,
+            payload_offset: offset_in(frame, v.payload),
+            payload_len: v.payload.len(),
+            ..MeshsealOpened::default()
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put(out, info) }
+    })
+}
+
+/// The last frame refused as `STALE` (to answer with a challenge): writes its id, or returns
+/// `NOT_FOUND` when there is none.
+///
+/// # Safety
+/// `rx` points to an initialized recipient; `sender` and `seq` to writable values.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_last_stale(
+    rx: *mut MeshsealRecipient,
+    sender: *mut u32,
+    seq: *mut u64,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let rx = unsafe { context::<RecipientImpl, _>(rx)? };
+        let id = rx.last_stale().ok_or(MeshsealResult::NotFound)?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            put(sender, id.sender)?;
+            put(seq, id.seq)
+        }
+    })
+}
+
+/// Answers the request `(req_sender, req_seq)` with a challenge sealed by `tx` (this member's
+/// sender) and remembers it, so that the requester's echo is accepted as fresh. `now` is any
+/// monotonic time the caller keeps.
+///
+/// # Safety
+/// `rx` and `tx` point to initialized contexts; `out`, `out_cap`, `out_len` as for
+/// [`meshseal_seal`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_issue_challenge(
+    rx: *mut MeshsealRecipient,
+    tx: *mut MeshsealSender,
+    req_sender: u32,
+    req_seq: u64,
+    now: u64,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+) -> MeshsealResult {
+    // SAFETY: forwarded from this function's contract.
+    let _ = unsafe { put(out_len, 0) };
+    run(|| {
+        // SAFETY: forwarded from this function's contract; a sender and a recipient never
+        // share storage (their blocks have different magic words).
+        let (rx, tx, buf) = unsafe {
+            (
+                context::<RecipientImpl, _>(rx)?,
+                context::<SenderImpl, _>(tx)?,
+                bytes_mut(out, out_cap)?,
+            )
+        };
+        raw::check_out(out_len)?;
+        let request = FrameId {
+            sender: req_sender,
+            seq: req_seq,
+        };
+        let n = rx.issue_challenge(tx, request, now, buf)?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put(out_len, n) }
+    })
+}
+
+/// Copies the recipient's counters into `*out`.
+///
+/// # Safety
+/// `rx` points to an initialized recipient; `out` to a writable `MeshsealStats`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_recipient_stats(
+    rx: *mut MeshsealRecipient,
+    out: *mut MeshsealStats,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let s = unsafe { context::<RecipientImpl, _>(rx)? }.stats();
+        let mut refused = [0u64; MESHSEAL_REASONS];
+        for e in Error::ALL {
+            refused[e.index()] = s.refused(e);
+        }
+        let stats = MeshsealStats {
+            accepted: s.accepted,
+            unknown_freshness: s.unknown_freshness,
+            gaps: s.gaps,
+            late: s.late,
+            missing: s.missing(),
+            evicted: s.evicted,
+            refused_total: s.refused_total(),
+            refused,
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put(out, stats) }
+    })
+}
+
+#[cfg(all(target_os = "none", feature = "panic-halt"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_fit_their_blocks() {
+        std::println!(
+            "sender {} / {}, recipient {} / {}, peer {}",
+            meshseal_sender_size(),
+            core::mem::size_of::<MeshsealSender>(),
+            meshseal_recipient_size(),
+            core::mem::size_of::<MeshsealRecipient>(),
+            meshseal_peer_size()
+        );
+        assert!(meshseal_sender_size() <= core::mem::size_of::<MeshsealSender>());
+        assert!(meshseal_recipient_size() <= core::mem::size_of::<MeshsealRecipient>());
+    }
+}

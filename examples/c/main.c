@@ -1,0 +1,382 @@
+/* meshseal from C: seals and opens the frozen test vectors through meshseal.h and checks
+ * them byte for byte, then runs a sender and a recipient with a persistent counter and checks
+ * that a replayed frame and a tampered frame are refused with their result codes.
+ *
+ * Vectors arrive on stdin, one per line (written by the test from compact-v1.json):
+ *   G <secret> <salt|-> <group_id> <epoch> <key> <iv>
+ *   F <sender> <implicit> <seq> <reference|-> <kind> <arg1> <arg2> <payload|-> <frame>
+ * kind: plain, timed (arg1 = time), fragment (arg1 = index, arg2 = count),
+ *       response/challenge/echo (arg1 = bound sender, arg2 = bound seq).
+ * Exit status 0 only when every check passed. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "meshseal.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (!(cond)) {                                     \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);                  \
+            fprintf(stderr, "\n");                         \
+            failures++;                                    \
+        }                                                  \
+    } while (0)
+
+#define EXPECT_RESULT(got, want, what)                                           \
+    CHECK((got) == (want), "%s: got %s (%d), want %s (%d)", what,               \
+          meshseal_result_name(got), (int)(got), meshseal_result_name(want), (int)(want))
+
+/* A counter "flash": what the store callback persisted, and whether writes fail. */
+typedef struct {
+    int present;
+    uint64_t limit;
+    unsigned writes;
+    int fail;
+} counter_flash;
+
+static int32_t flash_load(void *user, uint64_t *limit) {
+    counter_flash *f = user;
+    if (f->fail) return -1;
+    if (!f->present) return 0;
+    *limit = f->limit;
+    return 1;
+}
+
+static int32_t flash_store(void *user, uint64_t limit) {
+    counter_flash *f = user;
+    if (f->fail) return -1;
+    f->present = 1;
+    f->limit = limit;
+    f->writes++;
+    return 0;
+}
+
+static size_t unhex(const char *s, uint8_t *out, size_t cap) {
+    if (strcmp(s, "-") == 0) return 0;
+    size_t n = strlen(s) / 2;
+    if (n > cap) { fprintf(stderr, "hex too long\n"); exit(2); }
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) { fprintf(stderr, "bad hex\n"); exit(2); }
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+static MeshsealKeys keys;
+static MeshsealRecipient rx;
+static MeshsealSender tx;
+
+static void group_line(char *line) {
+    char secret_h[160], salt_h[160], key_h[40], iv_h[40];
+    unsigned long group_id;
+    unsigned epoch;
+    if (sscanf(line, "G %159s %159s %lu %u %39s %39s", secret_h, salt_h, &group_id, &epoch,
+               key_h, iv_h) != 6) {
+        fprintf(stderr, "bad group line\n");
+        exit(2);
+    }
+    uint8_t secret[64], salt[64], key[16], iv[13];
+    size_t secret_len = unhex(secret_h, secret, sizeof secret);
+    size_t salt_len = unhex(salt_h, salt, sizeof salt);
+    unhex(key_h, key, sizeof key);
+    unhex(iv_h, iv, sizeof iv);
+    MeshsealResult r = meshseal_derive(secret, secret_len, salt_len ? salt : NULL, salt_len,
+                                       (uint32_t)group_id, (uint16_t)epoch, &keys);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "derive");
+    CHECK(memcmp(keys.key, key, 16) == 0, "derived key differs");
+    CHECK(memcmp(keys.iv, iv, 13) == 0, "derived iv differs");
+    MeshsealRecipientConfig rcfg = meshseal_recipient_config_default(0, UINT32_MAX);
+    r = meshseal_recipient_init_secret(&rx, secret, secret_len, salt_len ? salt : NULL, salt_len,
+                                       (uint32_t)group_id, (uint16_t)epoch, &rcfg);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "recipient init from secret");
+}
+
+static int frame_line(char *line) {
+    unsigned long sender, arg1, arg2;
+    unsigned implicit;
+    unsigned long long seq;
+    char ref_s[32], kind[16], payload_h[600], frame_h[700];
+    if (sscanf(line, "F %lu %u %llu %31s %15s %lu %lu %599s %699s", &sender, &implicit, &seq,
+               ref_s, kind, &arg1, &arg2, payload_h, frame_h) != 9) {
+        fprintf(stderr, "bad frame line\n");
+        exit(2);
+    }
+    uint8_t payload[300], expected[350], out[400];
+    size_t payload_len = unhex(payload_h, payload, sizeof payload);
+    size_t expected_len = unhex(frame_h, expected, sizeof expected);
+    int has_ref = strcmp(ref_s, "-") != 0;
+    uint64_t reference = has_ref ? strtoull(ref_s, NULL, 10) : 0;
+
+    /* Seal: a sender booted at `seq` through the load callback. */
+    counter_flash flash = {1, seq, 0, 0};
+    MeshsealSenderConfig cfg = meshseal_sender_config_default((uint32_t)sender);
+    cfg.implicit_sender = (uint8_t)implicit;
+    cfg.length_mode = MESHSEAL_LENGTH_CONFIRMED;
+    cfg.full_every = 1000;
+    MeshsealResult r = meshseal_sender_init(&tx, &keys, &cfg, flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "sender init");
+    if (has_ref) meshseal_sender_confirm(&tx, reference);
+    size_t n = 0;
+    const uint8_t *p = payload_len ? payload : NULL;
+    int bound = 0;
+    if (strcmp(kind, "plain") == 0) {
+        r = meshseal_seal(&tx, p, payload_len, out, sizeof out, &n);
+    } else if (strcmp(kind, "timed") == 0) {
+        r = meshseal_seal_timed(&tx, p, payload_len, (uint16_t)arg1, out, sizeof out, &n);
+    } else if (strcmp(kind, "fragment") == 0) {
+        r = meshseal_seal_fragment(&tx, p, payload_len, (uint8_t)arg1, (uint8_t)arg2, out,
+                                   sizeof out, &n);
+    } else if (strcmp(kind, "response") == 0) {
+        bound = 1;
+        r = meshseal_seal_response(&tx, p, payload_len, (uint32_t)arg1, arg2, out, sizeof out, &n);
+    } else if (strcmp(kind, "challenge") == 0) {
+        bound = 1;
+        r = meshseal_seal_challenge(&tx, (uint32_t)arg1, arg2, out, sizeof out, &n);
+    } else if (strcmp(kind, "echo") == 0) {
+        bound = 1;
+        r = meshseal_seal_echo(&tx, p, payload_len, (uint32_t)arg1, arg2, out, sizeof out, &n);
+    } else {
+        fprintf(stderr, "unknown kind %s\n", kind);
+        exit(2);
+    }
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, kind);
+    CHECK(n == expected_len && memcmp(out, expected, n) == 0, "seal %s seq %llu: frame differs",
+          kind, seq);
+    CHECK(flash.writes == 1 && flash.limit > seq, "reservation not persisted before use");
+    meshseal_sender_clear(&tx);
+
+    /* Open, reconstructing the number near the reference as a receiver in step would. */
+    uint8_t buf[350];
+    memcpy(buf, expected, expected_len);
+    MeshsealOpened o;
+    uint64_t near = has_ref ? reference + 1 : 0;
+    r = meshseal_verify_stateless(&rx, buf, expected_len, (uint8_t)implicit, (uint32_t)sender,
+                                  near, (uint8_t)bound, (uint32_t)arg1, arg2, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open vector");
+    CHECK(o.sender == sender && o.seq == seq, "opened id differs");
+    CHECK(o.payload_len == payload_len &&
+              memcmp(buf + o.payload_offset, payload, payload_len) == 0,
+          "opened payload differs");
+
+    /* The same frame with its last tag byte flipped is refused, and nothing is released. */
+    memcpy(buf, expected, expected_len);
+    buf[expected_len - 1] ^= 0x01;
+    r = meshseal_verify_stateless(&rx, buf, expected_len, (uint8_t)implicit, (uint32_t)sender,
+                                  near, (uint8_t)bound, (uint32_t)arg1, arg2, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_TAG, "tampered vector");
+    return 1;
+}
+
+/* A sender and a recipient in a provisioned group: persistence, replay, tampering. */
+static void session(void) {
+    static const uint8_t secret[32] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                       0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                       0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+                                       0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42};
+    counter_flash flash = {0, 0, 0, 0};
+    MeshsealSenderConfig cfg = meshseal_sender_config_default(1);
+    cfg.reservation_block = 10;
+    MeshsealResult r = meshseal_sender_init_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
+                                                   flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "sender init from secret");
+    MeshsealRecipientConfig rcfg = meshseal_recipient_config_default(1, 10);
+    rcfg.has_own_id = 1;
+    rcfg.own_id = 2;
+    r = meshseal_recipient_init_secret(&rx, secret, sizeof secret, NULL, 0, 7, 0, &rcfg);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "recipient init");
+    meshseal_recipient_provision(&rx, 1);
+
+    const char *msg = "lamp on";
+    uint8_t frame[64], copy[64];
+    size_t n = 0;
+    r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal");
+    CHECK(flash.present && flash.limit == 10 && flash.writes == 1, "first reservation");
+    memcpy(copy, frame, n);
+
+    MeshsealOpened o;
+    r = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open");
+    CHECK(o.payload_len == strlen(msg) && memcmp(frame + o.payload_offset, msg, o.payload_len) == 0,
+          "payload");
+    CHECK(o.sender == 1 && o.seq == 0 && o.freshness == MESHSEAL_FRESHNESS_FRESH, "opened info");
+
+    /* The same frame again: a replay. */
+    r = meshseal_open(&rx, copy, n, MESHSEAL_CLASS_TELEMETRY, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_REPLAY, "replayed frame");
+
+    /* A new frame with one ciphertext bit flipped: bad tag, and its bytes wiped. */
+    r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal 2");
+    frame[n - 9] ^= 0x80;
+    r = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_TELEMETRY, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_TAG, "tampered frame");
+    int wiped = 1;
+    for (size_t i = n - 8 - strlen(msg); i < n - 8; i++) wiped &= frame[i] == 0;
+    CHECK(wiped, "refused ciphertext not wiped");
+
+    /* Statistics count each outcome under its reason. */
+    MeshsealStats st;
+    r = meshseal_recipient_stats(&rx, &st);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "stats");
+    CHECK(st.accepted == 1, "accepted %" PRIu64, st.accepted);
+    CHECK(st.refused[MESHSEAL_RESULT_REPLAY - 1] == 1, "replay count");
+    CHECK(st.refused[MESHSEAL_RESULT_BAD_TAG - 1] == 1, "bad tag count");
+    CHECK(st.refused_total == 2, "refused total %" PRIu64, st.refused_total);
+
+    /* Too small an output buffer uses no number. */
+    uint64_t next = 0, remaining = 0;
+    meshseal_sender_counter(&tx, &next, NULL);
+    r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, 4, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BUFFER_TOO_SMALL, "small buffer");
+    uint64_t after = 0;
+    meshseal_sender_counter(&tx, &after, &remaining);
+    CHECK(after == next && n == 0, "a refused seal consumed a number");
+
+    /* Reboot: the counter resumes after the persisted reservation, never below it. */
+    meshseal_sender_clear(&tx);
+    r = meshseal_sender_init_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg, flash_load,
+                                    flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "reboot");
+    meshseal_sender_counter(&tx, &next, NULL);
+    CHECK(next == 10, "resumed at %" PRIu64, next);
+
+    /* A failing store: no frame, the reason says why. */
+    flash.fail = 1;
+    for (int i = 0; i < 10 && r == MESHSEAL_RESULT_OK; i++)
+        r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_COUNTER_STORE, "failing counter store");
+    flash.fail = 0;
+
+    /* A reflected frame: a sender claiming the receiver's own id. */
+    MeshsealSender tx2;
+    counter_flash flash2 = {0, 0, 0, 0};
+    MeshsealSenderConfig cfg2 = meshseal_sender_config_default(2);
+    r = meshseal_sender_init_secret(&tx2, secret, sizeof secret, NULL, 0, 7, 0, &cfg2, flash_load,
+                                    flash_store, &flash2);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "sender 2");
+    r = meshseal_seal(&tx2, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
+    r = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_TELEMETRY, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_REFLECTED, "reflected frame");
+    meshseal_sender_clear(&tx2);
+
+    /* API misuse is refused, never undefined. */
+    MeshsealSender fresh;
+    memset(&fresh, 0, sizeof fresh);
+    r = meshseal_seal(&fresh, (const uint8_t *)msg, 1, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NOT_INITIALIZED, "uninitialized sender");
+    r = meshseal_seal(NULL, (const uint8_t *)msg, 1, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NULL_POINTER, "null sender");
+    r = meshseal_seal(&tx, NULL, 5, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NULL_POINTER, "null payload");
+    r = meshseal_seal(&tx, frame, 8, frame + 4, 40, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_ARGUMENT, "overlapping buffers");
+    r = meshseal_open(&rx, frame, n, 9, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_ARGUMENT, "unknown class");
+    r = meshseal_open(&rx, frame, 3, MESHSEAL_CLASS_TELEMETRY, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_MALFORMED, "truncated frame");
+    static MeshsealSender blocks[2];
+    MeshsealSender *misaligned = (MeshsealSender *)((char *)&blocks[0] + 4);
+    r = meshseal_sender_init_secret(misaligned, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
+                                    flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_MISALIGNED, "misaligned context");
+    r = meshseal_sender_init_secret(&blocks[1], secret, 8, NULL, 0, 7, 0, &cfg, flash_load,
+                                    flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_INVALID_CONFIG, "short master secret");
+    MeshsealSenderConfig bad = cfg;
+    bad.full_every = 0;
+    r = meshseal_sender_init_secret(&blocks[1], secret, sizeof secret, NULL, 0, 7, 0, &bad,
+                                    flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_INVALID_CONFIG, "full_every 0");
+    r = meshseal_sender_init_secret(&blocks[1], secret, sizeof secret, NULL, 0, 7, 0, &cfg, NULL,
+                                    flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NULL_POINTER, "missing load callback");
+    CHECK(strcmp(meshseal_result_name(MESHSEAL_RESULT_REPLAY), "replay") == 0, "reason name");
+    CHECK(strcmp(meshseal_result_name(12345), "unknown") == 0, "unknown code name");
+    CHECK(meshseal_peer_size() == 24, "peer size %zu", meshseal_peer_size());
+    CHECK(meshseal_sender_size() <= sizeof(MeshsealSender), "sender size");
+    CHECK(meshseal_recipient_size() <= sizeof(MeshsealRecipient), "recipient size");
+
+    meshseal_sender_clear(&tx);
+    meshseal_recipient_clear(&rx);
+    r = meshseal_open(&rx, copy, n, MESHSEAL_CLASS_TELEMETRY, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NOT_INITIALIZED, "cleared recipient");
+}
+
+/* Freshness for actuation: a receiver without verified state for the sender refuses the
+ * command as stale, challenges it, and accepts the echo bound to its challenge. */
+static void challenge_round(void) {
+    static const uint8_t secret[16] = "0123456789abcdef";
+    static MeshsealSender lamp_tx, ctl_tx;
+    static MeshsealRecipient lamp_rx, ctl_rx;
+    counter_flash f1 = {0, 0, 0, 0}, f2 = {0, 0, 0, 0};
+    MeshsealSenderConfig c1 = meshseal_sender_config_default(1), c2 = meshseal_sender_config_default(2);
+    MeshsealRecipientConfig r1 = meshseal_recipient_config_default(1, 2), r2 = r1;
+    r1.has_own_id = 1;
+    r1.own_id = 1;
+    r2.has_own_id = 1;
+    r2.own_id = 2;
+    MeshsealResult r = meshseal_sender_init_secret(&ctl_tx, secret, 16, NULL, 0, 9, 1, &c1,
+                                                   flash_load, flash_store, &f1);
+    r |= meshseal_recipient_init_secret(&ctl_rx, secret, 16, NULL, 0, 9, 1, &r1);
+    r |= meshseal_sender_init_secret(&lamp_tx, secret, 16, NULL, 0, 9, 1, &c2, flash_load,
+                                     flash_store, &f2);
+    r |= meshseal_recipient_init_secret(&lamp_rx, secret, 16, NULL, 0, 9, 1, &r2);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "challenge set-up");
+
+    const uint8_t cmd[] = "unlock";
+    uint8_t frame[64], challenge[64];
+    size_t n = 0, cn = 0;
+    MeshsealOpened o;
+    r = meshseal_seal(&ctl_tx, cmd, sizeof cmd, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal command");
+    r = meshseal_open(&lamp_rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_STALE, "command without verified state");
+    uint32_t req_sender = 0;
+    uint64_t req_seq = 99;
+    r = meshseal_recipient_last_stale(&lamp_rx, &req_sender, &req_seq);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "last stale");
+    CHECK(req_sender == 1 && req_seq == 0, "stale id %u/%llu", (unsigned)req_sender,
+          (unsigned long long)req_seq);
+    r = meshseal_issue_challenge(&lamp_rx, &lamp_tx, req_sender, req_seq, 0, challenge,
+                                 sizeof challenge, &cn);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "issue challenge");
+
+    r = meshseal_open_response(&ctl_rx, challenge, cn, req_sender, req_seq, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open challenge");
+    CHECK(o.binding == MESHSEAL_BINDING_CHALLENGE && o.sender == 2, "challenge binding");
+    r = meshseal_seal_echo(&ctl_tx, cmd, sizeof cmd, o.sender, o.seq, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal echo");
+    r = meshseal_open(&lamp_rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "echo accepted");
+    CHECK(o.binding == MESHSEAL_BINDING_ECHO && o.freshness == MESHSEAL_FRESHNESS_FRESH &&
+              o.payload_len == sizeof cmd && memcmp(frame + o.payload_offset, cmd, sizeof cmd) == 0,
+          "echo delivered fresh");
+    r = meshseal_recipient_last_stale(&ctl_rx, &req_sender, &req_seq);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NOT_FOUND, "nothing stale at the controller");
+
+    meshseal_sender_clear(&ctl_tx);
+    meshseal_sender_clear(&lamp_tx);
+    meshseal_recipient_clear(&ctl_rx);
+    meshseal_recipient_clear(&lamp_rx);
+}
+
+int main(void) {
+    char line[2048];
+    int vectors = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        if (line[0] == 'G') group_line(line);
+        else if (line[0] == 'F') vectors += frame_line(line);
+    }
+    meshseal_recipient_clear(&rx);
+    session();
+    challenge_round();
+    printf("vectors %d failures %d\n", vectors, failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the C API for thumbv7em-none-eabihf (opt-level s, fat LTO), links it into the C
+# firmware of main.c with Debian's arm-none-eabi-gcc (-Os, --gc-sections) and runs it under
+# QEMU (mps2-an386).
+# Prints the firmware's flash, the share of it taken by the library, and the run's report.
+# Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$here/../..
+cd "$root"
+out=$root/target/c-m4
+mkdir -p "$out"
+# The library as firmware would build it for size: opt-level s (smaller than z here), fat
+# LTO, one codegen unit
+# (environment overrides of the release profile, in a target directory of its own).
+CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
+CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
+CARGO_TARGET_DIR=$out/cargo \
+    cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf --features panic-halt
+lib=$out/cargo/thumbv7em-none-eabihf/release/libmeshseal_ffi.a
+FLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections
+       -fdata-sections -std=c11 -Wall -Wextra -Werror -nostartfiles
+       -T"$here/../mbedtls-m4/link.ld" -Wl,--gc-sections -Wl,--wrap=calloc,--wrap=free
+       --specs=nano.specs --specs=nosys.specs -I"$root/crates/meshseal-ffi/include")
+arm-none-eabi-gcc "${FLAGS[@]}" "$here/main.c" "$here/../mbedtls-m4/startup.c" "$lib" \
+    -Wl,-Map="$out/c-m4.map" -o "$out/c-m4.elf"
+size() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'; }
+elf=$out/c-m4.elf
+flash=$(( $(size "$elf" .text) + $(size "$elf" .rodata) + $(size "$elf" .data) ))
+# The library's share: kept input sections (.text/.rodata/.data) that came from the archive.
+libshare=$(python3 - "$out/c-m4.map" <<'PY'
+import re, sys
+total, section = 0, None
+discarded = True
+for line in open(sys.argv[1]):
+    if line.startswith("Linker script and memory map"):
+        discarded = False
+    if discarded:
+        continue
+    m = re.match(r"^ (\.(?:text|rodata|data)\S*)(.*)$", line)
+    if m:
+        section, line = m.group(1), m.group(2)
+    m = re.match(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)", line)
+    if m and section and "libmeshseal_ffi.a" in m.group(2):
+        total += int(m.group(1), 16)
+        section = None
+print(total)
+PY
+)
+report=$(timeout 60 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none \
+    -serial none -semihosting-config enable=on,target=native -kernel "$elf" 2>&1) || {
+    echo "c-m4 failed: $report" >&2
+    exit 1
+}
+echo "c-m4: flash=$flash from_libmeshseal_ffi=$libshare $report"
