@@ -4,6 +4,7 @@
 //! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
+mod gateway;
 mod group;
 mod state;
 
@@ -129,6 +130,10 @@ enum Cmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Verify frames arriving over UDP with durable or shared replay state (see docs/gateway.md).
+    Gateway(gateway::GatewayArgs),
+    /// Send sealed frames from simulated senders to a gateway on loopback.
+    Loadgen(gateway::LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -297,6 +302,8 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
             )
         }
         Cmd::Demo { dir } => demo(dir),
+        Cmd::Gateway(a) => gateway::gateway(a),
+        Cmd::Loadgen(a) => gateway::loadgen(a),
     }
 }
 
