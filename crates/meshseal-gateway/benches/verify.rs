@@ -100,7 +100,8 @@ fn redb(c: &mut Criterion) {
     run(c, "redb_1000_senders", backend, windows);
 }
 
-struct RedisServer(Child, tempfile::TempDir);
+/// The server and its directory (removed on drop).
+struct RedisServer(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
