@@ -344,6 +344,39 @@ fn garbage_flood_survives() {
     );
 }
 
+#[test]
+fn loadgen_targets_loopback_only() {
+    let env = Env::new(2);
+    for (target, senders) in [("10.1.2.3:5683", "1"), ("127.0.0.1:9", "3")] {
+        let o = bin()
+            .args(["loadgen", "--group"])
+            .arg(env.path("g.toml"))
+            .args([
+                "--target",
+                target,
+                "--senders",
+                senders,
+                "--rate",
+                "10",
+                "--duration",
+                "1",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+    }
+    let o = bin()
+        .args(["loadgen", "--group"])
+        .arg(env.path("g.toml"))
+        .args(["--target", "127.0.0.1:9", "--senders", "2", "--rate", "0"])
+        .args(["--duration", "5", "--count", "50"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sent"], 50, "bounded by --count: {v}");
+}
+
 fn gw_messages(p: &Path) -> Vec<Value> {
     std::fs::read_to_string(p)
         .unwrap()

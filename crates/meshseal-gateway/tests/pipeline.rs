@@ -152,6 +152,31 @@ fn two_pipelines_racing_on_redis_deliver_each_frame_once() {
 }
 
 #[test]
+fn strict_order_holds_across_gateways() {
+    let Some(redis) = Redis::start() else { return };
+    let mut strict = setup(1);
+    strict.order = OrderPolicy::Strict;
+    let all = frames(1, 6);
+    let (a, wa) = Shared::open(&redis.url(), &strict, true).unwrap();
+    let (b, wb) = Shared::open(&redis.url(), &strict, false).unwrap();
+    let mut va = Verifier::new(keys(), &strict, wa, a).unwrap();
+    let mut vb = Verifier::new(keys(), &strict, wb, b).unwrap();
+    let mut batch = Batch::new(8, 1280);
+    let mut out = Vec::new();
+    for i in [0, 1, 2, 5] {
+        batch.push(&all[i]);
+    }
+    va.process(&mut batch, &mut out).unwrap();
+    assert_eq!(lines(&out).len(), 4);
+    // Gateway B never saw 5: locally 3 is in order, but the shared window knows better.
+    batch.push(&all[3]);
+    let mut out_b = Vec::new();
+    vb.process(&mut batch, &mut out_b).unwrap();
+    assert!(out_b.is_empty());
+    assert_eq!(vb.stats().refused(meshseal::Error::OutOfOrder), 1);
+}
+
+#[test]
 fn redis_state_loss_fails_closed() {
     let Some(redis) = Redis::start() else { return };
     let all = frames(2, 3);

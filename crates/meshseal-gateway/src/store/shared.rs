@@ -10,7 +10,8 @@
 //!
 //! A gateway verifies tags locally first (only authentic frames reach Redis), then sends the
 //! batch's `(sender, number)` pairs to [`SCRIPT`], which Redis runs atomically: for each pair in
-//! order it refuses a number already set or older than the window and sets the others. Two
+//! order it refuses a number already set or older than the window (and, under the strict order
+//! policy, any number below the highest) and sets the others. Two
 //! gateways that receive the same frame therefore never both deliver it: whichever script runs
 //! first sets the bit, the other sees it. The script first checks the `token`: if Redis lost
 //! its data (restarted without persistence), every frame is refused until an operator acts,
@@ -31,16 +32,18 @@ use crate::{GatewayError, GroupSetup};
 pub const WINDOW: u64 = 64;
 
 /// Check-and-set of a batch: KEYS = meta, then (highest, ring) per frame; ARGV = token, window
-/// size, then one number per frame. Returns per frame 0 (accepted), 1 (replay), 2 (too old).
+/// size, strict order (1 or 0), then one number per frame. Returns per frame 0 (accepted),
+/// 1 (replay), 2 (too old), 3 (out of order: below the highest under strict order).
 pub const SCRIPT: &str = r#"
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
   return redis.error_reply('MESHSEAL_STATE_LOST replay state missing or replaced')
 end
 local w = tonumber(ARGV[2])
+local strict = ARGV[3] == '1'
 local out = {}
-for i = 3, #ARGV do
-  local hk = KEYS[2 * i - 4]
-  local bk = KEYS[2 * i - 3]
+for i = 4, #ARGV do
+  local hk = KEYS[2 * i - 6]
+  local bk = KEYS[2 * i - 5]
   local seq = tonumber(ARGV[i])
   local h = tonumber(redis.call('GET', hk))
   local r = 0
@@ -58,6 +61,8 @@ for i = 3, #ARGV do
     r = 2
   elseif redis.call('GETBIT', bk, seq % w) == 1 then
     r = 1
+  elseif strict then
+    r = 3
   else
     redis.call('SETBIT', bk, seq % w, 1)
   end
@@ -88,6 +93,7 @@ pub struct Shared {
     script: redis::Script,
     prefix: String,
     token: String,
+    strict: bool,
     keys: HashMap<u32, (String, String)>,
 }
 
@@ -140,6 +146,7 @@ impl Shared {
             script: redis::Script::new(SCRIPT),
             prefix,
             token,
+            strict: setup.order == meshseal::OrderPolicy::Strict,
             keys: HashMap::new(),
         };
         let mut windows = Windows::default();
@@ -180,7 +187,9 @@ impl Shared {
         }
         let mut inv = self.script.prepare_invoke();
         inv.key(format!("{}:meta", self.prefix));
-        inv.arg(&self.token).arg(WINDOW);
+        inv.arg(&self.token)
+            .arg(WINDOW)
+            .arg(if self.strict { "1" } else { "0" });
         for f in frames {
             let p = &self.prefix;
             let (h, b) = self.keys.entry(f.id.sender).or_insert_with(|| {
@@ -222,6 +231,7 @@ impl ReplayBackend for Shared {
                     0 => Ok(()),
                     1 => Err(Error::Replay),
                     2 => Err(Error::TooOld),
+                    3 => Err(Error::OutOfOrder),
                     _ => Err(Error::CounterStore),
                 }));
             }
