@@ -174,12 +174,12 @@ impl Gateway {
 }
 
 fn signal(child: &Child, sig: &str) {
-    let s = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(s.success());
+    use nix::sys::signal::{kill, Signal};
+    let sig = match sig {
+        "USR1" => Signal::SIGUSR1,
+        _ => Signal::SIGTERM,
+    };
+    kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
 fn refused(s: &Value, reasons: &[&str]) -> u64 {
