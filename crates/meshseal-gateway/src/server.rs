@@ -107,7 +107,8 @@ pub fn print_stats<B: ReplayBackend>(v: &Verifier<B>, w: &mut dyn Write) {
     );
 }
 
-/// Waits up to [`POLL`] for one datagram, then takes what else is queued without waiting.
+/// Waits up to [`POLL`] for one datagram, then takes what else is queued without waiting, in
+/// one `recvmmsg` call.
 fn receive(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
     let Some(buf) = batch.next_buf() else {
         return Ok(());
@@ -117,6 +118,49 @@ fn receive(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
         Err(e) if transient(&e) => return Ok(()),
         Err(e) => return Err(GatewayError::io("receive failed", e)),
     }
+    drain(socket, batch)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn drain(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
+    let lens = match recv_many(socket, batch.free_bufs()) {
+        Ok(lens) => lens,
+        Err(e) if transient(&e) => return Ok(()),
+        Err(e) => return Err(GatewayError::io("receive failed", e)),
+    };
+    let now = Instant::now();
+    for n in lens {
+        batch.commit(n, now);
+    }
+    Ok(())
+}
+
+/// Lengths of the datagrams already queued, received into `free` without waiting.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn recv_many(socket: &UdpSocket, free: &mut [Vec<u8>]) -> std::io::Result<Vec<usize>> {
+    use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+
+    if free.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(free.len(), None);
+    let mut slices: Vec<[IoSliceMut<'_>; 1]> =
+        free.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+    let results = recvmmsg(
+        socket.as_raw_fd(),
+        &mut headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(results.map(|r| r.bytes).collect())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn drain(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
     socket
         .set_nonblocking(true)
         .map_err(|e| GatewayError::io("cannot set socket mode", e))?;

@@ -75,6 +75,13 @@ impl Batch {
         }
     }
 
+    /// The free buffers (from the next one on), to receive several datagrams at once; record
+    /// each with [`Batch::commit`] in order.
+    pub fn free_bufs(&mut self) -> &mut [Vec<u8>] {
+        let at = self.lens.len();
+        &mut self.bufs[at..]
+    }
+
     /// Copies `datagram` in as the next entry (for tests and benchmarks); false when full.
     pub fn push(&mut self, datagram: &[u8]) -> bool {
         let Some(buf) = self.next_buf() else {
