@@ -23,6 +23,7 @@ use crate::{CliError, Outcome};
 
 #[derive(Args)]
 pub struct GatewayArgs {
+    /// The group file (keys, members, order policy).
     #[arg(long)]
     group: PathBuf,
     /// UDP address to receive frames on (port 0 picks a free port; the address is logged).
@@ -38,6 +39,7 @@ pub struct GatewayArgs {
     /// printed on SIGUSR1 and at shutdown).
     #[arg(long)]
     stats: bool,
+    /// Seconds between counter lines with --stats.
     #[arg(long, default_value_t = 1.0)]
     stats_every: f64,
     /// Create verified replay state for every member: only for a new store, at group creation.
@@ -61,6 +63,7 @@ pub struct GatewayArgs {
 
 #[derive(Args)]
 pub struct LoadgenArgs {
+    /// The group file; the simulated senders are its first members.
     #[arg(long)]
     group: PathBuf,
     /// The gateway's address; loopback only.
@@ -93,6 +96,7 @@ pub struct LoadgenArgs {
     /// Keep the simulated senders' counters here, so later runs continue above earlier ones.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// Seed of the random mix (replays, tampering, garbage, payloads).
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
