@@ -6,6 +6,7 @@
 
 mod attack_lab;
 mod compare;
+mod gateway;
 mod group;
 mod keys;
 mod oscore;
@@ -170,6 +171,10 @@ enum Cmd {
     Compare(compare::CompareArgs),
     /// Simulate a multi-hop mesh of sleepy nodes with an active attacker.
     Simulate(simulate::SimulateArgs),
+    /// Verify frames arriving over UDP with durable or shared replay state (see docs/gateway.md).
+    Gateway(gateway::GatewayArgs),
+    /// Send sealed frames from simulated senders to a gateway on loopback.
+    Loadgen(gateway::LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -410,6 +415,8 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
         Cmd::AttackLab(args) => attack_lab::attack_lab(args),
         Cmd::Compare(args) => compare::run(args).map(|()| Outcome::Done),
         Cmd::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
+        Cmd::Gateway(a) => gateway::gateway(a),
+        Cmd::Loadgen(a) => gateway::loadgen(a),
     }
 }
 

@@ -1,0 +1,231 @@
+//! `meshseal gateway` and `meshseal loadgen`: thin wrappers that load the group file and call
+//! into the `meshseal-gateway` crate. Exit codes: 0 after a clean shutdown or a finished load
+//! run, 1 for usage, configuration, store or I/O errors.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use meshseal_gateway::server::{self, Control, ServeConfig};
+use meshseal_gateway::store::embedded::{Embedded, DEFAULT_AHEAD};
+use meshseal_gateway::store::shared::Shared;
+use meshseal_gateway::store::ReplayBackend;
+use meshseal_gateway::verifier::{Verifier, DEFAULT_MAX_DATAGRAM};
+use meshseal_gateway::windows::Windows;
+use meshseal_gateway::{loadgen, GatewayError, GroupSetup};
+use serde_json::json;
+
+use crate::group::Group;
+use crate::{CliError, Outcome};
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    /// The group file (keys, members, order policy).
+    #[arg(long)]
+    group: PathBuf,
+    /// UDP address to receive frames on (port 0 picks a free port; the address is logged).
+    #[arg(long)]
+    bind: String,
+    /// Replay state: a redb file path, or redis://HOST:PORT for state shared by gateways.
+    #[arg(long)]
+    store: String,
+    /// Write verified messages (JSON lines) here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the counters as JSON to stderr every --stats-every seconds (they are always
+    /// printed on SIGUSR1 and at shutdown).
+    #[arg(long)]
+    stats: bool,
+    /// Seconds between counter lines with --stats.
+    #[arg(long, default_value_t = 1.0)]
+    stats_every: f64,
+    /// Create verified replay state for every member: only for a new store, at group creation.
+    #[arg(long)]
+    provision: bool,
+    /// redb: how far above an accepted number the durable ceiling is written; after a crash at
+    /// most this many legitimate frames per sender (plus the unfilled part of one window) are
+    /// refused.
+    #[arg(long, default_value_t = DEFAULT_AHEAD)]
+    ahead: u64,
+    /// Datagrams verified and confirmed together.
+    #[arg(long, default_value_t = server::DEFAULT_BATCH)]
+    batch: usize,
+    /// Largest datagram treated as a frame; longer ones are refused as oversized.
+    #[arg(long, default_value_t = DEFAULT_MAX_DATAGRAM)]
+    max_datagram: usize,
+    /// Log level: error, warn, info, debug (each refusal), trace.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+#[derive(Args)]
+pub struct LoadgenArgs {
+    /// The group file; the simulated senders are its first members.
+    #[arg(long)]
+    group: PathBuf,
+    /// The gateway's address; loopback only.
+    #[arg(long)]
+    target: String,
+    /// Simulated senders: the group's first N members.
+    #[arg(long)]
+    senders: usize,
+    /// Datagrams per second over all senders (0: as fast as possible).
+    #[arg(long)]
+    rate: u64,
+    /// Longest run in seconds.
+    #[arg(long)]
+    duration: f64,
+    /// Most datagrams to send.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Fraction of datagrams that replay an earlier frame.
+    #[arg(long, default_value_t = 0.0)]
+    replays: f64,
+    /// Fraction that are fresh frames with one bit flipped.
+    #[arg(long, default_value_t = 0.0)]
+    tamper: f64,
+    /// Fraction that are random bytes (some longer than any frame).
+    #[arg(long, default_value_t = 0.0)]
+    garbage: f64,
+    /// Payload bytes per frame.
+    #[arg(long, default_value_t = 16)]
+    payload: usize,
+    /// Keep the simulated senders' counters here, so later runs continue above earlier ones.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Seed of the random mix (replays, tampering, garbage, payloads).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn gw(e: GatewayError) -> CliError {
+    CliError::usage(e.to_string())
+}
+
+fn setup_of(g: &Group) -> GroupSetup {
+    GroupSetup {
+        group_id: g.file.group_id,
+        epoch: g.file.epoch,
+        members: g.member_ids(),
+        order: g.order(),
+        id_mode: g.id_mode(),
+    }
+}
+
+fn init_logging(level: &str) -> Result<(), CliError> {
+    let level: tracing::Level = level
+        .parse()
+        .map_err(|_| CliError::usage(format!("--log: unknown level {level:?}")))?;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(false)
+        .try_init();
+    Ok(())
+}
+
+fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| CliError::usage(format!("{what}: cannot resolve {s:?}")))
+}
+
+pub fn gateway(a: GatewayArgs) -> Result<Outcome, CliError> {
+    init_logging(&a.log)?;
+    if !(a.stats_every > 0.0 && a.stats_every.is_finite()) {
+        return Err(CliError::usage("--stats-every must be positive".into()));
+    }
+    if a.batch == 0 || a.max_datagram == 0 || a.max_datagram > 65_535 {
+        return Err(CliError::usage(
+            "--batch must be at least 1 and --max-datagram within 1..=65535".into(),
+        ));
+    }
+    let g = Group::load(&a.group)?;
+    let setup = setup_of(&g);
+    let keys = g.keys()?;
+    let bind = resolve("--bind", &a.bind)?;
+    if a.store.starts_with("redis://") || a.store.starts_with("rediss://") {
+        let (backend, windows) = Shared::open(&a.store, &setup, a.provision).map_err(gw)?;
+        serve(&a, &setup, keys, bind, windows, backend)
+    } else {
+        let (backend, windows) =
+            Embedded::open(a.store.as_ref(), &setup, a.provision, a.ahead).map_err(gw)?;
+        serve(&a, &setup, keys, bind, windows, backend)
+    }
+}
+
+fn serve<B: ReplayBackend>(
+    a: &GatewayArgs,
+    setup: &GroupSetup,
+    keys: meshseal::GroupKeys,
+    bind: SocketAddr,
+    windows: Windows,
+    backend: B,
+) -> Result<Outcome, CliError> {
+    let mut v = Verifier::new(keys, setup, windows, backend).map_err(gw)?;
+    let control = Control::with_signals().map_err(gw)?;
+    let socket =
+        UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
+    let local = socket
+        .local_addr()
+        .map_err(|e| CliError::io("cannot read the bound address".into(), e))?;
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).map_err(|e| {
+                CliError::io(format!("cannot create {}", p.display()), e)
+            })?))
+        }
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut err = std::io::stderr();
+    let _ = writeln!(
+        err,
+        "{}",
+        json!({"status": "listening", "bind": local.to_string(), "store": v.backend_name()})
+    );
+    tracing::info!(%local, store = v.backend_name(), "gateway listening");
+    let cfg = ServeConfig {
+        batch: a.batch,
+        max_datagram: a.max_datagram,
+        stats_every: a.stats.then(|| Duration::from_secs_f64(a.stats_every)),
+    };
+    let result = server::serve(&socket, &mut v, &mut *out, &mut err, &control, cfg);
+    server::print_stats(&v, &mut err);
+    result.map_err(gw)?;
+    Ok(Outcome::Done)
+}
+
+pub fn loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
+    if !(a.duration > 0.0 && a.duration.is_finite()) {
+        return Err(CliError::usage("--duration must be positive".into()));
+    }
+    let g = Group::load(&a.group)?;
+    let setup = setup_of(&g);
+    let cfg = loadgen::LoadConfig {
+        target: resolve("--target", &a.target)?,
+        senders: a.senders,
+        rate: a.rate,
+        duration: Duration::from_secs_f64(a.duration),
+        count: a.count,
+        replays: a.replays,
+        tamper: a.tamper,
+        garbage: a.garbage,
+        payload: a.payload,
+        state: a.state,
+        seed: a.seed,
+    };
+    let block = g.file.policy.reservation_block;
+    let report = loadgen::run(
+        &setup,
+        &|| g.keys().map_err(|e| GatewayError::Config(e.0)),
+        &|id| g.sender_config(id, block),
+        &cfg,
+    )
+    .map_err(gw)?;
+    println!("{}", report.to_json());
+    Ok(Outcome::Done)
+}

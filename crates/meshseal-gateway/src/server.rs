@@ -1,0 +1,193 @@
+//! The UDP receive loop: blocks for one datagram, drains whatever else is queued (up to a
+//! batch), hands the batch to the [`Verifier`], flushes the output, and repeats until asked to
+//! stop. Signals only set flags ([`Control`]); the loop polls them at least every
+//! [`POLL`], so it neither dies inside a store write nor stalls when traffic stops.
+
+use std::io::{ErrorKind, Write};
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::store::ReplayBackend;
+use crate::verifier::{Batch, Verifier};
+use crate::GatewayError;
+
+/// Longest time the loop waits for a datagram before looking at its flags again.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// Default datagrams per batch.
+pub const DEFAULT_BATCH: usize = 64;
+
+/// Flags set from signal handlers or other threads.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Stop after the current batch, flush state and return.
+    pub stop: Arc<AtomicBool>,
+    /// Print the counters once.
+    pub dump: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// Flags wired to SIGTERM and SIGINT (stop) and SIGUSR1 (print counters).
+    pub fn with_signals() -> Result<Control, GatewayError> {
+        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        let c = Control::default();
+        for (sig, flag) in [(SIGTERM, &c.stop), (SIGINT, &c.stop), (SIGUSR1, &c.dump)] {
+            signal_hook::flag::register(sig, Arc::clone(flag))
+                .map_err(|e| GatewayError::io("cannot install signal handler", e))?;
+        }
+        Ok(c)
+    }
+}
+
+/// Loop settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeConfig {
+    /// Datagrams per batch.
+    pub batch: usize,
+    /// Largest datagram treated as a frame.
+    pub max_datagram: usize,
+    /// Print the counters this often (to `stats_out`), if set.
+    pub stats_every: Option<Duration>,
+}
+
+/// Serves `socket` until `control.stop` is set, then flushes the replay state. Counters are
+/// written as one JSON line to `stats_out` on every dump request and periodically.
+pub fn serve<B: ReplayBackend>(
+    socket: &UdpSocket,
+    v: &mut Verifier<B>,
+    out: &mut dyn Write,
+    stats_out: &mut dyn Write,
+    control: &Control,
+    cfg: ServeConfig,
+) -> Result<(), GatewayError> {
+    socket
+        .set_read_timeout(Some(POLL))
+        .map_err(|e| GatewayError::io("cannot set socket timeout", e))?;
+    let mut batch = Batch::new(cfg.batch, cfg.max_datagram);
+    let mut last_stats = Instant::now();
+    let result = loop {
+        if control.stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        let due = cfg
+            .stats_every
+            .is_some_and(|every| last_stats.elapsed() >= every);
+        if control.dump.swap(false, Ordering::Relaxed) || due {
+            last_stats = Instant::now();
+            print_stats(v, stats_out);
+        }
+        match receive(socket, &mut batch) {
+            Ok(()) => {}
+            Err(e) => break Err(e),
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        if let Err(e) = v.process(&mut batch, out).and_then(|()| out.flush()) {
+            break Err(GatewayError::io("cannot write messages", e));
+        }
+    };
+    let flushed = v.shutdown();
+    let _ = out.flush();
+    result.and(flushed)
+}
+
+/// Prints the counters as one JSON line.
+pub fn print_stats<B: ReplayBackend>(v: &Verifier<B>, w: &mut dyn Write) {
+    let line = v.stats().to_json(v.backend_name());
+    let _ = writeln!(w, "{line}");
+    let _ = w.flush();
+    tracing::info!(
+        received = v.stats().received,
+        accepted = v.stats().accepted,
+        refused = v.stats().refused_total(),
+        "counters"
+    );
+}
+
+/// Waits up to [`POLL`] for one datagram, then takes what else is queued without waiting, in
+/// one `recvmmsg` call.
+fn receive(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
+    let Some(buf) = batch.next_buf() else {
+        return Ok(());
+    };
+    match socket.recv(buf) {
+        Ok(n) => batch.commit(n, Instant::now()),
+        Err(e) if transient(&e) => return Ok(()),
+        Err(e) => return Err(GatewayError::io("receive failed", e)),
+    }
+    drain(socket, batch)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn drain(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
+    let lens = match recv_many(socket, batch.free_bufs()) {
+        Ok(lens) => lens,
+        Err(e) if transient(&e) => return Ok(()),
+        Err(e) => return Err(GatewayError::io("receive failed", e)),
+    };
+    let now = Instant::now();
+    for n in lens {
+        batch.commit(n, now);
+    }
+    Ok(())
+}
+
+/// Lengths of the datagrams already queued, received into `free` without waiting.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn recv_many(socket: &UdpSocket, free: &mut [Vec<u8>]) -> std::io::Result<Vec<usize>> {
+    use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+
+    if free.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(free.len(), None);
+    let mut slices: Vec<[IoSliceMut<'_>; 1]> =
+        free.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+    let results = recvmmsg(
+        socket.as_raw_fd(),
+        &mut headers,
+        slices.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(results.map(|r| r.bytes).collect())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn drain(socket: &UdpSocket, batch: &mut Batch) -> Result<(), GatewayError> {
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| GatewayError::io("cannot set socket mode", e))?;
+    while let Some(buf) = batch.next_buf() {
+        match socket.recv(buf) {
+            Ok(n) => batch.commit(n, Instant::now()),
+            Err(e) if transient(&e) => break,
+            Err(e) => {
+                let _ = socket.set_nonblocking(false);
+                return Err(GatewayError::io("receive failed", e));
+            }
+        }
+    }
+    socket
+        .set_nonblocking(false)
+        .map_err(|e| GatewayError::io("cannot set socket mode", e))
+}
+
+/// Errors after which the loop just carries on: nothing queued, a signal, or an ICMP error
+/// reported for an earlier datagram.
+fn transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock
+            | ErrorKind::TimedOut
+            | ErrorKind::Interrupted
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+    )
+}

@@ -1,0 +1,273 @@
+//! A batch of datagrams in, verified messages out: the core judges and verifies each frame,
+//! the replay backend confirms the batch's accepted frames, and only confirmed messages are
+//! written, one JSON line each:
+//! `{"sender":S,"seq":N,"epoch":E,"freshness":"fresh"|"unknown","payload":"HEX"}`.
+//!
+//! Every refusal is counted under the core's reason name and logged at debug level. Datagrams
+//! longer than the largest accepted frame are counted as `oversized` and never parsed.
+
+use std::io::{self, Write};
+use std::time::Instant;
+
+use meshseal::{Error, FrameId, Freshness, Recipient, RecipientConfig, SenderIdMode, TAG_LEN};
+
+use crate::stats::GatewayStats;
+use crate::store::{Candidate, ReplayBackend};
+use crate::windows::{Members, Windows};
+use crate::{GatewayError, GroupSetup};
+
+/// Default largest datagram the gateway treats as a frame (the IPv6 minimum MTU).
+pub const DEFAULT_MAX_DATAGRAM: usize = 1280;
+
+/// Receive buffers for one batch of datagrams.
+#[derive(Debug)]
+pub struct Batch {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    arrived: Vec<Instant>,
+    max: usize,
+}
+
+impl Batch {
+    /// Room for `capacity` datagrams of up to `max_datagram` bytes (one byte more is received,
+    /// so a longer datagram is recognised as oversized rather than silently cut).
+    pub fn new(capacity: usize, max_datagram: usize) -> Batch {
+        let capacity = capacity.max(1);
+        Batch {
+            bufs: vec![vec![0u8; max_datagram + 1]; capacity],
+            lens: Vec::with_capacity(capacity),
+            arrived: Vec::with_capacity(capacity),
+            max: max_datagram,
+        }
+    }
+
+    /// Empties the batch.
+    pub fn clear(&mut self) {
+        self.lens.clear();
+        self.arrived.clear();
+    }
+
+    /// Datagrams held.
+    pub fn len(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Whether no datagram is held.
+    pub fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
+
+    /// Whether another datagram fits.
+    pub fn is_full(&self) -> bool {
+        self.lens.len() == self.bufs.len()
+    }
+
+    /// The buffer for the next datagram; call [`Batch::commit`] with its length.
+    pub fn next_buf(&mut self) -> Option<&mut [u8]> {
+        self.bufs.get_mut(self.lens.len()).map(Vec::as_mut_slice)
+    }
+
+    /// Records that the next buffer holds `len` bytes received at `at`.
+    pub fn commit(&mut self, len: usize, at: Instant) {
+        if !self.is_full() {
+            self.lens.push(len);
+            self.arrived.push(at);
+        }
+    }
+
+    /// The free buffers (from the next one on), to receive several datagrams at once; record
+    /// each with [`Batch::commit`] in order.
+    pub fn free_bufs(&mut self) -> &mut [Vec<u8>] {
+        let at = self.lens.len();
+        &mut self.bufs[at..]
+    }
+
+    /// Copies `datagram` in as the next entry (for tests and benchmarks); false when full.
+    pub fn push(&mut self, datagram: &[u8]) -> bool {
+        let Some(buf) = self.next_buf() else {
+            return false;
+        };
+        let n = datagram.len().min(buf.len());
+        buf[..n].copy_from_slice(&datagram[..n]);
+        self.commit(datagram.len(), Instant::now());
+        true
+    }
+}
+
+#[derive(Debug)]
+struct Held {
+    slot: usize,
+    seq: u64,
+    sender: u32,
+    epoch: u16,
+    freshness: Freshness,
+    payload: std::ops::Range<usize>,
+}
+
+/// The verification pipeline of one gateway.
+pub struct Verifier<B: ReplayBackend> {
+    rx: Recipient<Windows, Members>,
+    backend: B,
+    stats: GatewayStats,
+    held: Vec<Held>,
+    candidates: Vec<Candidate>,
+    verdicts: Vec<Result<(), Error>>,
+    line: Vec<u8>,
+}
+
+impl<B: ReplayBackend> std::fmt::Debug for Verifier<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("backend", &self.backend.name())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: ReplayBackend> Verifier<B> {
+    /// A pipeline over the restored `windows`, confirming through `backend`.
+    pub fn new(
+        keys: meshseal::GroupKeys,
+        setup: &GroupSetup,
+        windows: Windows,
+        backend: B,
+    ) -> Result<Self, GatewayError> {
+        if setup.id_mode != SenderIdMode::Explicit {
+            return Err(GatewayError::Config(
+                "the group uses implicit sender ids; a UDP gateway needs them in the frame".into(),
+            ));
+        }
+        let cfg = RecipientConfig {
+            own_id: None,
+            order: setup.order,
+        };
+        let members = Members(setup.members.iter().copied().collect());
+        Ok(Verifier {
+            rx: Recipient::new(keys, cfg, members, windows),
+            backend,
+            stats: GatewayStats::default(),
+            held: Vec::new(),
+            candidates: Vec::new(),
+            verdicts: Vec::new(),
+            line: Vec::with_capacity(256),
+        })
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &GatewayStats {
+        &self.stats
+    }
+
+    /// The backend's name.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The in-memory windows.
+    pub fn windows(&self) -> &Windows {
+        self.rx.replay_store()
+    }
+
+    /// Verifies every datagram of `batch`, confirms the accepted ones with the backend and
+    /// writes their messages to `out`. Errors only when `out` fails.
+    pub fn process<W: Write + ?Sized>(&mut self, batch: &mut Batch, out: &mut W) -> io::Result<()> {
+        self.held.clear();
+        self.candidates.clear();
+        self.stats.batches = self.stats.batches.saturating_add(1);
+        let max = batch.max;
+        for slot in 0..batch.lens.len() {
+            let len = batch.lens[slot];
+            self.stats.received = self.stats.received.saturating_add(1);
+            if len > max {
+                self.stats.oversize();
+                tracing::debug!(len, "refused: oversized datagram");
+                continue;
+            }
+            let buf = &mut batch.bufs[slot][..len];
+            match self.rx.open(buf) {
+                Ok(o) => {
+                    let end = len - TAG_LEN;
+                    let verified = o.freshness == Freshness::Fresh;
+                    self.candidates.push(Candidate {
+                        id: FrameId {
+                            sender: o.sender,
+                            seq: o.seq,
+                        },
+                        verified,
+                    });
+                    self.held.push(Held {
+                        slot,
+                        seq: o.seq,
+                        sender: o.sender,
+                        epoch: o.epoch,
+                        freshness: o.freshness,
+                        payload: end - o.payload.len()..end,
+                    });
+                }
+                Err(e) => {
+                    self.stats.refuse(e);
+                    tracing::debug!(reason = e.reason(), "refused: {e}");
+                }
+            }
+        }
+        let calls = self.backend.confirm(&self.candidates, &mut self.verdicts);
+        self.stats.store_calls = self.stats.store_calls.saturating_add(calls);
+        for (i, h) in self.held.iter().enumerate() {
+            match self
+                .verdicts
+                .get(i)
+                .copied()
+                .unwrap_or(Err(Error::CounterStore))
+            {
+                Ok(()) => {
+                    let payload = &batch.bufs[h.slot][h.payload.clone()];
+                    write_line(&mut self.line, h, payload);
+                    out.write_all(&self.line)?;
+                    self.stats.deliver(h.freshness);
+                }
+                Err(e) => {
+                    self.stats.refuse(e);
+                    tracing::debug!(
+                        reason = e.reason(),
+                        sender = h.sender,
+                        seq = h.seq,
+                        "refused by the replay store: {e}"
+                    );
+                }
+            }
+        }
+        let now = Instant::now();
+        for at in &batch.arrived {
+            let ns = now.saturating_duration_since(*at).as_nanos();
+            self.stats
+                .record_latency(u64::try_from(ns).unwrap_or(u64::MAX));
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    /// Flushes durable state for a clean shutdown.
+    pub fn shutdown(&mut self) -> Result<(), GatewayError> {
+        let windows = self.rx.replay_store().clone();
+        self.backend.shutdown(&windows)
+    }
+}
+
+fn write_line(line: &mut Vec<u8>, h: &Held, payload: &[u8]) {
+    use std::io::Write as _;
+    line.clear();
+    let _ = write!(
+        line,
+        "{{\"sender\":{},\"seq\":{},\"epoch\":{},\"freshness\":\"{}\",\"payload\":\"",
+        h.sender,
+        h.seq,
+        h.epoch,
+        h.freshness.name()
+    );
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in payload {
+        line.push(HEX[usize::from(b >> 4)]);
+        line.push(HEX[usize::from(b & 15)]);
+    }
+    line.extend_from_slice(b"\"}\n");
+}
