@@ -227,7 +227,15 @@ impl CounterStore for CallbackStore {
 }
 
 type SenderImpl = Sender<CallbackStore>;
-type RecipientImpl = Recipient<PeerTable<MESHSEAL_PEERS>, RangeInclusive<u32>>;
+/// No previous-epoch slot: the C API has no rekey call yet, so the second key schedule's RAM is
+/// saved.
+type RecipientImpl = Recipient<
+    PeerTable<MESHSEAL_PEERS>,
+    RangeInclusive<u32>,
+    meshseal::RustCryptoCcm,
+    1,
+    meshseal::NoGrace,
+>;
 
 /// Words of storage in a [`MeshsealSender`].
 pub const MESHSEAL_SENDER_WORDS: usize = 160;
@@ -555,7 +563,8 @@ unsafe fn recipient_init(
     // SAFETY: forwarded from the caller's contract.
     let (cfg, members) = recipient_config(unsafe { raw::in_ref(cfg)? })?;
     raw::check_slot::<RecipientImpl, _>(rx)?;
-    let recipient: RecipientImpl = Recipient::new(core_keys(keys), cfg, members, PeerTable::new());
+    let recipient: RecipientImpl =
+        Recipient::new_without_grace(core_keys(keys), cfg, members, PeerTable::new());
     // SAFETY: `rx` was checked non-null and aligned; the caller guarantees it is writable
     // storage of the right size (checked at compile time against the slot).
     unsafe { context_init(rx, recipient) };

@@ -891,11 +891,48 @@ struct Pending {
     issued: u64,
 }
 
-/// The previous key epoch, held through its grace period after a rekey.
-struct Previous<A: AeadBackend> {
-    keys: GroupKeys<A>,
-    /// Caller time after which it is dropped ([`Recipient::expire_epoch`]).
-    until: u64,
+/// Where a [`Recipient`] keeps the previous epoch's keys through a grace period after a
+/// rekey. A second key schedule costs RAM (hundreds of bytes with software AES), so a receiver
+/// that never needs a grace period chooses [`NoGrace`] and pays nothing.
+pub trait GraceSlot<A: AeadBackend>: Default {
+    /// Whether this slot can hold keys at all.
+    const HOLDS: bool;
+    /// The held keys and the caller time until which they are accepted.
+    fn held(&self) -> Option<(&GroupKeys<A>, u64)>;
+    /// Holds `keys` (or nothing); a slot that cannot hold keys ignores them.
+    fn hold(&mut self, keys: Option<(GroupKeys<A>, u64)>);
+}
+
+/// No grace period: a rekey switches a receiver at once; [`Recipient::install_epoch`] with a
+/// grace period is refused.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoGrace;
+
+impl<A: AeadBackend> GraceSlot<A> for NoGrace {
+    const HOLDS: bool = false;
+    fn held(&self) -> Option<(&GroupKeys<A>, u64)> {
+        None
+    }
+    fn hold(&mut self, _: Option<(GroupKeys<A>, u64)>) {}
+}
+
+/// Room for the previous epoch's keys (the default).
+pub struct Grace<A: AeadBackend = RustCryptoCcm>(Option<(GroupKeys<A>, u64)>);
+
+impl<A: AeadBackend> Default for Grace<A> {
+    fn default() -> Self {
+        Grace(None)
+    }
+}
+
+impl<A: AeadBackend> GraceSlot<A> for Grace<A> {
+    const HOLDS: bool = true;
+    fn held(&self) -> Option<(&GroupKeys<A>, u64)> {
+        self.0.as_ref().map(|(k, until)| (k, *until))
+    }
+    fn hold(&mut self, keys: Option<(GroupKeys<A>, u64)>) {
+        self.0 = keys;
+    }
 }
 
 /// The receiving half of a member: opens frames from the group.
@@ -903,15 +940,17 @@ struct Previous<A: AeadBackend> {
 /// It holds the keys of the current epoch and, for a grace period after a rekey, those of the
 /// previous one ([`Recipient::install_epoch`]); a frame of any other epoch is refused as
 /// [`Error::UnknownEpoch`]. Sequence numbers continue across epochs, so one replay window per
-/// sender serves both.
-pub struct Recipient<R, M = AnySender, A = RustCryptoCcm, const W: usize = 1>
+/// sender serves both. Where the previous epoch's keys live is `G` ([`Grace`] by default,
+/// [`NoGrace`] to save its RAM).
+pub struct Recipient<R, M = AnySender, A = RustCryptoCcm, const W: usize = 1, G = Grace<A>>
 where
     R: ReplayStore<W>,
     M: Membership,
     A: AeadBackend,
+    G: GraceSlot<A>,
 {
     keys: GroupKeys<A>,
-    previous: Option<Previous<A>>,
+    previous: G,
     cfg: RecipientConfig,
     members: M,
     replay: R,
@@ -957,11 +996,12 @@ struct RepeatSeen {
     end: Option<u16>,
 }
 
-impl<R, M, A, const W: usize> core::fmt::Debug for Recipient<R, M, A, W>
+impl<R, M, A, const W: usize, G> core::fmt::Debug for Recipient<R, M, A, W, G>
 where
     R: ReplayStore<W>,
     M: Membership,
     A: AeadBackend,
+    G: GraceSlot<A>,
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Recipient")
@@ -1016,11 +1056,49 @@ where
     M: Membership,
     A: AeadBackend,
 {
-    /// A recipient over `replay` state, accepting senders in `members`.
+    /// A recipient over `replay` state, accepting senders in `members`, with room for the
+    /// previous epoch's keys through a grace period after a rekey.
     pub fn new(keys: GroupKeys<A>, cfg: RecipientConfig, members: M, replay: R) -> Self {
+        Self::with_grace_slot(keys, cfg, members, replay)
+    }
+}
+
+impl<R, M, A, const W: usize> Recipient<R, M, A, W, NoGrace>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+{
+    /// Like [`Recipient::new`], without room for a previous epoch: a rekey switches at once,
+    /// and the RAM of a second key schedule is saved.
+    pub fn new_without_grace(
+        keys: GroupKeys<A>,
+        cfg: RecipientConfig,
+        members: M,
+        replay: R,
+    ) -> Self {
+        Self::with_grace_slot(keys, cfg, members, replay)
+    }
+}
+
+impl<R, M, A, const W: usize, G> Recipient<R, M, A, W, G>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+    G: GraceSlot<A>,
+{
+    /// A recipient with the grace slot `G`; see [`Recipient::new`] and
+    /// [`Recipient::new_without_grace`].
+    pub fn with_grace_slot(
+        keys: GroupKeys<A>,
+        cfg: RecipientConfig,
+        members: M,
+        replay: R,
+    ) -> Self {
         Recipient {
             keys,
-            previous: None,
+            previous: G::default(),
             cfg,
             members,
             replay,
@@ -1049,9 +1127,9 @@ where
     /// [`Recipient::expire_epoch`] is called with a later time (the caller's clock, any unit);
     /// with `None` they are refused at once, which is what revoking a compromised member needs.
     ///
-    /// Refused as [`Error::InvalidConfig`] for another group, an epoch that is not newer, or a
+    /// Refused as [`Error::InvalidConfig`] for another group, an epoch that is not newer, a
     /// grace period between epochs that share their 2 bits on the wire (a jump by a multiple of
-    /// 4), which a receiver could not tell apart.
+    /// 4), which a receiver could not tell apart, or a grace period with [`NoGrace`].
     pub fn install_epoch(
         &mut self,
         keys: GroupKeys<A>,
@@ -1061,22 +1139,20 @@ where
         if keys.group_id() != self.keys.group_id() || !epoch_is_newer(keys.epoch(), old) {
             return Err(Error::InvalidConfig);
         }
-        if grace_until.is_some() && keys.epoch() & 3 == old & 3 {
+        if grace_until.is_some() && (keys.epoch() & 3 == old & 3 || !G::HOLDS) {
             return Err(Error::InvalidConfig);
         }
         let replaced = core::mem::replace(&mut self.keys, keys);
-        self.previous = grace_until.map(|until| Previous {
-            keys: replaced,
-            until,
-        });
+        self.previous
+            .hold(grace_until.map(|until| (replaced, until)));
         Ok(())
     }
 
     /// Drops the previous epoch's keys once `now` is past their grace period; returns whether
     /// it did.
     pub fn expire_epoch(&mut self, now: u64) -> bool {
-        if self.previous.as_ref().is_some_and(|p| now > p.until) {
-            self.previous = None;
+        if self.previous.held().is_some_and(|(_, until)| now > until) {
+            self.previous.hold(None);
             return true;
         }
         false
@@ -1089,12 +1165,12 @@ where
 
     /// Drops the previous epoch's keys now, whatever their grace period.
     pub fn retire_previous_epoch(&mut self) {
-        self.previous = None;
+        self.previous.hold(None);
     }
 
     /// The epoch still accepted through its grace period, and until when.
     pub fn previous_epoch(&self) -> Option<(u16, u64)> {
-        self.previous.as_ref().map(|p| (p.keys.epoch(), p.until))
+        self.previous.held().map(|(k, until)| (k.epoch(), until))
     }
 
     /// Marks `sender`'s state as verified (its freshness was proven out of band).
@@ -1402,8 +1478,8 @@ where
         let keys = if bits == (self.keys.epoch() & 3) as u8 {
             &self.keys
         } else {
-            match &self.previous {
-                Some(p) if bits == (p.keys.epoch() & 3) as u8 => &p.keys,
+            match self.previous.held() {
+                Some((k, _)) if bits == (k.epoch() & 3) as u8 => k,
                 _ => return Err(Error::UnknownEpoch),
             }
         };

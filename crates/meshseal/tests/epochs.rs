@@ -261,3 +261,40 @@ fn revoked_member_is_locked_out() {
         Err(Error::UnknownEpoch)
     );
 }
+
+#[test]
+fn no_grace_slot_saves_the_second_key_schedule_and_refuses_a_grace_period() {
+    use meshseal::NoGrace;
+    let mut lean: Recipient<
+        PeerTable<8>,
+        meshseal::context::AnySender,
+        meshseal::RustCryptoCcm,
+        1,
+        NoGrace,
+    > = Recipient::new_without_grace(
+        keys(&SECRET, 0),
+        RecipientConfig::default(),
+        meshseal::context::AnySender,
+        PeerTable::new(),
+    );
+    assert!(
+        core::mem::size_of_val(&lean)
+            < core::mem::size_of::<Recipient<PeerTable<8>, meshseal::context::AnySender>>()
+    );
+    assert_eq!(
+        lean.install_epoch(keys(&SECRET, 1), Some(10)),
+        Err(Error::InvalidConfig)
+    );
+    assert_eq!(lean.install_epoch(keys(&SECRET, 1), None), Ok(()));
+    assert_eq!(lean.previous_epoch(), None);
+    let mut tx = sender(1, 1);
+    lean.provision(1);
+    assert_eq!(open_any(&mut lean, &seal(&mut tx, b"x")), Ok(1));
+}
+
+fn open_any<G: meshseal::GraceSlot<meshseal::RustCryptoCcm>>(
+    rx: &mut Recipient<PeerTable<8>, meshseal::context::AnySender, meshseal::RustCryptoCcm, 1, G>,
+    frame: &[u8],
+) -> Result<u16, Error> {
+    rx.open(&mut frame.to_vec()).map(|o| o.epoch)
+}

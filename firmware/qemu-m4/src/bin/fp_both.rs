@@ -18,9 +18,9 @@ fn keys() -> GroupKeys {
     GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1)
 }
 
-fn pair() -> Option<(Sender<MemoryStore>, Recipient<PeerTable<4>, AnySender>)> {
+fn pair() -> Option<(Sender<MemoryStore>, Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>)> {
     let tx = Sender::new(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
-    let mut rx = Recipient::new(
+    let mut rx = Recipient::new_without_grace(
         keys(),
         RecipientConfig::default(),
         AnySender,

@@ -10,7 +10,7 @@ use meshseal::replay::PeerTable;
 use meshseal::{context::AnySender, GroupKeys, Recipient, RecipientConfig};
 use meshseal_qemu_m4 as fw;
 
-type Rx = Recipient<PeerTable<4>, AnySender>;
+type Rx = Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>;
 
 fn recipient() -> Rx {
     let d = DerivedKeys {
@@ -18,7 +18,7 @@ fn recipient() -> Rx {
         iv: black_box(fw::FP_IV),
     };
     let keys = GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1);
-    let mut rx = Recipient::new(
+    let mut rx = Recipient::new_without_grace(
         keys,
         RecipientConfig::default(),
         AnySender,
