@@ -11,11 +11,26 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The static library built beside this test (same profile and target directory).
+/// The static library: the one built beside this test (same profile and target directory)
+/// when a workspace build made it, otherwise built now into a target directory of its own
+/// (`cargo test` alone builds only the rlib, and the main target directory is locked while
+/// tests run).
 fn staticlib() -> PathBuf {
     let exe = std::env::current_exe().expect("test path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
     let lib = profile_dir.join("libmeshseal_ffi.a");
+    if lib.exists() {
+        return lib;
+    }
+    let own_target = profile_dir.join("ffi-staticlib");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "meshseal-ffi", "--lib"])
+        .env("CARGO_TARGET_DIR", &own_target)
+        .current_dir(root())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the static library failed");
+    let lib = own_target.join("debug/libmeshseal_ffi.a");
     assert!(lib.exists(), "{} not built", lib.display());
     lib
 }
