@@ -421,7 +421,8 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     }
 
     /// Seals `payload` for one recipient under `pair`, the pairwise keys this member shares
-    /// with it ([`crate::source::derive_pairwise`], same group and epoch as the sender's keys):
+    /// with it (`source::derive_pairwise`, feature `pairwise`; same group and epoch as the
+    /// sender's keys):
     /// no other member can read it or seal it in this member's name.
     pub fn seal_pairwise(
         &mut self,
