@@ -27,7 +27,9 @@
 #![warn(missing_docs)]
 
 pub mod attack;
+pub mod plan;
 pub mod queue;
+pub mod sleepy;
 pub mod topology;
 
 use std::collections::BTreeMap;
