@@ -110,7 +110,7 @@ fn worked_example_plan() {
 fn simulator_confirms_the_worked_example() {
     let l = link(60, 20, 0.2, 0);
     let p = plan(&request(l, 0.999)).unwrap();
-    let r = simulate(&p, l, 3000, 11, None);
+    let r = simulate(&p, l, 20_000, 11, None);
     assert_only_duplicates_refused(&r);
     // The predicted probability lies in the simulated 99 % interval, or below it.
     assert!(
@@ -127,10 +127,12 @@ fn simulator_confirms_the_worked_example() {
     // Energy per command matches the model's expectation within the sampling error.
     assert!((r.controller_uj_per_command - p.controller_uj).abs() / p.controller_uj < 0.01);
     assert!((r.receiver_uj_per_command - p.receiver_uj).abs() / p.receiver_uj < 0.03);
+    // Latency: standard error about 0.3 s over 20 000 commands.
     assert!(
-        r.mean_latency_s > 30.0 && r.mean_latency_s < 45.0,
-        "{}",
-        r.mean_latency_s
+        (r.mean_latency_s - p.mean_latency_s).abs() < 1.5,
+        "{} against {}",
+        r.mean_latency_s,
+        p.mean_latency_s
     );
     assert!(r.max_latency_s <= p.max_latency_s);
 }
@@ -180,13 +182,10 @@ fn timed_repeats_with_a_receiver_clock_deliver_the_same() {
     let p = plan(&req).unwrap();
     assert_eq!(p.frame_bytes, p.frame.repeated_timed);
     let r = simulate(&p, l, 1000, 3, Some(2));
-    assert_at_most_once(&r);
+    assert_only_duplicates_refused(&r);
     assert!(r.delivery_ci99[1] >= p.predicted_delivery);
-    assert_eq!(
-        r.frame_bytes as usize,
-        p.frame_bytes + 5 / 1000,
-        "steady frames after the first"
-    );
+    // Steady frames, and one full-number frame in 16 (a few bytes more).
+    assert!(r.frame_bytes > p.frame_bytes as f64 && r.frame_bytes < p.frame_bytes as f64 + 1.0);
 }
 
 #[test]
