@@ -42,6 +42,10 @@ pub struct PlanArgs {
     /// The receivers' clock tolerance in seconds (`open --max-age`), for the lateness bound.
     #[arg(long, default_value_t = 2)]
     pub clock_tolerance: u16,
+    /// The controller writes its full sequence number into every frame (needed when a
+    /// receiver may miss more than 127 of the controller's frames in a row).
+    #[arg(long)]
+    pub full_sequence: bool,
     /// Radio profile for the energy figures (name or TOML file, as for compare).
     #[arg(long, default_value = "ieee802154")]
     pub radio: String,
@@ -96,6 +100,7 @@ pub fn run(a: PlanArgs) -> Result<(), CliError> {
         target: a.target,
         payload: a.payload,
         timed: a.timed,
+        full_sequence: a.full_sequence,
         clock_tolerance_s: a.clock_tolerance,
         energy: e,
     };
@@ -140,6 +145,9 @@ fn simulate_line(a: &PlanArgs, p: &Plan) -> String {
     if a.timed {
         let _ = write!(s, " --clock-tolerance {}", a.clock_tolerance);
     }
+    if a.full_sequence {
+        s.push_str(" --full-sequence");
+    }
     s
 }
 
@@ -180,11 +188,12 @@ fn plan_summary(a: &PlanArgs, p: &Plan, radio: &str, simulate: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "frame: {} B (ordinary {} B; W adds {} B, {} B with the timestamp); {} B on air per copy, {} B per command",
+        "frame: {} B (ordinary {} B; W adds {} B, {} B with the timestamp; {} B with the full sequence number); {} B on air per copy, {} B per command",
         p.frame_bytes,
         p.frame.plain,
         p.frame.w_added(),
         p.frame.w_timed_added(),
+        p.frame.repeated_full,
         p.on_air_bytes_per_copy,
         p.bytes_on_air
     );
@@ -250,6 +259,7 @@ pub fn simulate(args: &SimulateArgs, commands: u32) -> Result<(), CliError> {
         link,
         synchronized: !args.unsynchronized,
         clock_tolerance_s: args.clock_tolerance,
+        full_sequence: args.full_sequence,
         payload: args.payload,
         seed: args.seed,
         energy: e,

@@ -93,6 +93,10 @@ pub struct SimulateArgs {
     /// this tolerance (`open --max-age`).
     #[arg(long, requires = "commands")]
     pub clock_tolerance: Option<u16>,
+    /// Sleepy mode: the controller writes its full sequence number into every frame (for
+    /// receivers that miss more than 127 of its frames in a row, e.g. many receivers).
+    #[arg(long, requires = "commands")]
+    pub full_sequence: bool,
 }
 
 /// Channel check of a sleepy receiver: one CCA-length listen after the wake-up (802.15.4 CSL

@@ -115,6 +115,9 @@ pub struct FrameSizes {
     pub repeated: usize,
     /// The repeated frame with the window's start as a timestamp (W and T).
     pub repeated_timed: usize,
+    /// The repeated frame from a sender that writes its full sequence number into every frame
+    /// (`full_every = 1`), which a receiver that missed any number of frames can still open.
+    pub repeated_full: usize,
 }
 
 impl FrameSizes {
@@ -149,11 +152,30 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
     let repeated_timed = tx
         .seal_repeated(&body[..payload], repeat, Some(0), &mut out)
         .map_err(refused)?;
+    let mut full = Sender::new(
+        crate::keys()?,
+        full_sequence_config(1),
+        MemoryStore::default(),
+    )
+    .map_err(refused)?;
+    full.seal(&body[..payload], &mut out).map_err(refused)?;
+    let repeated_full = full
+        .seal_repeated(&body[..payload], repeat, None, &mut out)
+        .map_err(refused)?;
     Ok(FrameSizes {
         plain,
         repeated,
         repeated_timed,
+        repeated_full,
     })
+}
+
+/// A sender that writes its full sequence number into every frame.
+pub fn full_sequence_config(id: u32) -> SenderConfig {
+    SenderConfig {
+        full_every: 1,
+        ..SenderConfig::new(id)
+    }
 }
 
 /// What the planner is asked.
@@ -167,6 +189,8 @@ pub struct PlanRequest {
     pub payload: usize,
     /// Frames carry the window's start (T) for receivers with a coarse clock.
     pub timed: bool,
+    /// The controller writes its full sequence number into every frame.
+    pub full_sequence: bool,
     /// The receiver's clock tolerance in seconds (`max_age`), for the lateness bound.
     pub clock_tolerance_s: u16,
     /// Radio energy figures.
@@ -315,10 +339,10 @@ pub fn plan(req: &PlanRequest) -> Result<Plan, PlanError> {
             window: 0,
         },
     )?;
-    let frame_bytes = if req.timed {
-        sizes.repeated_timed
-    } else {
-        sizes.repeated
+    let frame_bytes = match (req.full_sequence, req.timed) {
+        (true, timed) => sizes.repeated_full + if timed { 2 } else { 0 },
+        (false, true) => sizes.repeated_timed,
+        (false, false) => sizes.repeated,
     };
     let e = &req.energy;
     let air = airtime(e, frame_bytes);

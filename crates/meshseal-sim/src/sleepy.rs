@@ -13,6 +13,10 @@
 //!   `meshseal seal --repeat` schedules them).
 //! - A copy is heard when its whole airtime lies inside a listen window and the link does not
 //!   lose it (probability [`SleepyLink::loss`], independent per copy).
+//! - The controller seals with the core's default sender configuration (truncated sequence
+//!   numbers, a full one every 16 frames) unless [`SleepyConfig::full_sequence`] is set: a
+//!   receiver that missed more than 127 of its frames refuses a copy it cannot rebuild the
+//!   number of, which the report shows.
 //! - With a clock tolerance, frames carry the window's start (T) and receivers keep a coarse
 //!   clock in seconds; receivers open with [`TrafficClass::Actuation`] either way.
 //!
@@ -31,7 +35,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::plan::{airtime, copy_rx_uj, copy_tx_uj, frame_sizes, SleepyLink};
+use crate::plan::{airtime, copy_rx_uj, copy_tx_uj, frame_sizes, full_sequence_config, SleepyLink};
 use crate::queue::Micros;
 use crate::{ConfigError, EnergyModel, WakeSchedule, MAX_PAYLOAD};
 
@@ -59,6 +63,9 @@ pub struct SleepyConfig {
     pub synchronized: bool,
     /// Frames carry the window's start and receivers keep a clock with this tolerance (s).
     pub clock_tolerance_s: Option<u16>,
+    /// The controller writes its full sequence number into every frame (needed when a
+    /// receiver may miss more than 127 of the controller's frames in a row).
+    pub full_sequence: bool,
     /// Command payload in bytes.
     pub payload: usize,
     /// Seed of every random choice.
@@ -217,18 +224,19 @@ impl<'a> Sim<'a> {
             window: cfg.window_s,
         };
         let sizes = frame_sizes(cfg.payload, announced)?;
-        let aim_len = if cfg.clock_tolerance_s.is_some() {
-            sizes.repeated_timed
-        } else {
-            sizes.repeated
+        let aim_len = match (cfg.full_sequence, cfg.clock_tolerance_s.is_some()) {
+            (true, timed) => sizes.repeated_full + if timed { 2 } else { 0 },
+            (false, true) => sizes.repeated_timed,
+            (false, false) => sizes.repeated,
         };
         let refused = |_| ConfigError("the core refused the configuration");
-        let controller = Sender::new(
-            crate::keys()?,
-            SenderConfig::new(CONTROLLER),
-            MemoryStore::default(),
-        )
-        .map_err(refused)?;
+        let sender_cfg = if cfg.full_sequence {
+            full_sequence_config(CONTROLLER)
+        } else {
+            SenderConfig::new(CONTROLLER)
+        };
+        let controller =
+            Sender::new(crate::keys()?, sender_cfg, MemoryStore::default()).map_err(refused)?;
         let mut receivers = Vec::new();
         let mut schedules = Vec::new();
         for r in 0..cfg.receivers {

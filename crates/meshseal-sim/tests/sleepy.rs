@@ -43,6 +43,7 @@ fn request(link: SleepyLink, target: f64) -> PlanRequest {
         target,
         payload: 4,
         timed: false,
+        full_sequence: false,
         clock_tolerance_s: 2,
         energy: energy(),
     }
@@ -66,6 +67,7 @@ fn simulate(
         link,
         synchronized: true,
         clock_tolerance_s: clock,
+        full_sequence: false,
         payload: 4,
         seed,
         energy: energy(),
@@ -202,6 +204,7 @@ fn the_customer_schedule_without_synchronisation_rarely_delivers() {
         link: l,
         synchronized: false,
         clock_tolerance_s: None,
+        full_sequence: false,
         payload: 4,
         seed: 9,
         energy: energy(),
@@ -264,6 +267,42 @@ fn frame_sizes_are_the_cores() {
     )
     .unwrap();
     assert_eq!((s.plain, s.repeated, s.repeated_timed), (14, 18, 20));
+    assert!(s.repeated_full > s.repeated);
+}
+
+#[test]
+fn many_receivers_need_full_sequence_numbers() {
+    // 200 receivers served in turn: each misses 199 of the controller's frames between two
+    // of its own, more than a truncated number can bridge; copies fail until a full-number
+    // frame. With the full number in every frame, the plan holds again.
+    let l = link(60, 20, 0.2, 0);
+    let p = plan(&request(l, 0.999)).unwrap();
+    let mut cfg = SleepyConfig {
+        receivers: 200,
+        commands: 4000,
+        copies: p.copies,
+        window_s: p.window_s,
+        spacing: Some(l.wake),
+        link: l,
+        synchronized: true,
+        clock_tolerance_s: None,
+        full_sequence: false,
+        payload: 4,
+        seed: 4,
+        energy: energy(),
+    };
+    let truncated = run_sleepy(&cfg).unwrap();
+    assert_at_most_once(&truncated);
+    assert!(truncated.delivery_probability < 0.5, "{truncated:?}");
+    assert!(truncated.refusals.get("bad_tag").copied().unwrap_or(0) > 0);
+    cfg.full_sequence = true;
+    let full = run_sleepy(&cfg).unwrap();
+    assert_only_duplicates_refused(&full);
+    assert!(
+        full.delivery_ci99[1] >= p.predicted_delivery,
+        "{:?}",
+        full.delivery_ci99
+    );
 }
 
 proptest! {
