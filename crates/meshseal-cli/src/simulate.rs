@@ -74,20 +74,20 @@ pub struct SimulateArgs {
     #[arg(long, requires = "commands", value_parser = crate::compare::parse_interval)]
     pub spacing: Option<f64>,
     /// Sleepy mode: time between two wake-ups of a receiver.
-    #[arg(long, default_value = "60s", value_parser = crate::compare::parse_interval)]
+    #[arg(long, default_value = "60s", requires = "commands", value_parser = crate::compare::parse_interval)]
     pub wake: f64,
     /// Sleepy mode: how long a receiver listens after each wake-up.
-    #[arg(long, default_value = "20ms", value_parser = crate::compare::parse_interval)]
+    #[arg(long, default_value = "20ms", requires = "commands", value_parser = crate::compare::parse_interval)]
     pub listen: f64,
     /// Sleepy mode: width of the error of the controller's estimate of a wake-up (e.g. 10ms).
-    #[arg(long, default_value = "0ms", value_parser = crate::plan::parse_duration_or_zero)]
+    #[arg(long, default_value = "0ms", requires = "commands", value_parser = crate::plan::parse_duration_or_zero)]
     pub jitter: f64,
     /// Sleepy mode: receivers (commands go to each in turn).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, requires = "commands")]
     pub receivers: u32,
     /// Sleepy mode: the controller does not know the wake schedules and transmits the first
     /// copy when the command is issued.
-    #[arg(long)]
+    #[arg(long, requires = "commands")]
     pub unsynchronized: bool,
     /// Sleepy mode: frames carry the window's start and receivers keep a clock in seconds with
     /// this tolerance (`open --max-age`).
