@@ -10,6 +10,7 @@ mod gateway;
 mod group;
 mod keys;
 mod oscore;
+mod plan;
 mod simulate;
 mod state;
 
@@ -175,6 +176,8 @@ enum Cmd {
     Gateway(gateway::GatewayArgs),
     /// Send sealed frames from simulated senders to a gateway on loopback.
     Loadgen(gateway::LoadgenArgs),
+    /// Recommend repeats and window for commands to sleepy receivers (see docs/sleepy-receivers.md).
+    Plan(plan::PlanArgs),
 }
 
 #[derive(Subcommand)]
@@ -417,6 +420,7 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
         Cmd::Simulate(args) => simulate::run(args).map(|()| Outcome::Done),
         Cmd::Gateway(a) => gateway::gateway(a),
         Cmd::Loadgen(a) => gateway::loadgen(a),
+        Cmd::Plan(a) => plan::run(a).map(|()| Outcome::Done),
     }
 }
 

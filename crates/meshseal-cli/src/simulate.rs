@@ -1,5 +1,6 @@
 //! `meshseal simulate`: runs the mesh simulator (`meshseal-sim`) with the energy figures of a
-//! radio profile and prints its report; a progress bar on a terminal.
+//! radio profile and prints its report; a progress bar on a terminal. With `--commands`, the
+//! sleepy-receiver mode instead (repeated commands, `crate::plan`).
 
 use std::io::IsTerminal;
 use std::time::Instant;
@@ -57,11 +58,50 @@ pub struct SimulateArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Sleepy-receiver mode: instead of the mesh, a controller issues this many commands,
+    /// each sealed once and repeated (--repeat, --window) to receivers that wake every --wake
+    /// and listen --listen (see `meshseal plan`).
+    #[arg(long)]
+    pub commands: Option<u32>,
+    /// Sleepy mode: copies of each command (the frame's announced count).
+    #[arg(long, default_value_t = 1, requires = "commands")]
+    pub repeat: u8,
+    /// Sleepy mode: the announced transmit window in whole seconds (e.g. 30s, 4m); the copies
+    /// are spread evenly over it like `meshseal seal --repeat`. Default: one copy per wake-up.
+    #[arg(long, requires = "commands", value_parser = crate::plan::parse_window_s)]
+    pub window: Option<u8>,
+    /// Sleepy mode: time between two copies, overriding the even spread over the window.
+    #[arg(long, requires = "commands", value_parser = crate::compare::parse_interval)]
+    pub spacing: Option<f64>,
+    /// Sleepy mode: time between two wake-ups of a receiver.
+    #[arg(long, default_value = "60s", requires = "commands", value_parser = crate::compare::parse_interval)]
+    pub wake: f64,
+    /// Sleepy mode: how long a receiver listens after each wake-up.
+    #[arg(long, default_value = "20ms", requires = "commands", value_parser = crate::compare::parse_interval)]
+    pub listen: f64,
+    /// Sleepy mode: width of the error of the controller's estimate of a wake-up (e.g. 10ms).
+    #[arg(long, default_value = "0ms", requires = "commands", value_parser = crate::plan::parse_duration_or_zero)]
+    pub jitter: f64,
+    /// Sleepy mode: receivers (commands go to each in turn).
+    #[arg(long, default_value_t = 1, requires = "commands")]
+    pub receivers: u32,
+    /// Sleepy mode: the controller does not know the wake schedules and transmits the first
+    /// copy when the command is issued.
+    #[arg(long, requires = "commands")]
+    pub unsynchronized: bool,
+    /// Sleepy mode: frames carry the window's start and receivers keep a clock in seconds with
+    /// this tolerance (`open --max-age`).
+    #[arg(long, requires = "commands")]
+    pub clock_tolerance: Option<u16>,
+    /// Sleepy mode: the controller writes its full sequence number into every frame (for
+    /// receivers that miss more than 127 of its frames in a row, e.g. many receivers).
+    #[arg(long, requires = "commands")]
+    pub full_sequence: bool,
 }
 
 /// Channel check of a sleepy receiver: one CCA-length listen after the wake-up (802.15.4 CSL
 /// style), from the profile's timing and currents.
-fn energy_model(radio: &Radio, crypto: &Crypto, payload: usize) -> EnergyModel {
+pub(crate) fn energy_model(radio: &Radio, crypto: &Crypto, payload: usize) -> EnergyModel {
     let p = &radio.power;
     let l = &radio.link;
     let uj = |ma: f64, us: f64| ma * us * p.supply_v / 1000.0;
@@ -95,6 +135,9 @@ fn energy_model(radio: &Radio, crypto: &Crypto, payload: usize) -> EnergyModel {
 
 /// Runs `meshseal simulate`.
 pub fn run(args: SimulateArgs) -> Result<(), CliError> {
+    if let Some(commands) = args.commands {
+        return crate::plan::simulate(&args, commands);
+    }
     let radio: Radio = crate::compare::radio_profile(&args.radio)?;
     let crypto = crate::compare::crypto_profile()?;
     let mut cfg = Config::new(

@@ -23,11 +23,17 @@
 //!   below one already accepted from the same origin (a withheld frame delivered late).
 //!
 //! The simulator never decides acceptance itself: it only observes the core's verdicts.
+//!
+//! Beside the mesh, [`sleepy`] simulates a controller repeating commands to sleepy receivers
+//! (sealed once with `seal_repeated`, acted on once) and [`plan`] is the analytic model that
+//! recommends the number of copies and the window.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod attack;
+pub mod plan;
 pub mod queue;
+pub mod sleepy;
 pub mod topology;
 
 use std::collections::BTreeMap;
