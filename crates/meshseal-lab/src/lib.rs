@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod attacks;
+pub mod customer;
 pub mod group;
 pub mod naive;
 pub mod report;
@@ -38,6 +39,10 @@ pub struct SchemeSpec {
 
 fn naive<C: naive::InsecureCipher + 'static>(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
     Ok(Box::new(naive::InsecureGroup::<C>::new(rng)))
+}
+
+fn customer(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
+    Ok(Box::new(customer::InsecureCustomerScheme::new(rng)))
 }
 
 fn meshseal_group(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
@@ -81,6 +86,10 @@ pub fn schemes() -> Vec<SchemeSpec> {
             build: naive::<naive::InsecureAesCcmNoReplayWindow>,
         },
         SchemeSpec {
+            id: customer::ID,
+            build: customer,
+        },
+        SchemeSpec {
             id: "meshseal",
             build: meshseal_group,
         },
@@ -121,12 +130,19 @@ pub struct Finding {
     pub evidence: String,
     /// The attack's steps.
     pub details: Vec<String>,
+    /// Each check that ran (the threat's main scenario first, then sub-checks).
+    pub checks: Vec<attacks::Check>,
 }
 
 impl Finding {
     /// Whether the result is the predicted one.
     pub fn matches(&self) -> bool {
         self.result == self.expected
+    }
+
+    /// The check named `name` ([`attacks::MAIN`] or a sub-check), if it ran.
+    pub fn check(&self, name: &str) -> Option<&attacks::Check> {
+        self.checks.iter().find(|c| c.name == name)
     }
 }
 
@@ -210,6 +226,7 @@ pub fn run(cfg: &Config) -> Result<LabRun, String> {
                 expected_why,
                 evidence: outcome.evidence,
                 details: outcome.details,
+                checks: outcome.checks,
             });
         }
     }

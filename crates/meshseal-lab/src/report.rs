@@ -19,6 +19,7 @@ pub fn label(id: &str) -> &str {
         "aes-ccm-no-sender-id" => "CCM-noSID",
         "aes-ccm-no-replay-window" => "CCM-noRW",
         "meshseal-strong" => "ms-strong",
+        "customer" => "customer",
         other => other,
     }
 }
