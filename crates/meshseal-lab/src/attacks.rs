@@ -1134,8 +1134,13 @@ fn t9_one_sender(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         }
     }
     held(format!(
-        "no spliced message delivered ({}; the accepted ones are the genuine messages, completed by their own fragments)",
-        tally.summary()
+        "no spliced message delivered ({}{})",
+        tally.summary(),
+        if tally.0.contains_key("accepted") {
+            "; the accepted ones are the genuine messages, completed by their own fragments"
+        } else {
+            ""
+        }
     ))
 }
 

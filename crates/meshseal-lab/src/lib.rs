@@ -3,9 +3,11 @@
 //! The question the lab answers is "what goes wrong if we use AES directly instead of DTLS-PSK,
 //! and does meshseal stop it?". It runs every threat of the design (T1–T13) as a real attack
 //! ([`attacks`]) against naive direct-AES schemes ([`naive`], insecure by construction and used
-//! only here) and against meshseal's group mode ([`group`]), all behind one interface
-//! ([`scheme::Scheme`]). Each result is judged from what the receivers did and compared with
-//! what the scheme's design predicts; a mismatch is a finding, in either direction.
+//! only here), against the scheme a customer first proposed ([`customer`], insecure too, with
+//! sub-checks aimed at each of its ideas) and against meshseal's group mode ([`group`]), all
+//! behind one interface ([`scheme::Scheme`]). Each result is judged from what the receivers did
+//! and compared with what the scheme's design predicts; a mismatch is a finding, in either
+//! direction.
 //!
 //! Runs are deterministic for a seed: keys, IVs and scenario choices come from ChaCha20 seeded
 //! per (scheme, threat) cell, so one cell can be re-run alone with the same result.
