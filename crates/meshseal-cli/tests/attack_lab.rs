@@ -60,7 +60,13 @@ fn report_file_holds_the_evidence() {
 fn customer_column_and_its_ideas_in_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("customer.md");
-    let out = lab(&["--scheme", "customer", "--json", "--report", path.to_str().unwrap()]);
+    let out = lab(&[
+        "--scheme",
+        "customer",
+        "--json",
+        "--report",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
@@ -72,7 +78,9 @@ fn customer_column_and_its_ideas_in_the_report() {
             .map(|r| r["result"].as_str().unwrap().to_string())
             .unwrap()
     };
-    for t in ["T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12"] {
+    for t in [
+        "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
+    ] {
         assert_eq!(result(t), "broken", "{t}");
     }
     for t in ["T1", "T2", "T13"] {

@@ -214,7 +214,12 @@ fn accepted(d: &Delivery, want: &[u8]) -> bool {
 
 /// Replays recorded frames to `to` (answers routed as sent); whether `want` was acted on, and
 /// what happened to each.
-fn replay_until(s: &mut dyn Scheme, to: DeviceId, frames: &[Vec<u8>], want: &[u8]) -> (bool, Tally) {
+fn replay_until(
+    s: &mut dyn Scheme,
+    to: DeviceId,
+    frames: &[Vec<u8>],
+    want: &[u8],
+) -> (bool, Tally) {
     let mut tally = Tally::default();
     for f in frames {
         let d = relay(s, to, f, Class::Command, &direct, &mut Vec::new());
@@ -1010,7 +1015,10 @@ fn t8_state_loss(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check
     let main = t8_after_loss(s, &to_lock, log);
     let rogue = s.impersonate(SENSOR, CONTROLLER);
     if let Some(reset) = rogue.as_ref().ok().and_then(|&r| s.seal_reset(r)) {
-        subs.push(check(RESET_BY_MEMBER, reset_by_member(s, reset, &to_lock, log)));
+        subs.push(check(
+            RESET_BY_MEMBER,
+            reset_by_member(s, reset, &to_lock, log),
+        ));
     }
     main
 }
