@@ -430,7 +430,7 @@ impl Scheme for InsecureCustomerScheme {
                 }
                 dev.numbers.insert(key, h.counter);
                 p.data.extend_from_slice(&plain);
-                p.next += 1;
+                p.next = p.next.wrapping_add(1);
                 if h.counter < p.last {
                     return Delivery::Buffered;
                 }
