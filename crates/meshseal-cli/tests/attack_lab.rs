@@ -20,8 +20,10 @@ fn full_run_exits_0_with_a_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("104 results, all as expected"));
+    assert!(text.contains("117 results, all as expected"));
     assert!(text.contains("ms-strong"));
+    assert!(text.contains("customer"));
+    assert!(text.contains("the customer's first proposal, idea by idea:"));
     assert!(text.contains("T13 traffic analysis of headers"));
     assert!(text.contains("meshseal"));
 }
@@ -52,6 +54,42 @@ fn report_file_holds_the_evidence() {
     let md = std::fs::read_to_string(&path).unwrap();
     assert!(md.contains("## T3 nonce reuse across devices"));
     assert!(md.contains("revealed \"pin=4711\""));
+}
+
+#[test]
+fn customer_column_and_its_ideas_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("customer.md");
+    let out = lab(&[
+        "--scheme",
+        "customer",
+        "--json",
+        "--report",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 13);
+    let result = |t: &str| {
+        results
+            .iter()
+            .find(|r| r["threat"] == t)
+            .map(|r| r["result"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    for t in [
+        "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
+    ] {
+        assert_eq!(result(t), "broken", "{t}");
+    }
+    for t in ["T1", "T2", "T13"] {
+        assert_eq!(result(t), "held", "{t}");
+    }
+    let md = std::fs::read_to_string(&path).unwrap();
+    assert!(md.contains("## The customer's first proposal, idea by idea"));
+    assert!(md.contains("### 6. a special command resets the counters to zero"));
+    assert!(md.contains("**Verdict: unsound**"));
 }
 
 #[test]

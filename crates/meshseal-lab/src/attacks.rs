@@ -7,6 +7,11 @@
 //! drop unnoticed, ...); `Held` means it was carried out and failed; `NotApplicable` means the
 //! scheme has nothing the attack targets, as found on its frames (for example no nonce field).
 //! The lab knows the true plaintexts only to judge whether a recovery succeeded.
+//!
+//! Some threats also run sub-checks aimed at one idea a scheme relies on (a counter-reset
+//! command, one stored number for all senders, fragments bound only by their numbers): each is a
+//! [`Check`] of its own, skipped where the scheme lacks what it targets, and the cell is broken
+//! when any of its checks is.
 
 use std::collections::BTreeMap;
 
@@ -18,47 +23,105 @@ use crate::scheme::{
     MEMBERS, SENSOR,
 };
 
-/// What one attack found.
+/// Name of the threat's main scenario among a cell's checks.
+pub const MAIN: &str = "main";
+/// T4 sub-check: a counter-reset command makes senders count through used nonces again.
+pub const RESET_NONCE: &str = "reset-nonce";
+/// T5 sub-check: after a reset, genuine or replayed, recorded frames are accepted again.
+pub const RESET_REPLAY: &str = "reset-replay";
+/// T6 sub-check: one sender's higher number makes another sender's frames look old.
+pub const LOCKOUT: &str = "lockout";
+/// T8 sub-check: any key holder sends the reset command and the receiver forgets its numbers.
+pub const RESET_BY_MEMBER: &str = "reset-by-member";
+/// T9 sub-check: fragments of two senders whose numbers coincide are spliced.
+pub const CROSS_SENDER_SPLICE: &str = "cross-sender-splice";
+/// T12 sub-check: after the insider's frame, the real sender is locked out.
+pub const INSIDER_LOCKOUT: &str = "insider-lockout";
+
+/// One check within an attack: the threat's main scenario ([`MAIN`]) or a sub-check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// The result.
+pub struct Check {
+    /// [`MAIN`] or the sub-check's name.
+    pub name: &'static str,
+    /// What it found.
     pub verdict: Verdict,
     /// One line of evidence, computed from what happened.
     pub evidence: String,
+}
+
+/// What one attack found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The result: broken if any check is, held if any check held, else not applicable.
+    pub verdict: Verdict,
+    /// One line of evidence: the main check's, then each sub-check's as `[name] …`.
+    pub evidence: String,
     /// The steps in full, for the report.
     pub details: Vec<String>,
+    /// Every check that ran, the main one first.
+    pub checks: Vec<Check>,
 }
 
 /// Runs the attack for `threat` against `scheme`.
 pub fn run(threat: Threat, scheme: &mut dyn Scheme, rng: &mut ChaCha20Rng) -> Outcome {
     let mut log = Vec::new();
+    let mut subs = Vec::new();
     let result = match threat {
         Threat::T1 => t1_integrity(scheme, &mut log),
         Threat::T2 => t2_equal_plaintexts(scheme, &mut log),
         Threat::T3 => t3_cross_device_nonce(scheme, &mut log),
-        Threat::T4 => t4_reboot_nonce(scheme, &mut log),
-        Threat::T5 => t5_replay(scheme, &mut log),
-        Threat::T6 => t6_reorder_drop(scheme, &mut log),
+        Threat::T4 => t4_reboot_nonce(scheme, &mut log, &mut subs),
+        Threat::T5 => t5_replay(scheme, &mut log, &mut subs),
+        Threat::T6 => t6_reorder_drop(scheme, &mut log, &mut subs),
         Threat::T7 => t7_withheld(scheme, &mut log),
-        Threat::T8 => t8_state_loss(scheme, &mut log),
-        Threat::T9 => t9_splice(scheme, &mut log),
+        Threat::T8 => t8_state_loss(scheme, &mut log, &mut subs),
+        Threat::T9 => t9_splice(scheme, &mut log, &mut subs),
         Threat::T10 => t10_exhaustion(scheme, &mut log),
         Threat::T11 => t11_departed_member(scheme, &mut log),
-        Threat::T12 => t12_insider(scheme, &mut log),
+        Threat::T12 => t12_insider(scheme, &mut log, &mut subs),
         Threat::T13 => t13_headers(scheme, rng, &mut log),
     };
+    let mut checks = vec![check(MAIN, result)];
+    checks.extend(subs);
+    let verdict = if checks.iter().any(|c| c.verdict == Verdict::Broken) {
+        Verdict::Broken
+    } else if checks.iter().any(|c| c.verdict == Verdict::Held) {
+        Verdict::Held
+    } else {
+        Verdict::NotApplicable
+    };
+    let evidence = checks
+        .iter()
+        .map(|c| {
+            if c.name == MAIN {
+                c.evidence.clone()
+            } else {
+                format!("[{}] {}", c.name, c.evidence)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Outcome {
+        verdict,
+        evidence,
+        details: log,
+        checks,
+    }
+}
+
+/// A scenario's result as a check. A step the scheme could not perform is reported, never
+/// hidden: it cannot match any expectation but `not_applicable`, and the evidence says why.
+fn check(name: &'static str, result: Found) -> Check {
     match result {
-        Ok((verdict, evidence)) => Outcome {
+        Ok((verdict, evidence)) => Check {
+            name,
             verdict,
             evidence,
-            details: log,
         },
-        // A scenario step the scheme could not perform is reported, never hidden: it cannot
-        // match any expectation but `not_applicable`, and the evidence says why.
-        Err(e) => Outcome {
+        Err(e) => Check {
+            name,
             verdict: Verdict::NotApplicable,
             evidence: format!("scenario could not run: {e}"),
-            details: log,
         },
     }
 }
@@ -147,6 +210,25 @@ fn command(
 
 fn accepted(d: &Delivery, want: &[u8]) -> bool {
     d.payload() == Some(want)
+}
+
+/// Replays recorded frames to `to` (answers routed as sent); whether `want` was acted on, and
+/// what happened to each.
+fn replay_until(
+    s: &mut dyn Scheme,
+    to: DeviceId,
+    frames: &[Vec<u8>],
+    want: &[u8],
+) -> (bool, Tally) {
+    let mut tally = Tally::default();
+    for f in frames {
+        let d = relay(s, to, f, Class::Command, &direct, &mut Vec::new());
+        tally.add(&d);
+        if accepted(&d, want) {
+            return (true, tally);
+        }
+    }
+    (false, tally)
 }
 
 /// The visible counter field and the ciphertext of a frame.
@@ -529,8 +611,16 @@ fn t3_cross_device_nonce(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
 // ---------------------------------------------------------------------------------------------
 // T4: nonce reuse after reboot.
 
-fn t4_reboot_nonce(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+fn t4_reboot_nonce(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check>) -> Found {
     let known = seal_all(s, SENSOR, &[b"temp=21;hum=40%", b"temp=22;hum=41%"])?;
+    let main = t4_after_reboot(s, &known, log);
+    if let Some(reset) = s.seal_reset(CONTROLLER) {
+        subs.push(check(RESET_NONCE, reset_nonce(s, reset, &known, log)));
+    }
+    main
+}
+
+fn t4_after_reboot(s: &mut dyn Scheme, known: &[Sealed], log: &mut Vec<String>) -> Found {
     s.reboot(SENSOR);
     let secret = seal_all(s, SENSOR, &[b"pin=4711", b"alarm=off"])?;
     let all: Vec<&Sealed> = known.iter().chain(&secret).collect();
@@ -547,7 +637,7 @@ fn t4_reboot_nonce(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         before.as_deref().unwrap_or("?"),
         after.as_deref().unwrap_or("?")
     ));
-    let r = nonce_reuse(s, &known, &secret, log);
+    let r = nonce_reuse(s, known, &secret, log);
     if let Some(e) = r.recovered {
         return broken(format!("after a reboot of device {SENSOR}: {e}"));
     }
@@ -561,10 +651,37 @@ fn t4_reboot_nonce(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
     })
 }
 
+/// The controller resets the counters; the sensor seals secrets afterwards and the attacker
+/// looks for counter fields it saw before the reset.
+fn reset_nonce(
+    s: &mut dyn Scheme,
+    reset: Result<Vec<u8>, String>,
+    known: &[Sealed],
+    log: &mut Vec<String>,
+) -> Found {
+    let reset = reset?;
+    let d = s.deliver(SENSOR, &reset, Class::Command);
+    log.push(format!(
+        "[{RESET_NONCE}] the controller's reset command reaches the sensor: {}",
+        d.describe()
+    ));
+    let secret = seal_all(s, SENSOR, &[b"code=0042", b"door=open"])?;
+    let r = nonce_reuse(s, known, &secret, log);
+    if let Some(e) = r.recovered {
+        return broken(format!(
+            "after the reset command device {SENSOR} counted from 0 again under the same key: {e}"
+        ));
+    }
+    held(format!(
+        "the reset command ({}) did not make the sensor repeat a nonce",
+        d.describe()
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // T5: replay.
 
-fn t5_replay(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+fn t5_replay(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check>) -> Found {
     let mut air = Vec::new();
     let d = command(s, CONTROLLER, LOCK, b"unlock", &mut air)?;
     log.push(format!("controller → lock \"unlock\": {}", d.describe()));
@@ -579,8 +696,16 @@ fn t5_replay(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         .filter(|(to, _)| *to == LOCK)
         .map(|(_, f)| f.clone())
         .collect();
+    let main = t5_replay_recorded(s, &to_lock, log);
+    if let Some(reset) = s.seal_reset(CONTROLLER) {
+        subs.push(check(RESET_REPLAY, reset_replay(s, reset, &to_lock, log)));
+    }
+    main
+}
+
+fn t5_replay_recorded(s: &mut dyn Scheme, to_lock: &[Vec<u8>], log: &mut Vec<String>) -> Found {
     let mut tally = Tally::default();
-    for f in &to_lock {
+    for f in to_lock {
         let d = relay(s, LOCK, f, Class::Command, &direct, &mut Vec::new());
         log.push(format!("replay as recorded: {}", d.describe()));
         if accepted(&d, b"unlock") {
@@ -588,7 +713,7 @@ fn t5_replay(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         }
         tally.add(&d);
     }
-    for f in &to_lock {
+    for f in to_lock {
         for other in MEMBERS
             .into_iter()
             .filter(|&m| m != CONTROLLER && m != LOCK)
@@ -616,16 +741,86 @@ fn t5_replay(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
     ))
 }
 
+/// The operator's controller resets the counters (recorded by the attacker); the recorded
+/// "unlock" is replayed after it, and again after the recorded reset is itself replayed.
+fn reset_replay(
+    s: &mut dyn Scheme,
+    reset: Result<Vec<u8>, String>,
+    to_lock: &[Vec<u8>],
+    log: &mut Vec<String>,
+) -> Found {
+    let reset = reset?;
+    let d = s.deliver(LOCK, &reset, Class::Command);
+    log.push(format!(
+        "[{RESET_REPLAY}] the controller resets the counters, the attacker records it: the lock {}",
+        d.describe()
+    ));
+    let (after_genuine, t1) = replay_until(s, LOCK, to_lock, b"unlock");
+    log.push(format!(
+        "[{RESET_REPLAY}] recorded \"unlock\" replayed after the reset: {}",
+        t1.summary()
+    ));
+    let (again, t2) = replay_until(s, LOCK, to_lock, b"unlock");
+    log.push(format!(
+        "[{RESET_REPLAY}] recorded \"unlock\" replayed once more: {}",
+        t2.summary()
+    ));
+    let d2 = s.deliver(LOCK, &reset, Class::Command);
+    log.push(format!(
+        "[{RESET_REPLAY}] the recorded reset command replayed: the lock {}",
+        d2.describe()
+    ));
+    let (after_replayed, t3) = replay_until(s, LOCK, to_lock, b"unlock");
+    log.push(format!(
+        "[{RESET_REPLAY}] recorded \"unlock\" replayed after that: {}",
+        t3.summary()
+    ));
+    match (after_genuine, again, after_replayed) {
+        (true, false, true) => broken(format!(
+            "after the controller's genuine reset the recorded \"unlock\" unlocked the lock again; replayed once more it was refused ({}), but after the recorded reset command was replayed ({}) it unlocked once more: the attacker rewinds the lock at will",
+            t2.summary(),
+            d2.describe()
+        )),
+        (true, _, _) => broken(
+            "after the controller's genuine reset the recorded \"unlock\" unlocked the lock again"
+                .into(),
+        ),
+        (false, _, true) => broken(format!(
+            "the recorded reset command, replayed ({}), made the lock take the recorded \"unlock\" again",
+            d2.describe()
+        )),
+        (false, _, false) => held(format!(
+            "the reset ({}) and its replay ({}) left the recorded \"unlock\" refused: {}; {}",
+            d.describe(),
+            d2.describe(),
+            t1.summary(),
+            t3.summary()
+        )),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // T6: reordering and dropping.
 
-fn t6_reorder_drop(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+fn t6_reorder_drop(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check>) -> Found {
     let plains: [&[u8]; 5] = [b"temp=20", b"temp=21", b"temp=22", b"temp=23", b"temp=24"];
     let frames = seal_all(s, SENSOR, &plains)?;
+    let main = t6_drop_and_swap(s, &frames, &plains, log);
+    subs.push(check(LOCKOUT, lockout(s, &frames[4].frame, log)));
+    main
+}
+
+fn t6_drop_and_swap(
+    s: &mut dyn Scheme,
+    frames: &[Sealed],
+    plains: &[&[u8]],
+    log: &mut Vec<String>,
+) -> Found {
     // Drop the second reading, swap the last two.
     let mut gap_seen = 0;
     let mut late = 0;
     let mut reorder_seen = false;
+    let mut late_refused = None;
     let mut got = Vec::new();
     for i in [0usize, 2, 4, 3] {
         let d = s.deliver(CONTROLLER, &frames[i].frame, Class::Reading);
@@ -641,14 +836,21 @@ fn t6_reorder_drop(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
                     reorder_seen |= i == 3;
                 }
             }
-            Delivery::Refused(_) if i == 3 => reorder_seen = true,
+            Delivery::Refused(r) if i == 3 => {
+                reorder_seen = true;
+                late_refused = Some(r.clone());
+            }
             _ => {}
         }
     }
     let drop_seen = gap_seen > 0;
     if drop_seen && reorder_seen {
+        let reorder = match late_refused {
+            Some(r) => format!("refused ({r})"),
+            None => "flagged late".into(),
+        };
         return held(format!(
-            "gaps of {gap_seen} reported, {late} filled late: the dropped \"temp=21\" counted missing, \"temp=23\" after \"temp=24\" flagged late"
+            "gaps of {gap_seen} reported, {late} filled late: the dropped \"temp=21\" counted missing, \"temp=23\" after \"temp=24\" {reorder}"
         ));
     }
     broken(format!(
@@ -664,6 +866,68 @@ fn t6_reorder_drop(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         } else {
             "the reorder unnoticed"
         }
+    ))
+}
+
+/// The controller commands the lamp; the sensor's latest reading (recorded on its way to the
+/// controller) is delivered to the lamp, as recorded and relabelled as the controller; after
+/// each, the controller commands the lamp again.
+fn lockout(s: &mut dyn Scheme, reading: &[u8], log: &mut Vec<String>) -> Found {
+    let d = command(s, CONTROLLER, LAMP, b"lamp on", &mut Vec::new())?;
+    log.push(format!(
+        "[{LOCKOUT}] controller → lamp \"lamp on\": {}",
+        d.describe()
+    ));
+    if !accepted(&d, b"lamp on") {
+        return Err(format!(
+            "the controller's genuine \"lamp on\" was not accepted: {}",
+            d.describe()
+        ));
+    }
+    let mut seen = Vec::new();
+    for (how, frame, next) in [
+        ("as recorded", Some(reading.to_vec()), &b"lamp off"[..]),
+        (
+            "relabelled as the controller",
+            s.relabel(reading, CONTROLLER),
+            &b"lamp on"[..],
+        ),
+    ] {
+        let Some(frame) = frame else {
+            continue;
+        };
+        let d = s.deliver(LAMP, &frame, Class::Reading);
+        let gap = match &d {
+            Delivery::Accepted { signal, .. } => signal.gap.filter(|&g| g > 0),
+            _ => None,
+        };
+        let took = format!(
+            "{}{}",
+            d.describe(),
+            gap.map(|g| format!(", reporting {g} missing"))
+                .unwrap_or_default()
+        );
+        log.push(format!(
+            "[{LOCKOUT}] the sensor's recorded \"temp=24\" delivered to the lamp {how}: {took}"
+        ));
+        let c = command(s, CONTROLLER, LAMP, next, &mut Vec::new())?;
+        log.push(format!(
+            "[{LOCKOUT}] controller → lamp {}: {}",
+            show(next),
+            c.describe()
+        ));
+        if !accepted(&c, next) {
+            return broken(format!(
+                "the sensor's recorded reading, delivered to the lamp {how} ({took}), made the lamp refuse the controller's genuine {} ({}): one sender's higher number locked another out",
+                show(next),
+                c.describe()
+            ));
+        }
+        seen.push(format!("{how}: {took}"));
+    }
+    held(format!(
+        "the sensor's recorded reading at the lamp ({}); the controller's commands after it were accepted",
+        seen.join("; ")
     ))
 }
 
@@ -734,7 +998,7 @@ fn t7_withheld(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
 // ---------------------------------------------------------------------------------------------
 // T8: the receiver lost its state.
 
-fn t8_state_loss(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+fn t8_state_loss(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check>) -> Found {
     let mut air = Vec::new();
     let d = command(s, CONTROLLER, LOCK, b"unlock", &mut air)?;
     if !accepted(&d, b"unlock") {
@@ -743,13 +1007,30 @@ fn t8_state_loss(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
             d.describe()
         ));
     }
+    let to_lock: Vec<Vec<u8>> = air
+        .iter()
+        .filter(|(to, _)| *to == LOCK)
+        .map(|(_, f)| f.clone())
+        .collect();
+    let main = t8_after_loss(s, &to_lock, log);
+    let rogue = s.impersonate(SENSOR, CONTROLLER);
+    if let Some(reset) = rogue.as_ref().ok().and_then(|&r| s.seal_reset(r)) {
+        subs.push(check(
+            RESET_BY_MEMBER,
+            reset_by_member(s, reset, &to_lock, log),
+        ));
+    }
+    main
+}
+
+fn t8_after_loss(s: &mut dyn Scheme, to_lock: &[Vec<u8>], log: &mut Vec<String>) -> Found {
     let reading = s.seal(SENSOR, b"temp=21", Class::Reading)?;
     let d0 = s.deliver(LOCK, &reading, Class::Reading);
     log.push(format!("reading before the state loss: {}", d0.describe()));
     s.lose_state(LOCK);
     log.push("the lock lost its replay and freshness state".into());
     let mut tally = Tally::default();
-    for (_, f) in air.iter().filter(|(to, _)| *to == LOCK) {
+    for f in to_lock {
         let d = relay(s, LOCK, f, Class::Command, &direct, &mut Vec::new());
         log.push(format!("recorded frame replayed: {}", d.describe()));
         if accepted(&d, b"unlock") {
@@ -776,10 +1057,57 @@ fn t8_state_loss(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
     ))
 }
 
+/// The sensor, a member holding the group key, sends the reset command from the controller's
+/// address; the recorded "unlock" is replayed before and after.
+fn reset_by_member(
+    s: &mut dyn Scheme,
+    reset: Result<Vec<u8>, String>,
+    to_lock: &[Vec<u8>],
+    log: &mut Vec<String>,
+) -> Found {
+    let reset = reset?;
+    let (before, t0) = replay_until(s, LOCK, to_lock, b"unlock");
+    log.push(format!(
+        "[{RESET_BY_MEMBER}] recorded \"unlock\" replayed: {}",
+        t0.summary()
+    ));
+    if before {
+        return Err("the recorded \"unlock\" was taken even before the reset".into());
+    }
+    let d = s.deliver(LOCK, &reset, Class::Command);
+    log.push(format!(
+        "[{RESET_BY_MEMBER}] the sensor sends the reset command as the controller: the lock {}",
+        d.describe()
+    ));
+    let (after, t1) = replay_until(s, LOCK, to_lock, b"unlock");
+    log.push(format!(
+        "[{RESET_BY_MEMBER}] recorded \"unlock\" replayed again: {}",
+        t1.summary()
+    ));
+    if after {
+        return broken(format!(
+            "the sensor ({SENSOR}), holding the group key like every member, sent the reset command as the controller ({}); the recorded \"unlock\", refused just before ({}), unlocked the lock again",
+            d.describe(),
+            t0.summary()
+        ));
+    }
+    held(format!(
+        "a member's reset command ({}) left the recorded \"unlock\" refused: {}",
+        d.describe(),
+        t1.summary()
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // T9: spliced fragments.
 
-fn t9_splice(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+fn t9_splice(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check>) -> Found {
+    let main = t9_one_sender(s, log);
+    subs.push(check(CROSS_SENDER_SPLICE, cross_sender_splice(s, log)));
+    main
+}
+
+fn t9_one_sender(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
     let a: &[u8] = b"cfg:on=07:00;off=23:00;days=mon-fri;dim=080;scene=work";
     let b: &[u8] = b"cfg:on=09:30;off=01:00;days=sat-sun;dim=100;scene=play";
     const MTU: usize = 48;
@@ -814,7 +1142,79 @@ fn t9_splice(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         }
     }
     held(format!(
-        "no spliced message delivered ({}; the accepted ones are the genuine messages, completed by their own fragments)",
+        "no spliced message delivered ({}{})",
+        tally.summary(),
+        if tally.0.contains_key("accepted") {
+            "; the accepted ones are the genuine messages, completed by their own fragments"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// The lamp and the guest's app (both counting from where they are, here the start) each send
+/// the controller a schedule in several fragments; the lamp's first fragment is delivered with
+/// the guest's other fragments, as recorded and relabelled as the lamp.
+fn cross_sender_splice(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+    let a: &[u8] = b"cfg:lamp;on=07:00;off=23:00;days=mon-fri;dim=080;scene=work";
+    let b: &[u8] = b"cfg:app;on=03:00;off=03:05;days=sat-sun;dim=100;scene=away!";
+    const MTU: usize = 48;
+    let fa = s.seal_message(LAMP, a, MTU)?;
+    let fb = s.seal_message(GUEST, b, MTU)?;
+    if fa.len() < 2 || fa.len() != fb.len() {
+        return Err(format!(
+            "messages did not split alike ({} and {} frames)",
+            fa.len(),
+            fb.len()
+        ));
+    }
+    // Counter fields, shown when the frames carry short counters (not IVs).
+    let numbers = |frames: &[Vec<u8>]| {
+        frames
+            .iter()
+            .filter_map(|f| parts(s, f).map(|(c, _)| c))
+            .filter(|c| !c.is_empty() && c.len() <= 8)
+            .map(hex::encode)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (na, nb) = (numbers(&fa), numbers(&fb[1..]));
+    log.push(format!(
+        "[{CROSS_SENDER_SPLICE}] the lamp's fragments carry counter fields {na}; the guest's later ones {nb}"
+    ));
+    let mut tally = Tally::default();
+    let d = s.deliver(CONTROLLER, &fa[0], Class::Reading);
+    tally.add(&d);
+    for (how, relabel) in [("as recorded", false), ("relabelled as the lamp", true)] {
+        for f in &fb[1..] {
+            let f = if relabel {
+                match s.relabel(f, LAMP) {
+                    Some(g) => g,
+                    None => continue,
+                }
+            } else {
+                f.clone()
+            };
+            let d = s.deliver(CONTROLLER, &f, Class::Reading);
+            if let Some(p) = d.payload() {
+                log.push(format!("[{CROSS_SENDER_SPLICE}] delivered: {}", show(p)));
+                if p != a && p != b {
+                    return broken(format!(
+                        "the lamp's first fragment followed by the guest's others {how}{}: the controller took {}",
+                        if nb.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (counter fields {nb}; the lamp's were {na})")
+                        },
+                        show(p)
+                    ));
+                }
+            }
+            tally.add(&d);
+        }
+    }
+    held(format!(
+        "the lamp's first fragment with the guest's others, as recorded and relabelled: no mixture delivered ({})",
         tally.summary()
     ))
 }
@@ -911,7 +1311,35 @@ fn t11_departed_member(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
     ))
 }
 
-fn t12_insider(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+fn t12_insider(s: &mut dyn Scheme, log: &mut Vec<String>, subs: &mut Vec<Check>) -> Found {
+    let main = t12_unlock_as_controller(s, log);
+    if main.is_ok() {
+        subs.push(check(INSIDER_LOCKOUT, insider_lockout(s, log)));
+    }
+    main
+}
+
+/// After the insider's frame (sealed with a number of its choice), the real controller commands
+/// the lock.
+fn insider_lockout(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
+    let d = command(s, CONTROLLER, LOCK, b"lock", &mut Vec::new())?;
+    log.push(format!(
+        "[{INSIDER_LOCKOUT}] the real controller → lock \"lock\": {}",
+        d.describe()
+    ));
+    if accepted(&d, b"lock") {
+        return held(format!(
+            "the real controller's next \"lock\": {}",
+            d.describe()
+        ));
+    }
+    broken(format!(
+        "the real controller's next \"lock\" was then {}: the insider's high number locked it out",
+        d.describe()
+    ))
+}
+
+fn t12_unlock_as_controller(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
     let d = rogue_unlock(s, SENSOR, CONTROLLER, log)?;
     if accepted(&d, b"unlock") {
         return broken(format!(

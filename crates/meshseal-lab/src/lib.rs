@@ -3,9 +3,11 @@
 //! The question the lab answers is "what goes wrong if we use AES directly instead of DTLS-PSK,
 //! and does meshseal stop it?". It runs every threat of the design (T1–T13) as a real attack
 //! ([`attacks`]) against naive direct-AES schemes ([`naive`], insecure by construction and used
-//! only here) and against meshseal's group mode ([`group`]), all behind one interface
-//! ([`scheme::Scheme`]). Each result is judged from what the receivers did and compared with
-//! what the scheme's design predicts; a mismatch is a finding, in either direction.
+//! only here), against the scheme a customer first proposed ([`customer`], insecure too, with
+//! sub-checks aimed at each of its ideas) and against meshseal's group mode ([`group`]), all
+//! behind one interface ([`scheme::Scheme`]). Each result is judged from what the receivers did
+//! and compared with what the scheme's design predicts; a mismatch is a finding, in either
+//! direction.
 //!
 //! Runs are deterministic for a seed: keys, IVs and scenario choices come from ChaCha20 seeded
 //! per (scheme, threat) cell, so one cell can be re-run alone with the same result.
@@ -14,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod attacks;
+pub mod customer;
 pub mod group;
 pub mod naive;
 pub mod report;
@@ -38,6 +41,10 @@ pub struct SchemeSpec {
 
 fn naive<C: naive::InsecureCipher + 'static>(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
     Ok(Box::new(naive::InsecureGroup::<C>::new(rng)))
+}
+
+fn customer(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
+    Ok(Box::new(customer::InsecureCustomerScheme::new(rng)))
 }
 
 fn meshseal_group(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
@@ -81,6 +88,10 @@ pub fn schemes() -> Vec<SchemeSpec> {
             build: naive::<naive::InsecureAesCcmNoReplayWindow>,
         },
         SchemeSpec {
+            id: customer::ID,
+            build: customer,
+        },
+        SchemeSpec {
             id: "meshseal",
             build: meshseal_group,
         },
@@ -121,12 +132,19 @@ pub struct Finding {
     pub evidence: String,
     /// The attack's steps.
     pub details: Vec<String>,
+    /// Each check that ran (the threat's main scenario first, then sub-checks).
+    pub checks: Vec<attacks::Check>,
 }
 
 impl Finding {
     /// Whether the result is the predicted one.
     pub fn matches(&self) -> bool {
         self.result == self.expected
+    }
+
+    /// The check named `name` ([`attacks::MAIN`] or a sub-check), if it ran.
+    pub fn check(&self, name: &str) -> Option<&attacks::Check> {
+        self.checks.iter().find(|c| c.name == name)
     }
 }
 
@@ -210,6 +228,7 @@ pub fn run(cfg: &Config) -> Result<LabRun, String> {
                 expected_why,
                 evidence: outcome.evidence,
                 details: outcome.details,
+                checks: outcome.checks,
             });
         }
     }

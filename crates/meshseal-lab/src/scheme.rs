@@ -289,6 +289,14 @@ pub trait Scheme {
     /// The frame with its clear sender id rewritten to `sender` (no key needed), if the
     /// format carries a sender id.
     fn relabel(&self, frame: &[u8], sender: DeviceId) -> Option<Vec<u8>>;
+
+    /// Device `from` seals the scheme's command that sets every counter back to zero, and
+    /// resets its own; `None` when the scheme has no such command (meshseal has none: its
+    /// counters never go back).
+    fn seal_reset(&mut self, from: DeviceId) -> Option<Result<Vec<u8>, String>> {
+        let _ = from;
+        None
+    }
 }
 
 /// Bytes shown as text when printable, as hex otherwise.
