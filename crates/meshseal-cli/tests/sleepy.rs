@@ -36,7 +36,7 @@ fn plan_the_issue_example_and_simulate_it() {
     let predicted = p["predicted_delivery"].as_f64().unwrap();
     assert!(predicted >= 0.999);
     assert_eq!(
-        p["frame"]["plain"].as_u64().unwrap() + 4,
+        p["frame"]["plain"].as_u64().unwrap() + 8,
         p["frame_bytes"].as_u64().unwrap()
     );
     assert!(p["controller_uj_per_delivered"].as_f64().unwrap() > 0.0);

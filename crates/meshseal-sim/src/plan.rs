@@ -116,7 +116,7 @@ pub struct FrameSizes {
     /// The repeated frame with the window's start as a timestamp (W and T).
     pub repeated_timed: usize,
     /// The repeated frame from a sender that writes its full sequence number into every frame
-    /// (`full_every = 1`), which a receiver that missed any number of frames can still open.
+    /// (`full_every = 1`); equal to `repeated`, since repeated frames always carry it.
     pub repeated_full: usize,
 }
 

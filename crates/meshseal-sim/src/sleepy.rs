@@ -13,10 +13,10 @@
 //!   `meshseal seal --repeat` schedules them).
 //! - A copy is heard when its whole airtime lies inside a listen window and the link does not
 //!   lose it (probability [`SleepyLink::loss`], independent per copy).
-//! - The controller seals with the core's default sender configuration (truncated sequence
-//!   numbers, a full one every 16 frames) unless [`SleepyConfig::full_sequence`] is set: a
-//!   receiver that missed more than 127 of its frames refuses a copy it cannot rebuild the
-//!   number of, which the report shows.
+//! - The controller seals with the core's default sender configuration unless
+//!   [`SleepyConfig::full_sequence`] is set; its repeated frames carry the full sequence number
+//!   either way (`Sender::seal_repeated`), so receivers that missed any number of its frames
+//!   still open them.
 //! - With a clock tolerance, frames carry the window's start (T) and receivers keep a coarse
 //!   clock in seconds; receivers open with [`TrafficClass::Actuation`] either way.
 //!

@@ -485,8 +485,9 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// receiver acts on one copy at most). The announcement is authenticated: a receiver reports
     /// later copies as [`Error::Duplicate`], not as replays, up to `copies - 1` of them and, with
     /// `time` (the window's start, the group's coarse time) and a receiver clock, only until the
-    /// window ends; after it a copy is stale for classes that need freshness. Costs 4 bytes
-    /// plus the long sequence form, 6 with `time`.
+    /// window ends; after it a copy is stale for classes that need freshness. The sequence
+    /// number is always sent in full (a sleepy receiver may have missed any number of the
+    /// sender's frames). Costs 8 bytes more than a steady short-form frame, 10 with `time`.
     pub fn seal_repeated(
         &mut self,
         payload: &[u8],
@@ -497,9 +498,12 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         if repeat.copies == 0 {
             return Err(Error::InvalidConfig);
         }
+        // A repeated frame is for receivers that hear the sender rarely: they may have missed
+        // any number of its frames, so the number is always sent in full.
         let ext = Ext {
             repeat: Some(repeat),
             time,
+            form: Some(SeqForm::FULL),
             ..Ext::NONE
         };
         self.seal_with(payload, &ext, out).map(|(n, _)| n)

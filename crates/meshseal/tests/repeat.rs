@@ -116,6 +116,25 @@ fn only_recent_repeats_are_tracked() {
     );
 }
 
+/// A sleepy receiver may have missed any number of the sender's frames (here 70,000 sent to
+/// others): the repeated frame carries its full number, so the receiver still opens it.
+#[test]
+fn a_receiver_that_missed_many_frames_opens_a_repeat() {
+    let mut tx = sender(1);
+    let mut rx = recipient();
+    rx.open(&mut tx.seal_to_vec(b"first").unwrap()).unwrap();
+    let mut out = [0u8; 64];
+    for _ in 0..70_000 {
+        tx.seal(b"to someone else", &mut out).unwrap();
+    }
+    let n = tx
+        .seal_repeated(b"lamp on", FIVE_IN_30, None, &mut out)
+        .unwrap();
+    let mut copy = out[..n].to_vec();
+    let o = rx.open(&mut copy).unwrap();
+    assert_eq!((o.seq, o.payload), (70_001, &b"lamp on"[..]));
+}
+
 #[test]
 fn wire_cost() {
     let mut tx = sender(1);
@@ -130,7 +149,9 @@ fn wire_cost() {
         .seal_repeated(&[1, 2, 3, 4], FIVE_IN_30, Some(7), &mut out)
         .unwrap()
         - 4;
-    assert_eq!((plain, repeated, timed), (10, 14, 16));
+    // Extension byte, 2 announcement bytes and the full 5-byte number (instead of the short
+    // form's nibble): 8 bytes; the timestamp 2 more.
+    assert_eq!((plain, repeated, timed), (10, 18, 20));
     assert_eq!(
         tx.seal_repeated(
             b"",
