@@ -145,10 +145,8 @@ fn two_pipelines_racing_on_redis_deliver_each_frame_once() {
     let (sa, sb) = (va.stats(), vb.stats());
     assert_eq!(sa.accepted + sb.accepted, 2000);
     assert_eq!(sa.refused_total() + sb.refused_total(), 2000);
-    assert!(
-        sa.accepted > 0 && sb.accepted > 0,
-        "both gateways took part"
-    );
+    // Which gateway wins each frame depends on thread timing (one may even take them all on a
+    // loaded machine); the property is that no frame is delivered twice nor lost, above.
 }
 
 /// The Lua window against the core's `ReplayWindow` as the model: random batches of numbers
