@@ -60,36 +60,61 @@ fn lines(buf: &[u8]) -> Vec<Value> {
 struct Redis(Child, u16, #[allow(dead_code)] tempfile::TempDir);
 
 impl Redis {
+    /// Starts a `redis-server` of this test's own. Tests run in parallel and each picks a free
+    /// port the same way, so two could race for one; the server that answers must be ours (its
+    /// working directory is this test's temporary directory), or another port is tried.
     fn start() -> Option<Redis> {
         let required = std::env::var("MESHSEAL_REQUIRE_REDIS").is_ok_and(|v| v == "1");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                assert!(!required, "redis-server required but cannot start: {e}");
-                eprintln!("SKIPPED: redis-server not available ({e})");
-                return None;
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn();
+            let mut child = match child {
+                Ok(c) => c,
+                Err(e) => {
+                    assert!(!required, "redis-server required but cannot start: {e}");
+                    eprintln!("SKIPPED: redis-server not available ({e})");
+                    return None;
+                }
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let ours = loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break false;
+                }
+                let answer = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+                    .and_then(|c| c.get_connection())
+                    .and_then(|mut c| {
+                        redis::cmd("CONFIG")
+                            .arg("GET")
+                            .arg("dir")
+                            .query::<Vec<String>>(&mut c)
+                    });
+                if let Ok(v) = answer {
+                    let want = dir.path().canonicalize().unwrap();
+                    break v.get(1).map(std::path::PathBuf::from).as_deref() == Some(&*want);
+                }
+                assert!(Instant::now() < deadline, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if ours {
+                return Some(Redis(child, port, dir));
             }
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        Some(Redis(child, port, dir))
+        panic!("no free port for redis-server after 10 attempts");
     }
 
     fn url(&self) -> String {
