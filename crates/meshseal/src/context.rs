@@ -1357,15 +1357,21 @@ where
 
     /// Restores a repeated frame saved with [`Recipient::tracked_repeats`] (oldest first).
     pub fn restore_repeat(&mut self, id: FrameId, left: u8, end: Option<u16>) {
-        if self.repeats.is_full() {
-            self.repeats.remove(0);
-        }
-        let _ = self.repeats.push(RepeatSeen {
+        self.track_repeat(RepeatSeen {
             sender: id.sender,
             seq: id.seq,
             left,
             end,
         });
+    }
+
+    /// Remembers a repeated frame, dropping the oldest one when the table is full.
+    fn track_repeat(&mut self, seen: RepeatSeen) {
+        if self.repeats.is_full() {
+            self.repeats.remove(0);
+        }
+        // Cannot fail: a slot was freed above.
+        let _ = self.repeats.push(seen);
     }
 
     /// Forgets challenges issued before `now - lifetime`; returns how many.
@@ -1658,11 +1664,7 @@ where
             self.pending.retain(|p| p.sender != sender);
         }
         if let Some(r) = repeat {
-            if self.repeats.is_full() {
-                self.repeats.remove(0);
-            }
-            // Cannot fail: a slot was freed above.
-            let _ = self.repeats.push(RepeatSeen {
+            self.track_repeat(RepeatSeen {
                 sender,
                 seq,
                 left: r.copies - 1,
