@@ -1303,18 +1303,7 @@ where
         out: &mut [u8],
     ) -> Result<usize, Error> {
         let (n, challenge) = tx.seal_challenge(request, out)?;
-        self.pending.retain(|p| p.sender != request.sender);
-        if self.pending.is_full() {
-            if let Some(oldest) = (0..self.pending.len()).min_by_key(|&i| self.pending[i].issued) {
-                self.pending.swap_remove(oldest);
-            }
-        }
-        // Cannot fail: a slot was freed above.
-        let _ = self.pending.push(Pending {
-            sender: request.sender,
-            challenge,
-            issued: now,
-        });
+        self.restore_challenge(request.sender, challenge, now);
         Ok(n)
     }
 
@@ -1326,6 +1315,8 @@ where
     }
 
     /// Restores an open challenge saved with [`Recipient::challenges`].
+    /// It replaces an open challenge to the same requester; with the table full, the oldest
+    /// challenge is dropped.
     pub fn restore_challenge(&mut self, requester: u32, challenge: FrameId, issued: u64) {
         self.pending.retain(|p| p.sender != requester);
         if self.pending.is_full() {
@@ -1333,6 +1324,7 @@ where
                 self.pending.swap_remove(oldest);
             }
         }
+        // Cannot fail: a slot was freed above.
         let _ = self.pending.push(Pending {
             sender: requester,
             challenge,
