@@ -480,7 +480,15 @@ impl SourceKeys for Keyring {
 }
 
 impl Keyring {
-    pub fn load(g: &Group, member: u32, st: &StateDir) -> Result<Keyring, CliError> {
+    /// `member`'s own keys, and the verifying and pairwise keys for `peer` (the sender of the
+    /// frame at hand, if any): one frame needs no other member's keys, and an X25519 exchange
+    /// per member would cost every command.
+    pub fn load(
+        g: &Group,
+        member: u32,
+        st: &StateDir,
+        peer: Option<u32>,
+    ) -> Result<Keyring, CliError> {
         let id = load_identity(st)?;
         let own_dh = id.as_ref().map(IdentityFile::x25519).transpose()?;
         let signing = id.as_ref().map(IdentityFile::signing).transpose()?;
@@ -490,18 +498,19 @@ impl Keyring {
             own_dh,
             signing,
         };
-        for m in g.file.members.iter().filter(|m| g.is_member(m.id)) {
-            if !m.ed25519.is_empty() {
-                let b = hex32("ed25519 public key", &m.ed25519)?;
-                let vk = VerifyingKey::from_bytes(&b).map_err(|_| {
-                    CliError::usage(format!("member {}: invalid ed25519 public key", m.id))
-                })?;
-                ring.vks.push((m.id, vk));
-            }
-            if m.id != member && !m.x25519.is_empty() {
-                if let Ok(k) = ring.pair_keys(g, member, m.id) {
-                    ring.pairs.push((m.id, k));
-                }
+        let Some(m) = peer.filter(|&p| g.is_member(p)).and_then(|p| g.member(p)) else {
+            return Ok(ring);
+        };
+        if !m.ed25519.is_empty() {
+            let b = hex32("ed25519 public key", &m.ed25519)?;
+            let vk = VerifyingKey::from_bytes(&b).map_err(|_| {
+                CliError::usage(format!("member {}: invalid ed25519 public key", m.id))
+            })?;
+            ring.vks.push((m.id, vk));
+        }
+        if m.id != member && !m.x25519.is_empty() {
+            if let Ok(k) = ring.pair_keys(g, member, m.id) {
+                ring.pairs.push((m.id, k));
             }
         }
         Ok(ring)

@@ -734,12 +734,12 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         Some(tx.seal_echo(&payload, cid, &mut out))
     } else if let Some(peer) = a.to {
         g.require_member(peer, "--to")?;
-        let ring = Keyring::load(&g, a.sender, &st)?;
+        let ring = Keyring::load(&g, a.sender, &st, None)?;
         let pair = ring.pair_keys(&g, a.sender, peer)?;
         extra.insert("source".into(), json!("pairwise"));
         Some(tx.seal_pairwise(&payload, &pair, &mut out))
     } else if a.sign {
-        let ring = Keyring::load(&g, a.sender, &st)?;
+        let ring = Keyring::load(&g, a.sender, &st, None)?;
         out.resize(largest + meshseal::source::SIGNATURE_LEN, 0);
         extra.insert("source".into(), json!("signed"));
         Some(tx.seal_signed(&payload, ring.signing_key(a.sender)?, &mut out))
@@ -878,8 +878,11 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
         rx.set_clock(now, max_age);
     }
     rx.expire_challenges(now, a.challenge_lifetime);
-    let ring = Keyring::load(&g, a.receiver, &st)?;
     let link = a.link_sender.unwrap_or_default();
+    let claimed = Frame::new_checked(&frame[..], g.id_mode())
+        .ok()
+        .map(|f| f.sender_id().unwrap_or(link));
+    let ring = Keyring::load(&g, a.receiver, &st, claimed)?;
     let result = match (implicit, a.require_source) {
         (true, true) => rx.open_from_authenticated(&mut frame, link, a.class, &ring),
         (true, false) => rx.open_from_with_keys(&mut frame, link, a.class, &ring),
