@@ -1,27 +1,10 @@
 //! `meshseal compare` and `meshseal simulate` through the binary: the contract's command
 //! lines, JSON fields, exit codes, determinism per seed and zero accepted attacks.
 
-use std::process::Command;
+mod common;
 
+use common::{meshseal, ok_json};
 use serde_json::Value;
-
-fn meshseal(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshseal"))
-        .args(args)
-        .output()
-        .expect("run meshseal");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(args: &[&str]) -> Value {
-    let (code, out, err) = meshseal(args);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
-}
 
 fn scheme<'a>(v: &'a Value, key: &str) -> &'a Value {
     v["schemes"]
@@ -34,7 +17,7 @@ fn scheme<'a>(v: &'a Value, key: &str) -> &'a Value {
 
 #[test]
 fn compare_the_issue_example() {
-    let v = json(&[
+    let v = ok_json(&[
         "compare",
         "--payload",
         "4",
@@ -108,7 +91,7 @@ fn compare_other_radios_and_a_plot() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.contains("<svg") && text.contains("meshseal compact, implicit sender"));
     // LoRa: a 600-byte handshake needs several frames of at most 222 bytes.
-    let v = json(&["compare", "--radio", "lora", "--json"]);
+    let v = ok_json(&["compare", "--radio", "lora", "--json"]);
     assert!(
         scheme(&v, "dtls12_handshake")["frames_tx"]
             .as_f64()
@@ -129,7 +112,7 @@ fn compare_reads_a_results_directory() {
         std::fs::copy(repo.join(f), dir.path().join(f)).unwrap();
     }
     let d = dir.path().to_str().unwrap();
-    let v = json(&["compare", "--results", d, "--json"]);
+    let v = ok_json(&["compare", "--results", d, "--json"]);
     // Without the Mbed TLS file its row is left out; the others stay.
     assert!(v["schemes"]
         .as_array()
@@ -165,8 +148,8 @@ fn simulate_is_deterministic_and_accepts_no_attack() {
         "replay,delay,tamper,drop,forge,reorder",
         "--json",
     ];
-    let a = json(&args);
-    let b = json(&args);
+    let a = ok_json(&args);
+    let b = ok_json(&args);
     assert_eq!(a["report"], b["report"]);
     let r = &a["report"];
     assert_eq!(r["attacks"]["accepted_total"], 0);
@@ -178,7 +161,7 @@ fn simulate_is_deterministic_and_accepts_no_attack() {
 
 #[test]
 fn simulate_weak_receiver_lets_replays_through() {
-    let v = json(&[
+    let v = ok_json(&[
         "simulate",
         "--nodes",
         "10",

@@ -1,31 +1,13 @@
 //! `meshseal plan` and `meshseal simulate --commands` through the binary: the issue's command
 //! lines, the plan confirmed by the simulation, at-most-once actions, exit codes.
 
-use std::process::Command;
+mod common;
 
-use serde_json::Value;
-
-fn meshseal(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshseal"))
-        .args(args)
-        .output()
-        .expect("run meshseal");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn json(args: &[&str]) -> Value {
-    let (code, out, err) = meshseal(args);
-    assert_eq!(code, 0, "{args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
-}
+use common::{meshseal, ok_json};
 
 #[test]
 fn plan_the_issue_example_and_simulate_it() {
-    let v = json(&[
+    let v = ok_json(&[
         "plan", "--wake", "60s", "--listen", "20ms", "--loss", "0.2", "--target", "0.999", "--json",
     ]);
     let p = &v["plan"];
@@ -47,7 +29,7 @@ fn plan_the_issue_example_and_simulate_it() {
     let line = v["simulate"].as_str().unwrap().to_string();
     let mut args: Vec<&str> = line.split_whitespace().skip(1).collect();
     args.extend(["--seed", "3", "--json"]);
-    let s = json(&args);
+    let s = ok_json(&args);
     assert_eq!(s["mode"], "sleepy");
     let r = &s["report"];
     assert_eq!(r["commands"], 10000);
@@ -61,7 +43,7 @@ fn plan_the_issue_example_and_simulate_it() {
     );
     assert_eq!(r["copies_sent"], 50000);
     // Same seed, same report.
-    assert_eq!(json(&args), s);
+    assert_eq!(ok_json(&args), s);
 }
 
 #[test]
@@ -78,7 +60,7 @@ fn plan_refuses_what_the_frame_cannot_announce() {
 #[test]
 fn simulate_the_customer_window_and_a_timed_plan() {
     // The customer's first idea: 5 copies over 30 s, sent at once, unaware of the wake-ups.
-    let s = json(&[
+    let s = ok_json(&[
         "simulate",
         "--commands",
         "2000",
@@ -99,7 +81,7 @@ fn simulate_the_customer_window_and_a_timed_plan() {
     assert!(r["delivery_probability"].as_f64().unwrap() < 0.01);
     assert_eq!(r["spacing_s"], 7.5);
     // Timed frames with a receiver clock: same at-most-once rule, 2 bytes more.
-    let s = json(&[
+    let s = ok_json(&[
         "simulate",
         "--commands",
         "500",
@@ -126,7 +108,7 @@ fn simulate_the_customer_window_and_a_timed_plan() {
 
 #[test]
 fn mesh_mode_is_unchanged() {
-    let v = json(&["simulate", "--nodes", "5", "--hours", "0.5", "--json"]);
+    let v = ok_json(&["simulate", "--nodes", "5", "--hours", "0.5", "--json"]);
     assert!(v["report"]["generated"].as_u64().unwrap() > 0);
     assert!(v.get("mode").is_none());
 }

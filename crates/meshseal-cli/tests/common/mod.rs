@@ -100,3 +100,20 @@ impl Env {
         ])
     }
 }
+
+/// Runs the binary: `(exit code, stdout, stderr)`.
+pub fn meshseal(args: &[&str]) -> (i32, String, String) {
+    let out = bin().args(args).output().expect("run meshseal");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs the binary, requires exit 0 and returns its stdout as JSON.
+pub fn ok_json(args: &[&str]) -> Value {
+    let (code, out, err) = meshseal(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
+}
