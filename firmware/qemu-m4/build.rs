@@ -86,7 +86,7 @@ fn sealed_frames() {
     };
     let mut cfg = SenderConfig::new(1);
     cfg.full_every = u32::MAX;
-    let mut tx = Sender::new(
+    let mut tx = Sender::provision(
         GroupKeys::from_derived(&d, 7, 0),
         cfg,
         MemoryStore::default(),

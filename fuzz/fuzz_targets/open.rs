@@ -68,7 +68,7 @@ struct Fixture {
 }
 
 fn seal_all(cfg: SenderConfig, plan: &[(&[u8], Kind)]) -> Vec<Genuine> {
-    let mut s = Sender::new(keys(), cfg, MemoryStore::default()).expect("sender boots");
+    let mut s = Sender::provision(keys(), cfg, MemoryStore::default()).expect("sender boots");
     plan.iter()
         .map(|&(payload, kind)| {
             let seq = s.next_seq();

@@ -57,7 +57,7 @@ fn fixture() -> &'static Fixture {
         let pair = |a, xa: &X25519Secret, b, xb: &X25519Secret| {
             derive_pairwise(&[0x42; 32], b"", 7, 0, a, xa, b, &X25519Public::from(xb)).unwrap()
         };
-        let mut tx = Sender::new(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
+        let mut tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
         let mut out = [0u8; 128];
         let n = tx.seal_pairwise(b"unlock", &pair(1, &x1, 2, &x2), &mut out).unwrap();
         let pairwise = out[..n].to_vec();

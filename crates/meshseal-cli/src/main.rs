@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use meshseal::context::open_stateless;
 use meshseal::frame::{Frame, Repr, SeqForm};
-use meshseal::replay::ReplayWindow;
+use meshseal::replay::{ReplayWindow, WindowKey};
 use meshseal::{Error, FrameId, Recipient, RecipientConfig, Sender, SenderIdMode, TrafficClass};
 use serde_json::{json, Value};
 
@@ -525,8 +525,10 @@ fn provision(
         )));
     }
     let mut store = state::MapStore::default();
+    let fresh = ReplayWindow::provisioned().in_epoch(g.file.epoch);
     for id in g.member_ids().into_iter().filter(|&id| id != member) {
-        store.0.insert(id, ReplayWindow::provisioned());
+        store.0.insert(WindowKey::group(id), fresh);
+        store.0.insert(WindowKey::source(id), fresh);
     }
     st.save_replay(member, g.file.group_id, g.file.epoch, &store)?;
     use meshseal::counter::CounterStore;

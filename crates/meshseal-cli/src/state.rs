@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use meshseal::context::LengthState;
 use meshseal::counter::{write_atomic, FileStore};
-use meshseal::replay::{ReplayStore, ReplayWindow};
+use meshseal::replay::{Lane, ReplayStore, ReplayWindow, WindowKey};
 use serde::{Deserialize, Serialize};
 
 use crate::CliError;
@@ -131,7 +131,8 @@ impl StateDir {
         let Some(f): Option<ReplayFile> = read_json(&path)? else {
             return Ok(MapStore::default());
         };
-        // Sequence numbers continue across key epochs, and so do the windows.
+        // Each window records its key epoch (files written before windows did were of the
+        // file's epoch); frames of a newer epoch start a new window.
         let _ = epoch;
         if f.group_id != group_id {
             return Err(CliError::usage(format!(
@@ -145,14 +146,32 @@ impl StateDir {
             let bitmap = u64::from_str_radix(&p.bitmap, 16).map_err(|_| {
                 CliError::usage(format!("corrupt replay state {}: bitmap", path.display()))
             })?;
-            let w = ReplayWindow::from_parts(p.highest, p.verified, [bitmap]).map_err(|_| {
-                CliError::usage(format!(
-                    "corrupt replay state {}: sender {}",
-                    path.display(),
-                    p.sender
-                ))
-            })?;
-            m.0.insert(p.sender, w);
+            let w = ReplayWindow::from_parts(p.highest, p.verified, [bitmap])
+                .map_err(|_| {
+                    CliError::usage(format!(
+                        "corrupt replay state {}: sender {}",
+                        path.display(),
+                        p.sender
+                    ))
+                })?
+                .in_epoch(p.epoch.unwrap_or(f.epoch));
+            let lane = match p.lane.as_deref() {
+                None | Some("group") => Lane::Group,
+                Some("source") => Lane::Source,
+                Some(other) => {
+                    return Err(CliError::usage(format!(
+                        "corrupt replay state {}: lane {other:?}",
+                        path.display()
+                    )))
+                }
+            };
+            m.0.insert(
+                WindowKey {
+                    sender: p.sender,
+                    lane,
+                },
+                w,
+            );
         }
         Ok(m)
     }
@@ -166,17 +185,19 @@ impl StateDir {
     ) -> Result<(), CliError> {
         let mut peers: Vec<PeerFile> =
             m.0.iter()
-                .map(|(&sender, w)| {
+                .map(|(&key, w)| {
                     let (highest, verified, [bitmap]) = w.to_parts();
                     PeerFile {
-                        sender,
+                        sender: key.sender,
+                        lane: Some(key.lane.name().to_owned()),
+                        epoch: Some(w.epoch()),
                         highest,
                         verified,
                         bitmap: format!("{bitmap:016x}"),
                     }
                 })
                 .collect();
-        peers.sort_by_key(|p| p.sender);
+        peers.sort_by(|a, b| (a.sender, &a.lane).cmp(&(b.sender, &b.lane)));
         write_json(
             &self.replay_path(id),
             &ReplayFile {
@@ -261,21 +282,28 @@ struct ReplayFile {
 #[serde(deny_unknown_fields)]
 struct PeerFile {
     sender: u32,
+    /// `group` (plain frames) or `source` (pairwise and signed); absent in older files.
+    #[serde(default)]
+    lane: Option<String>,
+    /// The key epoch of the window; absent in older files, whose windows were all of the
+    /// file's epoch.
+    #[serde(default)]
+    epoch: Option<u16>,
     highest: Option<u64>,
     verified: bool,
     bitmap: String,
 }
 
-/// Replay windows in a hash map: a host has memory for every member.
+/// Replay windows in a hash map: a host has memory for every member and lane.
 #[derive(Default)]
-pub struct MapStore(pub HashMap<u32, ReplayWindow>);
+pub struct MapStore(pub HashMap<WindowKey, ReplayWindow>);
 
 impl ReplayStore<1> for MapStore {
-    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow> {
-        self.0.get_mut(&sender)
+    fn get(&mut self, key: WindowKey) -> Option<&mut ReplayWindow> {
+        self.0.get_mut(&key)
     }
-    fn insert(&mut self, sender: u32, window: ReplayWindow) -> Option<u32> {
-        self.0.insert(sender, window);
+    fn insert(&mut self, key: WindowKey, window: ReplayWindow) -> Option<WindowKey> {
+        self.0.insert(key, window);
         None
     }
 }

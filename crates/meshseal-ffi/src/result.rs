@@ -12,7 +12,7 @@ use core::ffi::{c_char, CStr};
 use meshseal::Error;
 
 /// Refusal reasons: `MeshsealStats::refused` has one counter per reason.
-pub const MESHSEAL_REASONS: usize = 23;
+pub const MESHSEAL_REASONS: usize = 24;
 
 const _: () = assert!(MESHSEAL_REASONS == Error::COUNT);
 
@@ -68,6 +68,9 @@ pub enum MeshsealResult {
     Unauthenticated = 22,
     /// An expected copy of a repeated frame already accepted (not an attack).
     Duplicate = 23,
+    /// The counter store holds no record: provision a new identity explicitly, or re-join
+    /// under a fresh id or epoch; never restart a used identity at 0.
+    NoCounterRecord = 24,
     /// A required pointer was null.
     NullPointer = -1,
     /// A pointer was not aligned for its type.
@@ -107,6 +110,7 @@ pub(crate) const REFUSALS: [MeshsealResult; Error::COUNT] = [
     MeshsealResult::BadSignature,
     MeshsealResult::Unauthenticated,
     MeshsealResult::Duplicate,
+    MeshsealResult::NoCounterRecord,
 ];
 
 /// The core's reason names, NUL-terminated, indexed like [`REFUSALS`].
@@ -134,6 +138,7 @@ const NAMES: [&CStr; Error::COUNT] = [
     c"bad_signature",
     c"unauthenticated",
     c"duplicate",
+    c"no_counter_record",
 ];
 
 /// The result code of a core refusal.

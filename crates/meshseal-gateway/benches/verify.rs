@@ -45,7 +45,7 @@ struct Fleet {
 impl Fleet {
     fn new() -> Fleet {
         let senders = (1..=SENDERS)
-            .map(|id| Sender::new(keys(), SenderConfig::new(id), MemoryStore::default()))
+            .map(|id| Sender::provision(keys(), SenderConfig::new(id), MemoryStore::default()))
             .collect::<Result<_, _>>()
             .expect("senders");
         Fleet {

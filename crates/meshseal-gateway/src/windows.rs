@@ -5,19 +5,31 @@
 use std::collections::{HashMap, HashSet};
 
 use meshseal::context::Membership;
-use meshseal::replay::{ReplayStore, ReplayWindow};
+use meshseal::replay::{Lane, ReplayStore, ReplayWindow, WindowKey};
 
-/// One 64-frame replay window per sender, never evicted.
+/// One 64-frame replay window per sender, never evicted, for the one key epoch (`.1`) the
+/// gateway verifies: its stores are kept per group and epoch, so every window they restore
+/// belongs to that epoch. Plain group frames only: the gateway holds no source keys and never
+/// accepts a pairwise or signed frame.
 #[derive(Debug, Clone, Default)]
-pub struct Windows(pub HashMap<u32, ReplayWindow>);
+pub struct Windows(pub HashMap<u32, ReplayWindow>, pub u16);
 
 impl ReplayStore<1> for Windows {
-    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow> {
-        self.0.get_mut(&sender)
+    fn get(&mut self, key: WindowKey) -> Option<&mut ReplayWindow> {
+        if key.lane != Lane::Group {
+            return None;
+        }
+        let epoch = self.1;
+        let w = self.0.get_mut(&key.sender)?;
+        *w = w.in_epoch(epoch);
+        Some(w)
     }
 
-    fn insert(&mut self, sender: u32, window: ReplayWindow) -> Option<u32> {
-        self.0.insert(sender, window);
+    fn insert(&mut self, key: WindowKey, window: ReplayWindow) -> Option<WindowKey> {
+        if key.lane != Lane::Group {
+            return Some(key);
+        }
+        self.0.insert(key.sender, window);
         None
     }
 }
@@ -41,15 +53,20 @@ mod tests {
     fn windows_hold_every_sender() {
         let mut w = Windows::default();
         for s in 0..5000 {
-            assert_eq!(w.insert(s, ReplayWindow::provisioned()), None);
+            assert_eq!(
+                w.insert(WindowKey::group(s), ReplayWindow::provisioned()),
+                None
+            );
         }
-        let win = w.get(4321).expect("held");
+        let win = w.get(WindowKey::group(4321)).expect("held");
         win.accept(7);
         assert_eq!(
-            w.get(4321).map(|x| x.check(7, OrderPolicy::Window)),
+            w.get(WindowKey::group(4321))
+                .map(|x| x.check(7, OrderPolicy::Window)),
             Some(Err(meshseal::Error::Replay))
         );
-        assert!(w.get(5000).is_none());
+        assert!(w.get(WindowKey::group(5000)).is_none());
+        assert!(w.get(WindowKey::source(4321)).is_none());
         let m = Members((1..=3).collect());
         assert!(m.contains(2) && !m.contains(4));
     }

@@ -38,7 +38,7 @@ fn setup(n: u32) -> GroupSetup {
 /// `n` frames from each of `senders` senders, interleaved.
 fn frames(senders: u32, n: usize) -> Vec<Vec<u8>> {
     let mut txs: Vec<_> = (1..=senders)
-        .map(|id| Sender::new(keys(), SenderConfig::new(id), MemoryStore::default()).unwrap())
+        .map(|id| Sender::provision(keys(), SenderConfig::new(id), MemoryStore::default()).unwrap())
         .collect();
     let mut out = Vec::new();
     for i in 0..n {

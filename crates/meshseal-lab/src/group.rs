@@ -204,7 +204,7 @@ impl MeshsealGroup {
             epoch,
             sk,
             member_secret,
-            tx: Sender::new(self.keys_at(epoch)?, SenderConfig::new(id), flash.clone())?,
+            tx: Sender::provision(self.keys_at(epoch)?, SenderConfig::new(id), flash.clone())?,
             flash,
             rx: self.recipient(id, true)?,
             reassembly: Reassembler::new(REASSEMBLY_TIMEOUT),

@@ -40,7 +40,7 @@ use std::collections::BTreeMap;
 
 use meshseal::context::open_stateless;
 use meshseal::counter::MemoryStore;
-use meshseal::replay::{ReplayStore, ReplayWindow};
+use meshseal::replay::{Lane, ReplayStore, ReplayWindow, WindowKey};
 use meshseal::{
     GroupKeys, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig, SenderIdMode,
 };
@@ -290,18 +290,23 @@ pub struct Report {
 #[derive(Debug, Clone)]
 struct DenseWindows(Vec<Option<ReplayWindow>>);
 
+/// Plain group frames only: the simulated gateway holds no source keys, so it never accepts a
+/// pairwise or signed frame and keeps no source lane.
 impl ReplayStore<1> for DenseWindows {
-    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow> {
-        self.0.get_mut(sender as usize)?.as_mut()
+    fn get(&mut self, key: WindowKey) -> Option<&mut ReplayWindow> {
+        match key.lane {
+            Lane::Group => self.0.get_mut(key.sender as usize)?.as_mut(),
+            Lane::Source => None,
+        }
     }
 
-    fn insert(&mut self, sender: u32, window: ReplayWindow) -> Option<u32> {
-        match self.0.get_mut(sender as usize) {
-            Some(slot) => {
+    fn insert(&mut self, key: WindowKey, window: ReplayWindow) -> Option<WindowKey> {
+        match (key.lane, self.0.get_mut(key.sender as usize)) {
+            (Lane::Group, Some(slot)) => {
                 *slot = Some(window);
                 None
             }
-            None => Some(sender),
+            _ => Some(key),
         }
     }
 }
@@ -412,7 +417,7 @@ impl<'a> Sim<'a> {
         for id in 0..total as u32 {
             let sc = SenderConfig::new(id);
             senders.push(
-                Sender::new(keys()?, sc, MemoryStore::default())
+                Sender::provision(keys()?, sc, MemoryStore::default())
                     .map_err(|_| ConfigError("sender configuration refused by the core"))?,
             );
         }

@@ -140,7 +140,7 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
     let refused = |_| ConfigError("the core refused to seal the command");
     let keys = crate::keys()?;
     let mut tx =
-        Sender::new(keys, SenderConfig::new(1), MemoryStore::default()).map_err(refused)?;
+        Sender::provision(keys, SenderConfig::new(1), MemoryStore::default()).map_err(refused)?;
     let body = [0u8; crate::MAX_PAYLOAD];
     let mut out = [0u8; crate::MAX_PAYLOAD + 32];
     // The first frame of a sender carries its full number; measure steady traffic.
@@ -152,7 +152,7 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
     let repeated_timed = tx
         .seal_repeated(&body[..payload], repeat, Some(0), &mut out)
         .map_err(refused)?;
-    let mut full = Sender::new(
+    let mut full = Sender::provision(
         crate::keys()?,
         full_sequence_config(1),
         MemoryStore::default(),

@@ -235,8 +235,8 @@ impl<'a> Sim<'a> {
         } else {
             SenderConfig::new(CONTROLLER)
         };
-        let controller =
-            Sender::new(crate::keys()?, sender_cfg, MemoryStore::default()).map_err(refused)?;
+        let controller = Sender::provision(crate::keys()?, sender_cfg, MemoryStore::default())
+            .map_err(refused)?;
         let mut receivers = Vec::new();
         let mut schedules = Vec::new();
         for r in 0..cfg.receivers {

@@ -23,7 +23,8 @@ fn bench(c: &mut Criterion) {
     for &n in &SIZES {
         let payload = vec![0xa5u8; n];
         g.throughput(Throughput::Bytes(n as u64));
-        let mut sender = Sender::new(keys(), SenderConfig::new(3), MemoryStore::default()).unwrap();
+        let mut sender =
+            Sender::provision(keys(), SenderConfig::new(3), MemoryStore::default()).unwrap();
         let mut out = [0u8; 512];
         g.bench_with_input(BenchmarkId::new("meshseal", n), &n, |b, _| {
             b.iter(|| sender.seal(black_box(&payload), &mut out).unwrap())
@@ -44,7 +45,8 @@ fn bench(c: &mut Criterion) {
     for &n in &SIZES {
         let payload = vec![0xa5u8; n];
         g.throughput(Throughput::Bytes(n as u64));
-        let mut sender = Sender::new(keys(), SenderConfig::new(3), MemoryStore::default()).unwrap();
+        let mut sender =
+            Sender::provision(keys(), SenderConfig::new(3), MemoryStore::default()).unwrap();
         let mut recipient = Recipient::new(
             keys(),
             RecipientConfig::default(),

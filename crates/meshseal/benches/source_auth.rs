@@ -63,12 +63,14 @@ fn bench(c: &mut Criterion) {
             Source::Pairwise => tx.seal_pairwise(&PAYLOAD, &tx_pair, out),
             _ => tx.seal_signed(&PAYLOAD, &sk, out),
         };
-        let mut tx = Sender::new(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
+        let mut tx =
+            Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
         let mut out = [0u8; 128];
         c.bench_function(&format!("seal_16B/{}", source.name()), |b| {
             b.iter(|| seal(&mut tx, black_box(&mut out)).unwrap())
         });
-        let mut tx = Sender::new(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
+        let mut tx =
+            Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
         let mut rx = Recipient::new(
             keys(),
             RecipientConfig::default(),

@@ -50,7 +50,7 @@ fn main() {
     let compact = |len: usize| {
         let keys = GroupKeys::derive(&secret, b"", 7, 0).expect("keys");
         let mut tx =
-            Sender::new(keys, SenderConfig::new(1), MemoryStore::default()).expect("sender");
+            Sender::provision(keys, SenderConfig::new(1), MemoryStore::default()).expect("sender");
         let payload = vec![0u8; len];
         let mut counts = std::collections::BTreeMap::new();
         let mut out = [0u8; 256];

@@ -25,7 +25,7 @@ use crate::frame::{
     Binding, Fragment, Frame, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq, WireError,
     MAX_FRAGMENTS,
 };
-use crate::replay::{ReplayStore, ReplayWindow};
+use crate::replay::{Accepted, Lane, ReplayStore, ReplayWindow, WindowKey};
 use crate::seq::{reconstruct, shortest_form};
 use crate::source::{NoSourceKeys, SourceKeys, SIGNATURE_LEN};
 #[cfg(feature = "signed")]
@@ -229,25 +229,43 @@ impl<S: CounterStore, A: AeadBackend> core::fmt::Debug for Sender<S, A> {
 }
 
 impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
-    /// Boots a sender: resumes after the last reservation persisted in `store`.
+    /// Boots a sender: resumes after the last reservation persisted in `store`. A store
+    /// without a record is refused as [`Error::NoCounterRecord`]: see [`Sender::provision`].
     pub fn new(keys: GroupKeys<A>, cfg: SenderConfig, store: S) -> Result<Self, Error> {
         if cfg.full_every == 0 {
             return Err(Error::InvalidConfig);
         }
         let counter = Counter::boot(store, cfg.reservation_block)?;
+        Ok(Self::with_counter(keys, cfg, counter))
+    }
+
+    /// Boots the sender of a newly provisioned identity: a store without a record starts at
+    /// 0 (after durably writing a first record). Call this only where the identity (group,
+    /// epoch, sender id) is known never to have sealed: at provisioning, never on an ordinary
+    /// boot, where a lost record must stay an error rather than repeat nonces.
+    pub fn provision(keys: GroupKeys<A>, cfg: SenderConfig, store: S) -> Result<Self, Error> {
+        if cfg.full_every == 0 {
+            return Err(Error::InvalidConfig);
+        }
+        let counter = Counter::provision(store, cfg.reservation_block)?;
+        Ok(Self::with_counter(keys, cfg, counter))
+    }
+
+    fn with_counter(keys: GroupKeys<A>, cfg: SenderConfig, counter: Counter<S>) -> Self {
         let epoch_start = counter.peek();
-        Ok(Sender {
+        Sender {
             keys,
             cfg,
             counter,
             len: LengthState::default(),
             epoch_start,
-        })
+        }
     }
 
     /// Switches to the keys of a newer epoch of the same group (after a verified rekey
-    /// message). Sequence numbers continue: the nonce changes with the key, and receivers keep
-    /// one replay window per sender across epochs. The key budget starts again.
+    /// message). Sequence numbers continue (the nonce changes with the key); receivers judge
+    /// the new epoch's frames by a new window, so the next frames carry the full number. The
+    /// key budget starts again.
     pub fn rekey(&mut self, keys: GroupKeys<A>) -> Result<(), Error> {
         if keys.group_id() != self.keys.group_id()
             || !epoch_is_newer(keys.epoch(), self.keys.epoch())
@@ -256,6 +274,8 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         }
         self.keys = keys;
         self.epoch_start = self.counter.peek();
+        // Receivers start a new window for each epoch: send the full number until confirmed.
+        self.len = LengthState::default();
         Ok(())
     }
 
@@ -944,9 +964,10 @@ impl<A: AeadBackend> GraceSlot<A> for Grace<A> {
 ///
 /// It holds the keys of the current epoch and, for a grace period after a rekey, those of the
 /// previous one ([`Recipient::install_epoch`]); a frame of any other epoch is refused as
-/// [`Error::UnknownEpoch`]. Sequence numbers continue across epochs, so one replay window per
-/// sender serves both. Where the previous epoch's keys live is `G` ([`Grace`] by default,
-/// [`NoGrace`] to save its RAM).
+/// [`Error::UnknownEpoch`]. Each sender's windows record their epoch: the sender's first frame
+/// of a newer epoch starts a new window, and its frames of an older epoch are refused from then
+/// on. Where the previous epoch's keys live is `G` ([`Grace`] by default, [`NoGrace`] to save
+/// its RAM).
 pub struct Recipient<R, M = AnySender, A = RustCryptoCcm, const W: usize = 1, G = Grace<A>>
 where
     R: ReplayStore<W>,
@@ -1117,13 +1138,23 @@ where
 
     /// Creates verified, empty state for `sender`. Only valid before that sender sealed
     /// anything under these keys (at group creation or right after a rekey).
+    /// With source authentication built in (`pairwise` or `signed`), both of its windows are
+    /// created: the group lane and the source lane.
     pub fn provision(&mut self, sender: u32) {
-        if self
-            .replay
-            .insert(sender, ReplayWindow::provisioned())
-            .is_some()
-        {
-            self.stats.evicted = self.stats.evicted.saturating_add(1);
+        let window = ReplayWindow::provisioned().in_epoch(self.keys.epoch());
+        let lanes: &[Lane] = if cfg!(any(feature = "pairwise", feature = "signed")) {
+            &[Lane::Group, Lane::Source]
+        } else {
+            &[Lane::Group]
+        };
+        for &lane in lanes {
+            if self
+                .replay
+                .insert(WindowKey { sender, lane }, window)
+                .is_some()
+            {
+                self.stats.evicted = self.stats.evicted.saturating_add(1);
+            }
         }
     }
 
@@ -1180,10 +1211,14 @@ where
 
     /// Marks `sender`'s state as verified (its freshness was proven out of band).
     pub fn mark_fresh(&mut self, sender: u32) -> bool {
-        self.replay
-            .get(sender)
-            .map(ReplayWindow::mark_verified)
-            .is_some()
+        let mut any = false;
+        for key in [WindowKey::group(sender), WindowKey::source(sender)] {
+            if let Some(w) = self.replay.get(key) {
+                w.mark_verified();
+                any = true;
+            }
+        }
+        any
     }
 
     /// Counters of accepted and refused frames.
@@ -1295,6 +1330,9 @@ where
     /// Answers `request` (usually [`Recipient::last_stale`]) with a challenge sealed by `tx`,
     /// this member's sender, and remembers it: the requester's echo of it is accepted as
     /// fresh and makes its state verified. `now` is any monotonic time the caller keeps.
+    ///
+    /// Refused as [`Error::Stale`] (nothing sealed) while the requester has an open challenge,
+    /// or while [`PENDING_CHALLENGES`] challenges are open.
     pub fn issue_challenge<S: CounterStore, B: AeadBackend>(
         &mut self,
         tx: &mut Sender<S, B>,
@@ -1302,6 +1340,12 @@ where
         now: u64,
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        // An open challenge is never displaced: an attacker delivering other authentic frames
+        // of the requester (recorded elsewhere) must not void the one the requester answers.
+        // Forget expired challenges with [`Recipient::expire_challenges`] first.
+        if self.pending.is_full() || self.pending.iter().any(|p| p.sender == request.sender) {
+            return Err(Error::Stale);
+        }
         let (n, challenge) = tx.seal_challenge(request, out)?;
         self.restore_challenge(request.sender, challenge, now);
         Ok(n)
@@ -1535,26 +1579,59 @@ where
             _ => return Err(Error::Unsolicited),
         };
         let t = frame.truncated_seq();
-        let window = self.replay.get(sender);
-        let seq = match &window {
-            Some(w) => reconstruct(w.expected(), t),
+        let epoch = keys.epoch();
+        let key = WindowKey {
+            sender,
+            lane: match source {
+                Source::Group => Lane::Group,
+                _ => Lane::Source,
+            },
+        };
+        let stored = self.replay.get(key).copied();
+        // Numbers continue across epochs and are shared by both lanes: any window of the
+        // sender guides reconstruction (a wrong guess only fails the tag).
+        let reference = match &stored {
+            Some(w) => Some(w.expected()),
+            None => {
+                let other = match key.lane {
+                    Lane::Group => WindowKey::source(sender),
+                    Lane::Source => WindowKey::group(sender),
+                };
+                self.replay.get(other).map(|w| w.expected())
+            }
+        };
+        let seq = match reference {
+            Some(r) => reconstruct(r, t),
             None if t.form.is_full() => t.value,
             None => return Err(Error::Unsynchronized),
+        };
+        let window = match stored {
+            Some(w) if w.epoch() == epoch => Slot::Current(w),
+            // The first frame of a newer epoch opens a new window: nothing accepted (or
+            // forged) under older keys carries over. The keys came in a verified rekey, so
+            // nothing sealed under them was accepted before.
+            Some(w) if epoch_is_newer(epoch, w.epoch()) => Slot::NewEpoch(w.expected()),
+            // The sender already moved to a newer epoch: an older frame can only be late.
+            Some(_) => Slot::Superseded,
+            None => Slot::Absent,
+        };
+        // The window's verdict counts only once the tag shows the frame is authentic: nobody
+        // without the key, and no wrong reconstruction, may be reported as a replay.
+        let mut verdict = match window {
+            Slot::Current(w) => w.check(seq, self.cfg.order),
+            Slot::Superseded => Err(Error::TooOld),
+            Slot::NewEpoch(_) | Slot::Absent => Ok(()),
         };
         // A number already accepted is a replay, unless it is a repeated frame this receiver
         // accepted recently: then, once the tag shows it is that frame, a duplicate.
         let mut duplicate = None;
-        if let Some(w) = &window {
-            match w.check(seq, self.cfg.order) {
-                Err(Error::Replay) => {
-                    let i = self
-                        .repeats
-                        .iter()
-                        .position(|r| r.sender == sender && r.seq == seq)
-                        .ok_or(Error::Replay)?;
-                    duplicate = Some(i);
-                }
-                other => other?,
+        if verdict == Err(Error::Replay) {
+            duplicate = self
+                .repeats
+                .iter()
+                .position(|r| r.sender == sender && r.seq == seq);
+            if duplicate.is_some() {
+                verdict = Ok(());
             }
         }
         let mut aad = [0u8; MAX_AAD];
@@ -1570,7 +1647,6 @@ where
             repeat,
         );
         decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
-        let epoch = keys.epoch();
         #[cfg(feature = "signed")]
         if let Some(vk) = verifier {
             let hlen = frame.header_len();
@@ -1593,6 +1669,10 @@ where
                 return Err(e);
             }
         }
+        if let Err(e) = verdict {
+            frame.payload_mut().fill(0);
+            return Err(e);
+        }
         if let Some(i) = duplicate {
             frame.payload_mut().fill(0);
             let r = &mut self.repeats[i];
@@ -1614,8 +1694,9 @@ where
                     Freshness::Unknown
                 }
             }
-            (Binding::None, _, _) => match &window {
-                Some(w) if w.is_verified() => Freshness::Fresh,
+            (Binding::None, _, _) => match window {
+                Slot::Current(w) if w.is_verified() => Freshness::Fresh,
+                Slot::NewEpoch(_) => Freshness::Fresh,
                 _ => Freshness::Unknown,
             },
             _ => Freshness::Fresh,
@@ -1627,21 +1708,31 @@ where
         };
         // The number is taken even when the frame is refused as stale, so that a recorded
         // frame refused now can never pass later, once the state is verified.
-        let (accepted, evicted) = match window {
-            Some(w) => {
+        let (mut w, accepted) = match window {
+            Slot::Current(mut w) => {
                 let a = w.accept(seq);
-                if binding == Binding::Echo {
-                    w.verify_from_here();
-                }
-                (a, false)
+                (w, a)
             }
-            None => {
-                let mut w = ReplayWindow::unverified_at(seq);
-                if binding == Binding::Echo {
-                    w.verify_from_here();
-                }
-                (Default::default(), self.replay.insert(sender, w).is_some())
+            Slot::NewEpoch(expected) => {
+                let mut w = ReplayWindow::provisioned().in_epoch(epoch);
+                w.accept(seq);
+                let gap = seq.saturating_sub(expected);
+                (w, Accepted { gap, late: false })
             }
+            Slot::Absent | Slot::Superseded => (
+                ReplayWindow::unverified_at(seq).in_epoch(epoch),
+                Accepted::default(),
+            ),
+        };
+        if binding == Binding::Echo {
+            w.verify_from_here();
+        }
+        let evicted = match self.replay.get(key) {
+            Some(held) => {
+                *held = w;
+                false
+            }
+            None => self.replay.insert(key, w).is_some(),
         };
         if evicted {
             self.stats.evicted = self.stats.evicted.saturating_add(1);
@@ -1651,7 +1742,7 @@ where
             self.stale = Some(FrameId { sender, seq });
             return Err(Error::Stale);
         }
-        self.replay.touch(sender);
+        self.replay.touch(key);
         if binding == Binding::Echo {
             self.pending.retain(|p| p.sender != sender);
         }
@@ -1682,6 +1773,20 @@ where
             range,
         ))
     }
+}
+
+/// The window a frame is judged by, as found before its tag is checked.
+#[derive(Clone, Copy)]
+enum Slot<const W: usize> {
+    /// A window of the frame's epoch.
+    Current(ReplayWindow<W>),
+    /// Only a window of an older epoch, whose next expected number is given: the frame opens
+    /// the sender's window for its epoch.
+    NewEpoch(u64),
+    /// A window of a newer epoch than the frame's.
+    Superseded,
+    /// No window at all.
+    Absent,
 }
 
 /// Verifies and decrypts a checked frame in place; wipes the payload on failure.

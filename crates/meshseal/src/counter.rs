@@ -52,11 +52,41 @@ pub struct Counter<S: CounterStore> {
 
 impl<S: CounterStore> Counter<S> {
     /// Starts the counter after the last reservation persisted in `store` ("boot").
+    ///
+    /// A store without a record is refused as [`Error::NoCounterRecord`]: an identity whose
+    /// record was lost (factory reset, replaced flash, a wiped state directory) would start
+    /// again at 0 and repeat nonces it already used. Only a newly provisioned identity starts
+    /// from nothing, through [`Counter::provision`].
     pub fn boot(mut store: S, block: u64) -> Result<Self, Error> {
         if block == 0 {
             return Err(Error::InvalidConfig);
         }
-        let limit = store.load().map_err(|_| Error::CounterStore)?.unwrap_or(0);
+        let limit = store
+            .load()
+            .map_err(|_| Error::CounterStore)?
+            .ok_or(Error::NoCounterRecord)?;
+        Self::start(store, limit, block)
+    }
+
+    /// Starts the counter of a newly provisioned identity: writes a first record (limit 0) if
+    /// the store has none, then boots. The caller asserts that this identity (group, epoch,
+    /// sender id) never sealed anything before; a store that already holds a record resumes
+    /// after it, so calling this twice is harmless.
+    pub fn provision(mut store: S, block: u64) -> Result<Self, Error> {
+        if block == 0 {
+            return Err(Error::InvalidConfig);
+        }
+        let limit = match store.load().map_err(|_| Error::CounterStore)? {
+            Some(limit) => limit,
+            None => {
+                store.reserve(0).map_err(|_| Error::CounterStore)?;
+                0
+            }
+        };
+        Self::start(store, limit, block)
+    }
+
+    fn start(store: S, limit: u64, block: u64) -> Result<Self, Error> {
         Ok(Counter {
             store,
             next: limit,
@@ -346,14 +376,36 @@ mod tests {
     #[test]
     fn reserves_once_per_block_and_resumes_after_it() {
         let mut store = MemoryStore::default();
-        let mut c = Counter::boot(&mut store, 10).unwrap();
+        let mut c = Counter::provision(&mut store, 10).unwrap();
         for want in 0..25 {
             assert_eq!(c.take().unwrap(), want);
         }
         assert_eq!(c.limit(), 30);
-        assert_eq!(c.into_store().writes, 3);
+        assert_eq!(
+            c.into_store().writes,
+            4,
+            "the first record, then one per block"
+        );
         let mut c = Counter::boot(&mut store, 10).unwrap();
         assert_eq!(c.take().unwrap(), 30);
+    }
+
+    #[test]
+    fn a_store_without_record_starts_only_when_provisioned() {
+        let mut store = MemoryStore::default();
+        assert_eq!(
+            Counter::boot(&mut store, 10).err(),
+            Some(Error::NoCounterRecord),
+            "a lost record must not restart at 0"
+        );
+        assert_eq!(store.writes, 0);
+        let mut c = Counter::provision(&mut store, 10).unwrap();
+        assert_eq!(c.take(), Ok(0));
+        // Provisioning a store that already holds a record resumes after it.
+        let mut c = Counter::provision(&mut store, 10).unwrap();
+        assert_eq!(c.take(), Ok(10));
+        let mut c = Counter::boot(&mut store, 10).unwrap();
+        assert_eq!(c.take(), Ok(20));
     }
 
     #[test]

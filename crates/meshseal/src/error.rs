@@ -70,11 +70,15 @@ pub enum Error {
     /// copies and window: refused like a replay (the application acts once), but counted apart
     /// because it is expected traffic, not an attack.
     Duplicate,
+    /// The sender's counter store holds no record: the identity never sealed (provision it
+    /// explicitly) or lost its counter (it must re-join under a fresh id or a new epoch, never
+    /// start again from 0).
+    NoCounterRecord,
 }
 
 impl Error {
     /// Every distinct reason, in the order of [`Error::index`].
-    pub const ALL: [Error; 23] = [
+    pub const ALL: [Error; 24] = [
         Error::Malformed(WireError::Truncated),
         Error::UnsupportedVersion,
         Error::UnknownEpoch,
@@ -98,6 +102,7 @@ impl Error {
         Error::BadSignature,
         Error::Unauthenticated,
         Error::Duplicate,
+        Error::NoCounterRecord,
     ];
 
     /// Number of distinct reasons (the length of the statistics table).
@@ -129,6 +134,7 @@ impl Error {
             Error::BadSignature => "bad_signature",
             Error::Unauthenticated => "unauthenticated",
             Error::Duplicate => "duplicate",
+            Error::NoCounterRecord => "no_counter_record",
         }
     }
 
@@ -158,6 +164,7 @@ impl Error {
             Error::BadSignature => 20,
             Error::Unauthenticated => 21,
             Error::Duplicate => 22,
+            Error::NoCounterRecord => 23,
         }
     }
 }
@@ -199,6 +206,9 @@ impl fmt::Display for Error {
             Error::BadSignature => "the sender's signature does not verify",
             Error::Unauthenticated => "group frame where source authentication is required",
             Error::Duplicate => "expected copy of a repeated frame already accepted",
+            Error::NoCounterRecord => {
+                "no counter record: provision the identity, or re-join under a fresh id or epoch"
+            }
         };
         f.write_str(text)
     }

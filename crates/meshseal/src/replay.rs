@@ -9,7 +9,14 @@
 //! that lost its state must not have the second frame called fresh because the first set the
 //! window.
 //!
-//! Memory: a [`Peer`] with the default 64-frame window is 24 bytes.
+//! Each sender has up to two windows, one per [`Lane`]: plain group frames, which any key
+//! holder can seal in any member's name, and source-authenticated (pairwise or signed) frames,
+//! which only the sender can. A forged group frame moves only the group lane, so it cannot
+//! lock a sender's authenticated commands out. A window also records the key epoch its numbers
+//! were accepted under: frames of a newer epoch start a new window, so whatever an insider
+//! forged under old keys ends with the rekey that removes it.
+//!
+//! Memory: a [`Peer`] with the default 64-frame window is 24 bytes, per lane in use.
 
 use crate::frame::SEQ_MAX;
 use crate::Error;
@@ -25,13 +32,16 @@ pub enum OrderPolicy {
 }
 
 const HIGHEST_MASK: u64 = SEQ_MAX;
+const EPOCH_SHIFT: u32 = 40;
+const EPOCH_MASK: u64 = 0xffff << EPOCH_SHIFT;
 const EMPTY: u64 = 1 << 62;
 const VERIFIED: u64 = 1 << 63;
 
 /// Replay state of one sender: highest number, flags, and a bitmap of `64 * W` numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayWindow<const W: usize = 1> {
-    /// Bits 0..40: highest accepted number; bit 62: nothing accepted yet; bit 63: verified.
+    /// Bits 0..40: highest accepted number; bits 40..56: key epoch; bit 62: nothing accepted
+    /// yet; bit 63: verified.
     top: u64,
     /// Bit `i` of the concatenated words: number `highest - i` was accepted.
     bitmap: [u64; W],
@@ -72,7 +82,21 @@ impl<const W: usize> ReplayWindow<W> {
         }
     }
 
-    /// Rebuilds a window from persisted parts (see [`ReplayWindow::to_parts`]).
+    /// The same window, recorded as belonging to key epoch `epoch`.
+    pub const fn in_epoch(self, epoch: u16) -> Self {
+        ReplayWindow {
+            top: (self.top & !EPOCH_MASK) | (epoch as u64) << EPOCH_SHIFT,
+            bitmap: self.bitmap,
+        }
+    }
+
+    /// The key epoch whose frames this window judges.
+    pub const fn epoch(&self) -> u16 {
+        ((self.top & EPOCH_MASK) >> EPOCH_SHIFT) as u16
+    }
+
+    /// Rebuilds a window from persisted parts (see [`ReplayWindow::to_parts`]); the epoch is
+    /// restored with [`ReplayWindow::in_epoch`].
     pub fn from_parts(
         highest: Option<u64>,
         verified: bool,
@@ -194,7 +218,7 @@ impl<const W: usize> ReplayWindow<W> {
         let seq = seq & HIGHEST_MASK;
         match self.highest() {
             None => {
-                self.top = (self.top & VERIFIED) | seq;
+                self.top = (self.top & (VERIFIED | EPOCH_MASK)) | seq;
                 self.bitmap = [0; W];
                 self.set_bit(0);
                 Accepted {
@@ -205,7 +229,7 @@ impl<const W: usize> ReplayWindow<W> {
             Some(h) if seq > h => {
                 self.shift(seq - h);
                 self.set_bit(0);
-                self.top = (self.top & VERIFIED) | seq;
+                self.top = (self.top & (VERIFIED | EPOCH_MASK)) | seq;
                 Accepted {
                     gap: seq - h - 1,
                     late: false,
@@ -219,31 +243,110 @@ impl<const W: usize> ReplayWindow<W> {
     }
 }
 
-/// One sender's entry in a [`PeerTable`].
+/// Which frames of a sender a window judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Lane {
+    /// Plain group frames: any holder of the group key can seal them in any member's name.
+    #[default]
+    Group,
+    /// Pairwise and signed frames: only the sender can seal them, so no other member can
+    /// move this window.
+    Source,
+}
+
+impl Lane {
+    /// Stable name, for persisted state.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Lane::Group => "group",
+            Lane::Source => "source",
+        }
+    }
+}
+
+/// Names one window: a sender and a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WindowKey {
+    /// The sender id.
+    pub sender: u32,
+    /// Which of its frames.
+    pub lane: Lane,
+}
+
+impl WindowKey {
+    /// The window of `sender`'s plain group frames.
+    pub const fn group(sender: u32) -> Self {
+        WindowKey {
+            sender,
+            lane: Lane::Group,
+        }
+    }
+
+    /// The window of `sender`'s pairwise and signed frames.
+    pub const fn source(sender: u32) -> Self {
+        WindowKey {
+            sender,
+            lane: Lane::Source,
+        }
+    }
+}
+
+/// One window's entry in a [`PeerTable`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer<const W: usize = 1> {
     /// The sender id.
     pub sender: u32,
+    /// Bit 31: the lane (set for [`Lane::Source`]); bits 0..31: last use.
     stamp: u32,
     /// The sender's replay state.
     pub window: ReplayWindow<W>,
 }
 
-/// Where a recipient keeps replay windows. A gateway can implement it over a durable store.
-pub trait ReplayStore<const W: usize> {
-    /// The window of `sender`, if held. Must not change eviction order: frames are judged
-    /// before their tag is checked.
-    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>>;
+const LANE_BIT: u32 = 1 << 31;
+const STAMP_MASK: u32 = LANE_BIT - 1;
 
-    /// Marks `sender` as recently used (called only after one of its frames was accepted).
-    fn touch(&mut self, _sender: u32) {}
+impl<const W: usize> Peer<W> {
+    /// The lane this entry judges.
+    pub fn lane(&self) -> Lane {
+        if self.stamp & LANE_BIT != 0 {
+            Lane::Source
+        } else {
+            Lane::Group
+        }
+    }
 
-    /// Stores the window of a sender not yet held; when full, evicts one entry and returns its
-    /// sender id (or returns `sender` itself if nothing can be stored).
-    fn insert(&mut self, sender: u32, window: ReplayWindow<W>) -> Option<u32>;
+    /// Which window this is.
+    pub fn key(&self) -> WindowKey {
+        WindowKey {
+            sender: self.sender,
+            lane: self.lane(),
+        }
+    }
+
+    fn is(&self, key: WindowKey) -> bool {
+        self.sender == key.sender && self.lane() == key.lane
+    }
+
+    fn set_stamp(&mut self, now: u32) {
+        self.stamp = (self.stamp & LANE_BIT) | (now & STAMP_MASK);
+    }
 }
 
-/// A fixed-capacity table of up to `N` peers, evicting the least recently used when full.
+/// Where a recipient keeps replay windows. A gateway can implement it over a durable store.
+pub trait ReplayStore<const W: usize> {
+    /// The window `key`, if held. Must not change eviction order: frames are judged before
+    /// their tag is checked.
+    fn get(&mut self, key: WindowKey) -> Option<&mut ReplayWindow<W>>;
+
+    /// Marks `key` as recently used (called only after one of its frames was accepted).
+    fn touch(&mut self, _key: WindowKey) {}
+
+    /// Stores a window not yet held (or replaces it); when full, evicts one entry and returns
+    /// its key (or returns `key` itself if nothing can be stored).
+    fn insert(&mut self, key: WindowKey, window: ReplayWindow<W>) -> Option<WindowKey>;
+}
+
+/// A fixed-capacity table of up to `N` windows, evicting the least recently used when full.
 #[derive(Debug, Clone, Default)]
 pub struct PeerTable<const N: usize, const W: usize = 1> {
     peers: heapless::Vec<Peer<W>, N>,
@@ -264,51 +367,56 @@ impl<const N: usize, const W: usize> PeerTable<N, W> {
         self.peers.len()
     }
 
-    /// Whether no sender is held.
+    /// Whether no window is held.
     pub fn is_empty(&self) -> bool {
         self.peers.is_empty()
     }
 
     /// All entries, for persistence or inspection.
-    pub fn iter(&self) -> impl Iterator<Item = (u32, &ReplayWindow<W>)> {
-        self.peers.iter().map(|p| (p.sender, &p.window))
+    pub fn iter(&self) -> impl Iterator<Item = (WindowKey, &ReplayWindow<W>)> {
+        self.peers.iter().map(|p| (p.key(), &p.window))
     }
 
-    /// Forgets `sender`; returns its window.
-    pub fn remove(&mut self, sender: u32) -> Option<ReplayWindow<W>> {
-        let i = self.peers.iter().position(|p| p.sender == sender)?;
+    /// Forgets the window `key`; returns it.
+    pub fn remove(&mut self, key: WindowKey) -> Option<ReplayWindow<W>> {
+        let i = self.peers.iter().position(|p| p.is(key))?;
         Some(self.peers.swap_remove(i).window)
     }
 
     fn tick(&mut self) -> u32 {
-        self.clock = self.clock.wrapping_add(1);
+        self.clock = self.clock.wrapping_add(1) & STAMP_MASK;
         self.clock
     }
 }
 
 impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
-    fn get(&mut self, sender: u32) -> Option<&mut ReplayWindow<W>> {
+    fn get(&mut self, key: WindowKey) -> Option<&mut ReplayWindow<W>> {
         self.peers
             .iter_mut()
-            .find(|p| p.sender == sender)
+            .find(|p| p.is(key))
             .map(|p| &mut p.window)
     }
 
-    fn touch(&mut self, sender: u32) {
+    fn touch(&mut self, key: WindowKey) {
         let now = self.tick();
-        if let Some(p) = self.peers.iter_mut().find(|p| p.sender == sender) {
-            p.stamp = now;
+        if let Some(p) = self.peers.iter_mut().find(|p| p.is(key)) {
+            p.set_stamp(now);
         }
     }
 
-    fn insert(&mut self, sender: u32, window: ReplayWindow<W>) -> Option<u32> {
+    fn insert(&mut self, key: WindowKey, window: ReplayWindow<W>) -> Option<WindowKey> {
         let now = self.tick();
-        let peer = Peer {
-            sender,
-            stamp: now,
+        let mut peer = Peer {
+            sender: key.sender,
+            stamp: if key.lane == Lane::Source {
+                LANE_BIT
+            } else {
+                0
+            },
             window,
         };
-        if let Some(p) = self.peers.iter_mut().find(|p| p.sender == sender) {
+        peer.set_stamp(now);
+        if let Some(p) = self.peers.iter_mut().find(|p| p.is(key)) {
             *p = peer;
             return None;
         }
@@ -318,14 +426,14 @@ impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
         match self
             .peers
             .iter_mut()
-            .max_by_key(|p| now.wrapping_sub(p.stamp))
+            .max_by_key(|p| now.wrapping_sub(p.stamp & STAMP_MASK) & STAMP_MASK)
         {
             Some(oldest) => {
-                let evicted = oldest.sender;
+                let evicted = oldest.key();
                 *oldest = peer;
                 Some(evicted)
             }
-            None => Some(sender),
+            None => Some(key),
         }
     }
 }
@@ -405,16 +513,55 @@ mod tests {
 
     #[test]
     fn table_evicts_least_recently_used() {
+        let g = WindowKey::group;
         let mut t = PeerTable::<2>::new();
-        assert_eq!(t.insert(1, ReplayWindow::provisioned()), None);
-        assert_eq!(t.insert(2, ReplayWindow::provisioned()), None);
-        assert!(t.get(2).is_some(), "a lookup alone does not refresh");
-        t.touch(1);
-        assert_eq!(t.insert(3, ReplayWindow::provisioned()), Some(2));
-        assert!(t.get(2).is_none());
-        assert!(t.get(1).is_some() && t.get(3).is_some());
+        assert_eq!(t.insert(g(1), ReplayWindow::provisioned()), None);
+        assert_eq!(t.insert(g(2), ReplayWindow::provisioned()), None);
+        assert!(t.get(g(2)).is_some(), "a lookup alone does not refresh");
+        t.touch(g(1));
+        assert_eq!(t.insert(g(3), ReplayWindow::provisioned()), Some(g(2)));
+        assert!(t.get(g(2)).is_none());
+        assert!(t.get(g(1)).is_some() && t.get(g(3)).is_some());
         assert_eq!(t.len(), 2);
         let mut none = PeerTable::<0>::new();
-        assert_eq!(none.insert(7, ReplayWindow::provisioned()), Some(7));
+        assert_eq!(none.insert(g(7), ReplayWindow::provisioned()), Some(g(7)));
+    }
+
+    #[test]
+    fn lanes_are_separate_windows() {
+        let mut t = PeerTable::<4>::new();
+        t.insert(WindowKey::group(1), ReplayWindow::provisioned());
+        t.insert(
+            WindowKey::source(1),
+            ReplayWindow::provisioned().in_epoch(3),
+        );
+        let forged = t.get(WindowKey::group(1)).unwrap();
+        forged.accept(SEQ_MAX);
+        let own = t.get(WindowKey::source(1)).unwrap();
+        assert_eq!(
+            own.highest(),
+            None,
+            "the group lane does not move the source lane"
+        );
+        assert_eq!(own.epoch(), 3);
+        assert_eq!(t.iter().count(), 2);
+        assert!(t.remove(WindowKey::source(1)).is_some());
+        assert!(t.get(WindowKey::group(1)).is_some());
+    }
+
+    #[test]
+    fn epoch_survives_acceptance() {
+        let mut w = ReplayWindow::<1>::provisioned().in_epoch(0xfffe);
+        w.accept(SEQ_MAX);
+        w.accept(3);
+        assert_eq!(
+            (w.epoch(), w.highest(), w.is_verified()),
+            (0xfffe, Some(SEQ_MAX), true)
+        );
+        let (h, v, b) = w.to_parts();
+        assert_eq!(
+            ReplayWindow::from_parts(h, v, b).map(|w| w.in_epoch(0xfffe)),
+            Ok(w)
+        );
     }
 }

@@ -53,7 +53,7 @@ fn round_trip_and_steady_overhead() {
 fn implicit_sender_adds_nine_bytes() {
     let mut cfg = SenderConfig::new(2);
     cfg.sender_id_mode = SenderIdMode::Implicit;
-    let mut tx = Sender::new(keys(0), cfg, MemoryStore::default()).unwrap();
+    let mut tx = Sender::provision(keys(0), cfg, MemoryStore::default()).unwrap();
     let mut rx = recipient();
     let mut f0 = seal(&mut tx, b"on");
     rx.open_from(&mut f0, 2).unwrap();
@@ -86,7 +86,8 @@ fn every_refusal_has_its_reason_and_counter() {
     f[0] |= 0x80;
     assert_eq!(rx.open(&mut f).unwrap_err(), Error::UnsupportedVersion);
     // unknown epoch
-    let mut other = Sender::new(keys(1), SenderConfig::new(1), MemoryStore::default()).unwrap();
+    let mut other =
+        Sender::provision(keys(1), SenderConfig::new(1), MemoryStore::default()).unwrap();
     let mut f = other.seal_to_vec(b"x").unwrap();
     assert_eq!(rx.open(&mut f).unwrap_err(), Error::UnknownEpoch);
     // unknown sender
@@ -172,7 +173,7 @@ fn sender_side_refusals_consume_nothing() {
     let mut no_resync = SenderConfig::new(1);
     no_resync.full_every = 0;
     assert_eq!(
-        Sender::new(keys(0), no_resync, MemoryStore::default()).err(),
+        Sender::provision(keys(0), no_resync, MemoryStore::default()).err(),
         Some(Error::InvalidConfig)
     );
     let mut out = [0u8; 64];
@@ -213,11 +214,17 @@ fn freshness_unknown_until_verified_never_from_first_frame() {
 
 #[test]
 fn evicted_sender_is_no_longer_fresh() {
+    // Provisioning holds a window per lane: the source lane too when it is built in.
+    const LANES: usize = if cfg!(any(feature = "pairwise", feature = "signed")) {
+        2
+    } else {
+        1
+    };
     let mut rx = Recipient::new(
         keys(0),
         RecipientConfig::default(),
         0..=10,
-        PeerTable::<2>::new(),
+        PeerTable::<{ 2 * LANES }>::new(),
     );
     for s in 1..=2 {
         rx.provision(s);
@@ -226,9 +233,16 @@ fn evicted_sender_is_no_longer_fresh() {
     let mut t3 = sender(3);
     let mut f = seal(&mut t1, b"a");
     assert_eq!(rx.open(&mut f).unwrap().freshness, Freshness::Fresh);
-    let mut f = seal(&mut t3, b"b"); // evicts sender 2
+    let mut f = seal(&mut t3, b"b"); // evicts the least recently used window
     assert_eq!(rx.open(&mut f).unwrap().freshness, Freshness::Unknown);
     assert_eq!(rx.stats().evicted, 1);
+    if LANES == 2 {
+        // Another window makes room for sender 4: still unknown freshness.
+        let mut t4 = sender(4);
+        let mut f = seal(&mut t4, b"d");
+        assert_eq!(rx.open(&mut f).unwrap().freshness, Freshness::Unknown);
+        assert_eq!(rx.stats().evicted, 2);
+    }
     let mut t2 = sender(2);
     let mut f = seal(&mut t2, b"c");
     assert_eq!(rx.open(&mut f).unwrap().freshness, Freshness::Unknown);

@@ -16,7 +16,7 @@ fn keys(secret: &[u8], epoch: u16) -> GroupKeys {
 }
 
 fn sender(id: u32, epoch: u16) -> Sender<MemoryStore> {
-    Sender::new(
+    Sender::provision(
         keys(&SECRET, epoch),
         SenderConfig::new(id),
         MemoryStore::default(),
@@ -62,10 +62,13 @@ fn grace_period_keeps_the_previous_epoch_then_refuses_it() {
     // Not yet rekeyed: the new epoch is unknown.
     assert_eq!(open(&mut rx, &new), Err(Error::UnknownEpoch));
     rx.install_epoch(keys(&new_secret, 1), Some(100)).unwrap();
-    assert_eq!(open(&mut rx, &new), Ok((1, b"c".to_vec())));
-    // Old-epoch frames still open during the grace period (one window across epochs).
+    // Old-epoch frames still open during the grace period, from a sender still in it.
     assert_eq!(open(&mut rx, &old), Ok((0, b"a".to_vec())));
     assert_eq!(open(&mut rx, &old), Err(Error::Replay));
+    assert_eq!(open(&mut rx, &new), Ok((1, b"c".to_vec())));
+    // Once the sender's first new-epoch frame is accepted, its old-epoch frames can only be
+    // late: the sender moved on, and whatever was accepted under the old keys is left behind.
+    assert_eq!(open(&mut rx, &old2), Err(Error::TooOld));
     assert!(!rx.expire_epoch(100));
     assert!(rx.expire_epoch(101));
     assert_eq!(open(&mut rx, &old2), Err(Error::UnknownEpoch));
@@ -128,7 +131,7 @@ fn key_budget_warns_then_refuses_until_rekeyed() {
     let mut cfg = SenderConfig::new(1);
     cfg.key_budget = 10;
     cfg.rekey_warning = 3;
-    let mut tx = Sender::new(keys(&SECRET, 0), cfg, MemoryStore::default()).unwrap();
+    let mut tx = Sender::provision(keys(&SECRET, 0), cfg, MemoryStore::default()).unwrap();
     let mut out = [0u8; 32];
     for i in 0..10 {
         assert_eq!(tx.rekey_due(), i >= 7, "frame {i}");
@@ -241,10 +244,11 @@ fn revoked_member_is_locked_out() {
         open(&mut rx2, &seal(&mut tx1, b"new")),
         Ok((1, b"new".to_vec()))
     );
-    // During the grace period 3 still holds the old group key, so it can pass an old-epoch
-    // frame off as member 1's (the grace period is the revocation's exposure window: revoke a
-    // compromised member with no grace); the forged frame also moves member 1's replay window.
-    // After the grace period that is refused too.
+    // During the grace period 3 still holds the old group key, but member 1 already sealed in
+    // the new epoch: an old-epoch frame in 1's name can only be late, and is refused without
+    // touching 1's window. (Members that have not sealed in the new epoch yet stay exposed
+    // until they do or the grace period ends: revoke a compromised member with no grace.)
+    // After the grace period every old-epoch frame is refused.
     let mut as1 = Sender::new(
         keys(&SECRET, 0),
         SenderConfig::new(1),
@@ -254,7 +258,11 @@ fn revoked_member_is_locked_out() {
         },
     )
     .unwrap();
-    assert!(open(&mut rx2, &seal(&mut as1, b"old")).is_ok());
+    assert_eq!(open(&mut rx2, &seal(&mut as1, b"old")), Err(Error::TooOld));
+    assert_eq!(
+        open(&mut rx2, &seal(&mut tx1, b"still heard")),
+        Ok((1, b"still heard".to_vec()))
+    );
     rx2.expire_epoch(31);
     assert_eq!(
         open(&mut rx2, &seal(&mut as1, b"old")),

@@ -286,7 +286,7 @@ fn sender_reboot_skipping_more_than_2_pow_16_is_accepted() {
     let mut cfg = SenderConfig::new(1);
     cfg.reservation_block = 100_000;
     {
-        let mut tx = Sender::new(keys(0), cfg, &mut store).unwrap();
+        let mut tx = Sender::provision(keys(0), cfg, &mut store).unwrap();
         let mut f = tx.seal_to_vec(b"before").unwrap();
         rx.open(&mut f).unwrap();
     }

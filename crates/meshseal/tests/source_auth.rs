@@ -47,7 +47,7 @@ impl Member {
     }
 
     fn sender(&self) -> Sender<MemoryStore> {
-        Sender::new(keys(0), SenderConfig::new(self.id), MemoryStore::default()).unwrap()
+        Sender::provision(keys(0), SenderConfig::new(self.id), MemoryStore::default()).unwrap()
     }
 }
 
@@ -214,7 +214,7 @@ fn insider_cannot_forge_a_signed_frame_and_a_failed_signature_moves_nothing() {
     let mut tx1 = m1.sender();
     // 3 seals, under the group key, a frame in 1's name with its own signing key, using the
     // number 1 will use next.
-    let mut as1 = Sender::new(keys(0), SenderConfig::new(1), MemoryStore::default()).unwrap();
+    let mut as1 = Sender::provision(keys(0), SenderConfig::new(1), MemoryStore::default()).unwrap();
     let mut out = [0u8; 128];
     let n = as1.seal_signed(b"open door", &m3.sig, &mut out).unwrap();
     let mut forged = out[..n].to_vec();
@@ -274,7 +274,7 @@ fn removed_member_cannot_derive_new_pairwise_keys() {
     let (m1, m2, m3) = (Member::new(1), Member::new(2), Member::new(3));
     let new_secret = [0x5a; 32];
     let k12_new = m1.pair_with(&m2, &new_secret, 1);
-    let mut tx1 = Sender::new(
+    let mut tx1 = Sender::provision(
         GroupKeys::derive(&new_secret, b"", GROUP, 1).unwrap(),
         SenderConfig::new(1),
         MemoryStore::default(),

@@ -93,7 +93,7 @@ fn check_vector(g: &Group, v: &Vector) -> Result<(), &'static str> {
 fn round_trip() -> Result<(), &'static str> {
     let keys = || GroupKeys::derive(&[0x42; 32], b"", 7, 0).map_err(|_| "derive");
     let mut tx =
-        Sender::new(keys()?, SenderConfig::new(1), MemoryStore::default()).map_err(|_| "sender")?;
+        Sender::provision(keys()?, SenderConfig::new(1), MemoryStore::default()).map_err(|_| "sender")?;
     let mut rx = Recipient::new(
         keys()?,
         RecipientConfig::default(),

@@ -178,7 +178,7 @@ pub fn meshseal_frames(payload: usize, mode: SenderIdMode) -> Result<MeshsealRow
     let mut cfg = SenderConfig::new(5);
     cfg.sender_id_mode = mode;
     let period = cfg.full_every as usize;
-    let mut tx = Sender::new(keys, cfg, MemoryStore::default())
+    let mut tx = Sender::provision(keys, cfg, MemoryStore::default())
         .map_err(|e| CliError(format!("sender: {e}")))?;
     let data = vec![0xa5u8; payload];
     let mut buf = vec![0u8; payload + 64];

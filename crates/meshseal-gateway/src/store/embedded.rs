@@ -140,7 +140,7 @@ impl Embedded {
             }
             Some(_) => provisioned,
         };
-        let mut windows = Windows::default();
+        let mut windows = Windows(Default::default(), setup.epoch);
         let mut ceilings = HashMap::new();
         for (&sender, r) in &records {
             let w = if clean {

@@ -149,7 +149,7 @@ impl Shared {
             strict: setup.order == meshseal::OrderPolicy::Strict,
             keys: HashMap::new(),
         };
-        let mut windows = Windows::default();
+        let mut windows = Windows(Default::default(), setup.epoch);
         for chunk in setup.members.chunks(1000) {
             let keys: Vec<String> = chunk.iter().map(|&m| s.key_pair(m).0).collect();
             let highs: Vec<Option<u64>> = redis::cmd("MGET")

@@ -118,6 +118,7 @@ fn map_core(e: crate::Error) -> Error {
         crate::Error::TooOld | crate::Error::OutOfOrder => Error::TooOld,
         crate::Error::CounterExhausted => Error::CounterExhausted,
         crate::Error::CounterStore => Error::CounterStore,
+        crate::Error::NoCounterRecord => Error::NoCounterRecord,
         crate::Error::BufferTooSmall => Error::BufferTooSmall,
         _ => Error::InvalidConfig,
     }
@@ -162,9 +163,9 @@ fn read_oscore(buf: &[u8], id_context: Option<&[u8]>) -> Result<Received, Error>
 
 impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
     /// An endpoint over `ctx`, resuming its counter from `store` (reserving `block` numbers
-    /// per write) with replay window `window`: `Some(ReplayWindow::provisioned())` for a
-    /// context that was just created, a persisted window, or `None` when the window was lost.
-    /// Without a verified window, requests need an Echo round trip before they are acted on.
+    /// per write) with replay window `window`: a persisted window, or `None` when the window
+    /// was lost. Without a verified window, requests need an Echo round trip before they are
+    /// acted on. A store without a counter record is refused: see [`Endpoint::provision`].
     pub fn new(
         ctx: SecurityContext<A>,
         store: S,
@@ -175,6 +176,17 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
             ctx,
             counter: Counter::boot(store, block).map_err(map_core)?,
             window,
+            echo: None,
+        })
+    }
+
+    /// An endpoint over a security context that was just created (its Sender ID never sealed
+    /// under this Master Secret): the counter starts at 0 and the replay window is fresh.
+    pub fn provision(ctx: SecurityContext<A>, store: S, block: u64) -> Result<Self, Error> {
+        Ok(Endpoint {
+            ctx,
+            counter: Counter::provision(store, block).map_err(map_core)?,
+            window: Some(ReplayWindow::provisioned()),
             echo: None,
         })
     }

@@ -73,11 +73,14 @@ pub enum Error {
     BufferTooSmall,
     /// A parameter is out of range (id length, secret length, equal ids, wrong code class).
     InvalidConfig,
+    /// The sender context has no counter record: it was never provisioned, or it lost its
+    /// counter and must not start again from 0 under the same Master Secret.
+    NoCounterRecord,
 }
 
 impl Error {
     /// Every reason, in declaration order.
-    pub const ALL: [Error; 15] = [
+    pub const ALL: [Error; 16] = [
         Error::Malformed,
         Error::MalformedOption,
         Error::NotProtected,
@@ -93,6 +96,7 @@ impl Error {
         Error::CounterStore,
         Error::BufferTooSmall,
         Error::InvalidConfig,
+        Error::NoCounterRecord,
     ];
 
     /// Stable snake_case name.
@@ -113,6 +117,7 @@ impl Error {
             Error::CounterStore => "counter_store",
             Error::BufferTooSmall => "buffer_too_small",
             Error::InvalidConfig => "invalid_config",
+            Error::NoCounterRecord => "no_counter_record",
         }
     }
 
@@ -149,6 +154,7 @@ impl fmt::Display for Error {
             Error::CounterStore => "sequence number reservation could not be persisted",
             Error::BufferTooSmall => "buffer too small",
             Error::InvalidConfig => "invalid OSCORE parameter",
+            Error::NoCounterRecord => "no counter record for the sender context",
         })
     }
 }

@@ -13,7 +13,7 @@ pub fn keys(epoch: u16) -> GroupKeys {
 }
 
 pub fn sender(id: u32) -> Sender<MemoryStore> {
-    Sender::new(keys(0), SenderConfig::new(id), MemoryStore::default()).unwrap()
+    Sender::provision(keys(0), SenderConfig::new(id), MemoryStore::default()).unwrap()
 }
 
 pub fn sender_at(id: u32, seq: u64, cfg: impl FnOnce(&mut SenderConfig)) -> Sender<MemoryStore> {

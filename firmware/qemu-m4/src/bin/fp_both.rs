@@ -19,7 +19,7 @@ fn keys() -> GroupKeys {
 }
 
 fn pair() -> Option<(Sender<MemoryStore>, Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>)> {
-    let tx = Sender::new(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
+    let tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
     let mut rx = Recipient::new_without_grace(
         keys(),
         RecipientConfig::default(),

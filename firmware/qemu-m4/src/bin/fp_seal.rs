@@ -15,7 +15,7 @@ fn sender() -> Option<Sender<MemoryStore>> {
         iv: black_box(fw::FP_IV),
     };
     let keys = GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1);
-    Sender::new(keys, SenderConfig::new(1), MemoryStore::default()).ok()
+    Sender::provision(keys, SenderConfig::new(1), MemoryStore::default()).ok()
 }
 
 #[entry]
