@@ -16,7 +16,8 @@
 //! request, before the request is acted on). A state directory that exists without
 //! `replay.json` is a server that lost its window: it answers requests with a protected 4.01
 //! and an Echo option until one returns it (RFC 8613 Appendix B.1.2). A missing directory is a
-//! new context.
+//! new context; one that exists without `sender.counter` is refused (its counter was lost, and
+//! starting again at 0 would repeat nonces).
 //!
 //! The server serves `/temp` (GET), `/lamp` (GET, PUT) and `/echo` (POST returns the payload)
 //! and prints one JSON line per request on stdout. Refused requests get the unprotected
@@ -189,8 +190,20 @@ fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
         }
     };
     let store = FileStore::new(state.join("sender.counter"));
-    let ep = Endpoint::new(ctx, store, block, window)
-        .map_err(|e| CliError::usage(format!("counter: {e}")))?;
+    let ep = if is_new {
+        Endpoint::provision(ctx, store, block)
+    } else {
+        // An existing state directory without its counter lost it: starting again at 0
+        // under the same Master Secret would repeat nonces.
+        Endpoint::new(ctx, store, block, window)
+    }
+    .map_err(|e| {
+        CliError::usage(format!(
+            "counter of {}: {e} (a context whose counter was lost needs a new Master Secret \
+             or ID Context; never delete sender.counter)",
+            state.display()
+        ))
+    })?;
     Ok(Loaded {
         ep,
         state,
