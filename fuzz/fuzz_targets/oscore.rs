@@ -13,7 +13,6 @@ use meshseal::counter::MemoryStore;
 use meshseal::oscore::coap::{Inner, Packet};
 use meshseal::oscore::option::OscoreOption;
 use meshseal::oscore::{Endpoint, Params, SecurityContext, Verified};
-use meshseal::replay::ReplayWindow;
 
 const SECRET: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
 const SALT: [u8; 8] = [0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40];
@@ -32,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     })
     .expect("RFC inputs derive");
     let mut server =
-        Endpoint::new(ctx, MemoryStore::default(), 1, Some(ReplayWindow::provisioned())).expect("endpoint");
+        Endpoint::provision(ctx, MemoryStore::default(), 1).expect("endpoint");
     let mut buf = data.to_vec();
     if let Ok(Verified::Fresh { .. } | Verified::EchoRequired { .. }) = server.unprotect_request(&mut buf) {
         panic!("arbitrary bytes verified as a protected request");
