@@ -50,8 +50,8 @@ pub mod seq;
 pub mod source;
 
 pub use context::{
-    FrameId, Freshness, Grace, GraceSlot, LengthMode, NoGrace, Opened, OrderPolicy, Recipient,
-    RecipientConfig, Sender, SenderConfig, TrafficClass,
+    FrameId, Freshness, Grace, GraceSlot, LengthMode, NoGrace, Open, Opened, OrderPolicy,
+    Recipient, RecipientConfig, Seal, SealBinding, SealSource, Sender, SenderConfig, TrafficClass,
 };
 pub use crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 pub use error::{Error, Stats};

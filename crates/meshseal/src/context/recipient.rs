@@ -1,0 +1,748 @@
+//! The receiving half of a member: membership, the order of checks, and what an accepted frame
+//! says ([`Opened`]).
+
+use super::epochs::GraceSlot;
+use super::freshness::{Clock, Freshness, Pending, TrafficClass, PENDING_CHALLENGES};
+use super::repeats::{RepeatSeen, TRACKED_REPEATS};
+use super::shared::{associated_data, decrypt, epoch_is_newer, FrameId, MAX_AAD};
+use super::{Grace, NoGrace};
+use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
+use crate::frame::{Binding, Fragment, Frame, Repeat, SenderIdMode, Source, WireError};
+use crate::replay::{Accepted, Lane, OrderPolicy, ReplayStore, ReplayWindow, WindowKey};
+use crate::seq::reconstruct;
+#[cfg(feature = "signed")]
+use crate::source::SignedInput;
+use crate::source::{NoSourceKeys, SourceKeys, SIGNATURE_LEN};
+use crate::{Error, Stats, TAG_LEN};
+
+/// Which senders a recipient accepts.
+pub trait Membership {
+    /// Whether `sender` is a member of the group.
+    fn contains(&self, sender: u32) -> bool;
+}
+
+/// Accepts every sender id (membership enforced elsewhere, e.g. by the link layer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnySender;
+
+impl Membership for AnySender {
+    fn contains(&self, _: u32) -> bool {
+        true
+    }
+}
+
+impl Membership for [u32] {
+    fn contains(&self, sender: u32) -> bool {
+        <[u32]>::contains(self, &sender)
+    }
+}
+
+impl<const N: usize> Membership for heapless::Vec<u32, N> {
+    fn contains(&self, sender: u32) -> bool {
+        Membership::contains(self.as_slice(), sender)
+    }
+}
+
+impl Membership for core::ops::RangeInclusive<u32> {
+    fn contains(&self, sender: u32) -> bool {
+        core::ops::RangeInclusive::contains(self, &sender)
+    }
+}
+
+impl<M: Membership + ?Sized> Membership for &M {
+    fn contains(&self, sender: u32) -> bool {
+        (**self).contains(sender)
+    }
+}
+
+/// An accepted frame.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// Who sent it.
+    pub sender: u32,
+    /// Its full sequence number.
+    pub seq: u64,
+    /// The key epoch it was sealed under.
+    pub epoch: u16,
+    /// What the receiver can say about its age.
+    pub freshness: Freshness,
+    /// What it is bound to (a response, challenge or echo), if anything.
+    pub binding: Binding,
+    /// Its position in a multi-fragment message.
+    pub fragment: Option<Fragment>,
+    /// Its coarse timestamp, if it carries one.
+    pub time: Option<u16>,
+    /// Its repeat announcement, if it is sent several times for sleepy receivers.
+    pub repeat: Option<Repeat>,
+    /// Who can have sealed it: any group member, or (verified) only the sender.
+    pub source: Source,
+    /// Numbers skipped between the previous highest and this frame.
+    pub gap: u64,
+    /// It arrived after a higher number (reordered).
+    pub late: bool,
+    /// The plaintext, inside the caller's buffer.
+    pub payload: &'a [u8],
+}
+
+impl Opened<'_> {
+    /// The frame's identity (to bind a response or a challenge to it).
+    pub fn id(&self) -> FrameId {
+        FrameId {
+            sender: self.sender,
+            seq: self.seq,
+        }
+    }
+}
+
+/// Recipient settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecipientConfig {
+    /// The receiver's own sender id, refused as [`Error::Reflected`] when a frame claims it.
+    pub own_id: Option<u32>,
+    /// Which orders of arrival are accepted.
+    pub order: OrderPolicy,
+}
+
+/// The receiving half of a member: opens frames from the group.
+///
+/// It holds the keys of the current epoch and, for a grace period after a rekey, those of the
+/// previous one ([`Recipient::install_epoch`]); a frame of any other epoch is refused as
+/// [`Error::UnknownEpoch`]. Each sender's windows record their epoch: the sender's first frame
+/// of a newer epoch starts a new window, and its frames of an older epoch are refused from then
+/// on. Where the previous epoch's keys live is `G` ([`Grace`] by default, [`NoGrace`] to save
+/// its RAM).
+pub struct Recipient<R, M = AnySender, A = RustCryptoCcm, const W: usize = 1, G = Grace<A>>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+    G: GraceSlot<A>,
+{
+    pub(super) keys: GroupKeys<A>,
+    pub(super) previous: G,
+    pub(super) cfg: RecipientConfig,
+    pub(super) members: M,
+    pub(super) replay: R,
+    pub(super) stats: Stats,
+    pub(super) pending: heapless::Vec<Pending, PENDING_CHALLENGES>,
+    pub(super) stale: Option<FrameId>,
+    pub(super) clock: Option<Clock>,
+    pub(super) repeats: heapless::Vec<RepeatSeen, TRACKED_REPEATS>,
+}
+
+impl<R, M, A, const W: usize, G> core::fmt::Debug for Recipient<R, M, A, W, G>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+    G: GraceSlot<A>,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Recipient")
+            .field("cfg", &self.cfg)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to open one frame ([`Recipient::open_with`]). [`Open::default()`] is what
+/// [`Recipient::open`] does: the sender id read from the frame, judged as telemetry, no request
+/// to answer, no source keys (pairwise and signed frames are then `unknown_key`).
+///
+/// ```
+/// # use meshseal::{counter::MemoryStore, replay::PeerTable, GroupKeys, Open, Recipient,
+/// #     RecipientConfig, Sender, SenderConfig, TrafficClass};
+/// # let keys = || GroupKeys::derive(&[0x42; 32], b"", 7, 0).unwrap();
+/// # let mut tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default())?;
+/// let mut rx = Recipient::new(keys(), RecipientConfig::default(), 1..=10, PeerTable::<8>::new());
+/// rx.provision(1);
+/// let mut frame = tx.seal_to_vec(b"unlock")?;
+/// // A command: delivered only when the receiver can vouch for its freshness.
+/// let opened = rx.open_with(&mut frame, &Open::default().class(TrafficClass::Actuation))?;
+/// assert_eq!(opened.payload, b"unlock");
+/// # Ok::<(), meshseal::Error>(())
+/// ```
+pub struct Open<'k, P = NoSourceKeys> {
+    /// The sender id the link layer supplies, for groups whose frames do not carry it
+    /// (implicit sender ids); `None` reads it from the frame.
+    pub sender: Option<u32>,
+    /// What the receiver demands of the frame's freshness.
+    pub class: TrafficClass,
+    /// The request (sent by this member) a response or challenge must answer; with `None`,
+    /// responses and challenges are refused as [`Error::Unsolicited`], and with a request,
+    /// anything but a response or challenge to it is.
+    pub request: Option<FrameId>,
+    /// Pairwise and verifying keys for source-authenticated frames.
+    pub keys: &'k P,
+    /// Accept only pairwise or signed frames: a plain group frame, which any member could have
+    /// sealed in the sender's name, is refused as [`Error::Unauthenticated`].
+    pub require_source: bool,
+}
+
+impl<P> Clone for Open<'_, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<P> Copy for Open<'_, P> {}
+
+impl Default for Open<'static, NoSourceKeys> {
+    fn default() -> Self {
+        Open {
+            sender: None,
+            class: TrafficClass::Telemetry,
+            request: None,
+            keys: &NoSourceKeys,
+            require_source: false,
+        }
+    }
+}
+
+impl<'k, P> Open<'k, P> {
+    /// The frame's sender id comes from the link layer.
+    pub fn from(self, sender: u32) -> Self {
+        Open {
+            sender: Some(sender),
+            ..self
+        }
+    }
+
+    /// Judged under `class`.
+    pub fn class(self, class: TrafficClass) -> Self {
+        Open { class, ..self }
+    }
+
+    /// A response or challenge to `request`.
+    pub fn answering(self, request: FrameId) -> Self {
+        Open {
+            request: Some(request),
+            ..self
+        }
+    }
+
+    /// With these pairwise and verifying keys.
+    pub fn keys<Q>(self, keys: &Q) -> Open<'_, Q> {
+        Open {
+            sender: self.sender,
+            class: self.class,
+            request: self.request,
+            keys,
+            require_source: self.require_source,
+        }
+    }
+
+    /// Only source-authenticated (pairwise or signed) frames.
+    pub fn require_source(self) -> Self {
+        Open {
+            require_source: true,
+            ..self
+        }
+    }
+}
+
+impl<R, M, A, const W: usize> Recipient<R, M, A, W>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+{
+    /// A recipient over `replay` state, accepting senders in `members`, with room for the
+    /// previous epoch's keys through a grace period after a rekey.
+    pub fn new(keys: GroupKeys<A>, cfg: RecipientConfig, members: M, replay: R) -> Self {
+        Self::with_grace_slot(keys, cfg, members, replay)
+    }
+}
+
+impl<R, M, A, const W: usize> Recipient<R, M, A, W, NoGrace>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+{
+    /// Like [`Recipient::new`], without room for a previous epoch: a rekey switches at once,
+    /// and the RAM of a second key schedule is saved.
+    pub fn new_without_grace(
+        keys: GroupKeys<A>,
+        cfg: RecipientConfig,
+        members: M,
+        replay: R,
+    ) -> Self {
+        Self::with_grace_slot(keys, cfg, members, replay)
+    }
+}
+
+impl<R, M, A, const W: usize, G> Recipient<R, M, A, W, G>
+where
+    R: ReplayStore<W>,
+    M: Membership,
+    A: AeadBackend,
+    G: GraceSlot<A>,
+{
+    /// A recipient with the grace slot `G`; see [`Recipient::new`] and
+    /// [`Recipient::new_without_grace`].
+    pub fn with_grace_slot(
+        keys: GroupKeys<A>,
+        cfg: RecipientConfig,
+        members: M,
+        replay: R,
+    ) -> Self {
+        Recipient {
+            keys,
+            previous: G::default(),
+            cfg,
+            members,
+            replay,
+            stats: Stats::default(),
+            pending: heapless::Vec::new(),
+            stale: None,
+            clock: None,
+            repeats: heapless::Vec::new(),
+        }
+    }
+
+    /// Creates verified, empty state for `sender`. Only valid before that sender sealed
+    /// anything under these keys (at group creation or right after a rekey).
+    /// With source authentication built in (`pairwise` or `signed`), both of its windows are
+    /// created: the group lane and the source lane.
+    pub fn provision(&mut self, sender: u32) {
+        let window = ReplayWindow::provisioned().in_epoch(self.keys.epoch());
+        let lanes: &[Lane] = if cfg!(any(feature = "pairwise", feature = "signed")) {
+            &[Lane::Group, Lane::Source]
+        } else {
+            &[Lane::Group]
+        };
+        for &lane in lanes {
+            if self
+                .replay
+                .insert(WindowKey { sender, lane }, window)
+                .is_some()
+            {
+                self.stats.evicted = self.stats.evicted.saturating_add(1);
+            }
+        }
+    }
+
+    /// The accepted senders, to apply the removals a rekey announces.
+    pub fn members_mut(&mut self) -> &mut M {
+        &mut self.members
+    }
+
+    /// Counters of accepted and refused frames.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The replay state (for persistence).
+    pub fn replay_store(&self) -> &R {
+        &self.replay
+    }
+
+    /// The keys in use.
+    pub fn keys(&self) -> &GroupKeys<A> {
+        &self.keys
+    }
+
+    /// Opens a frame that carries its sender id, in place, as telemetry. Every other way to
+    /// open a frame is [`Recipient::open_with`].
+    pub fn open<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default())
+    }
+
+    /// Opens a frame in place as `how` says: where its sender id comes from, the traffic
+    /// class, the request it must answer, the source keys and whether a source is required.
+    pub fn open_with<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        how: &Open<'_, P>,
+    ) -> Result<Opened<'b>, Error> {
+        match self.judge(frame, how) {
+            Ok((mut o, range)) => {
+                self.stats.accepted = self.stats.accepted.saturating_add(1);
+                self.stats.gaps = self.stats.gaps.saturating_add(o.gap);
+                self.stats.late = self.stats.late.saturating_add(u64::from(o.late));
+                if o.freshness == Freshness::Unknown {
+                    self.stats.unknown_freshness = self.stats.unknown_freshness.saturating_add(1);
+                }
+                o.payload = &frame[range];
+                Ok(o)
+            }
+            Err(e) => {
+                self.stats.count(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Recipient::open_with`] with [`Open::from`].
+    pub fn open_from<'b>(&mut self, frame: &'b mut [u8], sender: u32) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().from(sender))
+    }
+
+    /// [`Recipient::open_with`] with [`Open::class`].
+    pub fn open_class<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        class: TrafficClass,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().class(class))
+    }
+
+    /// [`Recipient::open_with`] with [`Open::from`] and [`Open::class`].
+    pub fn open_from_class<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        class: TrafficClass,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().from(sender).class(class))
+    }
+
+    /// [`Recipient::open_with`] with [`Open::answering`]: a response (or a challenge) to
+    /// `request`, which this member sent.
+    pub fn open_response<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        request: FrameId,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().answering(request))
+    }
+
+    /// [`Recipient::open_with`] with [`Open::from`] and [`Open::answering`].
+    pub fn open_response_from<'b>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        request: FrameId,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().from(sender).answering(request))
+    }
+
+    /// [`Recipient::open_with`] with [`Open::keys`] and [`Open::require_source`].
+    pub fn open_authenticated<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        let how = Open::default().class(class).keys(keys).require_source();
+        self.open_with(frame, &how)
+    }
+
+    /// [`Recipient::open_with`] with [`Open::from`], [`Open::keys`] and
+    /// [`Open::require_source`].
+    pub fn open_from_authenticated<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        let how = Open::default()
+            .from(sender)
+            .class(class)
+            .keys(keys)
+            .require_source();
+        self.open_with(frame, &how)
+    }
+
+    /// [`Recipient::open_with`] with [`Open::keys`]: group, pairwise and signed frames alike;
+    /// [`Opened::source`] says which it was.
+    pub fn open_with_keys<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().class(class).keys(keys))
+    }
+
+    /// [`Recipient::open_with`] with [`Open::from`] and [`Open::keys`].
+    pub fn open_from_with_keys<'b, P: SourceKeys<A>>(
+        &mut self,
+        frame: &'b mut [u8],
+        sender: u32,
+        class: TrafficClass,
+        keys: &P,
+    ) -> Result<Opened<'b>, Error> {
+        self.open_with(frame, &Open::default().from(sender).class(class).keys(keys))
+    }
+
+    fn judge<P: SourceKeys<A>>(
+        &mut self,
+        buf: &mut [u8],
+        expect: &Open<'_, P>,
+    ) -> Result<(Opened<'static>, core::ops::Range<usize>), Error> {
+        let (mode, link_sender) = match expect.sender {
+            Some(s) => (SenderIdMode::Implicit, Some(s)),
+            None => (SenderIdMode::Explicit, None),
+        };
+        let src = expect.keys;
+        let mut frame = Frame::new_checked(&mut *buf, mode)?;
+        let bits = frame.epoch_bits();
+        let keys = if bits == (self.keys.epoch() & 3) as u8 {
+            &self.keys
+        } else {
+            match self.previous.held() {
+                Some((k, _)) if bits == (k.epoch() & 3) as u8 => k,
+                _ => return Err(Error::UnknownEpoch),
+            }
+        };
+        let sender = frame
+            .sender_id()
+            .or(link_sender)
+            .ok_or(Error::UnknownSender)?;
+        if self.cfg.own_id == Some(sender) {
+            return Err(Error::Reflected);
+        }
+        if !self.members.contains(sender) {
+            return Err(Error::UnknownSender);
+        }
+        let source = frame.source();
+        let group_id = keys.group_id();
+        let (keys, sig_len) = match source {
+            Source::Group if expect.require_source => return Err(Error::Unauthenticated),
+            Source::Group => (keys, 0),
+            Source::Pairwise => (
+                src.pairwise(sender)
+                    .filter(|k| (k.epoch() & 3) as u8 == bits && k.group_id() == group_id)
+                    .ok_or(Error::UnknownKey)?,
+                0,
+            ),
+            Source::Signed => (keys, SIGNATURE_LEN),
+        };
+        #[cfg(feature = "signed")]
+        let verifier = match source {
+            Source::Signed => Some(src.verifying_key(sender).ok_or(Error::UnknownKey)?),
+            _ => None,
+        };
+        #[cfg(not(feature = "signed"))]
+        if source == Source::Signed {
+            return Err(Error::UnknownKey);
+        }
+        if frame.payload().len() < sig_len {
+            return Err(Error::Malformed(WireError::Truncated));
+        }
+        let binding = frame.binding();
+        let bound = match (binding, expect.request) {
+            (Binding::None, None) => None,
+            (Binding::Response | Binding::Challenge, Some(request)) => Some(request),
+            (Binding::Echo, None) => Some(
+                self.pending
+                    .iter()
+                    .find(|p| p.sender == sender)
+                    .map(|p| p.challenge)
+                    .ok_or(Error::Unsolicited)?,
+            ),
+            _ => return Err(Error::Unsolicited),
+        };
+        let t = frame.truncated_seq();
+        let epoch = keys.epoch();
+        let key = WindowKey {
+            sender,
+            lane: match source {
+                Source::Group => Lane::Group,
+                _ => Lane::Source,
+            },
+        };
+        let stored = self.replay.get(key).copied();
+        // Numbers continue across epochs and are shared by both lanes: any window of the
+        // sender guides reconstruction (a wrong guess only fails the tag).
+        let reference = match &stored {
+            Some(w) => Some(w.expected()),
+            None => {
+                let other = match key.lane {
+                    Lane::Group => WindowKey::source(sender),
+                    Lane::Source => WindowKey::group(sender),
+                };
+                self.replay.get(other).map(|w| w.expected())
+            }
+        };
+        let seq = match reference {
+            Some(r) => reconstruct(r, t),
+            None if t.form.is_full() => t.value,
+            None => return Err(Error::Unsynchronized),
+        };
+        let window = match stored {
+            Some(w) if w.epoch() == epoch => Slot::Current(w),
+            // The first frame of a newer epoch opens a new window: nothing accepted (or
+            // forged) under older keys carries over. The keys came in a verified rekey, so
+            // nothing sealed under them was accepted before.
+            Some(w) if epoch_is_newer(epoch, w.epoch()) => Slot::NewEpoch(w.expected()),
+            // The sender already moved to a newer epoch: an older frame can only be late.
+            Some(_) => Slot::Superseded,
+            None => Slot::Absent,
+        };
+        // The window's verdict counts only once the tag shows the frame is authentic: nobody
+        // without the key, and no wrong reconstruction, may be reported as a replay.
+        let mut verdict = match window {
+            Slot::Current(w) => w.check(seq, self.cfg.order),
+            Slot::Superseded => Err(Error::TooOld),
+            Slot::NewEpoch(_) | Slot::Absent => Ok(()),
+        };
+        // A number already accepted is a replay, unless it is a repeated frame this receiver
+        // accepted recently: then, once the tag shows it is that frame, a duplicate.
+        let mut duplicate = None;
+        if verdict == Err(Error::Replay) {
+            duplicate = self
+                .repeats
+                .iter()
+                .position(|r| r.sender == sender && r.seq == seq);
+            if duplicate.is_some() {
+                verdict = Ok(());
+            }
+        }
+        let mut aad = [0u8; MAX_AAD];
+        let time = frame.time();
+        let repeat = frame.repeat();
+        let aad_len = associated_data(
+            &mut aad,
+            frame.ext_byte(),
+            seq,
+            frame.fragment(),
+            bound,
+            time,
+            repeat,
+        );
+        decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
+        #[cfg(feature = "signed")]
+        if let Some(vk) = verifier {
+            let hlen = frame.header_len();
+            let bytes = frame.bytes();
+            let end = bytes.len() - TAG_LEN;
+            let mut sig = [0u8; SIGNATURE_LEN];
+            sig.copy_from_slice(&bytes[end - SIGNATURE_LEN..end]);
+            let checked = SignedInput {
+                group_id,
+                epoch,
+                sender,
+                seq,
+                header: &bytes[..hlen],
+                aad: &aad[..aad_len],
+                payload: &bytes[hlen..end - SIGNATURE_LEN],
+            }
+            .verify(vk, &sig);
+            if let Err(e) = checked {
+                frame.payload_mut().fill(0);
+                return Err(e);
+            }
+        }
+        if let Err(e) = verdict {
+            frame.payload_mut().fill(0);
+            return Err(e);
+        }
+        if let Some(i) = duplicate {
+            frame.payload_mut().fill(0);
+            let r = &mut self.repeats[i];
+            let late = match (r.end, self.clock) {
+                (Some(end), Some(clock)) => clock.past(end),
+                _ => false,
+            };
+            if r.left == 0 || late {
+                return Err(Error::Replay);
+            }
+            r.left -= 1;
+            return Err(Error::Duplicate);
+        }
+        let freshness = match (binding, time, self.clock) {
+            (Binding::None, Some(t), Some(clock)) => {
+                if clock.accepts(t, repeat.map_or(0, |r| r.window)) {
+                    Freshness::Fresh
+                } else {
+                    Freshness::Unknown
+                }
+            }
+            (Binding::None, _, _) => match window {
+                Slot::Current(w) if w.is_verified() => Freshness::Fresh,
+                Slot::NewEpoch(_) => Freshness::Fresh,
+                _ => Freshness::Unknown,
+            },
+            _ => Freshness::Fresh,
+        };
+        let stale = match expect.class {
+            TrafficClass::Telemetry => false,
+            TrafficClass::Actuation => freshness != Freshness::Fresh,
+            TrafficClass::Challenged => binding != Binding::Echo,
+        };
+        // The number is taken even when the frame is refused as stale, so that a recorded
+        // frame refused now can never pass later, once the state is verified.
+        let (mut w, accepted) = match window {
+            Slot::Current(mut w) => {
+                let a = w.accept(seq);
+                (w, a)
+            }
+            Slot::NewEpoch(expected) => {
+                let mut w = ReplayWindow::provisioned().in_epoch(epoch);
+                w.accept(seq);
+                let gap = seq.saturating_sub(expected);
+                (w, Accepted { gap, late: false })
+            }
+            Slot::Absent | Slot::Superseded => (
+                ReplayWindow::unverified_at(seq).in_epoch(epoch),
+                Accepted::default(),
+            ),
+        };
+        if binding == Binding::Echo {
+            w.verify_from_here();
+        }
+        let evicted = match self.replay.get(key) {
+            Some(held) => {
+                *held = w;
+                false
+            }
+            None => self.replay.insert(key, w).is_some(),
+        };
+        if evicted {
+            self.stats.evicted = self.stats.evicted.saturating_add(1);
+        }
+        if stale {
+            frame.payload_mut().fill(0);
+            self.stale = Some(FrameId { sender, seq });
+            return Err(Error::Stale);
+        }
+        self.replay.touch(key);
+        if binding == Binding::Echo {
+            self.pending.retain(|p| p.sender != sender);
+        }
+        if let Some(r) = repeat {
+            self.track_repeat(RepeatSeen {
+                sender,
+                seq,
+                left: r.copies - 1,
+                end: time.map(|t| t.wrapping_add(u16::from(r.window))),
+            });
+        }
+        let range = frame.header_len()..frame.bytes().len() - TAG_LEN - sig_len;
+        Ok((
+            Opened {
+                sender,
+                seq,
+                epoch,
+                freshness,
+                binding,
+                fragment: frame.fragment(),
+                time,
+                repeat,
+                source,
+                gap: accepted.gap,
+                late: accepted.late,
+                payload: &[],
+            },
+            range,
+        ))
+    }
+}
+
+/// The window a frame is judged by, as found before its tag is checked.
+#[derive(Clone, Copy)]
+enum Slot<const W: usize> {
+    /// A window of the frame's epoch.
+    Current(ReplayWindow<W>),
+    /// Only a window of an older epoch, whose next expected number is given: the frame opens
+    /// the sender's window for its epoch.
+    NewEpoch(u64),
+    /// A window of a newer epoch than the frame's.
+    Superseded,
+    /// No window at all.
+    Absent,
+}

@@ -1,0 +1,118 @@
+//! What sealing and opening share: frame ids, the associated data, the extension fields of a
+//! frame being sealed, the order of key epochs, and tag verification.
+
+use crate::crypto::{AeadBackend, GroupKeys, NonceInput};
+use crate::frame::{Binding, Fragment, Frame, Repeat, SeqForm, Source};
+use crate::Error;
+
+/// Largest payload of one frame (CCM with a 13-byte nonce has a 2-byte length field).
+pub const MAX_PAYLOAD: usize = 0xffff;
+
+/// Longest associated data: extension byte, fragment binding (first number, fragment byte),
+/// one bound frame id (sender, number), a coarse timestamp and a repeat announcement.
+pub const MAX_AAD: usize = 1 + 6 + 9 + 2 + 2;
+
+/// A frame's identity within the group: who sealed it and under which number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FrameId {
+    /// The sender id.
+    pub sender: u32,
+    /// The full sequence number.
+    pub seq: u64,
+}
+
+/// What a frame being sealed carries beyond its payload.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ext {
+    pub(super) fragment: Option<Fragment>,
+    pub(super) binding: Binding,
+    pub(super) bound: Option<FrameId>,
+    pub(super) form: Option<SeqForm>,
+    pub(super) time: Option<u16>,
+    pub(super) repeat: Option<Repeat>,
+    pub(super) source: Source,
+}
+
+impl Ext {
+    pub(super) const NONE: Ext = Ext {
+        fragment: None,
+        binding: Binding::None,
+        bound: None,
+        form: None,
+        time: None,
+        repeat: None,
+        source: Source::Group,
+    };
+}
+
+/// Associated data of a frame: empty without an extension byte; otherwise the extension byte,
+/// then for a fragment the message's first number (u40) and the fragment byte, then the bound
+/// frame id (sender u32, number u40) for responses, challenges and echoes, then the timestamp
+/// and the repeat announcement (copies, window) as sent.
+pub(super) fn associated_data(
+    out: &mut [u8; MAX_AAD],
+    ext: u8,
+    seq: u64,
+    fragment: Option<Fragment>,
+    bound: Option<FrameId>,
+    time: Option<u16>,
+    repeat: Option<Repeat>,
+) -> usize {
+    if ext == 0 {
+        return 0;
+    }
+    out[0] = ext;
+    let mut at = 1;
+    if let Some(f) = fragment {
+        let first = seq.wrapping_sub(u64::from(f.index)) & crate::frame::SEQ_MAX;
+        out[at..at + 5].copy_from_slice(&first.to_be_bytes()[3..]);
+        out[at + 5] = f.to_byte();
+        at += 6;
+    }
+    if let Some(b) = bound {
+        out[at..at + 4].copy_from_slice(&b.sender.to_be_bytes());
+        out[at + 4..at + 9].copy_from_slice(&b.seq.to_be_bytes()[3..]);
+        at += 9;
+    }
+    if let Some(t) = time {
+        out[at..at + 2].copy_from_slice(&t.to_be_bytes());
+        at += 2;
+    }
+    if let Some(r) = repeat {
+        out[at] = r.copies;
+        out[at + 1] = r.window;
+        at += 2;
+    }
+    at
+}
+
+/// Whether key epoch `a` is newer than `b`: ahead by 1 to 2^15 - 1 in wrapping arithmetic, so
+/// the 16-bit epoch may wrap around.
+pub const fn epoch_is_newer(a: u16, b: u16) -> bool {
+    let d = a.wrapping_sub(b);
+    d != 0 && d < 0x8000
+}
+
+/// Verifies and decrypts a checked frame in place; wipes the payload on failure.
+pub(super) fn decrypt<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    frame: &mut Frame<&mut [u8]>,
+    sender: u32,
+    seq: u64,
+    aad: &[u8],
+) -> Result<(), Error> {
+    let nonce = keys.nonce(&NonceInput {
+        header: frame.header(),
+        ext: frame.ext_byte(),
+        epoch: keys.epoch(),
+        sender,
+        seq,
+    });
+    let tag = frame.tag();
+    let body = frame.payload_mut();
+    let result = keys.aead().open_in_place(&nonce, aad, body, &tag);
+    if result.is_err() {
+        body.fill(0);
+    }
+    result.map_err(|_| Error::BadTag)
+}
