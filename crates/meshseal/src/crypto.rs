@@ -186,30 +186,47 @@ impl NonceInput {
     /// Distinct (sender, seq) pairs give distinct nonces whatever the other fields, so the
     /// sender's counter alone guarantees nonce uniqueness under one key.
     pub fn nonce(&self, iv: &[u8; IV_LEN]) -> [u8; NONCE_LEN] {
+        self.nonce_words(iv_words(iv))
+    }
+
+    /// The same, with the IV as two big-endian words (bytes 0–7, and 8–12 in the top five
+    /// bytes of the second): two XORs instead of a loop over bytes.
+    #[inline]
+    fn nonce_words(&self, (iv_hi, iv_lo): (u64, u64)) -> [u8; NONCE_LEN] {
+        let hi = u64::from(self.header) << 56
+            | u64::from(self.ext) << 48
+            | u64::from(self.epoch) << 32
+            | u64::from(self.sender);
+        let lo = (self.seq & 0xff_ffff_ffff) << 24;
         let mut n = [0u8; NONCE_LEN];
-        n[0] = self.header;
-        n[1] = self.ext;
-        n[2..4].copy_from_slice(&self.epoch.to_be_bytes());
-        n[4..8].copy_from_slice(&self.sender.to_be_bytes());
-        n[8..13].copy_from_slice(&self.seq.to_be_bytes()[3..]);
-        for (b, i) in n.iter_mut().zip(iv) {
-            *b ^= i;
-        }
+        n[..8].copy_from_slice(&(hi ^ iv_hi).to_be_bytes());
+        n[8..].copy_from_slice(&(lo ^ iv_lo).to_be_bytes()[..5]);
         n
     }
+}
+
+/// The IV as the two words [`NonceInput::nonce_words`] uses.
+fn iv_words(iv: &[u8; IV_LEN]) -> (u64, u64) {
+    let mut hi = [0u8; 8];
+    hi.copy_from_slice(&iv[..8]);
+    let mut lo = [0u8; 8];
+    lo[..5].copy_from_slice(&iv[8..]);
+    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
 }
 
 /// An AEAD backend and common IV for one group and key epoch.
 pub struct GroupKeys<A: AeadBackend = RustCryptoCcm> {
     aead: A,
-    iv: [u8; IV_LEN],
+    /// The common IV as two words (see [`NonceInput::nonce`]).
+    iv: (u64, u64),
     group_id: u32,
     epoch: u16,
 }
 
 impl<A: AeadBackend> Drop for GroupKeys<A> {
     fn drop(&mut self) {
-        self.iv.zeroize();
+        self.iv.0.zeroize();
+        self.iv.1.zeroize();
     }
 }
 
@@ -244,9 +261,12 @@ impl GroupKeys<RustCryptoCcm> {
 impl<A: AeadBackend> GroupKeys<A> {
     /// Keys over any backend (e.g. a hardware CCM engine already loaded with the group key).
     pub fn with_backend(aead: A, iv: [u8; IV_LEN], group_id: u32, epoch: u16) -> Self {
+        let words = iv_words(&iv);
+        let mut iv = iv;
+        iv.zeroize();
         GroupKeys {
             aead,
-            iv,
+            iv: words,
             group_id,
             epoch,
         }
@@ -262,8 +282,9 @@ impl<A: AeadBackend> GroupKeys<A> {
         self.epoch
     }
 
+    #[inline]
     pub(crate) fn nonce(&self, input: &NonceInput) -> [u8; NONCE_LEN] {
-        input.nonce(&self.iv)
+        input.nonce_words(self.iv)
     }
 
     pub(crate) fn aead(&self) -> &A {

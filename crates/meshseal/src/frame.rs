@@ -353,15 +353,17 @@ pub(crate) fn get_varint(bytes: &[u8]) -> Result<(u32, usize), WireError> {
     }
 }
 
-/// Byte offsets of a checked frame's variable-length fields.
+/// A checked frame's header, decoded once by [`Frame::new_checked`] so that the receiver's
+/// checks read fields, not bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
+    header: u8,
+    ext: u8,
     sender: Option<u32>,
-    seq_at: usize,
-    ext_at: Option<usize>,
-    frag_at: Option<usize>,
-    time_at: Option<usize>,
-    repeat_at: Option<usize>,
+    seq: TruncatedSeq,
+    fragment: Option<Fragment>,
+    time: Option<u16>,
+    repeat: Option<Repeat>,
     payload_at: usize,
 }
 
@@ -394,58 +396,72 @@ impl<T: AsRef<[u8]>> Frame<T> {
             }
             SenderIdMode::Implicit => None,
         };
-        let seq_at = at;
+        let seq = match form {
+            SeqForm::Short => TruncatedSeq {
+                value: u64::from(h & SHORT_MASK),
+                form,
+            },
+            SeqForm::Bytes(n) => {
+                let bytes = b.get(at..at + n as usize).ok_or(WireError::Truncated)?;
+                TruncatedSeq {
+                    value: bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+                    form,
+                }
+            }
+        };
         at += form.wire_len();
-        let mut ext_at = None;
-        let mut frag_at = None;
-        let mut time_at = None;
-        let mut repeat_at = None;
+        let mut layout = Layout {
+            header: h,
+            ext: 0,
+            sender,
+            seq,
+            fragment: None,
+            time: None,
+            repeat: None,
+            payload_at: 0,
+        };
         if h & LONG_BIT != 0 && h & EXT_BIT != 0 {
             let &x = b.get(at).ok_or(WireError::Truncated)?;
-            ext_at = Some(at);
+            layout.ext = x;
             at += 1;
             let (fragment, _) = parse_ext(x)?;
             if fragment {
                 let &f = b.get(at).ok_or(WireError::Truncated)?;
-                Fragment::from_byte(f)?;
-                frag_at = Some(at);
+                layout.fragment = Some(Fragment::from_byte(f)?);
                 at += 1;
             }
             if x & X_TIME != 0 {
-                time_at = Some(at);
+                let t = b.get(at..at + 2).ok_or(WireError::Truncated)?;
+                layout.time = Some(u16::from_be_bytes([t[0], t[1]]));
                 at += 2;
             }
             if x & X_REPEAT != 0 {
-                let &copies = b.get(at).ok_or(WireError::Truncated)?;
-                if copies == 0 {
+                let r = b.get(at..at + 2).ok_or(WireError::Truncated)?;
+                if r[0] == 0 {
                     return Err(WireError::BadExtension);
                 }
-                repeat_at = Some(at);
+                layout.repeat = Some(Repeat {
+                    copies: r[0],
+                    window: r[1],
+                });
                 at += 2;
             }
         }
         if b.len() < at + TAG_LEN {
             return Err(WireError::Truncated);
         }
-        Ok(Layout {
-            sender,
-            seq_at,
-            ext_at,
-            frag_at,
-            time_at,
-            repeat_at,
-            payload_at: at,
-        })
+        layout.payload_at = at;
+        Ok(layout)
     }
 
     /// The header byte.
     pub fn header(&self) -> u8 {
-        self.bytes()[0]
+        self.layout.header
     }
 
     /// The key epoch modulo 4.
     pub fn epoch_bits(&self) -> u8 {
-        (self.header() & EPOCH_MASK) >> EPOCH_SHIFT
+        (self.layout.header & EPOCH_MASK) >> EPOCH_SHIFT
     }
 
     /// The sender id carried by the frame (`None` in implicit mode).
@@ -455,53 +471,32 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// The sequence-number bits carried by the frame.
     pub fn truncated_seq(&self) -> TruncatedSeq {
-        let h = self.header();
-        // A checked frame always has a valid length code.
-        let form = form_of(h).unwrap_or(SeqForm::FULL);
-        let value = match form {
-            SeqForm::Short => u64::from(h & SHORT_MASK),
-            SeqForm::Bytes(n) => {
-                let at = self.layout.seq_at;
-                self.bytes()[at..at + n as usize]
-                    .iter()
-                    .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
-            }
-        };
-        TruncatedSeq { value, form }
+        self.layout.seq
     }
 
     /// The fragment position, if this frame is part of a multi-fragment message.
     pub fn fragment(&self) -> Option<Fragment> {
-        self.layout
-            .frag_at
-            .and_then(|f| Fragment::from_byte(self.bytes()[f]).ok())
+        self.layout.fragment
     }
 
     /// The fragment byte as sent, or 0 for a frame that is not a fragment.
     pub fn fragment_byte(&self) -> u8 {
-        self.layout.frag_at.map_or(0, |f| self.bytes()[f])
+        self.layout.fragment.map_or(0, Fragment::to_byte)
     }
 
     /// The coarse timestamp, if the frame carries one (extension bit T).
     pub fn time(&self) -> Option<u16> {
-        let t = self.layout.time_at?;
-        let b = self.bytes();
-        Some(u16::from_be_bytes([b[t], b[t + 1]]))
+        self.layout.time
     }
 
     /// The repeat announcement, if the frame is sent several times (extension bit W).
     pub fn repeat(&self) -> Option<Repeat> {
-        let r = self.layout.repeat_at?;
-        let b = self.bytes();
-        Some(Repeat {
-            copies: b[r],
-            window: b[r + 1],
-        })
+        self.layout.repeat
     }
 
     /// The extension byte as sent, or 0 for a frame without one.
     pub fn ext_byte(&self) -> u8 {
-        self.layout.ext_at.map_or(0, |x| self.bytes()[x])
+        self.layout.ext
     }
 
     /// What the frame is bound to (response, echo, challenge), from the extension byte.

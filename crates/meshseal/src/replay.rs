@@ -338,11 +338,9 @@ pub trait ReplayStore<const W: usize> {
     /// their tag is checked.
     fn get(&mut self, key: WindowKey) -> Option<&mut ReplayWindow<W>>;
 
-    /// Marks `key` as recently used (called only after one of its frames was accepted).
-    fn touch(&mut self, _key: WindowKey) {}
-
-    /// Stores a window not yet held (or replaces it); when full, evicts one entry and returns
-    /// its key (or returns `key` itself if nothing can be stored).
+    /// Stores `window` as `key`'s, replacing the one held, and marks it recently used (called
+    /// only once a frame of `key` verified). A new key in a full store evicts one entry and
+    /// returns its key (or returns `key` itself if nothing can be stored).
     fn insert(&mut self, key: WindowKey, window: ReplayWindow<W>) -> Option<WindowKey>;
 }
 
@@ -395,13 +393,6 @@ impl<const N: usize, const W: usize> ReplayStore<W> for PeerTable<N, W> {
             .iter_mut()
             .find(|p| p.is(key))
             .map(|p| &mut p.window)
-    }
-
-    fn touch(&mut self, key: WindowKey) {
-        let now = self.tick();
-        if let Some(p) = self.peers.iter_mut().find(|p| p.is(key)) {
-            p.set_stamp(now);
-        }
     }
 
     fn insert(&mut self, key: WindowKey, window: ReplayWindow<W>) -> Option<WindowKey> {
@@ -518,7 +509,12 @@ mod tests {
         assert_eq!(t.insert(g(1), ReplayWindow::provisioned()), None);
         assert_eq!(t.insert(g(2), ReplayWindow::provisioned()), None);
         assert!(t.get(g(2)).is_some(), "a lookup alone does not refresh");
-        t.touch(g(1));
+        let w = *t.get(g(1)).unwrap();
+        assert_eq!(
+            t.insert(g(1), w),
+            None,
+            "storing a held window refreshes it"
+        );
         assert_eq!(t.insert(g(3), ReplayWindow::provisioned()), Some(g(2)));
         assert!(t.get(g(2)).is_none());
         assert!(t.get(g(1)).is_some() && t.get(g(3)).is_some());

@@ -685,13 +685,8 @@ where
         if binding == Binding::Echo {
             w.verify_from_here();
         }
-        let evicted = match self.replay.get(key) {
-            Some(held) => {
-                *held = w;
-                false
-            }
-            None => self.replay.insert(key, w).is_some(),
-        };
+        // One store replaces the window and marks it recently used: the frame is authentic.
+        let evicted = self.replay.insert(key, w).is_some();
         if evicted {
             self.stats.evicted = self.stats.evicted.saturating_add(1);
         }
@@ -700,7 +695,6 @@ where
             self.stale = Some(FrameId { sender, seq });
             return Err(Error::Stale);
         }
-        self.replay.touch(key);
         if binding == Binding::Echo {
             self.pending.retain(|p| p.sender != sender);
         }

@@ -465,10 +465,12 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         };
         let repr = self.repr(body_len, ext);
         let total = repr.buffer_len();
-        // Only a caller-supplied fragment can make the representation invalid.
-        let header = repr.header_byte().map_err(|_| Error::InvalidConfig)?;
         if out.len() < total {
-            return Err(Error::BufferTooSmall);
+            // Only a caller-supplied fragment can make the representation invalid.
+            return Err(match repr.header_byte() {
+                Ok(_) => Error::BufferTooSmall,
+                Err(_) => Error::InvalidConfig,
+            });
         }
         if let Some(f) = ext.fragment {
             if self.counter.peek() < u64::from(f.index) {
@@ -478,12 +480,15 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         if self.remaining() == 0 {
             return Err(Error::CounterExhausted);
         }
+        // Emitting the header validates it; no number is used yet if it fails.
+        let hlen = repr.emit_header(out).map_err(|_| Error::InvalidConfig)?;
+        let header = out[0];
+        let ext_byte = repr.ext_byte();
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
-        let hlen = repr.emit_header(out).map_err(|_| Error::InvalidConfig)?;
         let nonce = keys.nonce(&NonceInput {
             header,
-            ext: repr.ext_byte(),
+            ext: ext_byte,
             epoch: keys.epoch(),
             sender: self.cfg.sender_id,
             seq,
@@ -491,7 +496,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         let mut aad = [0u8; MAX_AAD];
         let aad_len = associated_data(
             &mut aad,
-            repr.ext_byte(),
+            ext_byte,
             seq,
             ext.fragment,
             ext.bound,
