@@ -610,11 +610,18 @@ impl Repr {
 
     /// The header byte this representation emits.
     pub fn header_byte(&self) -> Result<u8, WireError> {
+        self.header_byte_for(self.ext_byte())
+    }
+
+    /// [`Repr::header_byte`] with the extension byte already computed.
+    #[inline]
+    fn header_byte_for(&self, ext: u8) -> Result<u8, WireError> {
+        let has_ext = ext != 0;
         let valid = self.epoch_bits < 4
             && self.seq.form.is_valid()
             && self.seq.value >> self.seq.form.bits() == 0
             && self.fragment.map_or(true, Fragment::is_valid)
-            && !(self.has_ext() && self.seq.form == SeqForm::Short)
+            && !(has_ext && self.seq.form == SeqForm::Short)
             && !(self.fragment.is_some() && self.binding == Binding::Challenge)
             && self.repeat.map_or(true, |r| r.copies > 0);
         if !valid {
@@ -623,7 +630,7 @@ impl Repr {
         let e = self.epoch_bits << EPOCH_SHIFT;
         Ok(match self.seq.form {
             SeqForm::Short => e | self.seq.value as u8,
-            SeqForm::Bytes(n) => e | LONG_BIT | if self.has_ext() { EXT_BIT } else { 0 } | n,
+            SeqForm::Bytes(n) => e | LONG_BIT | if has_ext { EXT_BIT } else { 0 } | n,
         })
     }
 
@@ -632,13 +639,9 @@ impl Repr {
         self.fragment.map_or(0, Fragment::to_byte)
     }
 
-    /// Whether the frame carries an extension byte.
+    /// Whether the frame carries an extension byte (every extension sets a bit of it).
     pub fn has_ext(&self) -> bool {
-        self.fragment.is_some()
-            || self.binding != Binding::None
-            || self.time.is_some()
-            || self.repeat.is_some()
-            || self.source != Source::Group
+        self.ext_byte() != 0
     }
 
     /// The extension byte this representation emits (0 when it has none).
@@ -655,9 +658,14 @@ impl Repr {
 
     /// Length of the header (everything before the ciphertext).
     pub fn header_len(&self) -> usize {
+        self.header_len_for(self.ext_byte())
+    }
+
+    #[inline]
+    fn header_len_for(&self, ext: u8) -> usize {
         1 + self.sender.map_or(0, varint_len)
             + self.seq.form.wire_len()
-            + usize::from(self.has_ext())
+            + usize::from(ext != 0)
             + usize::from(self.fragment.is_some())
             + if self.time.is_some() { 2 } else { 0 }
             + if self.repeat.is_some() { 2 } else { 0 }
@@ -676,37 +684,54 @@ impl Repr {
     /// The ciphertext and tag are written by the caller after it. Fails, without panicking, when
     /// a field is out of range or `buf` is shorter than [`Repr::buffer_len`].
     pub fn emit_header(&self, buf: &mut [u8]) -> Result<usize, WireError> {
-        let h = self.header_byte()?;
-        if buf.len() < self.buffer_len() {
+        let ext = self.ext_byte();
+        let h = self.header_byte_for(ext)?;
+        let hlen = self.header_len_for(ext);
+        if buf.len()
+            < hlen
+                .saturating_add(self.payload_len)
+                .saturating_add(TAG_LEN)
+        {
             return Err(WireError::Truncated);
         }
         buf[0] = h;
         let mut at = 1;
-        if let Some(id) = self.sender {
-            at += put_varint(id, &mut buf[at..])?;
+        if let Some(mut id) = self.sender {
+            // LEB128; the buffer holds the whole header (checked above).
+            while id >= 0x80 {
+                buf[at] = id as u8 | 0x80;
+                id >>= 7;
+                at += 1;
+            }
+            buf[at] = id as u8;
+            at += 1;
         }
         if let SeqForm::Bytes(n) = self.seq.form {
-            let be = self.seq.value.to_be_bytes();
-            buf[at..at + n as usize].copy_from_slice(&be[8 - n as usize..]);
+            let mut v = self.seq.value;
+            for i in (0..n as usize).rev() {
+                buf[at + i] = v as u8;
+                v >>= 8;
+            }
             at += n as usize;
         }
-        if self.has_ext() {
-            buf[at] = self.ext_byte();
+        if ext != 0 {
+            buf[at] = ext;
             at += 1;
+            if let Some(f) = self.fragment {
+                buf[at] = f.to_byte();
+                at += 1;
+            }
+            if let Some(t) = self.time {
+                buf[at..at + 2].copy_from_slice(&t.to_be_bytes());
+                at += 2;
+            }
+            if let Some(r) = self.repeat {
+                buf[at] = r.copies;
+                buf[at + 1] = r.window;
+                at += 2;
+            }
         }
-        if let Some(f) = self.fragment {
-            buf[at] = f.to_byte();
-            at += 1;
-        }
-        if let Some(t) = self.time {
-            buf[at..at + 2].copy_from_slice(&t.to_be_bytes());
-            at += 2;
-        }
-        if let Some(r) = self.repeat {
-            buf[at] = r.copies;
-            buf[at + 1] = r.window;
-            at += 2;
-        }
+        debug_assert_eq!(at, hlen);
         Ok(at)
     }
 }
