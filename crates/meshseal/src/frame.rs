@@ -389,11 +389,18 @@ impl<T: AsRef<[u8]>> Frame<T> {
         let form = form_of(h)?;
         let mut at = 1;
         let sender = match mode {
-            SenderIdMode::Explicit => {
-                let (id, n) = get_varint(&b[at..])?;
-                at += n;
-                Some(id)
-            }
+            // Most groups have fewer than 128 members: one byte.
+            SenderIdMode::Explicit => match b.get(1) {
+                Some(&id) if id < 0x80 => {
+                    at += 1;
+                    Some(u32::from(id))
+                }
+                _ => {
+                    let (id, n) = get_varint(&b[at..])?;
+                    at += n;
+                    Some(id)
+                }
+            },
             SenderIdMode::Implicit => None,
         };
         let seq = match form {

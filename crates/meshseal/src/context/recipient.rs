@@ -356,22 +356,19 @@ where
         frame: &'b mut [u8],
         how: &Open<'_, P>,
     ) -> Result<Opened<'b>, Error> {
-        match self.judge(frame, how) {
-            Ok((mut o, range)) => {
+        let opened = self.judge(frame, how);
+        match &opened {
+            Ok(o) => {
                 self.stats.accepted = self.stats.accepted.saturating_add(1);
                 self.stats.gaps = self.stats.gaps.saturating_add(o.gap);
                 self.stats.late = self.stats.late.saturating_add(u64::from(o.late));
                 if o.freshness == Freshness::Unknown {
                     self.stats.unknown_freshness = self.stats.unknown_freshness.saturating_add(1);
                 }
-                o.payload = &frame[range];
-                Ok(o)
             }
-            Err(e) => {
-                self.stats.count(e);
-                Err(e)
-            }
+            Err(e) => self.stats.count(*e),
         }
+        opened
     }
 
     /// [`Recipient::open_with`] with [`Open::from`].
@@ -468,11 +465,11 @@ where
         self.open_with(frame, &Open::default().from(sender).class(class).keys(keys))
     }
 
-    fn judge<P: SourceKeys<A>>(
+    fn judge<'b, P: SourceKeys<A>>(
         &mut self,
-        buf: &mut [u8],
+        buf: &'b mut [u8],
         expect: &Open<'_, P>,
-    ) -> Result<(Opened<'static>, core::ops::Range<usize>), Error> {
+    ) -> Result<Opened<'b>, Error> {
         let (mode, link_sender) = match expect.sender {
             Some(s) => (SenderIdMode::Implicit, Some(s)),
             None => (SenderIdMode::Explicit, None),
@@ -707,23 +704,22 @@ where
             });
         }
         let range = frame.header_len()..frame.bytes().len() - TAG_LEN - sig_len;
-        Ok((
-            Opened {
-                sender,
-                seq,
-                epoch,
-                freshness,
-                binding,
-                fragment: frame.fragment(),
-                time,
-                repeat,
-                source,
-                gap: accepted.gap,
-                late: accepted.late,
-                payload: &[],
-            },
-            range,
-        ))
+        let fragment = frame.fragment();
+        let buf: &'b [u8] = buf;
+        Ok(Opened {
+            sender,
+            seq,
+            epoch,
+            freshness,
+            binding,
+            fragment,
+            time,
+            repeat,
+            source,
+            gap: accepted.gap,
+            late: accepted.late,
+            payload: &buf[range],
+        })
     }
 }
 
