@@ -1,6 +1,8 @@
 /* meshseal from C: seals and opens the frozen test vectors through meshseal.h and checks
  * them byte for byte, then runs a sender and a recipient with a persistent counter and checks
- * that a replayed frame and a tampered frame are refused with their result codes.
+ * that a sender boots from an empty counter store only when provisioned explicitly, that it
+ * resumes after its reservation on reboot, and that a replayed frame and a tampered frame are
+ * refused with their result codes.
  *
  * Vectors arrive on stdin, one per line (written by the test from compact-v1.json):
  *   G <secret> <salt|-> <group_id> <epoch> <key> <iv>
@@ -173,7 +175,8 @@ static int frame_line(char *line) {
     return 1;
 }
 
-/* A sender and a recipient in a provisioned group: persistence, replay, tampering. */
+/* A sender and a recipient in a provisioned group: provisioning, persistence, replay,
+ * tampering. */
 static void session(void) {
     static const uint8_t secret[32] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
                                        0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
@@ -182,9 +185,39 @@ static void session(void) {
     counter_flash flash = {0, 0, 0, 0};
     MeshsealSenderConfig cfg = meshseal_sender_config_default(1);
     cfg.reservation_block = 10;
+    const char *msg = "lamp on";
+    uint8_t frame[64], copy[64], first[64];
+    size_t n = 0, first_len = 0;
+
+    /* An ordinary boot from a store with no record is refused: this could be an identity whose
+     * record was lost, and starting it at 0 would repeat nonces. Nothing is written and no
+     * context comes up. */
     MeshsealResult r = meshseal_sender_init_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
                                                    flash_load, flash_store, &flash);
-    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "sender init from secret");
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NO_COUNTER_RECORD, "init on an empty counter store");
+    CHECK((int)r == 24, "NO_COUNTER_RECORD is code %d, want 24", (int)r);
+    CHECK(strcmp(meshseal_result_name(r), "no_counter_record") == 0, "name %s",
+          meshseal_result_name(r));
+    r = meshseal_sender_init(&tx, &keys, &cfg, flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NO_COUNTER_RECORD, "init from keys on an empty store");
+    CHECK(!flash.present && flash.writes == 0, "a refused init wrote the counter store");
+    r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NOT_INITIALIZED, "seal after a refused init");
+    flash.fail = 1;
+    r = meshseal_sender_provision_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
+                                         flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_COUNTER_STORE, "provision with a failing store");
+    flash.fail = 0;
+
+    /* Provisioning, the explicit statement that this identity never sealed: a first record
+     * (limit 0) is stored, and the sender starts at 0. */
+    r = meshseal_sender_provision_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
+                                         flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "provision from secret");
+    CHECK(flash.present && flash.limit == 0 && flash.writes == 1, "first record");
+    uint64_t next = UINT64_MAX, remaining = 0;
+    meshseal_sender_counter(&tx, &next, NULL);
+    CHECK(next == 0, "provisioned sender starts at %" PRIu64, next);
     MeshsealRecipientConfig rcfg = meshseal_recipient_config_default(1, 10);
     rcfg.has_own_id = 1;
     rcfg.own_id = 2;
@@ -192,13 +225,12 @@ static void session(void) {
     EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "recipient init");
     meshseal_recipient_provision(&rx, 1);
 
-    const char *msg = "lamp on";
-    uint8_t frame[64], copy[64];
-    size_t n = 0;
     r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
     EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal");
-    CHECK(flash.present && flash.limit == 10 && flash.writes == 1, "first reservation");
+    CHECK(flash.present && flash.limit == 10 && flash.writes == 2, "first reservation");
     memcpy(copy, frame, n);
+    memcpy(first, frame, n);
+    first_len = n;
 
     MeshsealOpened o;
     r = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
@@ -231,7 +263,6 @@ static void session(void) {
     CHECK(st.refused_total == 2, "refused total %" PRIu64, st.refused_total);
 
     /* Too small an output buffer uses no number. */
-    uint64_t next = 0, remaining = 0;
     meshseal_sender_counter(&tx, &next, NULL);
     r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, 4, &n);
     EXPECT_RESULT(r, MESHSEAL_RESULT_BUFFER_TOO_SMALL, "small buffer");
@@ -239,16 +270,41 @@ static void session(void) {
     meshseal_sender_counter(&tx, &after, &remaining);
     CHECK(after == next && n == 0, "a refused seal consumed a number");
 
-    /* Reboot: the counter resumes after the persisted reservation, never below it. */
+    /* Reboot: the counter resumes after the persisted reservation, never below it (numbers
+     * 0 and 1 were used, 2..9 were reserved and are skipped). Provisioning again by mistake
+     * resumes the same way, and writes nothing. */
+    unsigned writes = flash.writes;
+    meshseal_sender_clear(&tx);
+    r = meshseal_sender_provision_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg,
+                                         flash_load, flash_store, &flash);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "provision again");
+    meshseal_sender_counter(&tx, &next, NULL);
+    CHECK(next == 10 && flash.writes == writes, "provisioning again restarted at %" PRIu64,
+          next);
     meshseal_sender_clear(&tx);
     r = meshseal_sender_init_secret(&tx, secret, sizeof secret, NULL, 0, 7, 0, &cfg, flash_load,
                                     flash_store, &flash);
     EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "reboot");
     meshseal_sender_counter(&tx, &next, NULL);
     CHECK(next == 10, "resumed at %" PRIu64, next);
+    CHECK(flash.writes == writes, "a reboot wrote the counter store");
+
+    /* The first frame after the reboot carries a number never used before: the recipient
+     * accepts it as new, and the frame from before the reboot is still a replay. */
+    r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal after reboot");
+    CHECK(flash.limit == 20 && flash.writes == writes + 1, "reservation after reboot");
+    r = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_ACTUATION, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open after reboot");
+    CHECK(o.seq == 10 && o.freshness == MESHSEAL_FRESHNESS_FRESH, "seq %" PRIu64 " after reboot",
+          o.seq);
+    memcpy(copy, first, first_len);
+    r = meshseal_open(&rx, copy, first_len, MESHSEAL_CLASS_TELEMETRY, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_REPLAY, "pre-reboot frame after reboot");
 
     /* A failing store: no frame, the reason says why. */
     flash.fail = 1;
+    r = MESHSEAL_RESULT_OK;
     for (int i = 0; i < 10 && r == MESHSEAL_RESULT_OK; i++)
         r = meshseal_seal(&tx, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
     EXPECT_RESULT(r, MESHSEAL_RESULT_COUNTER_STORE, "failing counter store");
@@ -258,8 +314,8 @@ static void session(void) {
     MeshsealSender tx2;
     counter_flash flash2 = {0, 0, 0, 0};
     MeshsealSenderConfig cfg2 = meshseal_sender_config_default(2);
-    r = meshseal_sender_init_secret(&tx2, secret, sizeof secret, NULL, 0, 7, 0, &cfg2, flash_load,
-                                    flash_store, &flash2);
+    r = meshseal_sender_provision_secret(&tx2, secret, sizeof secret, NULL, 0, 7, 0, &cfg2,
+                                         flash_load, flash_store, &flash2);
     EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "sender 2");
     r = meshseal_seal(&tx2, (const uint8_t *)msg, strlen(msg), frame, sizeof frame, &n);
     r = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_TELEMETRY, &o);
@@ -322,11 +378,11 @@ static void challenge_round(void) {
     r1.own_id = 1;
     r2.has_own_id = 1;
     r2.own_id = 2;
-    MeshsealResult r = meshseal_sender_init_secret(&ctl_tx, secret, 16, NULL, 0, 9, 1, &c1,
-                                                   flash_load, flash_store, &f1);
+    MeshsealResult r = meshseal_sender_provision_secret(&ctl_tx, secret, 16, NULL, 0, 9, 1, &c1,
+                                                        flash_load, flash_store, &f1);
     r |= meshseal_recipient_init_secret(&ctl_rx, secret, 16, NULL, 0, 9, 1, &r1);
-    r |= meshseal_sender_init_secret(&lamp_tx, secret, 16, NULL, 0, 9, 1, &c2, flash_load,
-                                     flash_store, &f2);
+    r |= meshseal_sender_provision_secret(&lamp_tx, secret, 16, NULL, 0, 9, 1, &c2, flash_load,
+                                          flash_store, &f2);
     r |= meshseal_recipient_init_secret(&lamp_rx, secret, 16, NULL, 0, 9, 1, &r2);
     EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "challenge set-up");
 

@@ -1,6 +1,7 @@
 /* C firmware on a Cortex-M4 over the C API: links libmeshseal_ffi.a (thumbv7em, release,
- * feature panic-halt) with Debian's arm-none-eabi-gcc, seals and opens through meshseal.h,
- * checks that a replayed and a tampered frame are refused with their codes, and reports the
+ * feature panic-halt) with Debian's arm-none-eabi-gcc, checks that a sender does not boot from
+ * an empty counter store unless provisioned, seals and opens through meshseal.h, checks that
+ * a replayed and a tampered frame are refused with their codes, and reports the
  * stack high-water mark (contexts are static, in .bss). Exit status 0 only if all checks pass.
  * Start-up, semihosting and stack painting come from ../mbedtls-m4/startup.c. */
 #include <stdint.h>
@@ -46,7 +47,12 @@ __attribute__((noinline)) static int run(void) {
     int ok = 1;
     MeshsealSenderConfig tcfg = meshseal_sender_config_default(1);
     MeshsealRecipientConfig rcfg = meshseal_recipient_config_default(1, 10);
-    ok &= meshseal_sender_init(&tx, &keys, &tcfg, load, store, NULL) == MESHSEAL_RESULT_OK;
+    /* No record yet: an ordinary boot is refused, provisioning (a new identity) starts at 0. */
+    ok &= meshseal_sender_init(&tx, &keys, &tcfg, load, store, NULL) ==
+          MESHSEAL_RESULT_NO_COUNTER_RECORD;
+    ok &= !flash_present;
+    ok &= meshseal_sender_provision(&tx, &keys, &tcfg, load, store, NULL) == MESHSEAL_RESULT_OK;
+    ok &= flash_present && flash_limit == 0;
     ok &= meshseal_recipient_init(&rx, &keys, &rcfg) == MESHSEAL_RESULT_OK;
     ok &= meshseal_recipient_provision(&rx, 1) == MESHSEAL_RESULT_OK;
     for (int i = 0; i < 20 && ok; i++) {

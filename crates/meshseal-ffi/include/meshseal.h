@@ -108,7 +108,7 @@
 /**
  * Refusal reasons: `MeshsealStats::refused` has one counter per reason.
  */
-#define MESHSEAL_REASONS 23
+#define MESHSEAL_REASONS 24
 
 /**
  * What a call did: `MESHSEAL_RESULT_OK`, a refusal (positive) or an API misuse (negative).
@@ -214,6 +214,12 @@ enum MeshsealResult
    * An expected copy of a repeated frame already accepted (not an attack).
    */
   MESHSEAL_RESULT_DUPLICATE = 23,
+  /**
+   * The counter store holds no record: provision a new identity explicitly
+   * (`meshseal_sender_provision`), or re-join under a fresh id or epoch; never restart a
+   * used identity at 0.
+   */
+  MESHSEAL_RESULT_NO_COUNTER_RECORD = 24,
   /**
    * A required pointer was null.
    */
@@ -323,7 +329,8 @@ typedef struct MeshsealRecipientConfig {
 
 /**
  * Storage for a sender context: declare one (static or on the stack) and initialize it with
- * [`meshseal_sender_init`]. Its contents are private.
+ * [`meshseal_sender_init`] (or, once, for a newly provisioned identity, with
+ * [`meshseal_sender_provision`]). Its contents are private.
  */
 typedef struct MESHSEAL_ALIGNED(16) MeshsealSender {
   uint64_t opaque[MESHSEAL_SENDER_WORDS];
@@ -331,15 +338,19 @@ typedef struct MESHSEAL_ALIGNED(16) MeshsealSender {
 
 /**
  * Reads the persisted counter limit into `*limit`. Returns 1 when a limit was read, 0 when
- * nothing was ever stored (a new device), a negative value when the storage failed.
- * Callbacks must not call back into the library with the context they serve.
+ * the store holds no record, a negative value when the storage failed (init then fails with
+ * `COUNTER_STORE`). "No record" is refused by [`meshseal_sender_init`] as
+ * `NO_COUNTER_RECORD`; only [`meshseal_sender_provision`] starts from it (at 0, after
+ * storing a first record). Callbacks must not call back into the library with the context
+ * they serve.
  */
 typedef int32_t (*MeshsealLoadFn)(void *user, uint64_t *limit);
 
 /**
  * Durably stores the counter limit; returns 0 only once the value survives power loss (any
  * other value refuses the seal with `COUNTER_STORE`, and no number is used). Called during
- * a seal: it must not call back into the library with the same sender.
+ * a seal, and by [`meshseal_sender_provision`] to write a first record (limit 0): it must
+ * not call back into the library with the same sender.
  */
 typedef int32_t (*MeshsealStoreFn)(void *user, uint64_t limit);
 
@@ -516,6 +527,13 @@ struct MeshsealRecipientConfig meshseal_recipient_config_default(uint32_t first_
  * Boots a sender into `tx` from derived keys: loads the counter limit through `load` and
  * resumes after it; every later reservation goes through `store`. Both callbacks get `user`.
  *
+ * A store with no record (`load` returns 0) is refused with `NO_COUNTER_RECORD` and nothing
+ * is written: the record of an identity that already sealed may have been lost (factory
+ * reset, replaced flash), and starting it again at 0 would repeat nonces. A newly
+ * provisioned identity starts with [`meshseal_sender_provision`] instead; an identity whose
+ * record is lost must re-join under a fresh sender id or key epoch. A failed init leaves
+ * `tx` as it was.
+ *
  * # Safety
  * `tx` points to writable, 16-byte aligned storage of `sizeof(MeshsealSender)` bytes that is
  * zeroed or holds a context from an earlier init; `keys` and `cfg` point to readable values;
@@ -545,6 +563,46 @@ MeshsealResult meshseal_sender_init_secret(struct MeshsealSender *tx,
                                            MeshsealLoadFn load,
                                            MeshsealStoreFn store,
                                            void *user);
+
+/**
+ * Boots the sender of a newly provisioned identity into `tx`: when `load` reports no record,
+ * a first record (limit 0) is stored through `store` and the sender starts at sequence
+ * number 0; when a record exists, it resumes after it exactly like [`meshseal_sender_init`]
+ * (so a provisioning step interrupted and run again is harmless).
+ *
+ * Calling this states that this identity (group, key epoch, sender id) has never sealed a
+ * frame: call it once, where the device is given its identity, never on an ordinary boot,
+ * where a lost record must stay an error ([`meshseal_sender_init`] refuses it) rather than
+ * repeat nonces. Fails with `COUNTER_STORE` when `load` or the first `store` fails (`tx` is
+ * then left as it was).
+ *
+ * # Safety
+ * As for [`meshseal_sender_init`].
+ */
+MeshsealResult meshseal_sender_provision(struct MeshsealSender *tx,
+                                         const struct MeshsealKeys *keys,
+                                         const struct MeshsealSenderConfig *cfg,
+                                         MeshsealLoadFn load,
+                                         MeshsealStoreFn store,
+                                         void *user);
+
+/**
+ * Like [`meshseal_sender_provision`], deriving the keys from a master secret first.
+ *
+ * # Safety
+ * As for [`meshseal_sender_init`] and [`meshseal_derive`].
+ */
+MeshsealResult meshseal_sender_provision_secret(struct MeshsealSender *tx,
+                                                const uint8_t *secret,
+                                                size_t secret_len,
+                                                const uint8_t *salt,
+                                                size_t salt_len,
+                                                uint32_t group_id,
+                                                uint16_t epoch,
+                                                const struct MeshsealSenderConfig *cfg,
+                                                MeshsealLoadFn load,
+                                                MeshsealStoreFn store,
+                                                void *user);
 
 /**
  * Boots a recipient into `rx` from derived keys. It holds no replay state: provision senders
@@ -578,7 +636,8 @@ MeshsealResult meshseal_recipient_init_secret(struct MeshsealRecipient *rx,
  * Drops a sender context: its keys are zeroized and the storage marked uninitialized.
  *
  * # Safety
- * `tx` is null or points to storage passed to [`meshseal_sender_init`].
+ * `tx` is null or points to storage passed to [`meshseal_sender_init`] or
+ * [`meshseal_sender_provision`].
  */
 MeshsealResult meshseal_sender_clear(struct MeshsealSender *tx);
 

@@ -12,7 +12,10 @@
 //!
 //! Persistence of the sender's counter goes through two caller callbacks
 //! ([`MeshsealLoadFn`], [`MeshsealStoreFn`]) and a user pointer, so the counter can live in
-//! whatever flash, EEPROM or FRAM the device has.
+//! whatever flash, EEPROM or FRAM the device has. An ordinary boot
+//! ([`meshseal_sender_init`]) refuses a store with no record (`NO_COUNTER_RECORD`): only
+//! [`meshseal_sender_provision`], the caller's explicit statement that the identity is newly
+//! provisioned, starts a sender from nothing.
 //!
 //! All `unsafe` of the project lives in this crate: pointer checks are done once, in the
 //! helpers of the `raw` module, and each `unsafe` block states why it is sound. This crate
@@ -82,13 +85,17 @@ pub const MESHSEAL_BINDING_ECHO: u8 = 2;
 pub const MESHSEAL_BINDING_CHALLENGE: u8 = 3;
 
 /// Reads the persisted counter limit into `*limit`. Returns 1 when a limit was read, 0 when
-/// nothing was ever stored (a new device), a negative value when the storage failed.
-/// Callbacks must not call back into the library with the context they serve.
+/// the store holds no record, a negative value when the storage failed (init then fails with
+/// `COUNTER_STORE`). "No record" is refused by [`meshseal_sender_init`] as
+/// `NO_COUNTER_RECORD`; only [`meshseal_sender_provision`] starts from it (at 0, after
+/// storing a first record). Callbacks must not call back into the library with the context
+/// they serve.
 pub type MeshsealLoadFn = Option<unsafe extern "C" fn(user: *mut c_void, limit: *mut u64) -> i32>;
 
 /// Durably stores the counter limit; returns 0 only once the value survives power loss (any
 /// other value refuses the seal with `COUNTER_STORE`, and no number is used). Called during
-/// a seal: it must not call back into the library with the same sender.
+/// a seal, and by [`meshseal_sender_provision`] to write a first record (limit 0): it must
+/// not call back into the library with the same sender.
 pub type MeshsealStoreFn = Option<unsafe extern "C" fn(user: *mut c_void, limit: u64) -> i32>;
 
 /// Group key material for one group and key epoch. Clear it with [`meshseal_keys_clear`].
@@ -243,7 +250,8 @@ pub const MESHSEAL_SENDER_WORDS: usize = 160;
 pub const MESHSEAL_RECIPIENT_WORDS: usize = 320;
 
 /// Storage for a sender context: declare one (static or on the stack) and initialize it with
-/// [`meshseal_sender_init`]. Its contents are private.
+/// [`meshseal_sender_init`] (or, once, for a newly provisioned identity, with
+/// [`meshseal_sender_provision`]). Its contents are private.
 #[repr(C, align(16))]
 pub struct MeshsealSender {
     opaque: [u64; MESHSEAL_SENDER_WORDS],
@@ -430,6 +438,13 @@ fn recipient_config(
 /// Boots a sender into `tx` from derived keys: loads the counter limit through `load` and
 /// resumes after it; every later reservation goes through `store`. Both callbacks get `user`.
 ///
+/// A store with no record (`load` returns 0) is refused with `NO_COUNTER_RECORD` and nothing
+/// is written: the record of an identity that already sealed may have been lost (factory
+/// reset, replaced flash), and starting it again at 0 would repeat nonces. A newly
+/// provisioned identity starts with [`meshseal_sender_provision`] instead; an identity whose
+/// record is lost must re-join under a fresh sender id or key epoch. A failed init leaves
+/// `tx` as it was.
+///
 /// # Safety
 /// `tx` points to writable, 16-byte aligned storage of `sizeof(MeshsealSender)` bytes that is
 /// zeroed or holds a context from an earlier init; `keys` and `cfg` point to readable values;
@@ -447,7 +462,7 @@ pub unsafe extern "C" fn meshseal_sender_init(
         // SAFETY: forwarded from this function's contract.
         let keys = unsafe { raw::in_ref(keys)? };
         // SAFETY: forwarded from this function's contract.
-        unsafe { sender_init(tx, keys, cfg, load, store, user) }
+        unsafe { sender_init(tx, keys, cfg, load, store, user, Boot::Resume) }
     })
 }
 
@@ -474,11 +489,80 @@ pub unsafe extern "C" fn meshseal_sender_init_secret(
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
         let mut keys = derive_keys(secret, salt, group_id, epoch)?;
         // SAFETY: forwarded from this function's contract.
-        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user) };
+        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::Resume) };
         keys.key.zeroize();
         keys.iv.zeroize();
         r
     })
+}
+
+/// Boots the sender of a newly provisioned identity into `tx`: when `load` reports no record,
+/// a first record (limit 0) is stored through `store` and the sender starts at sequence
+/// number 0; when a record exists, it resumes after it exactly like [`meshseal_sender_init`]
+/// (so a provisioning step interrupted and run again is harmless).
+///
+/// Calling this states that this identity (group, key epoch, sender id) has never sealed a
+/// frame: call it once, where the device is given its identity, never on an ordinary boot,
+/// where a lost record must stay an error ([`meshseal_sender_init`] refuses it) rather than
+/// repeat nonces. Fails with `COUNTER_STORE` when `load` or the first `store` fails (`tx` is
+/// then left as it was).
+///
+/// # Safety
+/// As for [`meshseal_sender_init`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_provision(
+    tx: *mut MeshsealSender,
+    keys: *const MeshsealKeys,
+    cfg: *const MeshsealSenderConfig,
+    load: MeshsealLoadFn,
+    store: MeshsealStoreFn,
+    user: *mut c_void,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let keys = unsafe { raw::in_ref(keys)? };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { sender_init(tx, keys, cfg, load, store, user, Boot::Provision) }
+    })
+}
+
+/// Like [`meshseal_sender_provision`], deriving the keys from a master secret first.
+///
+/// # Safety
+/// As for [`meshseal_sender_init`] and [`meshseal_derive`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_sender_provision_secret(
+    tx: *mut MeshsealSender,
+    secret: *const u8,
+    secret_len: size_t,
+    salt: *const u8,
+    salt_len: size_t,
+    group_id: u32,
+    epoch: u16,
+    cfg: *const MeshsealSenderConfig,
+    load: MeshsealLoadFn,
+    store: MeshsealStoreFn,
+    user: *mut c_void,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
+        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        // SAFETY: forwarded from this function's contract.
+        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::Provision) };
+        keys.key.zeroize();
+        keys.iv.zeroize();
+        r
+    })
+}
+
+/// How a sender starts from its counter store.
+#[derive(Clone, Copy)]
+enum Boot {
+    /// An ordinary boot: the store must hold a record.
+    Resume,
+    /// A newly provisioned identity: a store without a record starts at 0.
+    Provision,
 }
 
 /// # Safety
@@ -490,6 +574,7 @@ unsafe fn sender_init(
     load: MeshsealLoadFn,
     store: MeshsealStoreFn,
     user: *mut c_void,
+    boot: Boot,
 ) -> Checked<()> {
     // SAFETY: forwarded from the caller's contract.
     let cfg = sender_config(unsafe { raw::in_ref(cfg)? })?;
@@ -498,7 +583,10 @@ unsafe fn sender_init(
     };
     raw::check_slot::<SenderImpl, _>(tx)?;
     let store = CallbackStore { load, store, user };
-    let sender = Sender::new(core_keys(keys), cfg, store)?;
+    let sender = match boot {
+        Boot::Resume => Sender::new(core_keys(keys), cfg, store),
+        Boot::Provision => Sender::provision(core_keys(keys), cfg, store),
+    }?;
     // SAFETY: `tx` was checked non-null and aligned; the caller guarantees it is writable
     // storage of the right size (checked at compile time against the slot).
     unsafe { context_init(tx, sender) };
@@ -574,7 +662,8 @@ unsafe fn recipient_init(
 /// Drops a sender context: its keys are zeroized and the storage marked uninitialized.
 ///
 /// # Safety
-/// `tx` is null or points to storage passed to [`meshseal_sender_init`].
+/// `tx` is null or points to storage passed to [`meshseal_sender_init`] or
+/// [`meshseal_sender_provision`].
 #[no_mangle]
 pub unsafe extern "C" fn meshseal_sender_clear(tx: *mut MeshsealSender) -> MeshsealResult {
     // SAFETY: forwarded from this function's contract.
@@ -1179,5 +1268,69 @@ mod tests {
         );
         assert!(meshseal_sender_size() <= core::mem::size_of::<MeshsealSender>());
         assert!(meshseal_recipient_size() <= core::mem::size_of::<MeshsealRecipient>());
+    }
+
+    /// A counter "flash" for the callbacks: `None` until something is stored.
+    struct Flash(Option<u64>);
+
+    unsafe extern "C" fn load(user: *mut c_void, limit: *mut u64) -> i32 {
+        // SAFETY: the tests pass a `Flash` as `user` and the library a valid `limit`.
+        let (f, limit) = unsafe { (&*user.cast::<Flash>(), &mut *limit) };
+        f.0.map_or(0, |l| {
+            *limit = l;
+            1
+        })
+    }
+
+    unsafe extern "C" fn store(user: *mut c_void, limit: u64) -> i32 {
+        // SAFETY: the tests pass a `Flash` as `user`.
+        unsafe { (*user.cast::<Flash>()).0 = Some(limit) };
+        0
+    }
+
+    #[test]
+    fn only_provisioning_starts_from_an_empty_store() {
+        let keys = MeshsealKeys {
+            key: [7; MESHSEAL_KEY_LEN],
+            iv: [9; MESHSEAL_IV_LEN],
+            group_id: 1,
+            epoch: 0,
+        };
+        let mut cfg = meshseal_sender_config_default(3);
+        cfg.reservation_block = 4;
+        let mut flash = Flash(None);
+        let user = core::ptr::addr_of_mut!(flash).cast::<c_void>();
+        let mut block = MeshsealSender {
+            opaque: [0; MESHSEAL_SENDER_WORDS],
+        };
+        let tx = core::ptr::addr_of_mut!(block);
+        let (mut next, mut frame, mut n) = (u64::MAX, [0u8; 32], 0);
+        // SAFETY: every pointer addresses a live local; the callbacks follow
+        // their contracts with `user` pointing to `flash`.
+        unsafe {
+            let init = |boot: Boot| {
+                run(|| sender_init(tx, &keys, &cfg, Some(load), Some(store), user, boot))
+            };
+            assert_eq!(init(Boot::Resume), MeshsealResult::NoCounterRecord);
+            assert!(flash.0.is_none(), "a refused init wrote a record");
+            assert_eq!(
+                meshseal_sender_counter(tx, &mut next, core::ptr::null_mut()),
+                MeshsealResult::NotInitialized
+            );
+            assert_eq!(init(Boot::Provision), MeshsealResult::Ok);
+            assert_eq!(flash.0, Some(0), "provisioning stores a first record");
+            for _ in 0..2 {
+                let r = meshseal_seal(tx, b"x".as_ptr(), 1, frame.as_mut_ptr(), 32, &mut n);
+                assert_eq!(r, MeshsealResult::Ok);
+            }
+            assert_eq!(flash.0, Some(4));
+            // Reboot, and provisioning again by mistake: both resume after the reservation.
+            for boot in [Boot::Resume, Boot::Provision] {
+                assert_eq!(init(boot), MeshsealResult::Ok);
+                meshseal_sender_counter(tx, &mut next, core::ptr::null_mut());
+                assert_eq!(next, 4);
+            }
+            assert_eq!(meshseal_sender_clear(tx), MeshsealResult::Ok);
+        }
     }
 }

@@ -68,8 +68,9 @@ pub enum MeshsealResult {
     Unauthenticated = 22,
     /// An expected copy of a repeated frame already accepted (not an attack).
     Duplicate = 23,
-    /// The counter store holds no record: provision a new identity explicitly, or re-join
-    /// under a fresh id or epoch; never restart a used identity at 0.
+    /// The counter store holds no record: provision a new identity explicitly
+    /// (`meshseal_sender_provision`), or re-join under a fresh id or epoch; never restart a
+    /// used identity at 0.
     NoCounterRecord = 24,
     /// A required pointer was null.
     NullPointer = -1,

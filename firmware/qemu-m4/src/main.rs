@@ -88,12 +88,18 @@ fn check_vector(g: &Group, v: &Vector) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Seal and open through contexts: delivered once, replay and tampering refused with their
-/// reasons, counted in the statistics.
+/// A sender without a counter record is refused unless provisioned; then seal and open
+/// through contexts: delivered once, replay and tampering refused with their reasons, counted
+/// in the statistics.
 fn round_trip() -> Result<(), &'static str> {
     let keys = || GroupKeys::derive(&[0x42; 32], b"", 7, 0).map_err(|_| "derive");
-    let mut tx =
-        Sender::provision(keys()?, SenderConfig::new(1), MemoryStore::default()).map_err(|_| "sender")?;
+    // An ordinary boot from a store with no record is refused; only provisioning starts at 0.
+    let booted = Sender::new(keys()?, SenderConfig::new(1), MemoryStore::default());
+    if !matches!(booted, Err(Error::NoCounterRecord)) {
+        return Err("sender booted without a counter record");
+    }
+    let mut tx = Sender::provision(keys()?, SenderConfig::new(1), MemoryStore::default())
+        .map_err(|_| "sender")?;
     let mut rx = Recipient::new(
         keys()?,
         RecipientConfig::default(),

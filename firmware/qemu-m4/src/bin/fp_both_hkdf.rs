@@ -17,7 +17,10 @@ fn keys() -> GroupKeys {
     }
 }
 
-fn pair() -> Option<(Sender<MemoryStore>, Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>)> {
+/// A 4-peer recipient without a grace slot.
+type Rx = Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>;
+
+fn pair() -> Option<(Sender<MemoryStore>, Rx)> {
     let tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
     let mut rx = Recipient::new_without_grace(
         keys(),
