@@ -23,7 +23,7 @@ pub struct AttackLabArgs {
     /// Also write a Markdown report with the evidence in full.
     #[arg(long, value_name = "FILE.md")]
     report: Option<PathBuf>,
-    /// Only these threats (T1 … T13; repeat or separate with commas).
+    /// Only these threats (T1 … T15; repeat or separate with commas).
     #[arg(long = "threat", value_delimiter = ',')]
     threats: Vec<String>,
     /// Only these schemes (ids as in the JSON output; repeat or separate with commas).
@@ -38,7 +38,7 @@ pub fn attack_lab(args: AttackLabArgs) -> Result<Outcome, CliError> {
         .iter()
         .map(|t| {
             Threat::parse(t)
-                .ok_or_else(|| CliError::usage(format!("unknown threat {t} (T1 … T13)")))
+                .ok_or_else(|| CliError::usage(format!("unknown threat {t} (T1 … T15)")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let cfg = Config {

@@ -20,11 +20,13 @@ fn full_run_exits_0_with_a_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("117 results, all as expected"));
+    assert!(text.contains("135 results, all as expected"));
     assert!(text.contains("ms-strong"));
     assert!(text.contains("customer"));
     assert!(text.contains("the customer's first proposal, idea by idea:"));
     assert!(text.contains("T13 traffic analysis of headers"));
+    assert!(text.contains("T14 sender state loss"));
+    assert!(text.contains("T15 insider lockout"));
     assert!(text.contains("meshseal"));
 }
 
@@ -43,6 +45,66 @@ fn json_and_filters() {
     assert_eq!(results[1]["result"], "broken");
     assert_eq!(results[1]["expected"], "broken");
     assert_eq!(v["summary"]["all_match"], true);
+}
+
+/// T14 and T15 through the filters, in JSON and the report: naive schemes and the customer's
+/// repeat nonces after a reset or restore, meshseal does not; one forged plain frame locks the
+/// group mode's controller out, not the strong mode's commands.
+#[test]
+fn state_loss_and_insider_lockout_rows() {
+    for seed in ["1", "4", "9"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.md");
+        let out = lab(&[
+            "--json",
+            "--threat",
+            "T14,T15",
+            "--seed",
+            seed,
+            "--report",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 18);
+        let cell = |scheme: &str, t: &str| {
+            results
+                .iter()
+                .find(|r| r["scheme"] == scheme && r["threat"] == t)
+                .unwrap_or_else(|| panic!("{scheme} {t}"))
+                .clone()
+        };
+        for scheme in ["aes-ctr-boot-counter", "aes-ccm-no-sender-id", "customer"] {
+            assert_eq!(cell(scheme, "T14")["result"], "broken", "{scheme}");
+        }
+        for scheme in ["meshseal", "meshseal-strong"] {
+            let c = cell(scheme, "T14");
+            assert_eq!(c["result"], "held", "{scheme}");
+            assert!(c["evidence"]
+                .as_str()
+                .unwrap()
+                .contains("no_counter_record"));
+        }
+        assert_eq!(cell("meshseal", "T15")["result"], "broken");
+        let strong = cell("meshseal-strong", "T15");
+        assert!(strong["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("commands to the lock accepted before and after the removal"));
+        assert_eq!(cell("customer", "T15")["result"], "broken");
+        assert_eq!(cell("aes-ecb", "T15")["result"], "not_applicable");
+        assert_eq!(v["summary"]["all_match"], true);
+        let md = std::fs::read_to_string(&path).unwrap();
+        assert!(md.contains("## T14 sender state loss"));
+        assert!(md.contains("## T15 insider lockout"));
+        assert!(md.contains("[grace-period]"));
+    }
 }
 
 #[test]
@@ -70,7 +132,7 @@ fn customer_column_and_its_ideas_in_the_report() {
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let results = v["results"].as_array().unwrap();
-    assert_eq!(results.len(), 13);
+    assert_eq!(results.len(), 15);
     let result = |t: &str| {
         results
             .iter()
@@ -79,7 +141,7 @@ fn customer_column_and_its_ideas_in_the_report() {
             .unwrap()
     };
     for t in [
-        "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12",
+        "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T14", "T15",
     ] {
         assert_eq!(result(t), "broken", "{t}");
     }
@@ -95,5 +157,6 @@ fn customer_column_and_its_ideas_in_the_report() {
 #[test]
 fn bad_filters_exit_1() {
     assert_eq!(lab(&["--threat", "T99"]).status.code(), Some(1));
+    assert_eq!(lab(&["--threat", "T16"]).status.code(), Some(1));
     assert_eq!(lab(&["--scheme", "rot13"]).status.code(), Some(1));
 }

@@ -48,8 +48,8 @@ use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 
 use crate::scheme::{
-    Class, Delivery, DeviceId, Dissected, OrderSignal, Scheme, Threat, Verdict, CONTROLLER,
-    MEMBERS, ROGUE_BASE,
+    Class, Delivery, DeviceId, Dissected, OrderSignal, Scheme, SenderLoss, Threat, Verdict,
+    CONTROLLER, MEMBERS, ROGUE_BASE,
 };
 
 type Ccm8 = ccm::Ccm<Aes128, U8, U13>;
@@ -108,6 +108,8 @@ struct Device {
     counter: u32,
     /// The counter in flash, written with every packet.
     stored: u32,
+    /// The counter in the last backup of the device's flash.
+    backup: u32,
     /// Receiver: last valid number, per key (0 for all senders, or the link address).
     numbers: BTreeMap<u8, u32>,
     /// Receiver: the multi-packet message in progress.
@@ -312,6 +314,14 @@ impl Scheme for InsecureCustomerScheme {
                 Held,
                 "no port byte: the kind of message is inside the ciphertext",
             ),
+            Threat::T14 => (
+                Broken,
+                "a reset or restored device counts again from 0 or from the backup under the same key",
+            ),
+            Threat::T15 => (
+                Broken,
+                "one number, moved by any key holder: a forged 2^32 - 1 refuses every sender, and removing the insider changes nothing",
+            ),
         }
     }
 
@@ -503,6 +513,58 @@ impl Scheme for InsecureCustomerScheme {
             },
         );
         Ok(id)
+    }
+
+    fn back_up(&mut self, device: DeviceId) {
+        if let Some(d) = self.devices.get_mut(&device) {
+            d.backup = d.stored;
+        }
+    }
+
+    fn lose_sender_state(&mut self, device: DeviceId, loss: SenderLoss) -> Result<String, String> {
+        let d = self
+            .devices
+            .get_mut(&device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        match loss {
+            SenderLoss::FactoryReset => {
+                d.stored = 0;
+                d.numbers.clear();
+            }
+            SenderLoss::RestoredBackup | SenderLoss::ImageRestore => d.stored = d.backup,
+        }
+        d.counter = d.stored;
+        d.partial = None;
+        Ok(format!(
+            "device {device}: {}; it boots and counts on from {}",
+            loss.describe(),
+            d.counter
+        ))
+    }
+
+    fn forge_plain(
+        &mut self,
+        insider: DeviceId,
+        claimed: DeviceId,
+        payload: &[u8],
+    ) -> Result<(Vec<u8>, String), String> {
+        if !self.devices.contains_key(&insider) {
+            return Err(format!("no device {insider}"));
+        }
+        let id = self.next_rogue;
+        self.next_rogue += 1;
+        self.devices.insert(
+            id,
+            Device {
+                link: claimed as u8,
+                counter: u32::MAX,
+                stored: u32::MAX,
+                ..Device::default()
+            },
+        );
+        let frame = self.seal_packet(id, SINGLE, None, payload);
+        self.devices.remove(&id);
+        Ok((frame?, "counter 2^32 - 1".into()))
     }
 
     fn dissect(&self, frame: &[u8]) -> Option<Dissected> {

@@ -10,11 +10,24 @@
 //! ([`REQUEST_LIFETIME`]), and receivers forget unanswered challenges after
 //! [`CHALLENGE_LIFETIME`]. Multi-fragment messages go through [`Reassembler`].
 //!
-//! The default mode has no source authentication (T12) and no rekey (T11): the lab reports both
-//! as broken for it. [`MeshsealGroup::strong`] is the same group with the stronger modes on:
-//! commands are signed by their sender (Ed25519, `seal_signed`/`seal_echo_signed`) and accepted
-//! only signed (`open_authenticated`), and removing a member rekeys the others through rekey
-//! messages under their individual keys, with no grace period for the old epoch.
+//! The default mode has no source authentication (T12) and does not rekey when a member is
+//! removed (T11): the lab reports both as broken for it, and the insider lockout (T15) with
+//! them. [`MeshsealGroup::strong`] is the same group with the stronger modes on: commands are
+//! signed by their sender (Ed25519, `seal_signed`/`seal_echo_signed`) and accepted only signed
+//! (`open_authenticated`), and removing a member rekeys the others through rekey messages under
+//! their individual keys, with no grace period for the old epoch
+//! ([`Scheme::remove_with_grace`] gives one).
+//!
+//! Sender state loss (T14) follows meshseal's procedure in both modes. A device boots its
+//! sender with `Sender::new`, which refuses a store without a counter record
+//! (`no_counter_record`). The device also keeps a log of the highest number it sealed, apart
+//! from the counter record (as the CLI's state directory does): a record below a number the
+//! log shows sealed was restored from a backup, and the device discards it, treating the
+//! restore as a loss. A device that lost its record re-joins: the group manager rekeys the
+//! others to a new epoch and provisions the device with that epoch's keys
+//! (`Sender::provision`), so its counter starts again only under keys it never used. A
+//! complete image restore (record and log together) is not detected: see
+//! [`SenderLoss::ImageRestore`].
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,7 +48,8 @@ use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 
 use crate::scheme::{
-    Class, Delivery, DeviceId, Dissected, OrderSignal, Scheme, Threat, Verdict, MEMBERS, ROGUE_BASE,
+    Class, Delivery, DeviceId, Dissected, OrderSignal, Scheme, SenderLoss, Threat, Verdict,
+    MEMBERS, ROGUE_BASE,
 };
 
 /// Seconds a receiver keeps a challenge open for its echo.
@@ -84,6 +98,24 @@ impl SourceKeys for Keyring {
 
 type Rx = Recipient<PeerTable<16>, Roster>;
 
+impl Member {
+    fn tx(&mut self) -> Result<&mut Sender<Flash>, Error> {
+        self.tx.as_mut().map_err(|e| *e)
+    }
+
+    /// Records in the sealing log that the sender just sealed.
+    fn log_sealed(&mut self) {
+        if let Some(last) = self
+            .tx
+            .as_ref()
+            .ok()
+            .and_then(|t| t.next_seq().checked_sub(1))
+        {
+            self.sealed_high = Some(self.sealed_high.map_or(last, |h| h.max(last)));
+        }
+    }
+}
+
 struct Request {
     id: FrameId,
     payload: Vec<u8>,
@@ -100,7 +132,12 @@ struct Member {
     /// Its individual secret, under which it receives rekey messages.
     member_secret: [u8; 32],
     flash: Flash,
-    tx: Sender<Flash>,
+    /// Its sender, or why it could not boot one.
+    tx: Result<Sender<Flash>, Error>,
+    /// The log of the highest number it sealed, kept apart from the counter record.
+    sealed_high: Option<u64>,
+    /// The last backup of its flash: counter record and sealing log.
+    backup: Option<(MemoryStore, Option<u64>)>,
     rx: Rx,
     reassembly: Reassembler<4, 256>,
     requests: Vec<Request>,
@@ -204,57 +241,101 @@ impl MeshsealGroup {
             epoch,
             sk,
             member_secret,
-            tx: Sender::provision(self.keys_at(epoch)?, SenderConfig::new(id), flash.clone())?,
+            tx: Ok(Sender::provision(
+                self.keys_at(epoch)?,
+                SenderConfig::new(id),
+                flash.clone(),
+            )?),
             flash,
+            sealed_high: None,
+            backup: None,
             rx: self.recipient(id, true)?,
             reassembly: Reassembler::new(REASSEMBLY_TIMEOUT),
             requests: Vec::new(),
         })
     }
 
-    /// Boots `device`'s sender again from its flash, as after power loss.
-    fn boot(&mut self, device: DeviceId) -> Result<(), Error> {
+    /// Boots `device`'s sender again from its flash, as after power loss; returns what it did.
+    /// A counter record below a number the sealing log shows sealed was restored from a
+    /// backup: the device discards it (a restore is a loss), and `Sender::new` refuses the
+    /// empty store.
+    fn boot(&mut self, device: DeviceId) -> Result<String, Error> {
         let Some(epoch) = self.members.get(&device).map(|m| m.epoch) else {
-            return Ok(());
+            return Err(Error::InvalidConfig);
         };
         let keys = self.keys_at(epoch)?;
-        if let Some(m) = self.members.get_mut(&device) {
-            m.tx = Sender::new(keys, *m.tx.config(), m.flash.clone())?;
+        let Some(m) = self.members.get_mut(&device) else {
+            return Err(Error::InvalidConfig);
+        };
+        let mut what = String::new();
+        let record = m.flash.0.borrow().limit;
+        if let (Some(limit), Some(high)) = (record, m.sealed_high) {
+            if limit <= high {
+                *m.flash.0.borrow_mut() = MemoryStore::default();
+                what = format!(
+                    "its counter record (limit {limit}) is not above number {high}, which its sealing log shows sealed: a restored record, discarded; "
+                );
+            }
         }
-        Ok(())
+        m.tx = Sender::new(keys, SenderConfig::new(m.id), m.flash.clone());
+        Ok(match &m.tx {
+            Ok(tx) => format!("{what}Sender::new resumed at number {}", tx.next_seq()),
+            Err(e) => format!("{what}Sender::new refused: {}", e.reason()),
+        })
     }
 
-    /// The group manager moves every remaining member to a new epoch with a rekey message
-    /// under its individual key; receivers drop the old epoch at once (no grace period).
-    fn rekey_without(&mut self, removed: DeviceId) -> Result<String, Error> {
+    /// The group manager moves every member but `removed` and `rejoining` to a new epoch with
+    /// a rekey message under its individual key; receivers keep the old epoch for `grace`
+    /// seconds (`None`: they drop it at once).
+    fn rekey(
+        &mut self,
+        removed: Option<DeviceId>,
+        rejoining: Option<DeviceId>,
+        grace: Option<u64>,
+    ) -> Result<String, Error> {
         let mut secret = [0u8; 32];
         self.rng.fill_bytes(&mut secret);
         let epoch = self.epoch.wrapping_add(1);
-        let rekey = Rekey::new(epoch, &secret, b"", 0, &[removed])?;
+        let grace_secs = grace
+            .map_or(Ok(0), u32::try_from)
+            .map_err(|_| Error::InvalidConfig)?;
+        let removed_ids: Vec<u32> = removed.into_iter().collect();
+        let rekey = Rekey::new(epoch, &secret, b"", grace_secs, &removed_ids)?;
         self.rekeys += 1;
+        if let Some(r) = removed {
+            self.roster.0.borrow_mut().remove(&r);
+        }
+        let (now, group_id, counter) = (self.now, self.group_id, self.rekeys);
+        let roster = self.roster.clone();
         let mut sent = 0;
-        let mut opened = 0;
-        for m in self.members.values_mut() {
-            if m.id == removed || m.id >= ROGUE_BASE {
+        for (&device, m) in self.members.iter_mut() {
+            // Members removed now or before, the device re-joining (provisioned apart) and
+            // rogue devices get no rekey message.
+            if !roster.contains(m.id) || Some(device) == rejoining || device >= ROGUE_BASE {
                 continue;
             }
-            let key = MemberKey::derive(&m.member_secret, self.group_id, m.id);
+            let key = MemberKey::derive(&m.member_secret, group_id, m.id);
             let mut buf = [0u8; MAX_REKEY_LEN];
-            let n = seal_rekey(&key, self.rekeys, &rekey, &mut buf)?;
+            let n = seal_rekey(&key, counter, &rekey, &mut buf)?;
             sent += 1;
             // The member opens its own message and switches.
             let got = open_rekey(&key, m.epoch, &mut buf[..n])?;
-            let keys = got.group_keys(self.group_id)?;
-            m.tx.rekey(got.group_keys(self.group_id)?)?;
-            m.rx.install_epoch(keys, None)?;
-            m.rx.members_mut().0.borrow_mut().remove(&removed);
+            if let Ok(tx) = m.tx.as_mut() {
+                tx.rekey(got.group_keys(group_id)?)?;
+            }
+            let until = (got.grace > 0).then(|| now + u64::from(got.grace));
+            m.rx.install_epoch(got.group_keys(group_id)?, until)?;
             m.epoch = got.epoch;
-            opened += 1;
         }
         self.secrets.insert(epoch, secret);
         self.epoch = epoch;
         Ok(format!(
-            "group manager rekeyed to epoch {epoch}: {sent} rekey messages under individual keys, {opened} applied, no grace period; member {removed} got none"
+            "group manager rekeyed to epoch {epoch}: {sent} rekey messages under individual keys, {}{}",
+            match grace {
+                Some(g) => format!("old epoch accepted for {g} s"),
+                None => "no grace period".into(),
+            },
+            removed.map_or(String::new(), |r| format!("; member {r} got none"))
         ))
     }
 }
@@ -319,6 +400,18 @@ impl Scheme for MeshsealGroup {
                 "sender refuses at the end of the 40-bit space",
             ),
             Threat::T13 => (Verdict::Held, "header holds only what the receiver needs"),
+            Threat::T14 => (
+                Verdict::Held,
+                "no sender starts without its counter record; a device that lost it (or whose record was rolled back) re-joins under a new epoch's keys",
+            ),
+            Threat::T15 if self.strong => (
+                Verdict::Broken,
+                "open: signed commands are judged by a window plain frames cannot move and the rekey ends the plain lockout, but a receiver that missed the sender's one full-length number of the new epoch reconstructs its short numbers from the forged one until the next periodic full number ([after-rekey])",
+            ),
+            Threat::T15 => (
+                Verdict::Broken,
+                "by design: any key holder can seal a plain frame in a member's name and move its plain-frame window; this mode does not rekey the insider out",
+            ),
         }
     }
 
@@ -328,20 +421,21 @@ impl Scheme for MeshsealGroup {
             .members
             .get_mut(&from)
             .ok_or_else(|| format!("no device {from}"))?;
+        let sk = m.sk.clone();
+        let tx = m.tx().map_err(seal_err)?;
         let id = FrameId {
-            sender: m.id,
-            seq: m.tx.next_seq(),
+            sender: tx.id(),
+            seq: tx.next_seq(),
         };
         let frame = if self.strong && class == Class::Command {
-            let mut out = vec![0u8; m.tx.frame_len_as(payload.len(), meshseal::Source::Signed)];
-            let n =
-                m.tx.seal_signed(payload, &m.sk, &mut out)
-                    .map_err(seal_err)?;
+            let mut out = vec![0u8; tx.frame_len_as(payload.len(), meshseal::Source::Signed)];
+            let n = tx.seal_signed(payload, &sk, &mut out).map_err(seal_err)?;
             out.truncate(n);
             out
         } else {
-            m.tx.seal_to_vec(payload).map_err(seal_err)?
+            tx.seal_to_vec(payload).map_err(seal_err)?
         };
+        m.log_sealed();
         if class == Class::Command {
             m.requests.push(Request {
                 id,
@@ -364,8 +458,11 @@ impl Scheme for MeshsealGroup {
             .ok_or_else(|| format!("no device {from}"))?;
         let mut scratch = vec![0u8; mtu];
         let mut frames = Vec::new();
-        m.tx.seal_message(message, mtu, &mut scratch, |f| frames.push(f.to_vec()))
+        m.tx()
+            .map_err(seal_err)?
+            .seal_message(message, mtu, &mut scratch, |f| frames.push(f.to_vec()))
             .map_err(seal_err)?;
+        m.log_sealed();
         Ok(frames)
     }
 
@@ -375,6 +472,7 @@ impl Scheme for MeshsealGroup {
             return Delivery::Refused("no_such_device".into());
         };
         m.rx.expire_challenges(now, CHALLENGE_LIFETIME);
+        m.rx.expire_epoch(now);
         m.requests
             .retain(|r| now.saturating_sub(r.at) <= REQUEST_LIFETIME);
         let binding = Frame::new_checked(frame, SenderIdMode::Explicit).map(|f| f.binding());
@@ -423,11 +521,18 @@ impl Scheme for MeshsealGroup {
                     return Delivery::Refused(Error::Stale.reason().into());
                 };
                 let mut out = [0u8; 64];
-                match m.rx.issue_challenge(&mut m.tx, request, now, &mut out) {
-                    Ok(n) => Delivery::Answered {
-                        to: request.sender,
-                        frame: out[..n].to_vec(),
-                    },
+                let issued = match m.tx.as_mut() {
+                    Ok(tx) => m.rx.issue_challenge(tx, request, now, &mut out),
+                    Err(e) => Err(*e),
+                };
+                match issued {
+                    Ok(n) => {
+                        m.log_sealed();
+                        Delivery::Answered {
+                            to: request.sender,
+                            frame: out[..n].to_vec(),
+                        }
+                    }
                     Err(e) => Delivery::Refused(e.reason().into()),
                 }
             }
@@ -465,20 +570,123 @@ impl Scheme for MeshsealGroup {
         };
         *self.members.get(&device)?.flash.0.borrow_mut() = store;
         self.boot(device).ok()?;
+        self.members.get(&device)?.tx.as_ref().ok()?;
         Some(format!("device {device}'s counter store moved to 2^40 - 3"))
     }
 
     fn remove_member(&mut self, member: DeviceId) -> String {
         self.roster.0.borrow_mut().remove(&member);
         if self.strong {
-            return match self.rekey_without(member) {
+            return match self.rekey(Some(member), None, None) {
                 Ok(what) => format!("receivers drop member {member}; {what}"),
                 Err(e) => format!("rekey failed: {}", e.reason()),
             };
         }
         format!(
-            "receivers drop member {member} from the membership list; the group key stays (this mode has no rekey)"
+            "receivers drop member {member} from the membership list; the group key stays (this mode does not rekey on removal)"
         )
+    }
+
+    fn remove_with_grace(&mut self, member: DeviceId, grace: u64) -> Option<String> {
+        if !self.strong {
+            return None;
+        }
+        self.roster.0.borrow_mut().remove(&member);
+        Some(match self.rekey(Some(member), None, Some(grace)) {
+            Ok(what) => format!("receivers drop member {member}; {what}"),
+            Err(e) => format!("rekey failed: {}", e.reason()),
+        })
+    }
+
+    fn back_up(&mut self, device: DeviceId) {
+        if let Some(m) = self.members.get_mut(&device) {
+            m.backup = Some((m.flash.0.borrow().clone(), m.sealed_high));
+        }
+    }
+
+    fn lose_sender_state(&mut self, device: DeviceId, loss: SenderLoss) -> Result<String, String> {
+        let fresh_rx = self.recipient(device, false).map_err(seal_err)?;
+        let m = self
+            .members
+            .get_mut(&device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        m.requests.clear();
+        match loss {
+            SenderLoss::FactoryReset => {
+                *m.flash.0.borrow_mut() = MemoryStore::default();
+                m.sealed_high = None;
+                m.rx = fresh_rx;
+                m.reassembly = Reassembler::new(REASSEMBLY_TIMEOUT);
+            }
+            SenderLoss::RestoredBackup => {
+                let (record, _) = m.backup.clone().ok_or("no backup was taken")?;
+                *m.flash.0.borrow_mut() = record;
+            }
+            SenderLoss::ImageRestore => {
+                let (record, log) = m.backup.clone().ok_or("no backup was taken")?;
+                *m.flash.0.borrow_mut() = record;
+                m.sealed_high = log;
+            }
+        }
+        let booted = self.boot(device).map_err(seal_err)?;
+        Ok(format!("device {device}: {}; {booted}", loss.describe()))
+    }
+
+    fn rejoin(&mut self, device: DeviceId) -> Option<Result<String, String>> {
+        let (id, down) = {
+            let m = self.members.get(&device)?;
+            (m.id, m.tx.is_err())
+        };
+        if !down {
+            return Some(Err(format!(
+                "device {device} still has its counter: nothing to re-join"
+            )));
+        }
+        let mut run = || -> Result<String, Error> {
+            let what = self.rekey(None, Some(device), None)?;
+            // The device is provisioned anew, as at commissioning: new individual secret and
+            // signing key, the new epoch's keys, a counter record written before its first
+            // number (Sender::provision: this identity never sealed under these keys).
+            let mut sk = [0u8; 32];
+            let mut member_secret = [0u8; 32];
+            self.rng.fill_bytes(&mut sk);
+            self.rng.fill_bytes(&mut member_secret);
+            let sk = SigningKey::from_bytes(&sk);
+            self.keyring.0.insert(id, sk.verifying_key());
+            let m = self.member(id, MemoryStore::default(), self.epoch, sk, member_secret)?;
+            self.members.insert(device, m);
+            Ok(format!(
+                "{what}; device {device} provisioned anew with epoch {}'s keys (Sender::provision)",
+                self.epoch
+            ))
+        };
+        Some(run().map_err(seal_err))
+    }
+
+    fn forge_plain(
+        &mut self,
+        insider: DeviceId,
+        claimed: DeviceId,
+        payload: &[u8],
+    ) -> Result<(Vec<u8>, String), String> {
+        // The insider holds the group keys of its epoch and nothing of `claimed`'s: it seals a
+        // plain frame, the only kind those keys make, at the last number.
+        let epoch = self
+            .members
+            .get(&insider)
+            .map(|m| m.epoch)
+            .ok_or_else(|| format!("no device {insider}"))?;
+        let keys = self.keys_at(epoch).map_err(seal_err)?;
+        let store = MemoryStore {
+            limit: Some(SEQ_MAX),
+            writes: 0,
+        };
+        let mut tx = Sender::new(keys, SenderConfig::new(claimed), store).map_err(seal_err)?;
+        let frame = tx.seal_to_vec(payload).map_err(seal_err)?;
+        Ok((
+            frame,
+            format!("sequence number 2^40 - 1 under epoch {epoch}'s keys"),
+        ))
     }
 
     fn impersonate(&mut self, insider: DeviceId, claimed: DeviceId) -> Result<DeviceId, String> {
@@ -550,13 +758,15 @@ fn answer_challenge(m: &mut Member, frame: &[u8], signed: bool) -> Delivery {
                 let (challenge, challenger) = (o.id(), o.sender);
                 let req = m.requests.remove(i);
                 let mut out = vec![0u8; req.payload.len() + 32 + meshseal::source::SIGNATURE_LEN];
-                let sealed = if signed {
-                    m.tx.seal_echo_signed(&req.payload, challenge, &m.sk, &mut out)
-                } else {
-                    m.tx.seal_echo(&req.payload, challenge, &mut out)
+                let sk = m.sk.clone();
+                let sealed = match m.tx() {
+                    Ok(tx) if signed => tx.seal_echo_signed(&req.payload, challenge, &sk, &mut out),
+                    Ok(tx) => tx.seal_echo(&req.payload, challenge, &mut out),
+                    Err(e) => Err(e),
                 };
                 return match sealed {
                     Ok(n) => {
+                        m.log_sealed();
                         out.truncate(n);
                         Delivery::Answered {
                             to: challenger,

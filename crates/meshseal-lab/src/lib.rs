@@ -1,7 +1,7 @@
 //! The attack lab: the threat model of meshseal made executable.
 //!
 //! The question the lab answers is "what goes wrong if we use AES directly instead of DTLS-PSK,
-//! and does meshseal stop it?". It runs every threat of the design (T1–T13) as a real attack
+//! and does meshseal stop it?". It runs every threat of the design (T1–T15) as a real attack
 //! ([`attacks`]) against naive direct-AES schemes ([`naive`], insecure by construction and used
 //! only here), against the scheme a customer first proposed ([`customer`], insecure too, with
 //! sub-checks aimed at each of its ideas) and against meshseal's group mode ([`group`]), all

@@ -29,7 +29,8 @@ use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 
 use crate::scheme::{
-    Class, Delivery, DeviceId, Dissected, OrderSignal, Scheme, Threat, Verdict, MEMBERS, ROGUE_BASE,
+    Class, Delivery, DeviceId, Dissected, OrderSignal, Scheme, SenderLoss, Threat, Verdict,
+    MEMBERS, ROGUE_BASE,
 };
 
 type Ccm8 = ccm::Ccm<Aes128, U8, U13>;
@@ -103,6 +104,10 @@ fn common_expectation(threat: Threat) -> (Verdict, &'static str) {
         ),
         Threat::T12 => (Broken, "one shared key: any member seals as any other"),
         Threat::T13 => (Broken, "clear port byte tells commands from readings"),
+        Threat::T15 => (
+            NotApplicable,
+            "no replay state: nothing for a forged number to push forward (recorded frames are simply accepted again: T5)",
+        ),
         _ => (Held, ""),
     }
 }
@@ -150,7 +155,7 @@ impl InsecureCipher for InsecureAesEcb {
                 Verdict::Broken,
                 "deterministic: equal plaintexts, equal blocks",
             ),
-            Threat::T3 | Threat::T4 | Threat::T10 => {
+            Threat::T3 | Threat::T4 | Threat::T10 | Threat::T14 => {
                 (Verdict::NotApplicable, "no nonce or counter at all")
             }
             t => common_expectation(t),
@@ -204,7 +209,7 @@ impl InsecureCipher for InsecureAesCbcFixedIv {
                 Verdict::Broken,
                 "fixed IV: equal plaintexts, equal ciphertexts",
             ),
-            Threat::T3 | Threat::T4 | Threat::T10 => {
+            Threat::T3 | Threat::T4 | Threat::T10 | Threat::T14 => {
                 (Verdict::NotApplicable, "no nonce or counter at all")
             }
             t => common_expectation(t),
@@ -256,6 +261,10 @@ impl InsecureCipher for InsecureAesCbcRandomIv {
             Threat::T2 => (Verdict::Held, "random IV per frame"),
             Threat::T3 => (Verdict::Held, "random IVs do not repeat across devices"),
             Threat::T4 => (Verdict::Held, "random IVs do not repeat after reboot"),
+            Threat::T14 => (
+                Verdict::Held,
+                "random IVs depend on no stored state: nothing to lose or roll back",
+            ),
             Threat::T10 => (Verdict::NotApplicable, "no counter"),
             t => common_expectation(t),
         }
@@ -301,6 +310,10 @@ impl InsecureCipher for InsecureAesCtrBootCounter {
             Threat::T2 => (Verdict::Held, "the counter differs from frame to frame"),
             Threat::T3 => (Verdict::Broken, "every device counts from 0 under one key"),
             Threat::T4 => (Verdict::Broken, "counter restarts at 0 at boot"),
+            Threat::T14 => (
+                Verdict::Broken,
+                "a reset or restored device counts from 0 again under the same key",
+            ),
             Threat::T10 => (Verdict::Broken, "32-bit counter wraps silently"),
             t => common_expectation(t),
         }
@@ -374,6 +387,14 @@ impl InsecureCipher for InsecureAesCcmNoSenderId {
                 "strict counter refuses reorders, drops unseen",
             ),
             Threat::T10 => (Verdict::Broken, "32-bit counter wraps silently"),
+            Threat::T14 => (
+                Verdict::Broken,
+                "the persisted counter, wiped or rolled back, counts through used nonces again",
+            ),
+            Threat::T15 => (
+                Verdict::Broken,
+                "highest counter per unauthenticated sender id: a forged 2^32 - 1 refuses the claimed sender for good",
+            ),
             t => common_expectation(t),
         }
     }
@@ -423,6 +444,10 @@ impl InsecureCipher for InsecureAesCcmNoReplayWindow {
             Threat::T3 => (Verdict::Held, "sender id in the nonce"),
             Threat::T4 => (Verdict::Held, "counter persisted on every frame"),
             Threat::T10 => (Verdict::Broken, "32-bit counter wraps silently"),
+            Threat::T14 => (
+                Verdict::Broken,
+                "the persisted counter, wiped or rolled back, repeats the device's own nonces",
+            ),
             t => common_expectation(t),
         }
     }
@@ -467,6 +492,8 @@ struct Device {
     counter: u32,
     /// Counter value in flash, for schemes that persist it.
     stored: u32,
+    /// The counter value in the last backup of the device's flash.
+    backup: u32,
     /// Receiver: highest counter accepted per sender id.
     seen: BTreeMap<u8, u32>,
     /// Receiver: fragments per sender id: (count, index → data).
@@ -663,6 +690,70 @@ impl<C: InsecureCipher> Scheme for InsecureGroup<C> {
         format!(
             "receivers deny-list sender id {member}; the shared key cannot change without re-flashing every device"
         )
+    }
+
+    fn back_up(&mut self, device: DeviceId) {
+        if let Some(d) = self.devices.get_mut(&device) {
+            d.backup = d.stored;
+        }
+    }
+
+    fn lose_sender_state(&mut self, device: DeviceId, loss: SenderLoss) -> Result<String, String> {
+        let persists = self.cipher.counter_persists();
+        let d = self
+            .devices
+            .get_mut(&device)
+            .ok_or_else(|| format!("no device {device}"))?;
+        match loss {
+            SenderLoss::FactoryReset => {
+                d.stored = 0;
+                d.seen.clear();
+                d.parts.clear();
+            }
+            SenderLoss::RestoredBackup | SenderLoss::ImageRestore => d.stored = d.backup,
+        }
+        d.counter = if persists { d.stored } else { 0 };
+        Ok(if self.cipher.counter() {
+            format!(
+                "device {device}: {}; it boots and counts on from {}",
+                loss.describe(),
+                d.counter
+            )
+        } else {
+            format!("device {device}: {}; it has no counter", loss.describe())
+        })
+    }
+
+    fn forge_plain(
+        &mut self,
+        insider: DeviceId,
+        claimed: DeviceId,
+        payload: &[u8],
+    ) -> Result<(Vec<u8>, String), String> {
+        if !self.devices.contains_key(&insider) {
+            return Err(format!("no device {insider}"));
+        }
+        let id = self.next_rogue;
+        self.next_rogue += 1;
+        self.devices.insert(
+            id,
+            Device {
+                claims: claimed as u8,
+                counter: u32::MAX,
+                stored: u32::MAX,
+                ..Device::default()
+            },
+        );
+        let frame = self.seal(id, payload, Class::Reading)?;
+        self.devices.remove(&id);
+        Ok((
+            frame,
+            if self.cipher.counter() {
+                "counter 2^32 - 1".into()
+            } else {
+                "no number (the scheme has none)".into()
+            },
+        ))
     }
 
     fn impersonate(&mut self, insider: DeviceId, claimed: DeviceId) -> Result<DeviceId, String> {

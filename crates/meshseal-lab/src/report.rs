@@ -11,8 +11,8 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::attacks::{
-    Check, CROSS_SENDER_SPLICE, INSIDER_LOCKOUT, LOCKOUT, MAIN, RESET_BY_MEMBER, RESET_NONCE,
-    RESET_REPLAY,
+    Check, CROSS_SENDER_SPLICE, LOCKOUT, MAIN, RESET_BY_MEMBER, RESET_NONCE, RESET_REPLAY,
+    RESTORED_BACKUP,
 };
 use crate::customer;
 use crate::scheme::{Threat, Verdict};
@@ -127,17 +127,23 @@ pub const CUSTOMER_IDEAS: [Idea; 6] = [
             (Threat::T4, MAIN),
             (Threat::T4, RESET_NONCE),
             (Threat::T10, MAIN),
+            (Threat::T14, MAIN),
+            (Threat::T14, RESTORED_BACKUP),
         ],
         why: "a counter kept in flash varies the ciphertext and survives reboots. But a nonce \
               built from the counter alone is the same for every device at the same count under \
-              the one key, and again after a reset or when the 32-bit counter starts over: CCM \
-              then reuses its keystream, and one known message reveals the other.",
+              the one key, and again after a reset command, a factory reset, a restored backup \
+              or when the 32-bit counter starts over: CCM then reuses its keystream, and one \
+              known message reveals the other.",
         instead: "nonce = common IV XOR (sender id, sequence number, epoch) (`crypto.rs`: \
                   `NonceInput::nonce`), sender ids unique per group and checked when a group \
                   file is loaded (`crates/meshseal-cli/src/group.rs`); a 40-bit number reserved \
                   in flash before use (`counter.rs`: `Counter`, `TwoSlotStore`) that never goes \
                   back; at the end of its space the sender refuses (`Counter::take`, \
-                  `counter_exhausted`) and `Sender::rekey_due` asks for a new key epoch first.",
+                  `counter_exhausted`) and `Sender::rekey_due` asks for a new key epoch first. \
+                  A sender never starts without its counter record (`Sender::new`: \
+                  `no_counter_record`); a device that lost it, or whose record was rolled back, \
+                  re-joins under a new epoch's keys (`Sender::provision`).",
     },
     Idea {
         title: "the first packet of a message carries its first and last number",
@@ -150,7 +156,8 @@ pub const CUSTOMER_IDEAS: [Idea; 6] = [
               message.",
         instead: "each fragment is an AEAD frame whose associated data carries the message's \
                   first sequence number, the fragment count and index, and whose nonce carries \
-                  the sender id (`context.rs`: `Sender::seal_message`, `associated_data`); \
+                  the sender id (`context/message.rs`: `Sender::seal_message`; `context/shared.rs`: \
+                  `associated_data`); \
                   reassembly is all-or-nothing (`fragment.rs`: `Reassembler`).",
     },
     Idea {
@@ -161,24 +168,26 @@ pub const CUSTOMER_IDEAS: [Idea; 6] = [
             (Threat::T6, LOCKOUT),
             (Threat::T7, MAIN),
             (Threat::T8, MAIN),
-            (Threat::T12, INSIDER_LOCKOUT),
+            (Threat::T15, MAIN),
         ],
         why: "plain replays are refused. But one number for all senders lets any sender that is \
               ahead (a busy sensor, its recorded frame delivered elsewhere, an insider choosing a \
               high number) make every other sender's frames look old; the number says nothing \
               about age, so a withheld command with nothing newer is acted on; and a receiver \
               that loses the number accepts everything again.",
-        instead: "a sliding window per sender (64 numbers, at most 24 bytes per peer; \
+        instead: "a sliding window per sender (64 numbers, 24 bytes per window, a second one \
+                  for signed and pairwise frames; \
                   `replay.rs`: `ReplayWindow`, `PeerTable`), moved only after the tag verifies, \
                   with the sender id in the nonce so a relabelled frame fails; commands that act \
                   need proof of freshness (`TrafficClass::Challenged`: \
                   `Recipient::issue_challenge`, `expire_challenges`, `Sender::seal_echo`); no \
                   state for a sender means not fresh until a challenge is answered (`replay.rs`: \
                   `unverified_at`, `verify_from_here`). In the group mode any key holder can \
-                  still move another member's window (the insider lockout falls on `meshseal` \
-                  too); the signed mode refuses a forged command without moving the window, but \
-                  an insider's unsigned group frame under another member's id still moves it \
-                  (`docs/THREATS.md`, what meshseal does not cover).",
+                  still move another member's plain-frame window (T15 falls on `meshseal` too, \
+                  by design); signed and pairwise frames are judged by a window of their own \
+                  that no plain frame moves (`replay.rs`: `Lane`, `WindowKey`), and a window \
+                  holds one key epoch, so the rekey that removes the insider undoes what it \
+                  forged (`docs/THREATS.md`, T15).",
     },
     Idea {
         title: "gaps signal drops",
@@ -189,7 +198,7 @@ pub const CUSTOMER_IDEAS: [Idea; 6] = [
               a gap and is followed by refusals of genuine frames, so a gap no longer says what \
               was lost, and a refusal no longer says it was an attack.",
         instead: "`gap` and `late` per accepted frame, per sender (`replay.rs`: `OrderPolicy`, \
-                  `Accepted`; `context.rs`: `Opened::gap`, `Opened::late`), totals in `Stats` \
+                  `Accepted`; `context/recipient.rs`: `Opened::gap`, `Opened::late`), totals in `Stats` \
                   (`error.rs`: `missing()`).",
     },
     Idea {
@@ -387,7 +396,7 @@ pub fn table(run: &LabRun) -> String {
 pub struct JsonResult<'a> {
     /// Scheme id.
     pub scheme: &'a str,
-    /// "T1" … "T13".
+    /// "T1" … "T15".
     pub threat: &'a str,
     /// Threat title.
     pub title: &'a str,
