@@ -21,9 +21,9 @@
 //! Sender state loss (T14) follows meshseal's procedure in both modes. A device boots its
 //! sender with `Sender::new`, which refuses a store without a counter record
 //! (`no_counter_record`). The device also keeps a log of the highest number it sealed, apart
-//! from the counter record (as the CLI's state directory does): a record below a number the
-//! log shows sealed was restored from a backup, and the device discards it, treating the
-//! restore as a loss. A device that lost its record re-joins: the group manager rekeys the
+//! from the counter record (as the CLI's state directory keeps its last sealed numbers): a
+//! record that is not above a number the log shows sealed was restored from a backup, and the
+//! device discards it, treating the restore as a loss. A device that lost its record re-joins: the group manager rekeys the
 //! others to a new epoch and provisions the device with that epoch's keys
 //! (`Sender::provision`), so its counter starts again only under keys it never used. A
 //! complete image restore (record and log together) is not detected: see
@@ -256,9 +256,9 @@ impl MeshsealGroup {
     }
 
     /// Boots `device`'s sender again from its flash, as after power loss; returns what it did.
-    /// A counter record below a number the sealing log shows sealed was restored from a
-    /// backup: the device discards it (a restore is a loss), and `Sender::new` refuses the
-    /// empty store.
+    /// A counter record that is not above a number the sealing log shows sealed was restored
+    /// from a backup: the device discards it (a restore is a loss), and `Sender::new` refuses
+    /// the empty store.
     fn boot(&mut self, device: DeviceId) -> Result<String, Error> {
         let Some(epoch) = self.members.get(&device).map(|m| m.epoch) else {
             return Err(Error::InvalidConfig);
