@@ -57,6 +57,10 @@ pub struct Member {
     /// The member's Ed25519 public key (hex), for signed frames.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ed25519: String,
+    /// The key epoch in which the member re-joined after losing its counter (`group rekey
+    /// --rejoin`): state directories of the member provisioned before it are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoined: Option<u16>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,6 +283,7 @@ pub fn new_group(
                 key: String::new(),
                 x25519: String::new(),
                 ed25519: String::new(),
+                rejoined: None,
             })
             .collect(),
     })

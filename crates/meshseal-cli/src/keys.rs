@@ -25,7 +25,8 @@ use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::group::{Group, GroupFile, PreviousEpoch};
-use crate::state::{read_json, StateDir};
+use crate::registry::Registry;
+use crate::state::{create_private_dir, read_bounded, read_json, write_private, StateDir};
 use crate::{CliError, Outcome};
 
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, CliError> {
@@ -93,21 +94,16 @@ pub fn identity_path(group: &Path, member: u32) -> PathBuf {
     PathBuf::from(dir).join(format!("member-{member}.toml"))
 }
 
-/// Writes a file atomically, readable by its owner only (it holds keys).
+/// Writes a file atomically, readable by its owner only from its creation on (it holds keys);
+/// a missing parent directory is created for its owner only.
 pub(crate) fn write_secret_file(path: &Path, text: &str) -> Result<(), CliError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| CliError::io(format!("cannot create {}", parent.display()), e))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            create_private_dir(parent)?;
+        }
     }
-    meshseal::counter::write_atomic(path, text.as_bytes())
-        .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| CliError::io(format!("cannot restrict {}", path.display()), e))?;
-    }
-    Ok(())
+    write_private(path, text.as_bytes())
+        .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e))
 }
 
 /// Draws every member's keys: public keys and individual secrets into `file`, identities
@@ -127,14 +123,36 @@ pub fn generate_identities(file: &mut GroupFile, out: &Path) -> Result<(), CliEr
             x25519_secret: hex::encode(&dh[..]),
             ed25519_secret: hex::encode(&sig[..]),
         };
-        let text = toml::to_string_pretty(&id)
-            .map_err(|e| CliError::usage(format!("cannot encode identity: {e}")))?;
-        write_secret_file(
-            &identity_path(out, m.id),
-            &format!("# meshseal member identity: private keys of one member. Keep it on that member only.\n{text}"),
-        )?;
+        write_identity(&identity_path(out, m.id), &id)?;
     }
     Ok(())
+}
+
+fn write_identity(path: &Path, id: &IdentityFile) -> Result<(), CliError> {
+    let text = Zeroizing::new(
+        toml::to_string_pretty(id)
+            .map_err(|e| CliError::usage(format!("cannot encode identity: {e}")))?,
+    );
+    write_secret_file(
+        path,
+        &Zeroizing::new(format!(
+            "# meshseal member identity: private keys of one member. Keep it on that member only.\n{}",
+            &*text
+        )),
+    )
+}
+
+fn read_identity(path: &Path) -> Result<Option<IdentityFile>, CliError> {
+    let Some(b) = read_bounded(path)? else {
+        return Ok(None);
+    };
+    let text = Zeroizing::new(
+        String::from_utf8(b)
+            .map_err(|_| CliError::usage(format!("{} is not UTF-8", path.display())))?,
+    );
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| CliError::usage(format!("malformed identity {}: {e}", path.display())))
 }
 
 /// Copies `member`'s identity (from `from`, or beside the group file) into its state.
@@ -146,13 +164,16 @@ pub fn install_identity(
     st: &StateDir,
 ) -> Result<bool, CliError> {
     let src = from.map_or_else(|| identity_path(group, member), Path::to_owned);
-    let text = match std::fs::read_to_string(&src) {
-        Ok(t) => Zeroizing::new(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && from.is_none() => return Ok(false),
-        Err(e) => return Err(CliError::io(format!("cannot read {}", src.display()), e)),
+    let id = match read_identity(&src)? {
+        Some(id) => id,
+        None if from.is_none() => return Ok(false),
+        None => {
+            return Err(CliError::usage(format!(
+                "identity {} does not exist",
+                src.display()
+            )))
+        }
     };
-    let id: IdentityFile = toml::from_str(&text)
-        .map_err(|e| CliError::usage(format!("malformed identity {}: {e}", src.display())))?;
     if id.group_id != g.file.group_id || id.member != member {
         return Err(CliError::usage(format!(
             "{} is member {} of group {}, not member {member} of group {}",
@@ -162,22 +183,26 @@ pub fn install_identity(
             g.file.group_id
         )));
     }
+    if g.member(member)
+        .is_some_and(|m| !m.key.is_empty() && m.key != id.key)
+    {
+        return Err(CliError::usage(format!(
+            "{} is not member {member}'s current identity: its individual key differs from the \
+             group file's (the member re-joined with a new key; use the identity written beside \
+             the group file of its re-join)",
+            src.display()
+        )));
+    }
+    let text = Zeroizing::new(
+        toml::to_string_pretty(&id)
+            .map_err(|e| CliError::usage(format!("cannot encode identity: {e}")))?,
+    );
     write_secret_file(&st.file("identity.toml"), &text)?;
     Ok(true)
 }
 
 fn load_identity(st: &StateDir) -> Result<Option<IdentityFile>, CliError> {
-    let path = st.file("identity.toml");
-    match std::fs::read_to_string(&path) {
-        Ok(t) => {
-            let t = Zeroizing::new(t);
-            toml::from_str(&t)
-                .map(Some)
-                .map_err(|e| CliError::usage(format!("malformed {}: {e}", path.display())))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CliError::io(format!("cannot read {}", path.display()), e)),
-    }
+    read_identity(&st.file("identity.toml"))
 }
 
 /// The member's individual key: from its identity, or from the group manager's file.
@@ -274,27 +299,61 @@ impl Group {
     }
 }
 
+/// What `group rekey` was asked to do.
+pub struct RekeyArgs<'a> {
+    pub path: &'a Path,
+    pub remove: &'a [u32],
+    pub rejoin: &'a [u32],
+    pub out: &'a Path,
+    pub grace: u32,
+    pub force: bool,
+    pub json_out: bool,
+}
+
+/// The directory a path is in, resolved (`.` for a bare file name).
+fn parent_dir(p: &Path) -> Result<PathBuf, CliError> {
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir)
+        .map_err(|e| CliError::io(format!("cannot resolve {}", dir.display()), e))
+}
+
 /// `group rekey`: the next epoch without the removed members, and one rekey message per
-/// remaining member.
-pub fn group_rekey(
-    path: &Path,
-    remove: &[u32],
-    out: &Path,
-    grace: u32,
-    force: bool,
-    json_out: bool,
-) -> Result<Outcome, CliError> {
+/// remaining member (none for a re-joining one).
+///
+/// The message counter and the epoch are reserved in the manager's state (`registry`) before a
+/// message is sealed or printed: a second run from the same input continues above them, so no
+/// (member key, nonce) pair is ever used twice.
+pub fn group_rekey(a: RekeyArgs<'_>) -> Result<Outcome, CliError> {
+    let (path, remove, rejoin, out) = (a.path, a.remove, a.rejoin, a.out);
     let g = Group::load(path)?;
     for &r in remove {
         g.require_member(r, "removed member")?;
     }
-    if out.exists() && !force {
+    for &r in rejoin {
+        g.require_member(r, "re-joining member")?;
+        if remove.contains(&r) {
+            return Err(CliError::usage(format!(
+                "member {r} cannot be both removed and re-joined"
+            )));
+        }
+    }
+    if out.exists() && !a.force {
         return Err(CliError::usage(format!(
             "{} exists (use --force to overwrite)",
             out.display()
         )));
     }
-    let keep: Vec<_> = g
+    if parent_dir(out)? != parent_dir(path)? {
+        return Err(CliError::usage(format!(
+            "write the new group file beside {} : the manager's state of the group lives in that \
+             directory (.meshseal/), and later commands find it beside the group file",
+            path.display()
+        )));
+    }
+    let mut keep: Vec<_> = g
         .file
         .members
         .iter()
@@ -313,18 +372,99 @@ pub fn group_rekey(
             path.display()
         )));
     }
-    let epoch = g.file.epoch.wrapping_add(1);
+    let mut reg = Registry::open_or_adopt(path, &g)?;
+    // Never an epoch or a counter used before: above both the file's and the manager's record.
+    let base = g.file.epoch.max(reg.data.epoch);
+    let past = || {
+        CliError::usage(format!(
+            "the group is at epoch {base}: a rekey past epoch 65535 is refused (epochs never wrap \
+             to 0, where old keys and numbers would come back); create a new group with \
+             `meshseal group new`"
+        ))
+    };
+    let mut epoch = base.checked_add(1).ok_or_else(past)?;
+    if a.grace > 0 && epoch & 3 == g.file.epoch & 3 {
+        // Frames carry the epoch's low two bits: the grace epoch and the new one must differ.
+        epoch = epoch.checked_add(1).ok_or_else(past)?;
+    }
+    let counter = g.file.rekey_counter.max(reg.data.rekey_counter) + 1;
+    if counter > meshseal::frame::SEQ_MAX {
+        return Err(CliError::usage(
+            "the rekey message counter is exhausted; create a new group".into(),
+        ));
+    }
     let secret = random::<32>()?;
-    let rekey = Rekey::new(epoch, &secret[..], &g.salt, grace, remove)
+    let rekey = Rekey::new(epoch, &secret[..], &g.salt, a.grace, remove)
         .map_err(|e| CliError::usage(format!("cannot build rekey: {e}")))?;
-    let counter = g.file.rekey_counter + 1;
+    // Re-joining members get a new individual key: the lost state (a backup, the old device)
+    // holds the old one and must not open any later rekey message.
+    let mut identities = Vec::new();
+    for m in &mut keep {
+        let old = read_identity(&identity_path(path, m.id))?;
+        if rejoin.contains(&m.id) {
+            let key = random::<32>()?;
+            m.key = hex::encode(&key[..]);
+            m.rejoined = Some(epoch);
+            let id = match old {
+                Some(mut id) => {
+                    id.key.zeroize();
+                    id.key = hex::encode(&key[..]);
+                    id
+                }
+                None => {
+                    // No identity to keep the public keys of: new ones for this member.
+                    let (dh, sig) = (random::<32>()?, random::<32>()?);
+                    let x = X25519Secret::from(*dh);
+                    let s = SigningKey::from_bytes(&sig);
+                    m.x25519 = hex::encode(X25519Public::from(&x).as_bytes());
+                    m.ed25519 = hex::encode(s.verifying_key().as_bytes());
+                    eprintln!(
+                        "note: no identity of member {} beside {}: it gets new X25519 and Ed25519 \
+                         keys; give the other members {} for its pairwise and signed frames",
+                        m.id,
+                        path.display(),
+                        out.display()
+                    );
+                    IdentityFile {
+                        group_id: g.file.group_id,
+                        member: m.id,
+                        key: hex::encode(&key[..]),
+                        x25519_secret: hex::encode(&dh[..]),
+                        ed25519_secret: hex::encode(&sig[..]),
+                    }
+                }
+            };
+            identities.push((m.id, id));
+        } else if let Some(id) = old {
+            identities.push((m.id, id));
+        }
+    }
+    reg.data.rekey_counter = counter;
+    reg.data.epoch = epoch;
+    for &r in rejoin {
+        reg.data
+            .rejoined
+            .push(crate::registry::Rejoin { member: r, epoch });
+    }
+    // Durable before any message exists.
+    reg.save()?;
+    if base > g.file.epoch {
+        eprintln!(
+            "note: epoch {base} was already issued from {} or a later group file; this rekey moves \
+             the group to epoch {epoch}",
+            path.display()
+        );
+    }
     let mut frames = Vec::new();
-    for m in &keep {
+    for m in keep.iter().filter(|m| !rejoin.contains(&m.id)) {
         let k = MemberKey::derive(&*hex32("member key", &m.key)?, g.file.group_id, m.id);
         let mut buf = [0u8; MAX_REKEY_LEN];
         let n = seal_rekey(&k, counter, &rekey, &mut buf)
             .map_err(|e| CliError::usage(format!("cannot seal rekey: {e}")))?;
         frames.push((m.id, hex::encode(&buf[..n])));
+    }
+    for (id, identity) in &identities {
+        write_identity(&identity_path(out, *id), identity)?;
     }
     let next = GroupFile {
         name: g.file.name.clone(),
@@ -337,14 +477,15 @@ pub fn group_rekey(
         members: keep,
     };
     crate::write_group_file(&next, out)?;
-    if json_out {
+    if a.json_out {
         println!(
             "{}",
             json!({
                 "status": "ok",
                 "epoch": epoch,
                 "removed": remove,
-                "grace": grace,
+                "rejoined": rejoin,
+                "grace": a.grace,
                 "frames": frames.iter().map(|(m, f)| json!({"member": m, "frame": f})).collect::<Vec<_>>(),
             })
         );
@@ -354,9 +495,27 @@ pub fn group_rekey(
         }
     }
     eprintln!(
-        "wrote {} (epoch {epoch}, {} members); give each member its rekey message",
+        "wrote {} (epoch {epoch}, {} members){}; give each member its rekey message{}",
         out.display(),
-        frames.len()
+        next.members.len(),
+        if identities.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and member identities in {}",
+                identity_path(out, 1)
+                    .parent()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            )
+        },
+        if rejoin.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; provision re-joining member(s) {rejoin:?} with {} into new state directories",
+                out.display()
+            )
+        }
     );
     Ok(Outcome::Done)
 }

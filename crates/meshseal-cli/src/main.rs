@@ -11,6 +11,7 @@ mod group;
 mod keys;
 mod oscore;
 mod plan;
+mod registry;
 mod simulate;
 mod state;
 
@@ -47,8 +48,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: GroupCmd,
     },
-    /// Initialise a member's state directory at group creation: its counter at 0 and verified
-    /// (fresh) replay state for every other member.
+    /// Create a member's state directory, bound to it: its counter record and verified (fresh)
+    /// replay state for every other member. Each member identity is handed out once; a member
+    /// that lost its counter re-joins (`group rekey --rejoin`) and is provisioned in the new epoch.
     Provision {
         #[arg(long)]
         group: PathBuf,
@@ -214,6 +216,11 @@ enum GroupCmd {
         /// A member to remove (repeatable).
         #[arg(long)]
         remove: Vec<u32>,
+        /// A member that lost its counter (factory reset, replaced device, restored backup) and
+        /// re-joins in the new epoch: it gets a new individual key and no rekey message; provision
+        /// its new state directory with the new group file (repeatable).
+        #[arg(long)]
+        rejoin: Vec<u32>,
         #[arg(long)]
         out: PathBuf,
         /// Seconds the previous epoch stays accepted after a member switched.
@@ -311,12 +318,21 @@ fn run(cmd: Cmd) -> Result<Outcome, CliError> {
                 GroupCmd::Rekey {
                     group,
                     remove,
+                    rejoin,
                     out,
                     grace,
                     force,
                     json,
                 },
-        } => keys::group_rekey(&group, &remove, &out, grace, force, json),
+        } => keys::group_rekey(keys::RekeyArgs {
+            path: &group,
+            remove: &remove,
+            rejoin: &rejoin,
+            out: &out,
+            grace,
+            force,
+            json_out: json,
+        }),
         Cmd::Group {
             cmd:
                 GroupCmd::Export {
@@ -456,6 +472,8 @@ fn group_new(
         )));
     }
     let mut file = group::new_group(name, members, gid, epoch)?;
+    // The manager's record of the identities it hands out, before any of them exists.
+    registry::Registry::create(out, file.group_id, epoch)?;
     keys::generate_identities(&mut file, out)?;
     write_group_file(&file, out)?;
     eprintln!(
@@ -516,14 +534,55 @@ fn provision(
 ) -> Result<Outcome, CliError> {
     let g = Group::load(path)?;
     g.require_member(member, "member")?;
-    let st = StateDir::open(dir)?;
-    let mut counter = st.counter(member);
-    if counter.path().exists() || st.replay_exists(member) {
+    let mut reg = registry::Registry::open(path, g.file.group_id, "provision")?;
+    if g.file.epoch < reg.data.epoch {
         return Err(CliError::usage(format!(
-            "member {member} already has state in {}",
-            dir.display()
+            "{} is at epoch {}, but the group manager issued epoch {} (group rekey): provision \
+             with the newest group file. A member provisioned in an older epoch would hold fresh \
+             replay windows for it while the group may still accept it: recorded frames of that \
+             epoch would be accepted again",
+            path.display(),
+            g.file.epoch,
+            reg.data.epoch
         )));
     }
+    // A device follows the group into later epochs through its rekey messages, so an identity
+    // handed out once is never handed out again, unless the member re-joined since.
+    let since = reg
+        .rejoined(member)
+        .max(g.member(member).and_then(|m| m.rejoined));
+    if let Some(d) = reg
+        .devices_of(member)
+        .find(|d| since.is_none_or(|s| d.epoch >= s))
+    {
+        return Err(CliError::usage(format!(
+            "member {member} was already provisioned (epoch {}, state directory {}): that device, \
+             or any copy of its state, seals with its own counter in this epoch and the ones its \
+             rekey messages take it to, and a new directory would start again at 0 and repeat \
+             its nonces. A member that lost its counter (factory reset, replaced device, restored \
+             backup) re-joins in a new epoch: `meshseal group rekey --group {} --rejoin {member} \
+             --out NEW.toml`, apply the printed rekey messages at the other members with \
+             `meshseal open`, then `meshseal provision --group NEW.toml --member {member} --state \
+             NEWDIR`",
+            d.epoch,
+            d.state,
+            path.display()
+        )));
+    }
+    let mut st = StateDir::create(dir)?;
+    // Recorded before the directory can seal: a crash from here on leaves the identity used.
+    let floor = reg.loadgen_floor(member);
+    let at = now_secs();
+    reg.data.devices.push(registry::Device {
+        member,
+        epoch: g.file.epoch,
+        state: std::path::absolute(dir)
+            .unwrap_or_else(|_| dir.to_owned())
+            .display()
+            .to_string(),
+        at,
+    });
+    reg.save()?;
     let mut store = state::MapStore::default();
     let fresh = ReplayWindow::provisioned().in_epoch(g.file.epoch);
     for id in g.member_ids().into_iter().filter(|&id| id != member) {
@@ -531,18 +590,33 @@ fn provision(
         store.0.insert(WindowKey::source(id), fresh);
     }
     st.save_replay(member, g.file.group_id, g.file.epoch, &store)?;
+    // The first counter record: 0, or above the numbers the load generator used as this member.
     use meshseal::counter::CounterStore;
-    counter
-        .reserve(0)
+    st.counter(member)
+        .reserve(floor)
         .map_err(|e| CliError::io("cannot write counter".into(), e))?;
     let with_identity = keys::install_identity(path, &g, member, identity, &st)?;
+    st.bind(state::Binding {
+        version: 1,
+        group_id: g.file.group_id,
+        member,
+        epoch: g.file.epoch,
+        created: at,
+    })?;
     eprintln!(
-        "provisioned member {member} in {}{}",
+        "provisioned member {member} of group {} (epoch {}) in {}{}{}",
+        g.file.group_id,
+        g.file.epoch,
         dir.display(),
         if with_identity {
             " with its identity"
         } else {
             ""
+        },
+        if floor > 0 {
+            format!("; its counter starts at {floor}, above the load generator's numbers")
+        } else {
+            String::new()
         }
     );
     Ok(Outcome::Done)
@@ -562,21 +636,70 @@ struct SealArgs<'a> {
     json: bool,
 }
 
+/// How a member that lost its counter comes back, for the error messages.
+fn rejoin_hint(id: u32) -> String {
+    format!(
+        "if the counter is lost, member {id} must not seal with this directory again: re-join \
+         it in a new epoch with `meshseal group rekey --group GROUP.toml --rejoin {id} --out \
+         GROUP2.toml` (at the group manager), apply the printed rekey messages at the other \
+         members with `meshseal open`, and `meshseal provision --group GROUP2.toml --member {id} \
+         --state NEWDIR`"
+    )
+}
+
+/// The member's sender, resumed from its counter record. A missing or unreadable record, or one
+/// below the numbers the directory lists as sealed, is refused: sealing would repeat nonces.
 fn start_sender(
     g: &Group,
     id: u32,
     st: &StateDir,
-) -> Result<(Sender<meshseal::counter::FileStore>, Vec<u64>), CliError> {
-    let mut tx = match Sender::new(g.keys()?, g.sender_config(id, 1), st.counter(id)) {
-        Ok(tx) => tx,
-        Err(Error::CounterStore) => {
+) -> Result<(Sender<state::CounterFile>, Vec<u64>), CliError> {
+    use meshseal::counter::CounterStore;
+    let (len, recent) = st.load_length(id)?;
+    let sealed = recent.iter().copied().chain(len.reference).max();
+    let mut store = st.counter(id);
+    let dir = st.dir().display();
+    match store.load() {
+        Err(e) => {
             return Err(CliError::usage(format!(
-                "counter of sender {id} is unreadable"
+                "the counter record of member {id} in {dir} is unreadable ({e}); {}",
+                rejoin_hint(id)
+            )))
+        }
+        Ok(None) => {
+            let evidence = match sealed {
+                Some(n) => format!(" although the directory lists number {n} as sealed"),
+                None => String::new(),
+            };
+            return Err(CliError::usage(format!(
+                "{dir} has no counter record for member {id} ({}){evidence}: provisioning always \
+                 writes one, so it was lost or deleted, and starting again at 0 would repeat \
+                 nonces; {}",
+                store.path().display(),
+                rejoin_hint(id)
+            )));
+        }
+        Ok(Some(limit)) => {
+            if let Some(n) = sealed.filter(|&n| n >= limit) {
+                return Err(CliError::usage(format!(
+                    "the counter record of member {id} in {dir} was rolled back: it allows \
+                     number {limit} next, but the directory lists number {n} as sealed (a \
+                     restored backup or a copied file); {}",
+                    rejoin_hint(id)
+                )));
+            }
+        }
+    }
+    let mut tx = match Sender::new(g.keys()?, g.sender_config(id, 1), store) {
+        Ok(tx) => tx,
+        Err(e @ (Error::CounterStore | Error::NoCounterRecord)) => {
+            return Err(CliError::usage(format!(
+                "counter of member {id} in {dir}: {e}; {}",
+                rejoin_hint(id)
             )))
         }
         Err(e) => return Err(CliError::usage(format!("cannot start sender: {e}"))),
     };
-    let (len, recent) = st.load_length(id)?;
     tx.restore_length_state(len);
     Ok((tx, recent))
 }
@@ -694,9 +817,10 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
             "--echo, --mtu, --time, --to/--sign and --repeat cannot be combined (except --repeat with --time)".into(),
         ));
     }
-    let st = StateDir::open(a.dir)?;
+    let st = StateDir::open(a.dir, g.file.group_id, a.sender)?;
     let g = keys::apply_state(g, &st, now_secs())?;
     g.require_member(a.sender, "sender")?;
+    st.check_group(&g, a.sender)?;
     let (mut tx, mut recent) = start_sender(&g, a.sender, &st)?;
     let seq = tx.next_seq();
     let mut frames: Vec<Vec<u8>> = Vec::new();
@@ -866,13 +990,13 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
             "this group uses implicit sender ids: pass --sender ID".into(),
         ));
     }
-    let st = StateDir::open(a.dir)?;
+    let st = StateDir::open(a.dir, g.file.group_id, a.receiver)?;
     let now = now_secs();
+    let g = keys::apply_state(g, &st, now)?;
+    st.check_group(&g, a.receiver)?;
     if meshseal::rekey::is_rekey(&frame) {
-        let g = keys::apply_state(g, &st, now)?;
         return keys::apply_rekey(&g, a.receiver, &st, &mut frame, now, a.json);
     }
-    let g = keys::apply_state(g, &st, now)?;
     g.require_member(a.receiver, "receiver")?;
     let members = g.member_ids();
     let mut rx = recipient_for(&g, a.receiver, &st, &members)?;
@@ -962,7 +1086,11 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
                 v.as_object_mut().map(|m| m.remove("payload"));
                 v
             }
-            Err(e) => {
+            Err(Reassembly::Full) => {
+                // Not consumed: the window is not saved, so the fragment can come again.
+                return Ok(Outcome::Refused(Error::MessageTooLarge, a.json));
+            }
+            Err(Reassembly::Refused(e)) => {
                 save_recipient(&g, a.receiver, &st, &rx)?;
                 return Ok(Outcome::Refused(e, a.json));
             }
@@ -995,6 +1123,14 @@ fn binding_name(b: meshseal::Binding) -> &'static str {
     }
 }
 
+/// Why a fragment was not stored.
+enum Reassembly {
+    /// The message is refused (the fragment is consumed).
+    Refused(Error),
+    /// The receiver already keeps [`state::MAX_PARTIAL`] incomplete messages.
+    Full,
+}
+
 /// Adds a verified fragment to the stored partial messages; the whole message once complete.
 #[allow(clippy::type_complexity)]
 fn reassemble(
@@ -1004,7 +1140,7 @@ fn reassemble(
     frag: meshseal::Fragment,
     now: u64,
     timeout: u64,
-) -> Result<Result<Option<(Vec<u8>, meshseal::Freshness)>, Error>, CliError> {
+) -> Result<Result<Option<(Vec<u8>, meshseal::Freshness)>, Reassembly>, CliError> {
     use meshseal::fragment::Reassembler;
     let mut partial = st.load_fragments(id)?;
     let before = partial.len();
@@ -1021,6 +1157,17 @@ fn reassemble(
         .position(|p| p.sender == o.sender && p.first_seq == first);
     let entry = match pos {
         Some(i) => i,
+        None if partial.len() >= state::MAX_PARTIAL => {
+            // Bounded: the fragment is not consumed (its number stays open in the window), so
+            // it can be delivered again once a kept message completes or expires.
+            eprintln!(
+                "{} incomplete messages already kept for member {id} (at most {}): this \
+                 fragment is refused until one completes or expires (--reassembly-timeout)",
+                partial.len(),
+                state::MAX_PARTIAL
+            );
+            return Ok(Err(Reassembly::Full));
+        }
         None => {
             partial.push(state::PartialFile {
                 sender: o.sender,
@@ -1082,7 +1229,7 @@ fn reassemble(
         }
     }
     st.save_fragments(id, &partial)?;
-    Ok(result)
+    Ok(result.map_err(Reassembly::Refused))
 }
 
 fn inspect(

@@ -12,6 +12,8 @@ use serde_json::Value;
 #[test]
 fn seal_open_replay_round_trip() {
     let e = Env::new("3");
+    e.provision("1", "s1");
+    e.provision("2", "s2");
     let f = e.seal("1", "s1", "68656c6c6f");
     let o = run(&[
         "open",
@@ -49,6 +51,8 @@ fn seal_open_replay_round_trip() {
 #[test]
 fn counter_persists_and_frames_shrink_in_steady_traffic() {
     let e = Env::new("2");
+    e.provision("1", "s1");
+    e.provision("2", "s2");
     let mut seqs = vec![];
     for i in 0..4 {
         let o = run(&[
@@ -78,6 +82,8 @@ fn counter_persists_and_frames_shrink_in_steady_traffic() {
 #[test]
 fn payload_from_stdin() {
     let e = Env::new("2");
+    e.provision("2", "s");
+    e.provision("1", "r");
     let mut child = bin()
         .args([
             "seal",
@@ -112,6 +118,9 @@ fn freshness_is_fresh_only_for_provisioned_receivers() {
         &e.p("r2"),
     ]);
     assert_eq!(code(&o), 0, "{o:?}");
+    e.provision("1", "s1");
+    // Receiver 3 lost its replay windows: it holds no verified state.
+    e.provision_without_windows("3", "r3");
     let f = e.seal("1", "s1", "01");
     assert_eq!(json(&e.open("2", "r2", &f))["freshness"], "fresh");
     assert_eq!(json(&e.open("3", "r3", &f))["freshness"], "unknown");
@@ -131,6 +140,9 @@ fn freshness_is_fresh_only_for_provisioned_receivers() {
 #[test]
 fn refusal_reasons() {
     let e = Env::new("3");
+    e.provision("1", "s1");
+    e.provision("2", "r");
+    e.provision("3", "s3");
     let f = e.seal("1", "s1", "01");
     // bad_tag
     let mut b = hex::decode(&f).unwrap();
@@ -157,12 +169,14 @@ fn refusal_reasons() {
         "unknown_epoch"
     );
     // reflected: member 2's own frame
-    let own = e.seal("2", "s2", "01");
+    let own = e.seal("2", "r", "01");
     assert_eq!(json(&e.open("2", "r", &own))["reason"], "reflected");
     // unknown_sender: a frame from a group with more members, same secrets
     let text = std::fs::read_to_string(e.group()).unwrap();
     let bigger = format!("{text}\n[[members]]\nid = 99\nname = \"intruder\"\n");
     std::fs::write(e.p("big.toml"), &bigger).unwrap();
+    let o = e.provision_with(&e.p("big.toml"), "99", "s99");
+    assert_eq!(code(&o), 0, "{o:?}");
     let o = run(&[
         "seal",
         "--group",
@@ -188,8 +202,8 @@ fn refusal_reasons() {
             full = f;
         }
     }
-    assert_eq!(json(&e.open("1", "r1", &full))["status"], "ok");
-    assert_eq!(json(&e.open("1", "r1", &first))["reason"], "too_old");
+    assert_eq!(json(&e.open("1", "s1", &full))["status"], "ok");
+    assert_eq!(json(&e.open("1", "s1", &first))["reason"], "too_old");
 }
 
 #[test]
@@ -352,6 +366,7 @@ fn malformed_group_files_are_refused_with_exit_1() {
 #[test]
 fn inspect_without_and_with_key() {
     let e = Env::new("2");
+    e.provision("1", "s");
     let f = e.seal("1", "s", "cafe");
     let o = run(&["inspect", &f, "--json"]);
     assert_eq!(code(&o), 0);
@@ -399,6 +414,8 @@ fn demo_runs() {
 #[test]
 fn fragments_open_in_any_order_and_deliver_once() {
     let e = Env::new("2");
+    e.provision("1", "s1");
+    e.provision("2", "r");
     let payload = "ab".repeat(150);
     let o = run(&[
         "seal",
@@ -437,7 +454,10 @@ fn fragments_open_in_any_order_and_deliver_once() {
 #[test]
 fn challenge_flow_proves_freshness() {
     let e = Env::new("3");
-    // Receiver 3 holds no state for sender 1 (not provisioned, or rebooted).
+    e.provision("1", "s1");
+    // Receivers 2 and 3 hold no state for sender 1 (they lost their replay windows).
+    e.provision_without_windows("2", "r2");
+    e.provision_without_windows("3", "r3");
     let cmd = e.seal("1", "s1", "756e6c6f636b");
     let o = e.actuate(&cmd);
     assert_eq!(code(&o), 2);
@@ -459,7 +479,7 @@ fn challenge_flow_proves_freshness() {
         "--sender",
         "2",
         "--state",
-        &e.p("s2"),
+        &e.p("r2"),
         "--hex",
         "00",
         "--echo",
@@ -505,6 +525,10 @@ fn challenge_flow_proves_freshness() {
 #[test]
 fn coarse_time_refuses_a_late_copy() {
     let e = Env::new("3");
+    e.provision("1", "s1");
+    // Receivers without replay state: only the time can tell a copy's age.
+    e.provision_without_windows("2", "r2");
+    e.provision_without_windows("3", "r3");
     // The first frame after boot: full-length, so receivers without state can rebuild it.
     let o = run(&[
         "seal",

@@ -39,15 +39,27 @@ impl Env {
         self.dir.path().join(name)
     }
 
-    /// Seals `n` frames from `sender` (its counter kept in the test's sealing state).
+    /// Seals `n` frames from `sender` (its counter kept in its own state directory, provisioned
+    /// on first use).
     fn seal(&self, sender: u32, n: usize) -> Vec<Vec<u8>> {
+        let dir = self.path(&format!("device-{sender}"));
+        if !dir.exists() {
+            let o = bin()
+                .args(["provision", "--group"])
+                .arg(self.path("g.toml"))
+                .args(["--member", &sender.to_string(), "--state"])
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{o:?}");
+        }
         (0..n)
             .map(|i| {
                 let o = bin()
                     .args(["seal", "--group"])
                     .arg(self.path("g.toml"))
                     .args(["--sender", &sender.to_string(), "--state"])
-                    .arg(self.path("devices"))
+                    .arg(&dir)
                     .args(["--hex", &format!("{i:04x}"), "--json"])
                     .output()
                     .unwrap();

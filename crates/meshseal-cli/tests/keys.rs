@@ -115,13 +115,14 @@ fn rekey_removes_a_member_and_keeps_the_others_talking() {
     let (c, v) = open_with(&e, &g, "2", &msg(2), &[]);
     assert_eq!((c, v["reason"].as_str()), (2, Some("replay")));
 
+    // The old epoch is still accepted during the grace period (until its sender's first
+    // new-epoch frame: then its old-epoch frames are too old).
+    let (c, v) = open_with(&e, &g, "2", &held_back, &[]);
+    assert_eq!((c, v["epoch"].as_u64()), (0, Some(0)), "{v}");
     // New-epoch traffic between the remaining members.
     let after = seal_with(&e, &g, "1", &[]);
     let (c, v) = open_with(&e, &g, "2", &after, &[]);
     assert_eq!((c, v["epoch"].as_u64()), (0, Some(1)), "{v}");
-    // The old epoch is still accepted during the grace period.
-    let (c, v) = open_with(&e, &g, "2", &held_back, &[]);
-    assert_eq!((c, v["epoch"].as_u64()), (0, Some(0)), "{v}");
     // 3 can neither read the new epoch nor be heard any more.
     let (c, v) = open_with(&e, &g3, "3", &after, &[]);
     assert_eq!((c, v["reason"].as_str()), (2, Some("unknown_epoch")));
@@ -199,22 +200,20 @@ fn pairwise_and_signed_frames() {
         (2, Some("unauthenticated")),
         "{v}"
     );
-    // Member 3 signing in 1's name: its own identity under sender id 1.
+    // Member 3 signing in 1's name: its own identity under sender id 1. (The command line seals
+    // only as the member a state directory is bound to; the insider copies member 1's directory
+    // and puts its own identity in it.)
     std::fs::create_dir_all(e.p("forger")).unwrap();
+    for f in std::fs::read_dir(e.p("s1")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), e.dir.path().join("forger").join(f.file_name())).unwrap();
+    }
     std::fs::copy(e.p("s3/identity.toml"), e.p("forger/identity.toml")).unwrap();
     // It seals past the numbers 1 already used (0..=2), so the frame is judged on its signature.
-    let forge = |extra: &[&str]| {
-        let st = e.p("forger");
-        let mut args = vec![
-            "seal", "--group", &g, "--sender", "1", "--state", &st, "--hex", "02",
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
-    };
-    for _ in 0..3 {
-        assert_eq!(code(&forge(&[])), 0);
-    }
-    let o = forge(&["--sign"]);
+    let st = e.p("forger");
+    let o = run(&[
+        "seal", "--group", &g, "--sender", "1", "--state", &st, "--hex", "02", "--sign",
+    ]);
     assert_eq!(code(&o), 0, "{o:?}");
     let (c, v) = open_with(&e, &g, "2", &stdout(&o), &["--require-source"]);
     assert_eq!((c, v["reason"].as_str()), (2, Some("bad_signature")), "{v}");
@@ -254,4 +253,160 @@ fn repeated_frame_for_a_sleepy_receiver() {
         "--window", "5m",
     ]);
     assert_eq!(code(&o), 1);
+}
+
+/// A rekey message's header: (member, epoch, counter) and where the ciphertext starts.
+fn rekey_header(f: &[u8]) -> (u32, u16, u64, usize) {
+    assert_eq!(f[0], 0x81);
+    let (mut member, mut i, mut shift) = (0u32, 1, 0);
+    loop {
+        member |= u32::from(f[i] & 0x7f) << shift;
+        shift += 7;
+        i += 1;
+        if f[i - 1] & 0x80 == 0 {
+            break;
+        }
+    }
+    let epoch = u16::from_be_bytes([f[i], f[i + 1]]);
+    let mut c = [0u8; 8];
+    c[3..].copy_from_slice(&f[i + 2..i + 7]);
+    (member, epoch, u64::from_be_bytes(c), i + 7)
+}
+
+/// The plaintext of a rekey message to the epoch of group file `file`.
+fn rekey_plaintext(file: &str, grace: u32, removed: &[u32]) -> Vec<u8> {
+    let v: toml::Value = toml::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let secret = hex::decode(v["master_secret"].as_str().unwrap()).unwrap();
+    let salt = hex::decode(v["salt"].as_str().unwrap()).unwrap();
+    let mut p = grace.to_be_bytes().to_vec();
+    p.push(secret.len() as u8);
+    p.extend(&secret);
+    p.push(salt.len() as u8);
+    p.extend(&salt);
+    p.push(removed.len() as u8);
+    for r in removed {
+        p.extend(r.to_be_bytes());
+    }
+    p
+}
+
+#[test]
+fn rekey_twice_from_one_file_never_repeats_a_nonce() {
+    let e = Env::new("3");
+    let g = e.group();
+    for m in ["1", "2", "3"] {
+        provision(&e, &g, m);
+    }
+    let g3 = e.p("g3.toml");
+    let o = run(&[
+        "group", "export", "--group", &g, "--member", "3", "--out", &g3,
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    // The manager runs the same rekey twice from the same input (a lost output, a retry).
+    let mut runs = vec![];
+    for out in ["a.toml", "b.toml"] {
+        let o = run(&[
+            "group",
+            "rekey",
+            "--group",
+            &g,
+            "--remove",
+            "3",
+            "--out",
+            &e.p(out),
+            "--grace",
+            "60",
+            "--json",
+        ]);
+        assert_eq!(code(&o), 0, "{o:?}");
+        let v = json(&o);
+        let frames: Vec<(u64, Vec<u8>)> = v["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["member"].as_u64().unwrap(),
+                    hex::decode(f["frame"].as_str().unwrap()).unwrap(),
+                )
+            })
+            .collect();
+        runs.push((e.p(out), frames));
+    }
+    let mut nonces = std::collections::BTreeSet::new();
+    for (_, frames) in &runs {
+        for (m, f) in frames {
+            let (member, epoch, counter, _) = rekey_header(f);
+            assert_eq!(u64::from(member), *m);
+            // The nonce under member `m`'s key is a function of (epoch, member, counter).
+            assert!(
+                nonces.insert((member, epoch, counter)),
+                "nonce of member {member} repeated: epoch {epoch}, counter {counter}"
+            );
+        }
+    }
+    // The keystreams differ: the XOR of two ciphertexts for one member is not the XOR of the
+    // plaintexts (with one nonce it would be, and a known secret would give away the other).
+    for m in [1u64, 2] {
+        let pick = |i: usize| {
+            let (file, frames) = &runs[i];
+            let f = &frames.iter().find(|(x, _)| *x == m).unwrap().1;
+            let start = rekey_header(f).3;
+            (
+                f[start..f.len() - 8].to_vec(),
+                rekey_plaintext(file, 60, &[3]),
+            )
+        };
+        let ((ca, pa), (cb, pb)) = (pick(0), pick(1));
+        assert_eq!((ca.len(), pa.len()), (cb.len(), pb.len()));
+        let xc: Vec<u8> = ca.iter().zip(&cb).map(|(a, b)| a ^ b).collect();
+        let xp: Vec<u8> = pa.iter().zip(&pb).map(|(a, b)| a ^ b).collect();
+        assert_ne!(xc, xp, "member {m}: both messages under one keystream");
+    }
+    // The removed member opens none of the four messages.
+    for (_, frames) in &runs {
+        for (_, f) in frames {
+            let (c, v) = open_with(&e, &g3, "3", &hex::encode(f), &[]);
+            assert_eq!((c, v["status"].as_str()), (2, Some("refused")), "{v}");
+        }
+    }
+    // The members still follow the newest rekey.
+    let (_, frames) = &runs[1];
+    let m2 = &frames.iter().find(|(x, _)| *x == 2).unwrap().1;
+    let (c, v) = open_with(&e, &g, "2", &hex::encode(m2), &[]);
+    assert_eq!((c, v["status"].as_str()), (0, Some("rekeyed")), "{v}");
+}
+
+#[test]
+fn rekey_past_epoch_65535_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("g.toml").display().to_string();
+    let o = run(&[
+        "group",
+        "new",
+        "--members",
+        "2",
+        "--epoch",
+        "65535",
+        "--out",
+        &g,
+    ]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let out = dir.path().join("g2.toml");
+    let o = run(&[
+        "group",
+        "rekey",
+        "--group",
+        &g,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("65535"),
+        "{o:?}"
+    );
+    assert!(stdout(&o).is_empty());
+    assert!(!out.exists());
 }

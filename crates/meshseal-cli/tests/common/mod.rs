@@ -117,3 +117,71 @@ pub fn ok_json(args: &[&str]) -> Value {
     assert_eq!(code, 0, "{args:?}: {err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}\n{out}"))
 }
+
+impl Env {
+    /// `meshseal provision` of `member` into state directory `state`, with `group`.
+    pub fn provision_with(&self, group: &str, member: &str, state: &str) -> Output {
+        run(&[
+            "provision",
+            "--group",
+            group,
+            "--member",
+            member,
+            "--state",
+            &self.p(state),
+        ])
+    }
+
+    /// Provisions `member` into `state` with the group file; requires success.
+    pub fn provision(&self, member: &str, state: &str) {
+        let o = self.provision_with(&self.group(), member, state);
+        assert_eq!(code(&o), 0, "{o:?}");
+    }
+
+    /// Provisions `member` into `state`, then removes its replay windows: a receiver that lost
+    /// its replay state (a reboot without it), which holds no verified state for any sender.
+    pub fn provision_without_windows(&self, member: &str, state: &str) {
+        self.provision(member, state);
+        std::fs::remove_file(
+            std::path::Path::new(&self.p(state)).join(format!("replay-{member}.json")),
+        )
+        .unwrap();
+    }
+
+    /// Seals `hex` with `--json` and returns the output as JSON (exit 0 required).
+    pub fn seal_json(&self, group: &str, sender: &str, state: &str, hex: &str) -> Value {
+        let o = run(&[
+            "seal",
+            "--group",
+            group,
+            "--sender",
+            sender,
+            "--state",
+            &self.p(state),
+            "--hex",
+            hex,
+            "--json",
+        ]);
+        assert_eq!(code(&o), 0, "{o:?}");
+        json(&o)
+    }
+
+    /// Opens `frame` with `group` at `receiver` (state `state`), with `--json`.
+    pub fn open_with(&self, group: &str, receiver: &str, state: &str, frame: &str) -> Output {
+        run(&[
+            "open",
+            "--group",
+            group,
+            "--receiver",
+            receiver,
+            "--state",
+            &self.p(state),
+            "--json",
+            frame,
+        ])
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
