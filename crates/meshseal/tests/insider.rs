@@ -158,6 +158,30 @@ fn a_rekey_that_removes_the_insider_lets_the_locked_out_member_be_heard_again() 
 }
 
 #[test]
+fn after_the_rekey_a_receiver_that_missed_the_first_frames_is_in_step_at_once() {
+    let mut tx1 = sender(1);
+    let mut rx = receiver();
+    rx.open(&mut forged_as_1(keys(0), SEQ_MAX)).unwrap();
+    rx.install_epoch(new_keys(1), None).unwrap();
+    tx1.rekey(new_keys(1)).unwrap();
+    // The first frames of the new epoch never reach this receiver.
+    for _ in 0..5 {
+        tx1.seal_to_vec(b"lost").unwrap();
+    }
+    // The next one does: it carries the full number, so the forged old window, whatever it
+    // says, plays no part in rebuilding it.
+    let mut f = tx1.seal_to_vec(b"heard").unwrap();
+    assert_eq!(rx.open(&mut f).unwrap().payload, b"heard");
+    for i in 0..40u8 {
+        let mut f = tx1.seal_to_vec(&[i]).unwrap();
+        assert_eq!(rx.open(&mut f).unwrap().payload, [i], "frame {i}");
+    }
+    // The run of full numbers costs 4 bytes per frame for `full_every` frames after a rekey.
+    let steady = tx1.seal_to_vec(b"x").unwrap().len();
+    assert_eq!(steady, 1 + 1 + 1 + 8);
+}
+
+#[test]
 fn a_removed_member_cannot_lock_anyone_out_beyond_the_grace_period() {
     let mut tx1 = sender(1);
     let mut rx = receiver();

@@ -76,6 +76,11 @@ pub struct Sender<S: CounterStore, A: AeadBackend = RustCryptoCcm> {
     pub(super) counter: Counter<S>,
     pub(super) len: LengthState,
     pub(super) epoch_start: u64,
+    /// Frames still to be sent with the full number after a rekey: receivers judge them by a
+    /// window of the new epoch they may not hold yet, and the old epoch's window, which an
+    /// insider may have pushed anywhere, must not be what their short numbers are rebuilt
+    /// against.
+    pub(super) full_run: u32,
 }
 
 impl<S: CounterStore, A: AeadBackend> core::fmt::Debug for Sender<S, A> {
@@ -119,13 +124,15 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             counter,
             len: LengthState::default(),
             epoch_start,
+            full_run: 0,
         }
     }
 
     /// Switches to the keys of a newer epoch of the same group (after a verified rekey
     /// message). Sequence numbers continue (the nonce changes with the key); receivers judge
-    /// the new epoch's frames by a new window, so the next frames carry the full number. The
-    /// key budget starts again.
+    /// the new epoch's frames by a new window, so the next `full_every` frames carry the full
+    /// number: a receiver that missed some of them is in step at the next one, whatever its
+    /// old window says. The key budget starts again.
     pub fn rekey(&mut self, keys: GroupKeys<A>) -> Result<(), Error> {
         if keys.group_id() != self.keys.group_id()
             || !epoch_is_newer(keys.epoch(), self.keys.epoch())
@@ -134,8 +141,8 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         }
         self.keys = keys;
         self.epoch_start = self.counter.peek();
-        // Receivers start a new window for each epoch: send the full number until confirmed.
         self.len = LengthState::default();
+        self.full_run = self.cfg.full_every;
         Ok(())
     }
 
@@ -214,6 +221,9 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// without a reference or when the periodic full frame is due, the shortest sufficient
     /// form otherwise.
     pub(super) fn form_for(&self, ahead: u64) -> SeqForm {
+        if u64::from(self.full_run) > ahead {
+            return SeqForm::FULL;
+        }
         let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
         match self.len.reference {
             Some(r) if !periodic => shortest_form(self.counter.peek() + ahead, r),
@@ -528,6 +538,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
                 return Err(e);
             }
         }
+        self.full_run = self.full_run.saturating_sub(1);
         self.len.since_full = if repr.seq.form.is_full() {
             0
         } else {
