@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use meshseal::counter::CounterStore;
 use meshseal_gateway::server::{self, Control, ServeConfig};
 use meshseal_gateway::store::embedded::{Embedded, DEFAULT_AHEAD};
 use meshseal_gateway::store::shared::Shared;
@@ -19,6 +20,7 @@ use meshseal_gateway::{loadgen, GatewayError, GroupSetup};
 use serde_json::json;
 
 use crate::group::Group;
+use crate::registry::{self, Registry};
 use crate::{CliError, Outcome};
 
 #[derive(Args)]
@@ -63,13 +65,15 @@ pub struct GatewayArgs {
 
 #[derive(Args)]
 pub struct LoadgenArgs {
-    /// The group file; the simulated senders are its first members.
+    /// The group manager's file; the simulated senders are its first members never provisioned
+    /// to a device.
     #[arg(long)]
     group: PathBuf,
     /// The gateway's address; loopback only.
     #[arg(long)]
     target: String,
-    /// Simulated senders: the group's first N members.
+    /// Simulated senders: the group's first N members never provisioned to a device (their
+    /// numbers are reserved in the manager's state, so no run repeats one).
     #[arg(long)]
     senders: usize,
     /// Datagrams per second over all senders (0: as fast as possible).
@@ -93,8 +97,9 @@ pub struct LoadgenArgs {
     /// Payload bytes per frame.
     #[arg(long, default_value_t = 16)]
     payload: usize,
-    /// Keep the simulated senders' counters here, so later runs continue above earlier ones.
-    #[arg(long)]
+    /// Obsolete: the simulated senders' numbers are always reserved in the group manager's
+    /// state (beside the group file), whatever this says; accepted for old scripts.
+    #[arg(long, hide = true)]
     state: Option<PathBuf>,
     /// Seed of the random mix (replays, tampering, garbage, payloads).
     #[arg(long, default_value_t = 1)]
@@ -199,6 +204,54 @@ fn serve<B: ReplayBackend>(
     Ok(Outcome::Done)
 }
 
+/// A simulated sender's counter, reserved in the group manager's state. It starts at the
+/// numbers reserved by earlier runs (its first block is reserved with all the others before the
+/// run starts); each further block is written to the manager's state before it is used, and
+/// refused if a device was provisioned as this member meanwhile, or another run reserved its
+/// numbers.
+#[derive(Debug)]
+struct Reserved {
+    group: PathBuf,
+    group_id: u32,
+    member: u32,
+    epoch: u16,
+    /// The record at the start: numbers from here on are this run's.
+    start: u64,
+    /// The limit durably reserved for this run.
+    durable: u64,
+}
+
+impl CounterStore for Reserved {
+    type Error = String;
+
+    fn load(&mut self) -> Result<Option<u64>, String> {
+        Ok(Some(self.start))
+    }
+
+    fn reserve(&mut self, limit: u64) -> Result<(), String> {
+        if limit <= self.durable {
+            return Ok(());
+        }
+        let mut reg = Registry::open(&self.group, self.group_id, "loadgen").map_err(|e| e.0)?;
+        if reg.devices_of(self.member).next().is_some() {
+            return Err(format!(
+                "member {} was provisioned to a device during the run",
+                self.member
+            ));
+        }
+        if reg.loadgen_limit(self.member, self.epoch) != Some(self.durable) {
+            return Err(format!(
+                "another load generator reserved member {}'s numbers during the run",
+                self.member
+            ));
+        }
+        reg.set_loadgen_limit(self.member, self.epoch, limit);
+        reg.save().map_err(|e| e.0)?;
+        self.durable = limit;
+        Ok(())
+    }
+}
+
 pub fn loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
     if !(a.duration > 0.0 && a.duration.is_finite()) {
         return Err(CliError::usage("--duration must be positive".into()));
@@ -207,7 +260,6 @@ pub fn loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
     let setup = setup_of(&g);
     let cfg = loadgen::LoadConfig {
         target: resolve("--target", &a.target)?,
-        senders: a.senders,
         rate: a.rate,
         duration: Duration::from_secs_f64(a.duration),
         count: a.count,
@@ -215,17 +267,79 @@ pub fn loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
         tamper: a.tamper,
         garbage: a.garbage,
         payload: a.payload,
-        state: a.state,
         seed: a.seed,
     };
+    if !cfg.target.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "refusing to send to {}: the load generator targets loopback addresses only",
+            cfg.target
+        )));
+    }
+    if let Some(dir) = &a.state {
+        eprintln!(
+            "note: --state {} is ignored: the simulated senders' numbers are reserved in the \
+             group manager's state ({})",
+            dir.display(),
+            registry::path_of(&a.group, g.file.group_id).display()
+        );
+    }
     let block = g.file.policy.reservation_block;
+    let epoch = g.file.epoch;
+    // Reserve every simulated sender's first block in one durable write, before any frame.
+    let stores = {
+        let mut reg = Registry::open(&a.group, g.file.group_id, "loadgen")?;
+        let (provisioned, free): (Vec<u32>, Vec<u32>) = setup
+            .members
+            .iter()
+            .partition(|&&id| reg.devices_of(id).next().is_some());
+        if a.senders == 0 || a.senders > free.len() {
+            let why = if provisioned.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; member(s) {provisioned:?} were provisioned to devices, and the load \
+                     generator never seals as a member a device seals as (their numbers would \
+                     collide)"
+                )
+            };
+            return Err(CliError::usage(format!(
+                "--senders must be 1 to {} (the group's members never provisioned to a device){why}",
+                free.len()
+            )));
+        }
+        let mut stores = Vec::with_capacity(a.senders);
+        for &member in &free[..a.senders] {
+            let start = reg.loadgen_limit(member, epoch).unwrap_or(0);
+            let durable = start
+                .saturating_add(block)
+                .min(meshseal::frame::SEQ_MAX + 1);
+            reg.set_loadgen_limit(member, epoch, durable);
+            stores.push((
+                member,
+                Reserved {
+                    group: a.group.clone(),
+                    group_id: g.file.group_id,
+                    member,
+                    epoch,
+                    start,
+                    durable,
+                },
+            ));
+        }
+        reg.save()?;
+        stores
+    };
+    let senders: Vec<u32> = stores.iter().map(|(id, _)| *id).collect();
     let report = loadgen::run(
         &setup,
         &|| g.keys().map_err(|e| GatewayError::Config(e.0)),
         &|id| g.sender_config(id, block),
+        stores,
         &cfg,
     )
     .map_err(gw)?;
-    println!("{}", report.to_json());
+    let mut v = report.to_json();
+    v["senders"] = json!(senders);
+    println!("{v}");
     Ok(Outcome::Done)
 }

@@ -2,16 +2,19 @@
 //! paced rate, bounded in time and count, with replays, tampered frames and garbage mixed in.
 //!
 //! Each simulated sender is a core [`Sender`] with the group's settings, so frame sizes follow
-//! the real length rule (a full number every `full_every` frames). Counters live in memory
-//! (starting at 0) or, with a state directory, in one counter file per sender so that later
-//! runs against the same gateway continue above earlier numbers. Only loopback targets are
-//! accepted: this tool floods.
+//! the real length rule (a full number every `full_every` frames). The frames are sealed under
+//! the group's real key and member ids, so their sequence numbers must never repeat one used
+//! before, by an earlier run or by a real device: the caller hands in one counter store per
+//! simulated sender, each holding a durable record, and every sender starts with
+//! [`Sender::new`], which refuses a store without one. There is no in-memory counter starting
+//! at 0. (`meshseal loadgen` keeps these records in the group manager's state, reserved before
+//! the first frame, and never seals as a member provisioned to a device.) Only loopback targets
+//! are accepted: this tool floods.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use meshseal::counter::{CounterStore, FileStore, MemoryStore};
+use meshseal::counter::CounterStore;
 use meshseal::{GroupKeys, Sender, SenderConfig};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -27,8 +30,6 @@ pub const GARBAGE_MAX: usize = 1600;
 pub struct LoadConfig {
     /// Where to send; must be a loopback address.
     pub target: SocketAddr,
-    /// Simulated senders (the first N members of the group).
-    pub senders: usize,
     /// Datagrams per second over all senders; 0 sends as fast as possible.
     pub rate: u64,
     /// Longest run.
@@ -43,8 +44,6 @@ pub struct LoadConfig {
     pub garbage: f64,
     /// Payload bytes per frame.
     pub payload: usize,
-    /// Directory of per-sender counter files.
-    pub state: Option<PathBuf>,
     /// Seed of the random choices (for reproducible mixes).
     pub seed: u64,
 }
@@ -88,44 +87,22 @@ impl LoadReport {
     }
 }
 
-/// A counter store in memory or in a file.
-#[derive(Debug)]
-enum Counter {
-    Memory(MemoryStore),
-    File(FileStore),
-}
-
-impl CounterStore for Counter {
-    type Error = std::io::Error;
-    fn load(&mut self) -> Result<Option<u64>, Self::Error> {
-        match self {
-            Counter::Memory(m) => Ok(m.limit),
-            Counter::File(f) => f.load(),
-        }
-    }
-    fn reserve(&mut self, limit: u64) -> Result<(), Self::Error> {
-        match self {
-            Counter::Memory(m) => {
-                m.limit = Some(limit);
-                Ok(())
-            }
-            Counter::File(f) => f.reserve(limit),
-        }
-    }
-}
-
-fn check(cfg: &LoadConfig, setup: &GroupSetup) -> Result<(), GatewayError> {
+fn check(cfg: &LoadConfig, setup: &GroupSetup, senders: &[u32]) -> Result<(), GatewayError> {
     if !cfg.target.ip().is_loopback() {
         return Err(GatewayError::Config(format!(
             "refusing to send to {}: the load generator targets loopback addresses only",
             cfg.target
         )));
     }
-    if cfg.senders == 0 || cfg.senders > setup.members.len() {
-        return Err(GatewayError::Config(format!(
-            "--senders must be 1 to {} (the group's members)",
-            setup.members.len()
-        )));
+    if senders.is_empty() {
+        return Err(GatewayError::Config("no simulated sender".into()));
+    }
+    for (i, id) in senders.iter().enumerate() {
+        if !setup.members.contains(id) || senders[..i].contains(id) {
+            return Err(GatewayError::Config(format!(
+                "simulated sender {id} is not a member of the group, or appears twice"
+            )));
+        }
     }
     for (name, p) in [
         ("--replays", cfg.replays),
@@ -150,24 +127,19 @@ fn check(cfg: &LoadConfig, setup: &GroupSetup) -> Result<(), GatewayError> {
 }
 
 /// Runs the load: `keys` derives the group keys (once per simulated sender), `sender_config`
-/// gives each member's sender settings.
-pub fn run(
+/// gives each member's sender settings, `stores` is each simulated sender's id and counter
+/// store (which must hold a record: a sender never starts from nothing).
+pub fn run<S: CounterStore>(
     setup: &GroupSetup,
     keys: &dyn Fn() -> Result<GroupKeys, GatewayError>,
     sender_config: &dyn Fn(u32) -> SenderConfig,
+    stores: Vec<(u32, S)>,
     cfg: &LoadConfig,
 ) -> Result<LoadReport, GatewayError> {
-    check(cfg, setup)?;
-    if let Some(dir) = &cfg.state {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| GatewayError::io(format!("cannot create {}", dir.display()), e))?;
-    }
-    let mut senders = Vec::with_capacity(cfg.senders);
-    for &id in &setup.members[..cfg.senders] {
-        let store = match &cfg.state {
-            Some(dir) => Counter::File(FileStore::new(dir.join(format!("sender-{id}.counter")))),
-            None => Counter::Memory(MemoryStore::default()),
-        };
+    let ids: Vec<u32> = stores.iter().map(|(id, _)| *id).collect();
+    check(cfg, setup, &ids)?;
+    let mut senders = Vec::with_capacity(stores.len());
+    for (id, store) in stores {
         let tx = Sender::new(keys()?, sender_config(id), store).map_err(|e| {
             GatewayError::Config(format!("cannot start simulated sender {id}: {e}"))
         })?;
