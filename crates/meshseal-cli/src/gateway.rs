@@ -302,10 +302,15 @@ pub fn loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
                      collide)"
                 )
             };
-            return Err(CliError::usage(format!(
-                "--senders must be 1 to {} (the group's members never provisioned to a device){why}",
-                free.len()
-            )));
+            return Err(CliError::usage(if free.is_empty() {
+                format!("no member of the group is free for the load generator{why}")
+            } else {
+                format!(
+                    "--senders must be 1 to {} (the group's members never provisioned to a \
+                     device){why}",
+                    free.len()
+                )
+            }));
         }
         let mut stores = Vec::with_capacity(a.senders);
         for &member in &free[..a.senders] {
