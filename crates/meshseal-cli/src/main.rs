@@ -647,13 +647,13 @@ fn rejoin_hint(id: u32) -> String {
     )
 }
 
-/// The member's sender, resumed from its counter record. A missing or unreadable record, or one
-/// below the numbers the directory lists as sealed, is refused: sealing would repeat nonces.
-fn start_sender(
-    g: &Group,
-    id: u32,
+/// Checks the member's counter record: a missing or unreadable record, or one below the
+/// numbers the directory lists as sealed, is refused (sealing would repeat nonces). Returns the
+/// record's store and the length rule's state with the numbers sealed last.
+fn verify_counter(
     st: &StateDir,
-) -> Result<(Sender<state::CounterFile>, Vec<u64>), CliError> {
+    id: u32,
+) -> Result<(state::CounterFile, meshseal::context::LengthState, Vec<u64>), CliError> {
     use meshseal::counter::CounterStore;
     let (len, recent) = st.load_length(id)?;
     let sealed = recent.iter().copied().chain(len.reference).max();
@@ -690,6 +690,17 @@ fn start_sender(
             }
         }
     }
+    Ok((store, len, recent))
+}
+
+/// The member's sender, resumed from its verified counter record.
+fn start_sender(
+    g: &Group,
+    id: u32,
+    st: &StateDir,
+) -> Result<(Sender<state::CounterFile>, Vec<u64>), CliError> {
+    let (store, len, recent) = verify_counter(st, id)?;
+    let dir = st.dir().display();
     let mut tx = match Sender::new(g.keys()?, g.sender_config(id, 1), store) {
         Ok(tx) => tx,
         Err(e @ (Error::CounterStore | Error::NoCounterRecord)) => {
@@ -994,6 +1005,8 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
     let now = now_secs();
     let g = keys::apply_state(g, &st, now)?;
     st.check_group(&g, a.receiver)?;
+    // A directory whose counter was lost is the lost device's: it re-joins, it is not used.
+    verify_counter(&st, a.receiver)?;
     if meshseal::rekey::is_rekey(&frame) {
         return keys::apply_rekey(&g, a.receiver, &st, &mut frame, now, a.json);
     }

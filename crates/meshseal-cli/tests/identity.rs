@@ -130,6 +130,9 @@ fn a_missing_unreadable_or_rolled_back_counter_is_refused() {
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&o.stdout).contains(f0.as_str().unwrap()));
+    // `open` too: the directory is the lost counter's, and answering with a challenge seals.
+    let o = e.open_with(&g, "1", "ctl", f0.as_str().unwrap());
+    assert_eq!(code(&o), 1, "{o:?}");
     // Unreadable.
     std::fs::write(&counter, b"garbage").unwrap();
     let o = seal(&e, &g, "1", "ctl", "01");
