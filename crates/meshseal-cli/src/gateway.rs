@@ -245,9 +245,15 @@ impl CounterStore for Reserved {
                 self.member
             ));
         }
-        reg.set_loadgen_limit(self.member, self.epoch, limit);
+        // Reserve ahead as much as this run used so far (at least the request): the manager's
+        // state is rewritten a logarithmic number of times per sender, not once per block.
+        let ahead = limit
+            .saturating_add(limit.saturating_sub(self.start))
+            .min(meshseal::frame::SEQ_MAX + 1)
+            .max(limit);
+        reg.set_loadgen_limit(self.member, self.epoch, ahead);
         reg.save().map_err(|e| e.0)?;
-        self.durable = limit;
+        self.durable = ahead;
         Ok(())
     }
 }
