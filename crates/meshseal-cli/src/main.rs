@@ -651,11 +651,13 @@ fn rejoin_hint(id: u32) -> String {
 /// numbers the directory lists as sealed, is refused (sealing would repeat nonces). Returns the
 /// record's store and the length rule's state with the numbers sealed last.
 fn verify_counter(
+    g: &Group,
     st: &StateDir,
     id: u32,
 ) -> Result<(state::CounterFile, meshseal::context::LengthState, Vec<u64>), CliError> {
     use meshseal::counter::CounterStore;
-    let (len, recent) = st.load_length(id)?;
+    let full_every = g.sender_config(id, 1).full_every;
+    let (len, recent) = st.load_length(id, g.file.epoch, full_every)?;
     let sealed = recent.iter().copied().chain(len.reference).max();
     let mut store = st.counter(id);
     let dir = st.dir().display();
@@ -699,7 +701,7 @@ fn start_sender(
     id: u32,
     st: &StateDir,
 ) -> Result<(Sender<state::CounterFile>, Vec<u64>), CliError> {
-    let (store, len, recent) = verify_counter(st, id)?;
+    let (store, len, recent) = verify_counter(g, st, id)?;
     let dir = st.dir().display();
     let mut tx = match Sender::new(g.keys()?, g.sender_config(id, 1), store) {
         Ok(tx) => tx,
@@ -914,7 +916,7 @@ fn seal(a: SealArgs<'_>) -> Result<Outcome, CliError> {
         }
     }
     recent.extend(seq..tx.next_seq());
-    st.save_length(a.sender, tx.length_state(), &recent)?;
+    st.save_length(a.sender, g.file.epoch, tx.length_state(), &recent)?;
     let hexes: Vec<String> = frames.iter().map(hex::encode).collect();
     if a.json {
         let first = &frames[0];
@@ -1006,7 +1008,7 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
     let g = keys::apply_state(g, &st, now)?;
     st.check_group(&g, a.receiver)?;
     // A directory whose counter was lost is the lost device's: it re-joins, it is not used.
-    verify_counter(&st, a.receiver)?;
+    verify_counter(&g, &st, a.receiver)?;
     if meshseal::rekey::is_rekey(&frame) {
         return keys::apply_rekey(&g, a.receiver, &st, &mut frame, now, a.json);
     }
@@ -1044,7 +1046,7 @@ fn open(a: OpenArgs<'_>) -> Result<Outcome, CliError> {
                     return Ok(Outcome::Refused(e, a.json));
                 }
             };
-            st.save_length(a.receiver, tx.length_state(), &recent)?;
+            st.save_length(a.receiver, g.file.epoch, tx.length_state(), &recent)?;
             save_recipient(&g, a.receiver, &st, &rx)?;
             let challenge = hex::encode(&out[..n]);
             if a.json {

@@ -370,28 +370,49 @@ impl StateDir {
         self.dir.join(format!("replay-{id}.json"))
     }
 
-    /// The length rule's state and the numbers of the last frames sealed (requests a
-    /// challenge may answer).
-    pub fn load_length(&self, id: u32) -> Result<(LengthState, Vec<u64>), CliError> {
+    /// The length rule's state in key epoch `epoch` (`full_every` is the group's period of
+    /// full numbers) and the numbers of the last frames sealed (requests a challenge may
+    /// answer). State saved under an older epoch starts a run of full numbers, as
+    /// `Sender::rekey` does on a device: receivers judge the new epoch by new windows.
+    pub fn load_length(
+        &self,
+        id: u32,
+        epoch: u16,
+        full_every: u32,
+    ) -> Result<(LengthState, Vec<u64>), CliError> {
         let Some(f): Option<LengthFile> = read_json(&self.length_path(id))? else {
             return Ok((LengthState::default(), Vec::new()));
         };
-        Ok((
+        let state = if f.epoch.unwrap_or(epoch) == epoch {
             LengthState {
                 reference: f.reference,
                 since_full: f.since_full,
-            },
-            f.recent,
-        ))
+                full_run: f.full_run,
+            }
+        } else {
+            LengthState {
+                full_run: full_every,
+                ..LengthState::default()
+            }
+        };
+        Ok((state, f.recent))
     }
 
-    pub fn save_length(&self, id: u32, s: LengthState, recent: &[u64]) -> Result<(), CliError> {
+    pub fn save_length(
+        &self,
+        id: u32,
+        epoch: u16,
+        s: LengthState,
+        recent: &[u64],
+    ) -> Result<(), CliError> {
         let recent = recent[recent.len().saturating_sub(RECENT)..].to_vec();
         write_json(
             &self.length_path(id),
             &LengthFile {
+                epoch: Some(epoch),
                 reference: s.reference,
                 since_full: s.since_full,
+                full_run: s.full_run,
                 recent,
             },
         )
@@ -529,8 +550,14 @@ const RECENT: usize = 8;
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LengthFile {
+    /// The key epoch the state belongs to (absent in files of earlier versions).
+    #[serde(default)]
+    epoch: Option<u16>,
     reference: Option<u64>,
     since_full: u32,
+    /// Full numbers still due after entering the epoch.
+    #[serde(default)]
+    full_run: u32,
     #[serde(default)]
     recent: Vec<u64>,
 }

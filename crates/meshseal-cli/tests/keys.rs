@@ -123,6 +123,13 @@ fn rekey_removes_a_member_and_keeps_the_others_talking() {
     let after = seal_with(&e, &g, "1", &[]);
     let (c, v) = open_with(&e, &g, "2", &after, &[]);
     assert_eq!((c, v["epoch"].as_u64()), (0, Some(1)), "{v}");
+    // Receivers judge the new epoch by new windows, so the sender's first frames in it carry
+    // the full number (16 bytes for one byte of payload), as a device's `Sender::rekey` does.
+    for _ in 0..3 {
+        let f = seal_with(&e, &g, "1", &[]);
+        assert_eq!(f.trim().len(), 2 * 16, "{f}");
+        assert_eq!(open_with(&e, &g, "2", &f, &[]).0, 0);
+    }
     // 3 can neither read the new epoch nor be heard any more.
     let (c, v) = open_with(&e, &g3, "3", &after, &[]);
     assert_eq!((c, v["reason"].as_str()), (2, Some("unknown_epoch")));

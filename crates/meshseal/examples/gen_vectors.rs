@@ -59,6 +59,7 @@ fn group(
             tx.restore_length_state(meshseal::context::LengthState {
                 reference: c.reference,
                 since_full: 0,
+                ..Default::default()
             });
             let mut out = vec![0u8; 512];
             let n = match (c.fragment, c.bound) {

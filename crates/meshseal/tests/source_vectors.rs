@@ -67,6 +67,7 @@ fn sender(v: &Value, id: u32, seq: u64, reference: u64) -> Sender<MemoryStore> {
     tx.restore_length_state(LengthState {
         reference: Some(reference),
         since_full: 0,
+        ..Default::default()
     });
     tx
 }

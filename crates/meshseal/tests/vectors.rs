@@ -104,6 +104,7 @@ fn vectors_are_reproduced_byte_for_byte() {
             tx.restore_length_state(LengthState {
                 reference: v.reference,
                 since_full: 0,
+                ..Default::default()
             });
             let mut out = vec![0u8; 512];
             let bound = v.bound.as_ref().map(|b| FrameId {

@@ -67,6 +67,12 @@ pub struct LengthState {
     pub reference: Option<u64>,
     /// Frames sent since the last full-length one.
     pub since_full: u32,
+    /// Frames still to be sent with the full number after a rekey: receivers judge them by a
+    /// window of the new epoch they may not hold yet, and the old epoch's window, which an
+    /// insider may have pushed anywhere, must not be what their short numbers are rebuilt
+    /// against. A host that builds its sender under new keys instead of calling
+    /// [`Sender::rekey`] sets it to `full_every` itself.
+    pub full_run: u32,
 }
 
 /// The sending half of a member: seals payloads into frames.
@@ -76,11 +82,6 @@ pub struct Sender<S: CounterStore, A: AeadBackend = RustCryptoCcm> {
     pub(super) counter: Counter<S>,
     pub(super) len: LengthState,
     pub(super) epoch_start: u64,
-    /// Frames still to be sent with the full number after a rekey: receivers judge them by a
-    /// window of the new epoch they may not hold yet, and the old epoch's window, which an
-    /// insider may have pushed anywhere, must not be what their short numbers are rebuilt
-    /// against.
-    pub(super) full_run: u32,
 }
 
 impl<S: CounterStore, A: AeadBackend> core::fmt::Debug for Sender<S, A> {
@@ -124,7 +125,6 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             counter,
             len: LengthState::default(),
             epoch_start,
-            full_run: 0,
         }
     }
 
@@ -141,8 +141,10 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         }
         self.keys = keys;
         self.epoch_start = self.counter.peek();
-        self.len = LengthState::default();
-        self.full_run = self.cfg.full_every;
+        self.len = LengthState {
+            full_run: self.cfg.full_every,
+            ..LengthState::default()
+        };
         Ok(())
     }
 
@@ -209,6 +211,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         self.len = LengthState {
             reference: state.reference.filter(|&r| r < self.counter.peek()),
             since_full: state.since_full,
+            full_run: state.full_run,
         };
     }
 
@@ -221,7 +224,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// without a reference or when the periodic full frame is due, the shortest sufficient
     /// form otherwise.
     pub(super) fn form_for(&self, ahead: u64) -> SeqForm {
-        if u64::from(self.full_run) > ahead {
+        if u64::from(self.len.full_run) > ahead {
             return SeqForm::FULL;
         }
         let periodic = self.len.since_full.saturating_add(1) >= self.cfg.full_every;
@@ -538,7 +541,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
                 return Err(e);
             }
         }
-        self.full_run = self.full_run.saturating_sub(1);
+        self.len.full_run = self.len.full_run.saturating_sub(1);
         self.len.since_full = if repr.seq.form.is_full() {
             0
         } else {
