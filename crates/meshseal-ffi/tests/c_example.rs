@@ -11,17 +11,13 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The static library: the one built beside this test (same profile and target directory)
-/// when a workspace build made it, otherwise built now into a target directory of its own
-/// (`cargo test` alone builds only the rlib, and the main target directory is locked while
-/// tests run).
+/// The static library, built from the current sources (default features) into a target
+/// directory of its own: `cargo test` builds only the rlib, the main target directory is
+/// locked while tests run, and a `libmeshseal_ffi.a` an earlier `cargo build` left beside this
+/// test may be stale or built with other features. Cargo's up-to-date check makes this cheap.
 fn staticlib() -> PathBuf {
     let exe = std::env::current_exe().expect("test path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let lib = profile_dir.join("libmeshseal_ffi.a");
-    if lib.exists() {
-        return lib;
-    }
     let own_target = profile_dir.join("ffi-staticlib");
     let status = Command::new(env!("CARGO"))
         .args(["build", "-q", "-p", "meshseal-ffi", "--lib"])
