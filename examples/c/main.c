@@ -2,7 +2,10 @@
  * them byte for byte, then runs a sender and a recipient with a persistent counter and checks
  * that a sender boots from an empty counter store only when provisioned explicitly, that it
  * resumes after its reservation on reboot, and that a replayed frame and a tampered frame are
- * refused with their result codes.
+ * refused with their result codes. Every vector but fragments and challenges is sealed twice:
+ * through its own entry point and through meshseal_seal_with. Then the options calls
+ * (meshseal_seal_with, meshseal_open_with) in every combination the frame format has, and
+ * their invalid values refused.
  *
  * Vectors arrive on stdin, one per line (written by the test from compact-v1.json):
  *   G <secret> <salt|-> <group_id> <epoch> <key> <iv>
@@ -152,6 +155,34 @@ static int frame_line(char *line) {
           kind, seq);
     CHECK(flash.writes == 1 && flash.limit > seq, "reservation not persisted before use");
     meshseal_sender_clear(&tx);
+
+    /* The same frame through the options call (NULL options for a plain frame), from a sender
+     * booted the same way. */
+    if (strcmp(kind, "fragment") != 0 && strcmp(kind, "challenge") != 0) {
+        counter_flash again = {1, seq, 0, 0};
+        r = meshseal_sender_init(&tx, &keys, &cfg, flash_load, flash_store, &again);
+        EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "sender init for the options call");
+        if (has_ref) meshseal_sender_confirm(&tx, reference);
+        MeshsealSeal opts = meshseal_seal_options_default();
+        const MeshsealSeal *how = &opts;
+        if (strcmp(kind, "plain") == 0) {
+            how = NULL;
+        } else if (strcmp(kind, "timed") == 0) {
+            opts.has_time = 1;
+            opts.time = (uint16_t)arg1;
+        } else {
+            opts.binding = strcmp(kind, "echo") == 0 ? MESHSEAL_BINDING_ECHO
+                                                     : MESHSEAL_BINDING_RESPONSE;
+            opts.bound = (MeshsealFrameId){(uint32_t)arg1, arg2};
+        }
+        uint8_t with[400];
+        size_t wn = 0;
+        r = meshseal_seal_with(&tx, p, payload_len, how, with, sizeof with, &wn);
+        EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal_with");
+        CHECK(wn == expected_len && memcmp(with, expected, wn) == 0,
+              "seal_with %s seq %llu: frame differs", kind, seq);
+        meshseal_sender_clear(&tx);
+    }
 
     /* Open, reconstructing the number near the reference as a receiver in step would. */
     uint8_t buf[350];
@@ -423,6 +454,248 @@ static void challenge_round(void) {
     meshseal_recipient_clear(&lamp_rx);
 }
 
+/* The options calls: one seal call and one open call for every combination. Members 1 and 2
+ * seal with explicit ids, member 3 relies on the link layer for its id. */
+static void options_round(void) {
+    static const uint8_t secret[16] = "options-secret!!";
+    static const uint8_t pair_secret[16] = "pairwise-1-and-2";
+    static MeshsealSender a_tx, b_tx, c_tx;
+    static MeshsealRecipient a_rx, b_rx;
+    counter_flash fa = {0, 0, 0, 0}, fb = {0, 0, 0, 0}, fc = {0, 0, 0, 0};
+    MeshsealSenderConfig ca = meshseal_sender_config_default(1);
+    MeshsealSenderConfig cb = meshseal_sender_config_default(2);
+    MeshsealSenderConfig cc = meshseal_sender_config_default(3);
+    cc.implicit_sender = 1;
+    MeshsealRecipientConfig ra = meshseal_recipient_config_default(1, 3), rb = ra;
+    ra.has_own_id = 1;
+    ra.own_id = 1;
+    rb.has_own_id = 1;
+    rb.own_id = 2;
+    MeshsealResult r = meshseal_sender_provision_secret(&a_tx, secret, 16, NULL, 0, 11, 0, &ca,
+                                                        flash_load, flash_store, &fa);
+    r |= meshseal_sender_provision_secret(&b_tx, secret, 16, NULL, 0, 11, 0, &cb, flash_load,
+                                          flash_store, &fb);
+    r |= meshseal_sender_provision_secret(&c_tx, secret, 16, NULL, 0, 11, 0, &cc, flash_load,
+                                          flash_store, &fc);
+    r |= meshseal_recipient_init_secret(&a_rx, secret, 16, NULL, 0, 11, 0, &ra);
+    r |= meshseal_recipient_init_secret(&b_rx, secret, 16, NULL, 0, 11, 0, &rb);
+    r |= meshseal_recipient_provision(&a_rx, 2);
+    r |= meshseal_recipient_provision(&b_rx, 1);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "options set-up");
+
+    const uint8_t msg[] = "valve=open";
+    uint8_t frame[160], copy[160], other[160];
+    size_t n = 0;
+    MeshsealOpened o;
+
+    /* NULL options: a plain group frame, opened as telemetry. */
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, NULL, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal_with NULL options");
+    r = meshseal_open_with(&b_rx, frame, n, NULL, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open_with NULL options");
+    CHECK(o.sender == 1 && o.seq == 0 && o.source == MESHSEAL_SOURCE_GROUP &&
+              o.binding == MESHSEAL_BINDING_NONE && !o.has_time && !o.has_repeat &&
+              o.freshness == MESHSEAL_FRESHNESS_FRESH,
+          "plain frame through the options calls");
+    CHECK(o.payload_len == sizeof msg && memcmp(frame + o.payload_offset, msg, sizeof msg) == 0,
+          "plain payload");
+
+    /* A timed, repeated command for a sleepy receiver, opened as actuation by a receiver with
+     * a clock: fresh once, the next two copies duplicates, a copy beyond the announced three a
+     * replay. */
+    r = meshseal_recipient_set_clock(&b_rx, 1200, 2);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "set clock");
+    MeshsealSeal so = meshseal_seal_options_default();
+    so.has_time = 1;
+    so.time = 1200;
+    so.has_repeat = 1;
+    so.repeat_copies = 3;
+    so.repeat_window = 30;
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, &so, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal timed and repeated");
+    memcpy(copy, frame, n);
+    MeshsealOpen oo = meshseal_open_options_default();
+    oo.traffic_class = MESHSEAL_CLASS_ACTUATION;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open timed and repeated as actuation");
+    CHECK(o.freshness == MESHSEAL_FRESHNESS_FRESH && o.has_time && o.time == 1200 &&
+              o.has_repeat && o.repeat_copies == 3 && o.repeat_window == 30,
+          "timed repeated frame: fresh %u time %u repeat %u/%u/%u", o.freshness, o.time,
+          o.has_repeat, o.repeat_copies, o.repeat_window);
+    for (int i = 0; i < 3; i++) {
+        memcpy(frame, copy, n);
+        r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+        EXPECT_RESULT(r, i < 2 ? MESHSEAL_RESULT_DUPLICATE : MESHSEAL_RESULT_REPLAY,
+                      "another copy of the repeated frame");
+    }
+
+    /* A response, opened with `request`: bound to that request only. */
+    r = meshseal_seal_with(&a_tx, (const uint8_t *)"status?", 7, NULL, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal request");
+    r = meshseal_open_with(&b_rx, frame, n, NULL, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open request");
+    MeshsealFrameId request = {o.sender, o.seq};
+    so = meshseal_seal_options_default();
+    so.binding = MESHSEAL_BINDING_RESPONSE;
+    so.bound = request;
+    r = meshseal_seal_with(&b_tx, (const uint8_t *)"ok", 2, &so, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal response");
+    memcpy(copy, frame, n);
+    memcpy(other, frame, n);
+    oo = meshseal_open_options_default();
+    r = meshseal_open_with(&a_rx, copy, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_UNSOLICITED, "response without a request");
+    oo.has_request = 1;
+    oo.request = (MeshsealFrameId){request.sender, request.seq + 1};
+    r = meshseal_open_with(&a_rx, other, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_TAG, "response to another request");
+    oo.request = request;
+    r = meshseal_open_with(&a_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "response to the request");
+    CHECK(o.binding == MESHSEAL_BINDING_RESPONSE && o.sender == 2 && o.payload_len == 2 &&
+              memcmp(frame + o.payload_offset, "ok", 2) == 0,
+          "response delivered");
+
+    /* An echo: a challenged command is refused as stale, challenged, and the echo sealed
+     * through the options call is delivered. */
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, NULL, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal command");
+    oo = meshseal_open_options_default();
+    oo.traffic_class = MESHSEAL_CLASS_CHALLENGED;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_STALE, "challenged command without an echo");
+    r = meshseal_recipient_last_stale(&b_rx, &request.sender, &request.seq);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "last stale");
+    uint8_t challenge[64];
+    size_t cn = 0;
+    r = meshseal_issue_challenge(&b_rx, &b_tx, request.sender, request.seq, 0, challenge,
+                                 sizeof challenge, &cn);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "issue challenge");
+    MeshsealOpen co = meshseal_open_options_default();
+    co.has_request = 1;
+    co.request = request;
+    r = meshseal_open_with(&a_rx, challenge, cn, &co, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open challenge");
+    CHECK(o.binding == MESHSEAL_BINDING_CHALLENGE, "challenge binding");
+    so = meshseal_seal_options_default();
+    so.binding = MESHSEAL_BINDING_ECHO;
+    so.bound = (MeshsealFrameId){o.sender, o.seq};
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, &so, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal echo");
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "echo accepted");
+    CHECK(o.binding == MESHSEAL_BINDING_ECHO && o.freshness == MESHSEAL_FRESHNESS_FRESH &&
+              o.payload_len == sizeof msg && memcmp(frame + o.payload_offset, msg, sizeof msg) == 0,
+          "echo delivered fresh");
+
+    /* A sender id supplied by the link layer: authenticated, so a wrong one fails the tag. */
+    r = meshseal_seal_with(&c_tx, msg, sizeof msg, NULL, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal with an implicit id");
+    memcpy(copy, frame, n);
+    oo = meshseal_open_options_default();
+    oo.has_link_sender = 1;
+    oo.link_sender = 1;
+    r = meshseal_open_with(&b_rx, copy, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_TAG, "wrong link-layer sender");
+    oo.link_sender = 3;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "link-layer sender");
+    CHECK(o.sender == 3, "link-layer sender %u", (unsigned)o.sender);
+
+    /* Pairwise: refused without the peer's keys, delivered with them; a receiver that
+     * requires a source refuses a group frame. */
+    MeshsealPeerKeys peers[2];
+    memset(peers, 0, sizeof peers);
+    peers[0].peer = 3;
+    peers[1].peer = 1;
+    peers[1].has_pairwise = 1;
+    r = meshseal_derive(pair_secret, 16, NULL, 0, 11, 0, &peers[1].pairwise);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "pairwise keys");
+    so = meshseal_seal_options_default();
+    so.source = MESHSEAL_SOURCE_PAIRWISE;
+    so.pairwise_keys = &peers[1].pairwise;
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, &so, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal pairwise");
+    oo = meshseal_open_options_default();
+    oo.require_source = 1;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_UNKNOWN_KEY, "pairwise frame without keys");
+    oo.source_keys = peers;
+    oo.source_keys_len = 2;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "pairwise frame with keys");
+    CHECK(o.source == MESHSEAL_SOURCE_PAIRWISE && o.sender == 1 && o.payload_len == sizeof msg &&
+              memcmp(frame + o.payload_offset, msg, sizeof msg) == 0,
+          "pairwise frame delivered");
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, NULL, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal group frame");
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_UNAUTHENTICATED, "group frame where a source is required");
+
+    /* Signed: UNSUPPORTED, with no number used, unless the library was built with `signed`. */
+    static const uint8_t seed[MESHSEAL_ED25519_KEY_LEN] = {9};
+    uint64_t before = 0, after = 0;
+    meshseal_sender_counter(&a_tx, &before, NULL);
+    so = meshseal_seal_options_default();
+    so.source = MESHSEAL_SOURCE_SIGNED;
+    so.signing_key = seed;
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, &so, frame, sizeof frame, &n);
+    meshseal_sender_counter(&a_tx, &after, NULL);
+    if (r == MESHSEAL_RESULT_UNSUPPORTED) {
+        CHECK(n == 0 && after == before, "an unsupported seal used a number");
+    } else {
+        EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal signed");
+        oo.source_keys = NULL;
+        oo.source_keys_len = 0;
+        r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+        EXPECT_RESULT(r, MESHSEAL_RESULT_UNKNOWN_KEY, "signed frame without a verifying key");
+    }
+
+    /* Invalid values are refused as BAD_ARGUMENT, never undefined: no number is used, no frame
+     * reported, and a frame refused for its options can still be opened. */
+    meshseal_sender_counter(&a_tx, &before, NULL);
+    MeshsealSeal bad_seals[4];
+    for (int i = 0; i < 4; i++) bad_seals[i] = meshseal_seal_options_default();
+    bad_seals[0].source = 7;
+    bad_seals[1].binding = MESHSEAL_BINDING_CHALLENGE;
+    bad_seals[2].binding = 200;
+    bad_seals[3].has_time = 2;
+    for (int i = 0; i < 4; i++) {
+        n = 99;
+        r = meshseal_seal_with(&a_tx, msg, sizeof msg, &bad_seals[i], frame, sizeof frame, &n);
+        EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_ARGUMENT, "invalid seal options");
+        CHECK(n == 0, "a refused seal reported %zu bytes", n);
+    }
+    meshseal_sender_counter(&a_tx, &after, NULL);
+    CHECK(after == before, "refused options used %llu numbers",
+          (unsigned long long)(after - before));
+    r = meshseal_seal_with(&a_tx, msg, sizeof msg, NULL, frame, sizeof frame, &n);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "seal after refused options");
+    memcpy(copy, frame, n);
+    oo = meshseal_open_options_default();
+    oo.traffic_class = 9;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_ARGUMENT, "unknown traffic class");
+    oo = meshseal_open_options_default();
+    oo.require_source = 3;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_BAD_ARGUMENT, "require_source out of range");
+    oo = meshseal_open_options_default();
+    oo.source_keys_len = 1;
+    r = meshseal_open_with(&b_rx, frame, n, &oo, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_NULL_POINTER, "key table without a pointer");
+    CHECK(memcmp(frame, copy, n) == 0, "refused options touched the frame");
+    r = meshseal_open_with(&b_rx, frame, n, NULL, &o);
+    EXPECT_RESULT(r, MESHSEAL_RESULT_OK, "open after refused options");
+
+    meshseal_keys_clear(&peers[1].pairwise);
+    meshseal_sender_clear(&a_tx);
+    meshseal_sender_clear(&b_tx);
+    meshseal_sender_clear(&c_tx);
+    meshseal_recipient_clear(&a_rx);
+    meshseal_recipient_clear(&b_rx);
+}
+
 int main(void) {
     char line[2048];
     int vectors = 0;
@@ -433,6 +706,7 @@ int main(void) {
     meshseal_recipient_clear(&rx);
     session();
     challenge_round();
+    options_round();
     printf("vectors %d failures %d\n", vectors, failures);
     return failures ? 1 : 0;
 }

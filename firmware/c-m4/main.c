@@ -1,9 +1,10 @@
 /* C firmware on a Cortex-M4 over the C API: links libmeshseal_ffi.a (thumbv7em, release,
  * feature panic-halt) with Debian's arm-none-eabi-gcc, checks that a sender does not boot from
  * an empty counter store unless provisioned, seals and opens through meshseal.h, checks that
- * a replayed and a tampered frame are refused with their codes, and reports the
- * stack high-water mark (contexts are static, in .bss). Exit status 0 only if all checks pass.
- * Start-up, semihosting and stack painting come from ../mbedtls-m4/startup.c. */
+ * a replayed and a tampered frame are refused with their codes, seals a timed, repeated frame
+ * and opens it through the options calls (meshseal_seal_with, meshseal_open_with), and reports
+ * the stack high-water mark (contexts are static, in .bss). Exit status 0 only if all checks
+ * pass. Start-up, semihosting and stack painting come from ../mbedtls-m4/startup.c. */
 #include <stdint.h>
 #include <string.h>
 
@@ -73,6 +74,32 @@ __attribute__((noinline)) static int run(void) {
     ok &= meshseal_recipient_stats(&rx, &st) == MESHSEAL_RESULT_OK;
     ok &= st.accepted == 20 && st.refused[MESHSEAL_RESULT_REPLAY - 1] == 20 &&
           st.refused[MESHSEAL_RESULT_BAD_TAG - 1] == 1;
+
+    /* The options calls: a timed command repeated for a sleepy receiver, opened as actuation
+     * by a receiver with a clock (the next copy is a duplicate); an unknown constant refused
+     * without using a number. */
+    ok &= meshseal_recipient_set_clock(&rx, 600, 2) == MESHSEAL_RESULT_OK;
+    MeshsealSeal so = meshseal_seal_options_default();
+    so.has_time = 1;
+    so.time = 600;
+    so.has_repeat = 1;
+    so.repeat_copies = 2;
+    so.repeat_window = 10;
+    ok &= meshseal_seal_with(&tx, payload, sizeof payload, &so, frame, sizeof frame, &n) ==
+          MESHSEAL_RESULT_OK;
+    memcpy(copy, frame, n);
+    MeshsealOpen oo = meshseal_open_options_default();
+    oo.traffic_class = MESHSEAL_CLASS_ACTUATION;
+    ok &= meshseal_open_with(&rx, frame, n, &oo, &o) == MESHSEAL_RESULT_OK;
+    ok &= o.freshness == MESHSEAL_FRESHNESS_FRESH && o.has_repeat && o.repeat_copies == 2;
+    ok &= meshseal_open_with(&rx, copy, n, &oo, &o) == MESHSEAL_RESULT_DUPLICATE;
+    uint64_t before = 0, after = 1;
+    meshseal_sender_counter(&tx, &before, NULL);
+    so.source = 7;
+    ok &= meshseal_seal_with(&tx, payload, sizeof payload, &so, frame, sizeof frame, &n) ==
+          MESHSEAL_RESULT_BAD_ARGUMENT;
+    meshseal_sender_counter(&tx, &after, NULL);
+    ok &= n == 0 && after == before;
     return ok;
 }
 

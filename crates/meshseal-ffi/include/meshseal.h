@@ -96,6 +96,29 @@
 #define MESHSEAL_BINDING_CHALLENGE 3
 
 /**
+ * `source` of a seal or of an opened frame: under the group key, so any member can have
+ * sealed it (the sender id is a claim).
+ */
+#define MESHSEAL_SOURCE_GROUP 0
+
+/**
+ * `source`: under the pairwise keys of the sender and the one recipient; no other member can
+ * read it or seal it in the sender's name.
+ */
+#define MESHSEAL_SOURCE_PAIRWISE 1
+
+/**
+ * `source`: under the group key, with the sender's Ed25519ph signature inside the ciphertext
+ * (64 bytes more); every member can check who sealed it. Needs the feature `signed`.
+ */
+#define MESHSEAL_SOURCE_SIGNED 2
+
+/**
+ * Length of an Ed25519 signing key (its secret seed) and of a verifying key.
+ */
+#define MESHSEAL_ED25519_KEY_LEN 32
+
+/**
  * Words of storage in a [`MeshsealSender`].
  */
 #define MESHSEAL_SENDER_WORDS 160
@@ -363,6 +386,152 @@ typedef struct MESHSEAL_ALIGNED(16) MeshsealRecipient {
 } MeshsealRecipient;
 
 /**
+ * A frame's identity: its sender and full sequence number (what a response, a challenge or
+ * an echo is bound to).
+ */
+typedef struct MeshsealFrameId {
+  /**
+   * Sender id.
+   */
+  uint32_t sender;
+  /**
+   * Full sequence number.
+   */
+  uint64_t seq;
+} MeshsealFrameId;
+
+/**
+ * How [`meshseal_seal_with`] seals one frame; start from [`meshseal_seal_options_default`]
+ * (a plain group frame, what a NULL options pointer means). Flags are 0 or 1; any other
+ * flag value, and any constant not listed, is refused as `BAD_ARGUMENT` with nothing sealed.
+ */
+typedef struct MeshsealSeal {
+  /**
+   * `MESHSEAL_SOURCE_GROUP` (the default), `MESHSEAL_SOURCE_PAIRWISE` (with
+   * `pairwise_keys`) or `MESHSEAL_SOURCE_SIGNED` (with `signing_key`; `UNSUPPORTED` when
+   * the library was built without the feature `signed`).
+   */
+  uint8_t source;
+  /**
+   * `MESHSEAL_BINDING_NONE` (the default), `MESHSEAL_BINDING_RESPONSE` (a response to the
+   * request `bound`) or `MESHSEAL_BINDING_ECHO` (the request sent again, echoing the
+   * challenge `bound`; always with the full number). Challenges are sealed by
+   * [`meshseal_issue_challenge`] or [`meshseal_seal_challenge`], not here.
+   */
+  uint8_t binding;
+  /**
+   * 1 when the frame carries the coarse timestamp `time`.
+   */
+  uint8_t has_time;
+  /**
+   * 1 when the frame is announced as sent `repeat_copies` times (at least 1, else
+   * `INVALID_CONFIG`) over `repeat_window` time units, for sleepy receivers; the number is
+   * then always sent in full. The application transmits the same frame that many times.
+   */
+  uint8_t has_repeat;
+  /**
+   * Coarse timestamp (the group's unit, modulo 2^16).
+   */
+  uint16_t time;
+  /**
+   * Copies of a repeated frame.
+   */
+  uint8_t repeat_copies;
+  /**
+   * Transmit window of a repeated frame, in the group's time unit.
+   */
+  uint8_t repeat_window;
+  /**
+   * The request a response answers, or the challenge an echo echoes.
+   */
+  struct MeshsealFrameId bound;
+  /**
+   * With `MESHSEAL_SOURCE_PAIRWISE`: the pairwise keys shared with the one recipient (same
+   * group id and epoch as the sender's keys, else `INVALID_CONFIG`); ignored otherwise.
+   */
+  const struct MeshsealKeys *pairwise_keys;
+  /**
+   * With `MESHSEAL_SOURCE_SIGNED`: this member's Ed25519 signing key,
+   * `MESHSEAL_ED25519_KEY_LEN` bytes; ignored otherwise.
+   */
+  const uint8_t *signing_key;
+} MeshsealSeal;
+
+/**
+ * One peer's keys for source-authenticated frames, in the table of a [`MeshsealOpen`].
+ */
+typedef struct MeshsealPeerKeys {
+  /**
+   * The peer's sender id.
+   */
+  uint32_t peer;
+  /**
+   * 1 when `pairwise` holds the pairwise keys shared with the peer.
+   */
+  uint8_t has_pairwise;
+  /**
+   * 1 when `verifying_key` holds the peer's Ed25519 verifying key (`UNSUPPORTED` when the
+   * library was built without the feature `signed`).
+   */
+  uint8_t has_verifying_key;
+  /**
+   * Pairwise keys shared with the peer (clear with [`meshseal_keys_clear`]).
+   */
+  struct MeshsealKeys pairwise;
+  /**
+   * The peer's Ed25519 verifying key; one that is not a valid key verifies nothing
+   * (`UNKNOWN_KEY`).
+   */
+  uint8_t verifying_key[MESHSEAL_ED25519_KEY_LEN];
+} MeshsealPeerKeys;
+
+/**
+ * How [`meshseal_open_with`] opens one frame; start from [`meshseal_open_options_default`]
+ * (sender id read from the frame, telemetry, no request, no source keys: what a NULL options
+ * pointer means). Flags are 0 or 1; any other flag value, and any constant not listed, is
+ * refused as `BAD_ARGUMENT` with nothing opened.
+ */
+typedef struct MeshsealOpen {
+  /**
+   * 1 when the link layer supplies the sender id `link_sender` (the frame does not carry
+   * it).
+   */
+  uint8_t has_link_sender;
+  /**
+   * `MESHSEAL_CLASS_*`: what the receiver demands of the frame's freshness.
+   */
+  uint8_t traffic_class;
+  /**
+   * 1 when the frame must be a response or challenge to this member's request `request`;
+   * with 0 responses and challenges are refused as `UNSOLICITED`, with 1 anything else is.
+   */
+  uint8_t has_request;
+  /**
+   * 1 to accept only pairwise or signed frames: a group frame, which any member could
+   * have sealed in the sender's name, is refused as `UNAUTHENTICATED`.
+   */
+  uint8_t require_source;
+  /**
+   * The sender id the link layer supplies.
+   */
+  uint32_t link_sender;
+  /**
+   * The request (sealed by this member) the frame must answer.
+   */
+  struct MeshsealFrameId request;
+  /**
+   * Peers' pairwise and verifying keys, `source_keys_len` entries (NULL when 0); the
+   * first entry naming a frame's sender is used. Without keys for its sender a pairwise or
+   * signed frame is refused as `UNKNOWN_KEY`.
+   */
+  const struct MeshsealPeerKeys *source_keys;
+  /**
+   * Entries in `source_keys`.
+   */
+  size_t source_keys_len;
+} MeshsealOpen;
+
+/**
  * What an accepted frame was; the plaintext is `frame[payload_offset..][..payload_len]`.
  */
 typedef struct MeshsealOpened {
@@ -406,6 +575,23 @@ typedef struct MeshsealOpened {
    * Its coarse timestamp.
    */
   uint16_t time;
+  /**
+   * `MESHSEAL_SOURCE_*`: who can have sealed it (pairwise and signed frames are verified).
+   */
+  uint8_t source;
+  /**
+   * Nonzero when it is announced as sent several times (`repeat_copies` copies over
+   * `repeat_window` time units); later copies are refused as `DUPLICATE`.
+   */
+  uint8_t has_repeat;
+  /**
+   * Copies announced.
+   */
+  uint8_t repeat_copies;
+  /**
+   * Transmit window announced, in the group's time unit.
+   */
+  uint8_t repeat_window;
   /**
    * Numbers skipped between the previous highest and this frame.
    */
@@ -650,8 +836,35 @@ MeshsealResult meshseal_sender_clear(struct MeshsealSender *tx);
 MeshsealResult meshseal_recipient_clear(struct MeshsealRecipient *rx);
 
 /**
+ * The C default of [`MeshsealSeal`]: a plain group frame, as [`meshseal_seal`] seals.
+ */
+struct MeshsealSeal meshseal_seal_options_default(void);
+
+/**
+ * Seals `payload` into `out` (capacity `out_cap`) as `*opts` says (NULL: a plain group
+ * frame); the frame length goes to `*out_len` (0 on any failure). The one seal call with
+ * every option: its source (group, pairwise, signed), what it answers (a response to a
+ * request, an echo of a challenge), a coarse timestamp and a repeat announcement, in any
+ * combination. Fails without using a sequence number when the options are invalid
+ * (`BAD_ARGUMENT`, `INVALID_CONFIG`, `UNSUPPORTED`) or `out` is too small
+ * (`BUFFER_TOO_SMALL`).
+ *
+ * # Safety
+ * As for [`meshseal_seal`]; `opts` is null or points to a readable `MeshsealSeal` whose key
+ * pointer for its `source` addresses what that field documents.
+ */
+MeshsealResult meshseal_seal_with(struct MeshsealSender *tx,
+                                  const uint8_t *payload,
+                                  size_t payload_len,
+                                  const struct MeshsealSeal *opts,
+                                  uint8_t *out,
+                                  size_t out_cap,
+                                  size_t *out_len);
+
+/**
  * Seals `payload` into `out` (capacity `out_cap`); the frame length goes to `*out_len`.
  * Fails without using a sequence number when `out` is too small (`BUFFER_TOO_SMALL`).
+ * [`meshseal_seal_with`] with NULL options.
  *
  * # Safety
  * `tx` points to an initialized sender; `payload` to `payload_len` readable bytes (null if
@@ -665,7 +878,8 @@ MeshsealResult meshseal_seal(struct MeshsealSender *tx,
                              size_t *out_len);
 
 /**
- * Seals a response bound to the request `(req_sender, req_seq)`.
+ * Seals a response bound to the request `(req_sender, req_seq)`: [`meshseal_seal_with`]
+ * with `binding` `MESHSEAL_BINDING_RESPONSE`.
  *
  * # Safety
  * As for [`meshseal_seal`].
@@ -680,7 +894,8 @@ MeshsealResult meshseal_seal_response(struct MeshsealSender *tx,
                                       size_t *out_len);
 
 /**
- * Seals `payload` with the coarse timestamp `time` (the group's unit, modulo 2^16).
+ * Seals `payload` with the coarse timestamp `time` (the group's unit, modulo 2^16):
+ * [`meshseal_seal_with`] with `has_time`.
  *
  * # Safety
  * As for [`meshseal_seal`].
@@ -724,7 +939,8 @@ MeshsealResult meshseal_seal_challenge(struct MeshsealSender *tx,
                                        size_t *out_len);
 
 /**
- * Seals `payload` again with proof of freshness, bound to the challenge `(ch_sender, ch_seq)`.
+ * Seals `payload` again with proof of freshness, bound to the challenge `(ch_sender, ch_seq)`:
+ * [`meshseal_seal_with`] with `binding` `MESHSEAL_BINDING_ECHO`.
  *
  * # Safety
  * As for [`meshseal_seal`].
@@ -788,10 +1004,37 @@ MeshsealResult meshseal_recipient_set_clock(struct MeshsealRecipient *rx,
                                             uint16_t max_age);
 
 /**
+ * The C default of [`MeshsealOpen`]: the sender id read from the frame, telemetry, no
+ * request, no source keys, as [`meshseal_open`] with `MESHSEAL_CLASS_TELEMETRY` opens.
+ */
+struct MeshsealOpen meshseal_open_options_default(void);
+
+/**
+ * Opens `frame` (`frame_len` bytes) in place as `*opts` says (NULL: the defaults, as
+ * [`meshseal_open_options_default`]). The one open call with every option: a sender id from
+ * the link layer, the traffic class, the request a response must answer, peers' source keys
+ * and whether a source is required. On success `*out` describes the frame and the plaintext
+ * is inside `frame`; on any refusal the result names the reason and nothing is released (the
+ * ciphertext is wiped when the tag fails). Invalid options are refused as `BAD_ARGUMENT` (or
+ * `UNSUPPORTED` for a verifying key in a build without the feature `signed`) before the frame
+ * is looked at.
+ *
+ * # Safety
+ * As for [`meshseal_open`]; `opts` is null or points to a readable `MeshsealOpen` whose
+ * `source_keys` addresses `source_keys_len` readable entries (null when 0) not overlapping
+ * `frame`.
+ */
+MeshsealResult meshseal_open_with(struct MeshsealRecipient *rx,
+                                  uint8_t *frame,
+                                  size_t frame_len,
+                                  const struct MeshsealOpen *opts,
+                                  struct MeshsealOpened *out);
+
+/**
  * Opens a frame that carries its sender id, in place, under traffic class `class`
- * (`MESHSEAL_CLASS_*`). On success `*out` describes it and the plaintext is inside `frame`;
- * on any refusal the result names the reason and nothing is released (the ciphertext is wiped
- * when the tag fails).
+ * (`MESHSEAL_CLASS_*`): [`meshseal_open_with`] with `traffic_class` set. On success `*out`
+ * describes it and the plaintext is inside `frame`; on any refusal the result names the
+ * reason and nothing is released (the ciphertext is wiped when the tag fails).
  *
  * # Safety
  * `rx` points to an initialized recipient; `frame` to `frame_len` writable bytes; `out` to a
@@ -804,7 +1047,8 @@ MeshsealResult meshseal_open(struct MeshsealRecipient *rx,
                              struct MeshsealOpened *out);
 
 /**
- * Like [`meshseal_open`] for a frame whose sender id the link layer supplies.
+ * Like [`meshseal_open`] for a frame whose sender id the link layer supplies:
+ * [`meshseal_open_with`] with `has_link_sender`.
  *
  * # Safety
  * As for [`meshseal_open`].
@@ -818,7 +1062,7 @@ MeshsealResult meshseal_open_from(struct MeshsealRecipient *rx,
 
 /**
  * Opens a response (or challenge) to this member's request `(req_sender, req_seq)`; anything
- * else is refused.
+ * else is refused: [`meshseal_open_with`] with `has_request`.
  *
  * # Safety
  * As for [`meshseal_open`].

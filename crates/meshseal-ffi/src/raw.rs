@@ -198,8 +198,41 @@ pub(crate) fn disjoint(a: *const u8, a_len: usize, b: *const u8, b_len: usize) -
 pub(crate) unsafe fn in_ref<'a, U>(p: *const U) -> Checked<&'a U> {
     check_ptr(p)?;
     // SAFETY: checked non-null and aligned; validity is the caller's contract. `U` is one of
-    // this crate's `repr(C)` structs of integers, valid for every bit pattern.
+    // this crate's `repr(C)` structs of integers, byte arrays and raw pointers, valid for every
+    // initialized bit pattern (enumerations are carried as integers and checked after reading).
     Ok(unsafe { &*p })
+}
+
+/// A copy of the value at `p`, or `default` when `p` is null (options a caller may omit).
+///
+/// # Safety
+/// `p` is null or addresses a valid `U`.
+pub(crate) unsafe fn copy_or<U: Copy>(p: *const U, default: U) -> Checked<U> {
+    if p.is_null() {
+        return Ok(default);
+    }
+    // SAFETY: forwarded from this function's contract.
+    Ok(*unsafe { in_ref(p)? })
+}
+
+/// `len` values at `p`; a null `p` is allowed for an empty slice.
+///
+/// # Safety
+/// When `len > 0`, `p` addresses `len` valid values of `U` not written through for `'a`; `U`
+/// is one of this crate's `repr(C)` structs as for [`in_ref`].
+pub(crate) unsafe fn slice<'a, U>(p: *const U, len: usize) -> Checked<&'a [U]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    check_ptr(p)?;
+    let size = len
+        .checked_mul(size_of::<U>())
+        .ok_or(MeshsealResult::BadArgument)?;
+    check_len(p.cast::<u8>(), size)?;
+    // SAFETY: non-null and aligned, `len` values spanning at most isize::MAX bytes without
+    // wrapping the address space; validity of every value is the caller's contract, and `U`
+    // is valid for every initialized bit pattern (see `in_ref`).
+    Ok(unsafe { core::slice::from_raw_parts(p, len) })
 }
 
 /// A writable, initialized value at `p`.
