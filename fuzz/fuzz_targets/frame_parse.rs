@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, input)) = data.split_first() else {
         return;
     };
-    let mode = if selector & 1 == 0 { SenderIdMode::Explicit } else { SenderIdMode::Implicit };
+    let mode = if selector & 1 == 0 {
+        SenderIdMode::Explicit
+    } else {
+        SenderIdMode::Implicit
+    };
     let Ok(frame) = Frame::new_checked(input, mode) else {
         return;
     };
@@ -43,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=5).contains(&n));
         }
     }
-    assert!(seq.form.bits() >= 64 || seq.value >> seq.form.bits() == 0, "{seq:?}");
+    assert!(
+        seq.form.bits() >= 64 || seq.value >> seq.form.bits() == 0,
+        "{seq:?}"
+    );
     let ext = frame.ext_byte();
     let binding = frame.binding();
     let time = frame.time();
@@ -97,8 +104,15 @@ fuzz_target!(|data: &[u8]| {
     let mut out = vec![0u8; repr.buffer_len()];
     let emitted = repr.emit_header(&mut out).expect("a parsed Repr must emit");
     assert_eq!(emitted, header_len);
-    assert_eq!(&out[..emitted], &input[..header_len], "non-canonical header: {repr:?}");
-    assert!(out[emitted..].iter().all(|&b| b == 0), "emit_header wrote past the header");
+    assert_eq!(
+        &out[..emitted],
+        &input[..header_len],
+        "non-canonical header: {repr:?}"
+    );
+    assert!(
+        out[emitted..].iter().all(|&b| b == 0),
+        "emit_header wrote past the header"
+    );
 
     // The rebuilt frame reads back as the same meaning.
     out[emitted..].copy_from_slice(&input[header_len..]);
@@ -111,7 +125,14 @@ fuzz_target!(|data: &[u8]| {
     if payload.is_empty() {
         assert!(shorter.is_err());
     } else {
-        let shorter = shorter.expect("dropping a byte of a non-empty payload keeps the frame valid");
-        assert_eq!(Repr::parse(&shorter), Repr { payload_len: repr.payload_len - 1, ..repr });
+        let shorter =
+            shorter.expect("dropping a byte of a non-empty payload keeps the frame valid");
+        assert_eq!(
+            Repr::parse(&shorter),
+            Repr {
+                payload_len: repr.payload_len - 1,
+                ..repr
+            }
+        );
     }
 });

@@ -9,7 +9,7 @@
 //!
 //! Input: a sequence of records `op, len, len bytes` (the last one may be cut short). `op & 3`:
 //! - 0: the bytes are a frame for `recipient.open`;
-//! - 1: the bytes are a frame for `recipient.open_from(.., link)`, `link` taken from `op >> 2`
+//! - 1: the bytes are a frame for `recipient.open_with(.., &Open::default().from(link))`, `link` taken from `op >> 2`
 //!   (0..=47, or 1048..=1063 for non-members);
 //! - 2: genuine sender-1 frame number `(op >> 2) & 0x1f` (modulo their count), XORed with the
 //!   bytes (bytes past its end are appended; `op & 0x80` truncates it to `len` bytes), for `open`;
@@ -30,6 +30,8 @@ use libfuzzer_sys::fuzz_target;
 use meshseal::counter::MemoryStore;
 use meshseal::frame::Frame;
 use meshseal::replay::PeerTable;
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{
     Error, Fragment, Freshness, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig,
     SenderIdMode, TAG_LEN,
@@ -76,7 +78,7 @@ fn seal_all(cfg: SenderConfig, plan: &[(&[u8], Kind)]) -> Vec<Genuine> {
             let n = match kind {
                 Kind::Plain => s.seal(payload, &mut out),
                 Kind::Fragment(f) => s.seal_fragment(payload, f, &mut out),
-                Kind::Timed(t) => s.seal_timed(payload, t, &mut out),
+                Kind::Timed(t) => s.seal_with(payload, &Seal::default().timed(t), &mut out),
             }
             .expect("genuine frame seals");
             out.truncate(n);
@@ -115,19 +117,31 @@ fn fixture() -> &'static Fixture {
             ],
         );
         let sender2 = seal_all(
-            SenderConfig { sender_id_mode: SenderIdMode::Implicit, ..SenderConfig::new(2) },
-            &[(b"hello", Kind::Plain), (b"", Kind::Plain), (b"world!", Kind::Plain)],
+            SenderConfig {
+                sender_id_mode: SenderIdMode::Implicit,
+                ..SenderConfig::new(2)
+            },
+            &[
+                (b"hello", Kind::Plain),
+                (b"", Kind::Plain),
+                (b"world!", Kind::Plain),
+            ],
         );
         // Self-check: unmodified and in order, every genuine frame opens, so the fuzzer can
         // reach the accept path by XORing with zeros.
-        let mut r = Recipient::new(keys(), RecipientConfig::default(), 0..=1000u32, PeerTable::<4>::new());
+        let mut r = Recipient::new(
+            keys(),
+            RecipientConfig::default(),
+            0..=1000u32,
+            PeerTable::<4>::new(),
+        );
         r.provision(1);
         r.provision(2);
         for g in sender1.iter().chain(&sender2) {
             let mut b = g.bytes.clone();
             let opened = match g.mode {
                 SenderIdMode::Explicit => r.open(&mut b),
-                SenderIdMode::Implicit => r.open_from(&mut b, g.sender),
+                SenderIdMode::Implicit => r.open_with(&mut b, &Open::default().from(g.sender)),
             }
             .expect("a genuine frame opens");
             assert_eq!((opened.seq, opened.payload), (g.seq, &g.payload[..]));
@@ -155,7 +169,10 @@ fuzz_target!(|data: &[u8]| {
     let fx = fixture();
     let mut recipient = Recipient::new(
         keys(),
-        RecipientConfig { own_id: Some(OWN_ID), ..RecipientConfig::default() },
+        RecipientConfig {
+            own_id: Some(OWN_ID),
+            ..RecipientConfig::default()
+        },
         0..=1000u32,
         PeerTable::<4>::new(),
     );
@@ -205,7 +222,7 @@ fuzz_target!(|data: &[u8]| {
         let before = recipient.stats().clone();
         let result = match link {
             None => recipient.open(&mut frame),
-            Some(l) => recipient.open_from(&mut frame, l),
+            Some(l) => recipient.open_with(&mut frame, &Open::default().from(l)),
         };
         match result {
             Err(e) => {
@@ -215,10 +232,17 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(after.accepted, before.accepted, "{e:?}");
                 if e == Error::BadTag {
                     // The header is untouched; the ciphertext must have been wiped.
-                    let f = Frame::new_checked(&frame[..], mode).expect("a BadTag frame was well formed");
-                    assert!(f.payload().iter().all(|&b| b == 0), "payload not wiped after BadTag");
+                    let f = Frame::new_checked(&frame[..], mode)
+                        .expect("a BadTag frame was well formed");
+                    assert!(
+                        f.payload().iter().all(|&b| b == 0),
+                        "payload not wiped after BadTag"
+                    );
                     assert_eq!(&frame[..f.header_len()], &sent[..f.header_len()]);
-                    assert_eq!(&frame[frame.len() - TAG_LEN..], &sent[sent.len() - TAG_LEN..]);
+                    assert_eq!(
+                        &frame[frame.len() - TAG_LEN..],
+                        &sent[sent.len() - TAG_LEN..]
+                    );
                 }
             }
             Ok(o) => {
@@ -238,7 +262,10 @@ fuzz_target!(|data: &[u8]| {
                     .chain(&fx.sender2)
                     .find(|g| g.sender == o_sender && g.seq == o_seq)
                     .unwrap_or_else(|| panic!("accepted a frame no sender sealed: {sent:02x?}"));
-                assert_eq!(sent, g.bytes, "accepted bytes differ from the genuine frame");
+                assert_eq!(
+                    sent, g.bytes,
+                    "accepted bytes differ from the genuine frame"
+                );
                 assert_eq!(mode, g.mode);
                 assert_eq!(link.unwrap_or(o_sender), g.sender);
                 assert_eq!(o_payload, g.payload);
@@ -246,7 +273,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(o_time, g.time);
                 assert_eq!(o_epoch, 0);
                 assert_eq!(o_fresh, Freshness::Fresh, "provisioned senders are fresh");
-                assert!(accepted.insert((o_sender, o_seq)), "accepted twice: {o_sender}/{o_seq}");
+                assert!(
+                    accepted.insert((o_sender, o_seq)),
+                    "accepted twice: {o_sender}/{o_seq}"
+                );
                 let (gap, late) = model_accept(highest.entry(o_sender).or_default(), o_seq);
                 assert_eq!((o_gap, o_late), (gap, late));
             }

@@ -19,8 +19,13 @@ const SALT: [u8; 8] = [0x9e, 0x7c, 0xa9, 0x22, 0x23, 0x78, 0x63, 0x40];
 
 fuzz_target!(|data: &[u8]| {
     let _ = Packet::new_checked(data).map(|p| (p.options().count(), p.payload().len(), p.code()));
-    let _ = OscoreOption::new_checked(data)
-        .map(|o| (o.partial_iv().map(<[u8]>::len), o.kid().map(<[u8]>::len), o.kid_context().map(<[u8]>::len)));
+    let _ = OscoreOption::new_checked(data).map(|o| {
+        (
+            o.partial_iv().map(<[u8]>::len),
+            o.kid().map(<[u8]>::len),
+            o.kid_context().map(<[u8]>::len),
+        )
+    });
     let _ = Inner::parse(data).map(|i| i.options().count());
     let ctx = SecurityContext::derive(&Params {
         master_secret: &SECRET,
@@ -30,10 +35,11 @@ fuzz_target!(|data: &[u8]| {
         id_context: None,
     })
     .expect("RFC inputs derive");
-    let mut server =
-        Endpoint::provision(ctx, MemoryStore::default(), 1).expect("endpoint");
+    let mut server = Endpoint::provision(ctx, MemoryStore::default(), 1).expect("endpoint");
     let mut buf = data.to_vec();
-    if let Ok(Verified::Fresh { .. } | Verified::EchoRequired { .. }) = server.unprotect_request(&mut buf) {
+    if let Ok(Verified::Fresh { .. } | Verified::EchoRequired { .. }) =
+        server.unprotect_request(&mut buf)
+    {
         panic!("arbitrary bytes verified as a protected request");
     }
 });

@@ -22,6 +22,8 @@ use meshseal::replay::PeerTable;
 use meshseal::source::{
     derive_pairwise, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
 };
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig, Source, TrafficClass};
 
 fn keys() -> GroupKeys {
@@ -57,11 +59,20 @@ fn fixture() -> &'static Fixture {
         let pair = |a, xa: &X25519Secret, b, xb: &X25519Secret| {
             derive_pairwise(&[0x42; 32], b"", 7, 0, a, xa, b, &X25519Public::from(xb)).unwrap()
         };
-        let mut tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
+        let mut tx =
+            Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
         let mut out = [0u8; 128];
-        let n = tx.seal_pairwise(b"unlock", &pair(1, &x1, 2, &x2), &mut out).unwrap();
+        let n = tx
+            .seal_with(
+                b"unlock",
+                &Seal::default().pairwise(&pair(1, &x1, 2, &x2)),
+                &mut out,
+            )
+            .unwrap();
         let pairwise = out[..n].to_vec();
-        let n = tx.seal_signed(b"scene", &sk, &mut out).unwrap();
+        let n = tx
+            .seal_with(b"scene", &Seal::default().signed(&sk), &mut out)
+            .unwrap();
         let signed = out[..n].to_vec();
         let mut buf = [0u8; MAX_REKEY_LEN];
         let r = Rekey::new(1, &[9; 32], b"", 60, &[3]).unwrap();
@@ -95,12 +106,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let f = fixture();
     if op % 4 == 3 {
-        let mut m = if op & 0x80 != 0 { bytes.to_vec() } else { xor(&f.rekey, bytes) };
+        let mut m = if op & 0x80 != 0 {
+            bytes.to_vec()
+        } else {
+            xor(&f.rekey, bytes)
+        };
         let genuine = m == f.rekey;
         match open_rekey(&MemberKey::derive(&[5; 32], 7, 2), 0, &mut m) {
             Ok(r) => {
                 assert!(genuine, "modified rekey message accepted");
-                assert_eq!((r.epoch, r.grace, r.secret(), r.removed()), (1, 60, &[9u8; 32][..], &[3u32][..]));
+                assert_eq!(
+                    (r.epoch, r.grace, r.secret(), r.removed()),
+                    (1, 60, &[9u8; 32][..], &[3u32][..])
+                );
             }
             Err(_) => assert!(!genuine, "genuine rekey message refused"),
         }
@@ -114,12 +132,21 @@ fuzz_target!(|data: &[u8]| {
     let original = frame.clone();
     let mut rx = Recipient::new(
         keys(),
-        RecipientConfig { own_id: Some(2), ..Default::default() },
+        RecipientConfig {
+            own_id: Some(2),
+            ..Default::default()
+        },
         0..=10,
         PeerTable::<4>::new(),
     );
     rx.provision(1);
-    match rx.open_authenticated(&mut frame, TrafficClass::Telemetry, &f.ring) {
+    match rx.open_with(
+        &mut frame,
+        &Open::default()
+            .class(TrafficClass::Telemetry)
+            .keys(&f.ring)
+            .require_source(),
+    ) {
         Ok(o) => {
             let (payload, source) = if original == f.pairwise {
                 (&b"unlock"[..], Source::Pairwise)
@@ -132,7 +159,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!((rx.stats().accepted, rx.stats().refused_total()), (1, 0));
         }
         Err(e) => {
-            assert_eq!((rx.stats().accepted, rx.stats().refused_total(), rx.stats().refused(e)), (0, 1, 1));
+            assert_eq!(
+                (
+                    rx.stats().accepted,
+                    rx.stats().refused_total(),
+                    rx.stats().refused(e)
+                ),
+                (0, 1, 1)
+            );
         }
     }
 });

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::queue::Micros;
 use crate::{ConfigError, EnergyModel};
+use meshseal::Seal;
 
 /// Largest number of copies the frame can announce (one byte).
 pub const MAX_COPIES: u8 = u8::MAX;
@@ -147,10 +148,21 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
     tx.seal(&body[..payload], &mut out).map_err(refused)?;
     let plain = tx.seal(&body[..payload], &mut out).map_err(refused)?;
     let repeated = tx
-        .seal_repeated(&body[..payload], repeat, None, &mut out)
+        .seal_with(
+            &body[..payload],
+            &Seal::default().repeated(repeat),
+            &mut out,
+        )
         .map_err(refused)?;
     let repeated_timed = tx
-        .seal_repeated(&body[..payload], repeat, Some(0), &mut out)
+        .seal_with(
+            &body[..payload],
+            &Seal {
+                time: Some(0),
+                ..Seal::default().repeated(repeat)
+            },
+            &mut out,
+        )
         .map_err(refused)?;
     let mut full = Sender::provision(
         crate::keys()?,
@@ -160,7 +172,11 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
     .map_err(refused)?;
     full.seal(&body[..payload], &mut out).map_err(refused)?;
     let repeated_full = full
-        .seal_repeated(&body[..payload], repeat, None, &mut out)
+        .seal_with(
+            &body[..payload],
+            &Seal::default().repeated(repeat),
+            &mut out,
+        )
         .map_err(refused)?;
     Ok(FrameSizes {
         plain,

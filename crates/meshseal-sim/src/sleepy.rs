@@ -38,6 +38,8 @@ use serde::Serialize;
 use crate::plan::{airtime, copy_rx_uj, copy_tx_uj, frame_sizes, full_sequence_config, SleepyLink};
 use crate::queue::Micros;
 use crate::{ConfigError, EnergyModel, WakeSchedule, MAX_PAYLOAD};
+use meshseal::Open;
+use meshseal::Seal;
 
 const MICROS: f64 = 1e6;
 const CONTROLLER: u32 = 1;
@@ -319,13 +321,15 @@ impl<'a> Sim<'a> {
         let mut out = [0u8; MAX_PAYLOAD + 32];
         let n = self
             .controller
-            .seal_repeated(
+            .seal_with(
                 &payload[..cfg.payload],
-                Repeat {
-                    copies: cfg.copies,
-                    window: cfg.window_s,
+                &Seal {
+                    time,
+                    ..Seal::default().repeated(Repeat {
+                        copies: cfg.copies,
+                        window: cfg.window_s,
+                    })
                 },
-                time,
                 &mut out,
             )
             .map_err(|_| ConfigError("the core refused to seal a command"))?;
@@ -403,7 +407,10 @@ impl<'a> Sim<'a> {
             self.heard_after_action += 1;
         }
         let mut frame = command.frame.clone();
-        if rx.open_class(&mut frame, TrafficClass::Actuation).is_ok() {
+        if rx
+            .open_with(&mut frame, &Open::default().class(TrafficClass::Actuation))
+            .is_ok()
+        {
             command.acted += 1;
             if command.acted == 1 {
                 let latency = (arrived - command.issued) as f64 / MICROS;

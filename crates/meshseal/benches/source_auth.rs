@@ -9,6 +9,8 @@ use meshseal::replay::PeerTable;
 use meshseal::source::{
     derive_pairwise, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
 };
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig, Source, TrafficClass};
 
 const SECRET: [u8; 32] = [0x42; 32];
@@ -60,8 +62,8 @@ fn bench(c: &mut Criterion) {
     for source in [Source::Group, Source::Pairwise, Source::Signed] {
         let seal = |tx: &mut Sender<MemoryStore>, out: &mut [u8]| match source {
             Source::Group => tx.seal(&PAYLOAD, out),
-            Source::Pairwise => tx.seal_pairwise(&PAYLOAD, &tx_pair, out),
-            _ => tx.seal_signed(&PAYLOAD, &sk, out),
+            Source::Pairwise => tx.seal_with(&PAYLOAD, &Seal::default().pairwise(&tx_pair), out),
+            _ => tx.seal_with(&PAYLOAD, &Seal::default().signed(&sk), out),
         };
         let mut tx =
             Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).unwrap();
@@ -94,8 +96,13 @@ fn bench(c: &mut Criterion) {
                     for i in 0..chunk {
                         let f = &mut frames[i][..lens[i]];
                         black_box(
-                            rx.open_with_keys(f, TrafficClass::Telemetry, &rx_keys)
-                                .unwrap(),
+                            rx.open_with(
+                                f,
+                                &Open::default()
+                                    .class(TrafficClass::Telemetry)
+                                    .keys(&rx_keys),
+                            )
+                            .unwrap(),
                         );
                     }
                     spent += start.elapsed();

@@ -8,6 +8,7 @@ use meshseal::context::LengthState;
 use meshseal::counter::MemoryStore;
 use meshseal::rekey::{seal_rekey, MemberKey, Rekey, MAX_REKEY_LEN};
 use meshseal::source::{derive_pairwise, SigningKey, X25519Public, X25519Secret};
+use meshseal::Seal;
 use meshseal::{GroupKeys, LengthMode, Repeat, Sender, SenderConfig};
 use serde_json::json;
 
@@ -47,29 +48,31 @@ fn main() {
     let k21 = derive_pairwise(&secret, b"", GROUP_ID, EPOCH, 2, &x2, 1, &p1).unwrap();
     let mut out = [0u8; 256];
     let n = sender(1, 9, 8)
-        .seal_pairwise(b"unlock", &k12, &mut out)
+        .seal_with(b"unlock", &Seal::default().pairwise(&k12), &mut out)
         .unwrap();
     let pair_1_to_2 = hex::encode(&out[..n]);
     let n = sender(2, 300, 299)
-        .seal_pairwise(b"locked", &k21, &mut out)
+        .seal_with(b"locked", &Seal::default().pairwise(&k21), &mut out)
         .unwrap();
     let pair_2_to_1 = hex::encode(&out[..n]);
 
     let sk_bytes: [u8; 32] = core::array::from_fn(|i| 0xc0 + i as u8);
     let sk = SigningKey::from_bytes(&sk_bytes);
     let n = sender(1, 10, 9)
-        .seal_signed(b"scene 4", &sk, &mut out)
+        .seal_with(b"scene 4", &Seal::default().signed(&sk), &mut out)
         .unwrap();
     let signed = hex::encode(&out[..n]);
 
     let n = sender(1, 11, 10)
-        .seal_repeated(
+        .seal_with(
             b"lamp on",
-            Repeat {
-                copies: 5,
-                window: 30,
+            &Seal {
+                time: Some(1000),
+                ..Seal::default().repeated(Repeat {
+                    copies: 5,
+                    window: 30,
+                })
             },
-            Some(1000),
             &mut out,
         )
         .unwrap();

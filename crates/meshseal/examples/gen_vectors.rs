@@ -9,6 +9,7 @@
 
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::derive;
+use meshseal::Seal;
 use meshseal::{Fragment, FrameId, GroupKeys, LengthMode, Sender, SenderConfig, SenderIdMode};
 use serde_json::{json, Value};
 
@@ -63,19 +64,27 @@ fn group(
             });
             let mut out = vec![0u8; 512];
             let n = match (c.fragment, c.bound) {
-                _ if c.time.is_some() => tx.seal_timed(c.payload, c.time.unwrap_or(0), &mut out),
+                _ if c.time.is_some() => tx.seal_with(
+                    c.payload,
+                    &Seal::default().timed(c.time.unwrap_or(0)),
+                    &mut out,
+                ),
                 (Some((index, count)), None) => {
                     tx.seal_fragment(c.payload, Fragment { index, count }, &mut out)
                 }
-                (None, Some(("response", s, q))) => {
-                    tx.seal_response(c.payload, FrameId { sender: s, seq: q }, &mut out)
-                }
+                (None, Some(("response", s, q))) => tx.seal_with(
+                    c.payload,
+                    &Seal::default().response(FrameId { sender: s, seq: q }),
+                    &mut out,
+                ),
                 (None, Some(("challenge", s, q))) => tx
                     .seal_challenge(FrameId { sender: s, seq: q }, &mut out)
                     .map(|(n, _)| n),
-                (None, Some(("echo", s, q))) => {
-                    tx.seal_echo(c.payload, FrameId { sender: s, seq: q }, &mut out)
-                }
+                (None, Some(("echo", s, q))) => tx.seal_with(
+                    c.payload,
+                    &Seal::default().echo(FrameId { sender: s, seq: q }),
+                    &mut out,
+                ),
                 (None, None) => tx.seal(c.payload, &mut out),
                 _ => panic!("unsupported case"),
             }

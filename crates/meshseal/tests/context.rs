@@ -9,6 +9,7 @@ use common::*;
 use meshseal::counter::{CounterStore, MemoryStore};
 use meshseal::frame::{SeqForm, SEQ_MAX};
 use meshseal::replay::{PeerTable, ReplayWindow};
+use meshseal::Open;
 use meshseal::{
     Error, Fragment, Freshness, LengthMode, OrderPolicy, Recipient, RecipientConfig, Sender,
     SenderConfig, SenderIdMode,
@@ -56,14 +57,18 @@ fn implicit_sender_adds_nine_bytes() {
     let mut tx = Sender::provision(keys(0), cfg, MemoryStore::default()).unwrap();
     let mut rx = recipient();
     let mut f0 = seal(&mut tx, b"on");
-    rx.open_from(&mut f0, 2).unwrap();
+    rx.open_with(&mut f0, &Open::default().from(2)).unwrap();
     let mut f1 = seal(&mut tx, b"off!");
     assert_eq!(f1.len() - 4, 9);
     // The wrong link-layer sender changes the nonce: the tag fails.
     let mut copy = f1.clone();
-    assert_eq!(rx.open_from(&mut copy, 3).unwrap_err(), Error::BadTag);
+    assert_eq!(
+        rx.open_with(&mut copy, &Open::default().from(3))
+            .unwrap_err(),
+        Error::BadTag
+    );
     assert_eq!(copy[1..5], [0; 4], "payload wiped after a failed tag");
-    let o = rx.open_from(&mut f1, 2).unwrap();
+    let o = rx.open_with(&mut f1, &Open::default().from(2)).unwrap();
     assert_eq!(o.payload, b"off!");
 }
 
@@ -371,7 +376,7 @@ proptest! {
             prop_assert_eq!(f.len(), want_len);
             let o = match mode {
                 SenderIdMode::Explicit => rx.open(&mut f),
-                SenderIdMode::Implicit => rx.open_from(&mut f, id),
+                SenderIdMode::Implicit => rx.open_with(&mut f, &Open::default().from(id)),
             }.unwrap();
             prop_assert_eq!(o.payload, &p[..]);
             prop_assert_eq!(o.seq, start + i as u64);
@@ -438,7 +443,7 @@ proptest! {
     fn arbitrary_bytes_never_panic_nor_open(bytes in prop::collection::vec(any::<u8>(), 0..64), implicit in any::<bool>()) {
         let mut rx = recipient();
         let mut buf = bytes.clone();
-        let r = if implicit { rx.open_from(&mut buf, 1) } else { rx.open(&mut buf) };
+        let r = if implicit { rx.open_with(&mut buf, &Open::default().from(1)) } else { rx.open(&mut buf) };
         prop_assert!(r.is_err());
         prop_assert_eq!(rx.stats().refused_total(), 1);
         let mode = if implicit { SenderIdMode::Implicit } else { SenderIdMode::Explicit };

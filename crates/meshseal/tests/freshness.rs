@@ -6,6 +6,8 @@ mod common;
 use common::*;
 use meshseal::counter::MemoryStore;
 use meshseal::replay::PeerTable;
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{
     Binding, Error, FrameId, Freshness, OrderPolicy, Recipient, RecipientConfig, Sender,
     SenderConfig, TrafficClass,
@@ -37,7 +39,9 @@ fn response_is_bound_to_its_request() {
     let mut q1 = ctl.seal_to_vec(b"status?").unwrap();
     let req1 = lamp_rx.open(&mut q1).unwrap().id();
     let mut out = [0u8; 64];
-    let n = lamp.seal_response(b"on", req1, &mut out).unwrap();
+    let n = lamp
+        .seal_with(b"on", &Seal::default().response(req1), &mut out)
+        .unwrap();
     let r1 = out[..n].to_vec();
 
     let mut q2 = ctl.seal_to_vec(b"status?").unwrap();
@@ -46,7 +50,9 @@ fn response_is_bound_to_its_request() {
     // The response to request 1 offered as the answer to request 2: refused.
     let mut f = r1.clone();
     assert_eq!(
-        ctl_rx.open_response(&mut f, req2).unwrap_err(),
+        ctl_rx
+            .open_with(&mut f, &Open::default().answering(req2))
+            .unwrap_err(),
         Error::BadTag
     );
     // Opened as an ordinary frame: refused as unsolicited.
@@ -54,20 +60,26 @@ fn response_is_bound_to_its_request() {
     assert_eq!(ctl_rx.open(&mut f).unwrap_err(), Error::Unsolicited);
     // Against its own request: accepted, fresh, once.
     let mut f = r1.clone();
-    let o = ctl_rx.open_response(&mut f, req1).unwrap();
+    let o = ctl_rx
+        .open_with(&mut f, &Open::default().answering(req1))
+        .unwrap();
     assert_eq!(
         (o.payload, o.binding, o.freshness),
         (&b"on"[..], Binding::Response, Freshness::Fresh)
     );
     let mut f = r1.clone();
     assert_eq!(
-        ctl_rx.open_response(&mut f, req1).unwrap_err(),
+        ctl_rx
+            .open_with(&mut f, &Open::default().answering(req1))
+            .unwrap_err(),
         Error::Replay
     );
     // A plain frame where a response is expected: refused.
     let mut plain = lamp.seal_to_vec(b"x").unwrap();
     assert_eq!(
-        ctl_rx.open_response(&mut plain, req2).unwrap_err(),
+        ctl_rx
+            .open_with(&mut plain, &Open::default().answering(req2))
+            .unwrap_err(),
         Error::Unsolicited
     );
 }
@@ -84,7 +96,7 @@ fn challenge_recovers_a_receiver_that_lost_its_state() {
     let mut f = recorded.clone();
     assert_eq!(
         lock_rx
-            .open_class(&mut f, TrafficClass::Actuation)
+            .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
             .unwrap_err(),
         Error::Stale
     );
@@ -101,7 +113,7 @@ fn challenge_recovers_a_receiver_that_lost_its_state() {
     let mut cmd = ctl.seal_to_vec(b"unlock").unwrap();
     assert_eq!(
         lock_rx
-            .open_class(&mut cmd, TrafficClass::Actuation)
+            .open_with(&mut cmd, &Open::default().class(TrafficClass::Actuation))
             .unwrap_err(),
         Error::Stale
     );
@@ -114,33 +126,43 @@ fn challenge_recovers_a_receiver_that_lost_its_state() {
         .issue_challenge(&mut lock, request, 100, &mut out)
         .unwrap();
     let mut challenge = out[..n].to_vec();
-    let c = ctl_rx.open_response(&mut challenge, request).unwrap();
+    let c = ctl_rx
+        .open_with(&mut challenge, &Open::default().answering(request))
+        .unwrap();
     assert_eq!(c.binding, Binding::Challenge);
     let challenge_id = c.id();
 
     // The controller repeats the command bound to the challenge: accepted as fresh.
-    let n = ctl.seal_echo(b"unlock", challenge_id, &mut out).unwrap();
+    let n = ctl
+        .seal_with(b"unlock", &Seal::default().echo(challenge_id), &mut out)
+        .unwrap();
     let echo = out[..n].to_vec();
     let mut f = echo.clone();
-    let o = lock_rx.open_class(&mut f, TrafficClass::Actuation).unwrap();
+    let o = lock_rx
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .unwrap();
     assert_eq!(
         (o.payload, o.binding, o.freshness),
         (&b"unlock"[..], Binding::Echo, Freshness::Fresh)
     );
     // The echo cannot be used twice, and the state is now verified: later frames are fresh.
     let mut f = echo.clone();
-    assert!(lock_rx.open_class(&mut f, TrafficClass::Actuation).is_err());
+    assert!(lock_rx
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .is_err());
     let mut next = ctl.seal_to_vec(b"lock").unwrap();
     assert_eq!(
         lock_rx
-            .open_class(&mut next, TrafficClass::Actuation)
+            .open_with(&mut next, &Open::default().class(TrafficClass::Actuation))
             .unwrap()
             .freshness,
         Freshness::Fresh
     );
     // The old recording is now below the window or a replay: never accepted.
     let mut f = recorded.clone();
-    assert!(lock_rx.open_class(&mut f, TrafficClass::Actuation).is_err());
+    assert!(lock_rx
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .is_err());
 }
 
 #[test]
@@ -166,7 +188,7 @@ fn frames_recorded_before_the_proof_never_count_as_fresh_after_it() {
     let mut cmd = tx2.seal_to_vec(b"unlock").unwrap();
     assert_eq!(
         lock_rx
-            .open_class(&mut cmd, TrafficClass::Actuation)
+            .open_with(&mut cmd, &Open::default().class(TrafficClass::Actuation))
             .unwrap_err(),
         Error::Stale
     );
@@ -175,11 +197,19 @@ fn frames_recorded_before_the_proof_never_count_as_fresh_after_it() {
     let n = lock_rx
         .issue_challenge(&mut lock, req, 0, &mut out)
         .unwrap();
-    let cid = ctl_rx.open_response(&mut out[..n], req).unwrap().id();
-    let n = tx2.seal_echo(b"unlock", cid, &mut out).unwrap();
+    let cid = ctl_rx
+        .open_with(&mut out[..n], &Open::default().answering(req))
+        .unwrap()
+        .id();
+    let n = tx2
+        .seal_with(b"unlock", &Seal::default().echo(cid), &mut out)
+        .unwrap();
     assert_eq!(
         lock_rx
-            .open_class(&mut out[..n], TrafficClass::Actuation)
+            .open_with(
+                &mut out[..n],
+                &Open::default().class(TrafficClass::Actuation)
+            )
             .unwrap()
             .freshness,
         Freshness::Fresh
@@ -187,7 +217,9 @@ fn frames_recorded_before_the_proof_never_count_as_fresh_after_it() {
     // The hidden frames (numbers below the proof) are never accepted now.
     for h in &hidden {
         let mut f = h.clone();
-        assert!(lock_rx.open_class(&mut f, TrafficClass::Telemetry).is_err());
+        assert!(lock_rx
+            .open_with(&mut f, &Open::default().class(TrafficClass::Telemetry))
+            .is_err());
     }
 }
 
@@ -200,13 +232,17 @@ fn echo_without_or_after_its_challenge_is_refused() {
     let mut cmd = ctl.seal_to_vec(b"unlock").unwrap();
     // An echo naming a challenge that was never issued.
     let n = ctl
-        .seal_echo(b"unlock", FrameId { sender: 2, seq: 9 }, &mut out)
+        .seal_with(
+            b"unlock",
+            &Seal::default().echo(FrameId { sender: 2, seq: 9 }),
+            &mut out,
+        )
         .unwrap();
     assert_eq!(lock_rx.open(&mut out[..n]).unwrap_err(), Error::Unsolicited);
     // An echo after the challenge expired.
     assert_eq!(
         lock_rx
-            .open_class(&mut cmd, TrafficClass::Actuation)
+            .open_with(&mut cmd, &Open::default().class(TrafficClass::Actuation))
             .unwrap_err(),
         Error::Stale
     );
@@ -219,7 +255,9 @@ fn echo_without_or_after_its_challenge_is_refused() {
         seq: lock.next_seq() - 1,
     };
     assert_eq!(lock_rx.expire_challenges(1_000, 30), 1);
-    let n = ctl.seal_echo(b"unlock", c, &mut out).unwrap();
+    let n = ctl
+        .seal_with(b"unlock", &Seal::default().echo(c), &mut out)
+        .unwrap();
     assert_eq!(lock_rx.open(&mut out[..n]).unwrap_err(), Error::Unsolicited);
 }
 
@@ -236,10 +274,14 @@ fn withheld_frame_delivered_late() {
     let mut window = rx_for(2, OrderPolicy::Window);
     window.provision(1);
     let mut f = retry.clone();
-    window.open_class(&mut f, TrafficClass::Actuation).unwrap();
+    window
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .unwrap();
     let mut f = withheld.clone();
     assert!(
-        window.open_class(&mut f, TrafficClass::Actuation).is_ok(),
+        window
+            .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+            .is_ok(),
         "a replay window cannot see delay"
     );
 
@@ -247,11 +289,13 @@ fn withheld_frame_delivered_late() {
     let mut strict = rx_for(2, OrderPolicy::Strict);
     strict.provision(1);
     let mut f = retry.clone();
-    strict.open_class(&mut f, TrafficClass::Actuation).unwrap();
+    strict
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .unwrap();
     let mut f = withheld.clone();
     assert_eq!(
         strict
-            .open_class(&mut f, TrafficClass::Actuation)
+            .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
             .unwrap_err(),
         Error::OutOfOrder
     );
@@ -261,19 +305,28 @@ fn withheld_frame_delivered_late() {
     ch.provision(1);
     let mut f = withheld.clone();
     assert_eq!(
-        ch.open_class(&mut f, TrafficClass::Challenged).unwrap_err(),
+        ch.open_with(&mut f, &Open::default().class(TrafficClass::Challenged))
+            .unwrap_err(),
         Error::Stale
     );
     let req = ch.last_stale().unwrap();
     let mut out = [0u8; 64];
     let n = ch.issue_challenge(&mut lock, req, 5, &mut out).unwrap();
     let mut c = out[..n].to_vec();
-    let cid = ctl_rx.open_response(&mut c, req).unwrap().id();
-    let n = ctl.seal_echo(b"unlock", cid, &mut out).unwrap();
+    let cid = ctl_rx
+        .open_with(&mut c, &Open::default().answering(req))
+        .unwrap()
+        .id();
+    let n = ctl
+        .seal_with(b"unlock", &Seal::default().echo(cid), &mut out)
+        .unwrap();
     assert_eq!(
-        ch.open_class(&mut out[..n], TrafficClass::Challenged)
-            .unwrap()
-            .payload,
+        ch.open_with(
+            &mut out[..n],
+            &Open::default().class(TrafficClass::Challenged)
+        )
+        .unwrap()
+        .payload,
         b"unlock"
     );
 }
@@ -293,7 +346,9 @@ fn sender_reboot_skipping_more_than_2_pow_16_is_accepted() {
     // Reboot: resumes after the reservation, 99 999 numbers ahead; the first frame is full.
     let mut tx = Sender::new(keys(0), cfg, &mut store).unwrap();
     let mut f = tx.seal_to_vec(b"after").unwrap();
-    let o = rx.open_class(&mut f, TrafficClass::Actuation).unwrap();
+    let o = rx
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .unwrap();
     assert_eq!(
         (o.seq, o.gap, o.freshness),
         (100_000, 99_999, Freshness::Fresh)
@@ -310,38 +365,47 @@ fn coarse_time_bounds_a_withheld_frame() {
     rx.provision(1);
     let mut out = [0u8; 64];
     let _ = ctl.seal_to_vec(b"boot").unwrap(); // the next frames use the 1-byte form
-    let n = ctl.seal_timed(b"unlock", 1000, &mut out).unwrap();
+    let n = ctl
+        .seal_with(b"unlock", &Seal::default().timed(1000), &mut out)
+        .unwrap();
     let withheld = out[..n].to_vec();
     assert_eq!(
         withheld.len() - 6,
         1 + 1 + 1 + 1 + 2 + 8,
         "timestamp costs 3 bytes over 1-byte form"
     );
-    let n = ctl.seal_timed(b"unlock", 1001, &mut out).unwrap();
+    let n = ctl
+        .seal_with(b"unlock", &Seal::default().timed(1001), &mut out)
+        .unwrap();
     let retry = out[..n].to_vec();
 
     // The retry arrives in time: fresh.
     rx.set_clock(1001, 5);
     let mut f = retry.clone();
-    let o = rx.open_class(&mut f, TrafficClass::Actuation).unwrap();
+    let o = rx
+        .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+        .unwrap();
     assert_eq!((o.time, o.freshness), (Some(1001), Freshness::Fresh));
     // The withheld copy arrives 29 units later: inside the replay window, but too old.
     rx.set_clock(1030, 5);
     let mut f = withheld.clone();
     assert_eq!(
-        rx.open_class(&mut f, TrafficClass::Actuation).unwrap_err(),
+        rx.open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+            .unwrap_err(),
         Error::Stale
     );
 
     // A receiver without state, with a clock, takes a recent timed frame as fresh...
     let mut tx = sender(3);
-    let n = tx.seal_timed(b"unlock", 65534, &mut out).unwrap(); // full form: first after boot
+    let n = tx
+        .seal_with(b"unlock", &Seal::default().timed(65534), &mut out)
+        .unwrap(); // full form: first after boot
     let timed = out[..n].to_vec();
     let mut cold = rx_for(2, OrderPolicy::Window);
     cold.set_clock(3, 10); // 5 units later, across the 16-bit wrap
     let mut f = timed.clone();
     assert_eq!(
-        cold.open_class(&mut f, TrafficClass::Actuation)
+        cold.open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
             .unwrap()
             .freshness,
         Freshness::Fresh
@@ -381,7 +445,7 @@ mod properties {
             let mut seen = std::collections::HashSet::new();
             let try_open = |rx: &mut Rx4, f: &[u8], seen: &mut std::collections::HashSet<u64>| -> Option<(u64, Freshness)> {
                 let mut g = f.to_vec();
-                let o = rx.open_class(&mut g, TrafficClass::Actuation).ok()?;
+                let o = rx.open_with(&mut g, &Open::default().class(TrafficClass::Actuation)).ok()?;
                 assert!(seen.insert(o.seq), "seq {} delivered twice", o.seq);
                 Some((o.seq, o.freshness))
             };
@@ -393,12 +457,12 @@ mod properties {
             // Recovery: a new full-length command is stale, challenged and echoed.
             let mut tx = Sender::new(keys(0), SenderConfig::new(1), MemoryStore { limit: Some(boundary), writes: 0 }).unwrap();
             let mut cmd = tx.seal_to_vec(b"cmd").unwrap();
-            prop_assert_eq!(rx.open_class(&mut cmd, TrafficClass::Actuation).unwrap_err(), Error::Stale);
+            prop_assert_eq!(rx.open_with(&mut cmd, &Open::default().class(TrafficClass::Actuation)).unwrap_err(), Error::Stale);
             let req = rx.last_stale().unwrap();
             let mut out = [0u8; 64];
             let n = rx.issue_challenge(&mut lock, req, 0, &mut out).unwrap();
-            let cid = ctl_rx.open_response(&mut out[..n], req).unwrap().id();
-            let n = tx.seal_echo(b"cmd", cid, &mut out).unwrap();
+            let cid = ctl_rx.open_with(&mut out[..n], &Open::default().answering(req)).unwrap().id();
+            let n = tx.seal_with(b"cmd", &Seal::default().echo(cid), &mut out).unwrap();
             prop_assert_eq!(try_open(&mut rx, &out[..n], &mut seen).map(|x| x.1), Some(Freshness::Fresh));
             for &i in &after {
                 if let Some((seq, _)) = try_open(&mut rx, &old[i % recorded], &mut seen) {
@@ -406,7 +470,7 @@ mod properties {
                 }
             }
             let mut next = tx.seal_to_vec(b"next").unwrap();
-            prop_assert_eq!(rx.open_class(&mut next, TrafficClass::Actuation).unwrap().freshness, Freshness::Fresh);
+            prop_assert_eq!(rx.open_with(&mut next, &Open::default().class(TrafficClass::Actuation)).unwrap().freshness, Freshness::Fresh);
         }
     }
 }

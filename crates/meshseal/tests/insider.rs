@@ -9,6 +9,8 @@ use meshseal::counter::MemoryStore;
 use meshseal::frame::SEQ_MAX;
 use meshseal::replay::PeerTable;
 use meshseal::source::{SigningKey, SourceKeys, VerifyingKey};
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{
     Binding, Error, Freshness, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig, Source,
     TrafficClass,
@@ -72,7 +74,9 @@ fn forged_as_1(keys: GroupKeys, seq: u64) -> Vec<u8> {
 
 fn signed(tx: &mut Sender<MemoryStore>, sk: &SigningKey, payload: &[u8]) -> Vec<u8> {
     let mut out = [0u8; 160];
-    let n = tx.seal_signed(payload, sk, &mut out).unwrap();
+    let n = tx
+        .seal_with(payload, &Seal::default().signed(sk), &mut out)
+        .unwrap();
     out[..n].to_vec()
 }
 
@@ -88,7 +92,10 @@ fn one_forged_plain_frame_cannot_lock_out_signed_commands() {
     assert_eq!(forged.len(), 15);
     let mut f = forged.clone();
     let o = rx
-        .open_with_keys(&mut f, TrafficClass::Telemetry, &vk)
+        .open_with(
+            &mut f,
+            &Open::default().class(TrafficClass::Telemetry).keys(&vk),
+        )
         .unwrap();
     assert_eq!(
         o.source,
@@ -100,14 +107,23 @@ fn one_forged_plain_frame_cannot_lock_out_signed_commands() {
     // number is also reconstructed near it, and fails the tag)...
     for _ in 0..3 {
         let mut plain = tx1.seal_to_vec(b"temp=21").unwrap();
-        let refused = rx.open_with_keys(&mut plain, TrafficClass::Telemetry, &vk);
+        let refused = rx.open_with(
+            &mut plain,
+            &Open::default().class(TrafficClass::Telemetry).keys(&vk),
+        );
         assert!(matches!(refused, Err(Error::TooOld | Error::BadTag)));
     }
     // ...but its signed commands are judged by a window no plain frame can move.
     for cmd in [&b"unlock"[..], b"lock", b"unlock"] {
         let mut f = signed(&mut tx1, &sk, cmd);
         let o = rx
-            .open_authenticated(&mut f, TrafficClass::Actuation, &vk)
+            .open_with(
+                &mut f,
+                &Open::default()
+                    .class(TrafficClass::Actuation)
+                    .keys(&vk)
+                    .require_source(),
+            )
             .unwrap();
         assert_eq!(
             (o.payload, o.source, o.freshness),
@@ -117,11 +133,23 @@ fn one_forged_plain_frame_cannot_lock_out_signed_commands() {
     // A replayed signed command is still refused.
     let mut f = signed(&mut tx1, &sk, b"open");
     let copy = f.clone();
-    rx.open_authenticated(&mut f, TrafficClass::Actuation, &vk)
-        .unwrap();
+    rx.open_with(
+        &mut f,
+        &Open::default()
+            .class(TrafficClass::Actuation)
+            .keys(&vk)
+            .require_source(),
+    )
+    .unwrap();
     assert_eq!(
-        rx.open_authenticated(&mut copy.clone(), TrafficClass::Actuation, &vk)
-            .err(),
+        rx.open_with(
+            &mut copy.clone(),
+            &Open::default()
+                .class(TrafficClass::Actuation)
+                .keys(&vk)
+                .require_source()
+        )
+        .err(),
         Some(Error::Replay)
     );
 }
@@ -254,7 +282,9 @@ fn an_open_challenge_is_not_displaced_by_other_recorded_frames() {
     let recorded: Vec<Vec<u8>> = (0..3).map(|_| ctl.seal_to_vec(b"x").unwrap()).collect();
     let mut cmd = ctl.seal_to_vec(b"unlock").unwrap();
     assert_eq!(
-        lock_rx.open_class(&mut cmd, TrafficClass::Actuation).err(),
+        lock_rx
+            .open_with(&mut cmd, &Open::default().class(TrafficClass::Actuation))
+            .err(),
         Some(Error::Stale)
     );
     let request = lock_rx.last_stale().unwrap();
@@ -263,14 +293,19 @@ fn an_open_challenge_is_not_displaced_by_other_recorded_frames() {
         .issue_challenge(&mut lock, request, 0, &mut out)
         .unwrap();
     let mut challenge = out[..n].to_vec();
-    let cid = ctl_rx.open_response(&mut challenge, request).unwrap().id();
+    let cid = ctl_rx
+        .open_with(&mut challenge, &Open::default().answering(request))
+        .unwrap()
+        .id();
 
     // The attacker delivers the recorded frames: each is stale, but none replaces the
     // challenge the controller is answering.
     for r in &recorded {
         let mut f = r.clone();
         assert_eq!(
-            lock_rx.open_class(&mut f, TrafficClass::Actuation).err(),
+            lock_rx
+                .open_with(&mut f, &Open::default().class(TrafficClass::Actuation))
+                .err(),
             Some(Error::Stale)
         );
         let req = lock_rx.last_stale().unwrap();
@@ -281,10 +316,12 @@ fn an_open_challenge_is_not_displaced_by_other_recorded_frames() {
         );
     }
     assert_eq!(lock_rx.challenges().count(), 1);
-    let n = ctl.seal_echo(b"unlock", cid, &mut out).unwrap();
+    let n = ctl
+        .seal_with(b"unlock", &Seal::default().echo(cid), &mut out)
+        .unwrap();
     let mut echo = out[..n].to_vec();
     let o = lock_rx
-        .open_class(&mut echo, TrafficClass::Actuation)
+        .open_with(&mut echo, &Open::default().class(TrafficClass::Actuation))
         .unwrap();
     assert_eq!(
         (o.payload, o.binding, o.freshness),

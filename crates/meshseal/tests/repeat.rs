@@ -4,6 +4,8 @@
 mod common;
 
 use common::{recipient, sender};
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{Error, Freshness, Repeat, TrafficClass};
 use proptest::prelude::*;
 
@@ -18,7 +20,7 @@ fn copies_are_duplicates_up_to_the_announced_count() {
     let mut rx = recipient();
     let mut out = [0u8; 64];
     let n = tx
-        .seal_repeated(b"lamp on", FIVE_IN_30, None, &mut out)
+        .seal_with(b"lamp on", &Seal::default().repeated(FIVE_IN_30), &mut out)
         .unwrap();
     let frame = out[..n].to_vec();
     let mut first = frame.clone();
@@ -53,7 +55,7 @@ fn replays_of_ordinary_frames_and_forged_copies_are_not_duplicates() {
 
     let mut out = [0u8; 64];
     let n = tx
-        .seal_repeated(b"lamp on", FIVE_IN_30, None, &mut out)
+        .seal_with(b"lamp on", &Seal::default().repeated(FIVE_IN_30), &mut out)
         .unwrap();
     rx.open(&mut out[..n].to_vec()).unwrap();
     // A copy with a flipped bit is no copy: the tag decides.
@@ -69,7 +71,14 @@ fn timed_repeat_bounds_lateness() {
     let mut out = [0u8; 64];
     // Window opens at coarse time 1000 and lasts 30 units; receivers allow 2 units of skew.
     let n = tx
-        .seal_repeated(b"unlock", FIVE_IN_30, Some(1000), &mut out)
+        .seal_with(
+            b"unlock",
+            &Seal {
+                time: Some(1000),
+                ..Seal::default().repeated(FIVE_IN_30)
+            },
+            &mut out,
+        )
         .unwrap();
     let frame = out[..n].to_vec();
 
@@ -77,7 +86,9 @@ fn timed_repeat_bounds_lateness() {
     let mut rx = recipient();
     rx.set_clock(1020, 2);
     let mut first = frame.clone();
-    let o = rx.open_class(&mut first, TrafficClass::Actuation).unwrap();
+    let o = rx
+        .open_with(&mut first, &Open::default().class(TrafficClass::Actuation))
+        .unwrap();
     assert_eq!(o.freshness, Freshness::Fresh);
     rx.set_clock(1031, 2);
     assert_eq!(rx.open(&mut frame.clone()).err(), Some(Error::Duplicate));
@@ -90,8 +101,11 @@ fn timed_repeat_bounds_lateness() {
     let mut late = recipient();
     late.set_clock(1040, 2);
     assert_eq!(
-        late.open_class(&mut frame.clone(), TrafficClass::Actuation)
-            .err(),
+        late.open_with(
+            &mut frame.clone(),
+            &Open::default().class(TrafficClass::Actuation)
+        )
+        .err(),
         Some(Error::Stale)
     );
     assert_eq!(late.open(&mut frame.clone()).err(), Some(Error::Replay));
@@ -104,7 +118,9 @@ fn only_recent_repeats_are_tracked() {
     let mut out = [0u8; 64];
     let mut frames = Vec::new();
     for _ in 0..=meshseal::context::TRACKED_REPEATS {
-        let n = tx.seal_repeated(b"x", FIVE_IN_30, None, &mut out).unwrap();
+        let n = tx
+            .seal_with(b"x", &Seal::default().repeated(FIVE_IN_30), &mut out)
+            .unwrap();
         frames.push(out[..n].to_vec());
         rx.open(&mut out[..n].to_vec()).unwrap();
     }
@@ -128,7 +144,7 @@ fn a_receiver_that_missed_many_frames_opens_a_repeat() {
         tx.seal(b"to someone else", &mut out).unwrap();
     }
     let n = tx
-        .seal_repeated(b"lamp on", FIVE_IN_30, None, &mut out)
+        .seal_with(b"lamp on", &Seal::default().repeated(FIVE_IN_30), &mut out)
         .unwrap();
     let mut copy = out[..n].to_vec();
     let o = rx.open(&mut copy).unwrap();
@@ -142,24 +158,34 @@ fn wire_cost() {
     tx.seal(b"warm", &mut out).unwrap();
     let plain = tx.seal(&[1, 2, 3, 4], &mut out).unwrap() - 4;
     let repeated = tx
-        .seal_repeated(&[1, 2, 3, 4], FIVE_IN_30, None, &mut out)
+        .seal_with(
+            &[1, 2, 3, 4],
+            &Seal::default().repeated(FIVE_IN_30),
+            &mut out,
+        )
         .unwrap()
         - 4;
     let timed = tx
-        .seal_repeated(&[1, 2, 3, 4], FIVE_IN_30, Some(7), &mut out)
+        .seal_with(
+            &[1, 2, 3, 4],
+            &Seal {
+                time: Some(7),
+                ..Seal::default().repeated(FIVE_IN_30)
+            },
+            &mut out,
+        )
         .unwrap()
         - 4;
     // Extension byte, 2 announcement bytes and the full 5-byte number (instead of the short
     // form's nibble): 8 bytes; the timestamp 2 more.
     assert_eq!((plain, repeated, timed), (10, 18, 20));
     assert_eq!(
-        tx.seal_repeated(
+        tx.seal_with(
             b"",
-            Repeat {
+            &Seal::default().repeated(Repeat {
                 copies: 0,
                 window: 1
-            },
-            None,
+            }),
             &mut out
         ),
         Err(Error::InvalidConfig)
@@ -179,7 +205,7 @@ proptest! {
         for &c in &copies {
             frames.push((tx.seal_to_vec(b"plain").unwrap(), 1u8, false));
             let mut out = [0u8; 64];
-            let n = tx.seal_repeated(b"rep", Repeat { copies: c, window: 10 }, None, &mut out).unwrap();
+            let n = tx.seal_with(b"rep", &Seal::default().repeated(Repeat { copies: c, window: 10 }), &mut out).unwrap();
             frames.push((out[..n].to_vec(), c, true));
         }
         let mut delivered = vec![0u32; frames.len()];

@@ -8,6 +8,8 @@ use meshseal::replay::PeerTable;
 use meshseal::source::{
     derive_pairwise, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
 };
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{
     Error, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig, Source, TrafficClass,
 };
@@ -105,12 +107,20 @@ fn both_members_derive_the_same_pairwise_keys_and_others_differ() {
     let k12 = m1.pair_with(&m2, &SECRET, 0);
     let mut f = {
         let mut out = [0u8; 64];
-        let n = tx.seal_pairwise(b"hi", &k12, &mut out).unwrap();
+        let n = tx
+            .seal_with(b"hi", &Seal::default().pairwise(&k12), &mut out)
+            .unwrap();
         out[..n].to_vec()
     };
     let (_, _, _, mut rx, peers) = setup();
     let o = rx
-        .open_authenticated(&mut f, TrafficClass::Telemetry, &peers)
+        .open_with(
+            &mut f,
+            &Open::default()
+                .class(TrafficClass::Telemetry)
+                .keys(&peers)
+                .require_source(),
+        )
         .unwrap();
     assert_eq!((o.source, o.payload), (Source::Pairwise, &b"hi"[..]));
     // Equal ids, or a low-order peer key, give no keys.
@@ -143,7 +153,9 @@ fn insider_cannot_read_or_forge_pairwise() {
     let mut tx1 = m1.sender();
     let k12 = m1.pair_with(&m2, &SECRET, 0);
     let mut out = [0u8; 64];
-    let n = tx1.seal_pairwise(b"unlock", &k12, &mut out).unwrap();
+    let n = tx1
+        .seal_with(b"unlock", &Seal::default().pairwise(&k12), &mut out)
+        .unwrap();
     let mut genuine = out[..n].to_vec();
 
     // Reading: the group key and 3's pairwise keys with 1 both fail.
@@ -159,8 +171,13 @@ fn insider_cannot_read_or_forge_pairwise() {
         vks: vec![],
     };
     assert_eq!(
-        eve.open_with_keys(&mut genuine.clone(), TrafficClass::Telemetry, &eve_keys)
-            .err(),
+        eve.open_with(
+            &mut genuine.clone(),
+            &Open::default()
+                .class(TrafficClass::Telemetry)
+                .keys(&eve_keys)
+        )
+        .err(),
         Some(Error::BadTag)
     );
     assert_eq!(
@@ -182,26 +199,46 @@ fn insider_cannot_read_or_forge_pairwise() {
     let group_forgery = as1.seal_to_vec(b"unlock").unwrap();
     let mut forged = Vec::new();
     for k in [m3.pair_with(&m1, &SECRET, 0), m3.pair_with(&m2, &SECRET, 0)] {
-        let n = as1.seal_pairwise(b"unlock", &k, &mut out).unwrap();
+        let n = as1
+            .seal_with(b"unlock", &Seal::default().pairwise(&k), &mut out)
+            .unwrap();
         forged.push(out[..n].to_vec());
     }
     for f in forged {
         assert_eq!(
-            rx.open_authenticated(&mut f.clone(), TrafficClass::Actuation, &peers)
-                .err(),
+            rx.open_with(
+                &mut f.clone(),
+                &Open::default()
+                    .class(TrafficClass::Actuation)
+                    .keys(&peers)
+                    .require_source()
+            )
+            .err(),
             Some(Error::BadTag)
         );
     }
     // ... but the authenticated open refuses it.
     assert_eq!(
-        rx.open_authenticated(&mut group_forgery.clone(), TrafficClass::Actuation, &peers)
-            .err(),
+        rx.open_with(
+            &mut group_forgery.clone(),
+            &Open::default()
+                .class(TrafficClass::Actuation)
+                .keys(&peers)
+                .require_source()
+        )
+        .err(),
         Some(Error::Unauthenticated)
     );
     assert_eq!(rx.stats().refused(Error::Unauthenticated), 1);
     // The genuine frame still opens.
     let o = rx
-        .open_authenticated(&mut genuine, TrafficClass::Actuation, &peers)
+        .open_with(
+            &mut genuine,
+            &Open::default()
+                .class(TrafficClass::Actuation)
+                .keys(&peers)
+                .require_source(),
+        )
         .unwrap();
     assert_eq!((o.sender, o.payload), (1, &b"unlock"[..]));
     // The plain group open accepts the forgery: this is the threat, stated by a test.
@@ -216,19 +253,35 @@ fn insider_cannot_forge_a_signed_frame_and_a_failed_signature_moves_nothing() {
     // number 1 will use next.
     let mut as1 = Sender::provision(keys(0), SenderConfig::new(1), MemoryStore::default()).unwrap();
     let mut out = [0u8; 128];
-    let n = as1.seal_signed(b"open door", &m3.sig, &mut out).unwrap();
+    let n = as1
+        .seal_with(b"open door", &Seal::default().signed(&m3.sig), &mut out)
+        .unwrap();
     let mut forged = out[..n].to_vec();
     assert_eq!(
-        rx.open_authenticated(&mut forged, TrafficClass::Actuation, &peers)
-            .err(),
+        rx.open_with(
+            &mut forged,
+            &Open::default()
+                .class(TrafficClass::Actuation)
+                .keys(&peers)
+                .require_source()
+        )
+        .err(),
         Some(Error::BadSignature)
     );
     // The tag verified but nothing is released: the payload is wiped.
     assert!(!forged.windows(9).any(|w| w == b"open door"));
     // The number was not taken: 1's genuine frame with the same number opens.
-    let n = tx1.seal_signed(b"lamp on", &m1.sig, &mut out).unwrap();
+    let n = tx1
+        .seal_with(b"lamp on", &Seal::default().signed(&m1.sig), &mut out)
+        .unwrap();
     let o = rx
-        .open_authenticated(&mut out[..n], TrafficClass::Actuation, &peers)
+        .open_with(
+            &mut out[..n],
+            &Open::default()
+                .class(TrafficClass::Actuation)
+                .keys(&peers)
+                .require_source(),
+        )
         .unwrap();
     assert_eq!(
         (o.seq, o.source, o.payload),
@@ -242,15 +295,23 @@ fn signed_frames_refuse_every_bit_flip_and_need_a_key() {
     let (m1, _, _, _, peers) = setup();
     let mut tx1 = m1.sender();
     let mut out = [0u8; 128];
-    let n = tx1.seal_signed(b"scene 4", &m1.sig, &mut out).unwrap();
+    let n = tx1
+        .seal_with(b"scene 4", &Seal::default().signed(&m1.sig), &mut out)
+        .unwrap();
     let frame = out[..n].to_vec();
     for bit in 0..n * 8 {
         let (_, _, _, mut rx, _) = setup();
         let mut f = frame.clone();
         f[bit / 8] ^= 1 << (bit % 8);
         assert!(
-            rx.open_authenticated(&mut f, TrafficClass::Telemetry, &peers)
-                .is_err(),
+            rx.open_with(
+                &mut f,
+                &Open::default()
+                    .class(TrafficClass::Telemetry)
+                    .keys(&peers)
+                    .require_source()
+            )
+            .is_err(),
             "bit {bit}"
         );
     }
@@ -260,8 +321,14 @@ fn signed_frames_refuse_every_bit_flip_and_need_a_key() {
         vks: vec![],
     };
     assert_eq!(
-        rx.open_authenticated(&mut frame.clone(), TrafficClass::Telemetry, &no_keys)
-            .err(),
+        rx.open_with(
+            &mut frame.clone(),
+            &Open::default()
+                .class(TrafficClass::Telemetry)
+                .keys(&no_keys)
+                .require_source()
+        )
+        .err(),
         Some(Error::UnknownKey)
     );
     assert_eq!(rx.open(&mut frame.clone()).err(), Some(Error::UnknownKey));
@@ -281,7 +348,9 @@ fn removed_member_cannot_derive_new_pairwise_keys() {
     )
     .unwrap();
     let mut out = [0u8; 64];
-    let n = tx1.seal_pairwise(b"x", &k12_new, &mut out).unwrap();
+    let n = tx1
+        .seal_with(b"x", &Seal::default().pairwise(&k12_new), &mut out)
+        .unwrap();
     // 3's best guess: old master secret with its own and others' public keys.
     let guesses = [m3.pair_with(&m1, &SECRET, 1), m3.pair_with(&m2, &SECRET, 1)];
     for g in guesses {
@@ -297,8 +366,11 @@ fn removed_member_cannot_derive_new_pairwise_keys() {
             vks: vec![],
         };
         assert_eq!(
-            eve.open_with_keys(&mut out[..n].to_vec(), TrafficClass::Telemetry, &p)
-                .err(),
+            eve.open_with(
+                &mut out[..n].to_vec(),
+                &Open::default().class(TrafficClass::Telemetry).keys(&p)
+            )
+            .err(),
             Some(Error::BadTag)
         );
     }
@@ -314,11 +386,19 @@ fn added_bytes() {
     tx.seal(b"warm", &mut out).unwrap();
     let group = tx.seal(b"\x01\x02\x03\x04", &mut out).unwrap() - 4;
     let pairwise = tx
-        .seal_pairwise(b"\x01\x02\x03\x04", &k12, &mut out)
+        .seal_with(
+            b"\x01\x02\x03\x04",
+            &Seal::default().pairwise(&k12),
+            &mut out,
+        )
         .unwrap()
         - 4;
     let signed = tx
-        .seal_signed(b"\x01\x02\x03\x04", &m1.sig, &mut out)
+        .seal_with(
+            b"\x01\x02\x03\x04",
+            &Seal::default().signed(&m1.sig),
+            &mut out,
+        )
         .unwrap()
         - 4;
     assert_eq!(group, 10);

@@ -8,6 +8,8 @@ use meshseal::replay::PeerTable;
 use meshseal::source::{
     derive_pairwise, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
 };
+use meshseal::Open;
+use meshseal::Seal;
 use meshseal::{
     GroupKeys, LengthMode, Recipient, RecipientConfig, Sender, SenderConfig, Source, TrafficClass,
 };
@@ -137,14 +139,24 @@ fn pairwise_vectors() {
         };
         let mut out = [0u8; 128];
         let len = sender(&v, s, n(&f["seq"]), n(&f["reference"]))
-            .seal_pairwise(&h(&f["payload"]), &pair(own, peer), &mut out)
+            .seal_with(
+                &h(&f["payload"]),
+                &Seal::default().pairwise(&pair(own, peer)),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(hex::encode(&out[..len]), f["frame"].as_str().unwrap());
         let mut rx = recipient(&v, r, s, n(&f["reference"]));
         let keys = Keys(Some((s, pair(peer, own))), None);
         let mut frame = h(&f["frame"]);
         let o = rx
-            .open_authenticated(&mut frame, TrafficClass::Telemetry, &keys)
+            .open_with(
+                &mut frame,
+                &Open::default()
+                    .class(TrafficClass::Telemetry)
+                    .keys(&keys)
+                    .require_source(),
+            )
             .unwrap();
         assert_eq!(
             (o.seq, o.source, o.payload.to_vec()),
@@ -161,14 +173,20 @@ fn signed_vector() {
     assert_eq!(sk.verifying_key().as_bytes(), &h32(&s["ed25519_public"]));
     let mut out = [0u8; 128];
     let len = sender(&v, 1, n(&s["seq"]), n(&s["reference"]))
-        .seal_signed(&h(&s["payload"]), &sk, &mut out)
+        .seal_with(&h(&s["payload"]), &Seal::default().signed(&sk), &mut out)
         .unwrap();
     assert_eq!(hex::encode(&out[..len]), s["frame"].as_str().unwrap());
     let mut rx = recipient(&v, 2, 1, n(&s["reference"]));
     let keys = Keys(None, Some((1, sk.verifying_key())));
     let mut frame = h(&s["frame"]);
     let o = rx
-        .open_authenticated(&mut frame, TrafficClass::Telemetry, &keys)
+        .open_with(
+            &mut frame,
+            &Open::default()
+                .class(TrafficClass::Telemetry)
+                .keys(&keys)
+                .require_source(),
+        )
         .unwrap();
     assert_eq!(
         (o.source, o.payload.to_vec()),
@@ -186,7 +204,14 @@ fn repeat_vector() {
     };
     let mut out = [0u8; 128];
     let len = sender(&v, 1, n(&r["seq"]), n(&r["reference"]))
-        .seal_repeated(&h(&r["payload"]), rep, Some(n(&r["time"]) as u16), &mut out)
+        .seal_with(
+            &h(&r["payload"]),
+            &Seal {
+                time: Some(n(&r["time"]) as u16),
+                ..Seal::default().repeated(rep)
+            },
+            &mut out,
+        )
         .unwrap();
     assert_eq!(hex::encode(&out[..len]), r["frame"].as_str().unwrap());
     let mut rx = recipient(&v, 2, 1, n(&r["reference"]));

@@ -6,6 +6,7 @@ use meshseal::context::{open_stateless, LengthState};
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::derive;
 use meshseal::frame::{Frame, Repr};
+use meshseal::Seal;
 use meshseal::{
     Error, Fragment, FrameId, GroupKeys, LengthMode, Sender, SenderConfig, SenderIdMode,
 };
@@ -112,7 +113,11 @@ fn vectors_are_reproduced_byte_for_byte() {
                 seq: b.seq,
             });
             let n = match (&v.fragment, v.bound.as_ref().map(|b| b.kind.as_str())) {
-                _ if v.time.is_some() => tx.seal_timed(&payload, v.time.unwrap_or(0), &mut out),
+                _ if v.time.is_some() => tx.seal_with(
+                    &payload,
+                    &Seal::default().timed(v.time.unwrap_or(0)),
+                    &mut out,
+                ),
                 (Some(f), None) => tx.seal_fragment(
                     &payload,
                     Fragment {
@@ -121,11 +126,17 @@ fn vectors_are_reproduced_byte_for_byte() {
                     },
                     &mut out,
                 ),
-                (None, Some("response")) => tx.seal_response(&payload, bound.unwrap(), &mut out),
+                (None, Some("response")) => tx.seal_with(
+                    &payload,
+                    &Seal::default().response(bound.unwrap()),
+                    &mut out,
+                ),
                 (None, Some("challenge")) => {
                     tx.seal_challenge(bound.unwrap(), &mut out).map(|(n, _)| n)
                 }
-                (None, Some("echo")) => tx.seal_echo(&payload, bound.unwrap(), &mut out),
+                (None, Some("echo")) => {
+                    tx.seal_with(&payload, &Seal::default().echo(bound.unwrap()), &mut out)
+                }
                 (None, None) => tx.seal(&payload, &mut out),
                 _ => panic!("unknown vector kind: {}", v.name),
             }

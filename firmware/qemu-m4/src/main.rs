@@ -10,6 +10,7 @@ use cortex_m_semihosting::hprintln;
 use meshseal::context::{open_stateless, LengthState};
 use meshseal::counter::MemoryStore;
 use meshseal::replay::PeerTable;
+use meshseal::Seal;
 use meshseal::{
     Error, Fragment, FrameId, GroupKeys, LengthMode, Recipient, RecipientConfig, Sender,
     SenderConfig, SenderIdMode,
@@ -42,25 +43,32 @@ fn check_vector(g: &Group, v: &Vector) -> Result<(), &'static str> {
     tx.restore_length_state(LengthState {
         reference: v.reference,
         since_full: 0,
+        full_run: 0,
     });
     let mut out = [0u8; 128];
     let id = |sender, seq| FrameId { sender, seq };
     let (sealed, bound) = match v.kind {
         Kind::Plain => (tx.seal(v.payload, &mut out), None),
-        Kind::Timed(t) => (tx.seal_timed(v.payload, t, &mut out), None),
+        Kind::Timed(t) => (
+            tx.seal_with(v.payload, &Seal::default().timed(t), &mut out),
+            None,
+        ),
         Kind::Fragment(index, count) => {
             let f = Fragment { index, count };
             (tx.seal_fragment(v.payload, f, &mut out), None)
         }
         Kind::Response(s, n) => (
-            tx.seal_response(v.payload, id(s, n), &mut out),
+            tx.seal_with(v.payload, &Seal::default().response(id(s, n)), &mut out),
             Some(id(s, n)),
         ),
         Kind::Challenge(s, n) => (
             tx.seal_challenge(id(s, n), &mut out).map(|(n, _)| n),
             Some(id(s, n)),
         ),
-        Kind::Echo(s, n) => (tx.seal_echo(v.payload, id(s, n), &mut out), Some(id(s, n))),
+        Kind::Echo(s, n) => (
+            tx.seal_with(v.payload, &Seal::default().echo(id(s, n)), &mut out),
+            Some(id(s, n)),
+        ),
     };
     let n = sealed.map_err(|_| "seal failed")?;
     if out[..n] != *v.frame {
