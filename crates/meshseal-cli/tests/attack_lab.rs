@@ -49,7 +49,8 @@ fn json_and_filters() {
 
 /// T14 and T15 through the filters, in JSON and the report: naive schemes and the customer's
 /// repeat nonces after a reset or restore, meshseal does not; one forged plain frame locks the
-/// group mode's controller out, not the strong mode's commands.
+/// group mode's controller out, not the strong mode's commands, and nothing of it outlives the
+/// strong mode's rekey.
 #[test]
 fn state_loss_and_insider_lockout_rows() {
     for seed in ["1", "4", "9"] {
@@ -93,10 +94,16 @@ fn state_loss_and_insider_lockout_rows() {
         }
         assert_eq!(cell("meshseal", "T15")["result"], "broken");
         let strong = cell("meshseal-strong", "T15");
-        assert!(strong["evidence"]
-            .as_str()
-            .unwrap()
-            .contains("commands to the lock accepted before and after the removal"));
+        assert_eq!(strong["result"], "held", "{strong}");
+        assert_eq!(strong["expected"], "held");
+        let evidence = strong["evidence"].as_str().unwrap();
+        for want in [
+            "commands to the lock accepted before and after the removal",
+            "[after-rekey] after the removal the lamp took all 20 of the controller's plain readings",
+            "[grace-period]",
+        ] {
+            assert!(evidence.contains(want), "no {want:?} in {evidence}");
+        }
         assert_eq!(cell("customer", "T15")["result"], "broken");
         assert_eq!(cell("aes-ecb", "T15")["result"], "not_applicable");
         assert_eq!(v["summary"]["all_match"], true);

@@ -1576,7 +1576,26 @@ struct Readings {
     ok: usize,
     /// Bytes of the counter field of the first accepted one.
     first_ok_counter: Option<usize>,
+    /// Bytes of the counter field of every reading sent, in order (when the format shows one).
+    counters: Vec<usize>,
     tally: Tally,
+}
+
+impl Readings {
+    /// The counter field lengths of the readings, run by run: "5 bytes×14, then 1 byte×6".
+    fn counter_runs(&self) -> String {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for &n in &self.counters {
+            match runs.last_mut() {
+                Some((len, count)) if *len == n => *count += 1,
+                _ => runs.push((n, 1)),
+            }
+        }
+        runs.iter()
+            .map(|(len, count)| format!("{len} byte{}×{count}", if *len == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>()
+            .join(", then ")
+    }
 }
 
 /// `from` sends `n` plain readings to `to`, `gap` seconds before each.
@@ -1592,11 +1611,13 @@ fn readings(
     for _ in 0..n {
         s.advance(gap);
         let f = s.seal(from, payload, Class::Reading)?;
+        let counter = s.dissect(&f).map(|d| d.counter.len());
+        r.counters.extend(counter);
         let d = s.deliver(to, &f, Class::Reading);
         r.tally.add(&d);
         if accepted(&d, payload) {
             if r.ok == 0 {
-                r.first_ok_counter = s.dissect(&f).map(|d| d.counter.len());
+                r.first_ok_counter = counter;
             }
             r.ok += 1;
         } else if r.ok == 0 {
@@ -1735,8 +1756,13 @@ fn insider_lockout(
             after.refused_first
         ))
     } else {
+        let numbers = if after.counters.is_empty() {
+            String::new()
+        } else {
+            format!(" (number fields: {})", after.counter_runs())
+        };
         held(format!(
-            "after the removal the lamp took all {AFTER_REMOVAL} of the controller's plain readings{full}"
+            "after the removal the lamp took all {AFTER_REMOVAL} of the controller's plain readings{full}{numbers}"
         ))
     };
     Ok((main, Some(after_rekey)))

@@ -33,7 +33,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use meshseal::context::Membership;
+use meshseal::context::{LengthState, Membership};
 use meshseal::counter::{CounterStore, MemoryStore};
 use meshseal::fragment::Reassembler;
 use meshseal::frame::{varint_len, Binding, Frame, Repr, SeqForm, SEQ_MAX};
@@ -405,8 +405,8 @@ impl Scheme for MeshsealGroup {
                 "no sender starts without its counter record; a device that lost it (or whose record was rolled back) re-joins under a new epoch's keys",
             ),
             Threat::T15 if self.strong => (
-                Verdict::Broken,
-                "open: signed commands are judged by a window plain frames cannot move and the rekey ends the plain lockout, but a receiver that missed the sender's one full-length number of the new epoch reconstructs its short numbers from the forged one until the next periodic full number ([after-rekey])",
+                Verdict::Held,
+                "signed commands are judged by a window plain frames cannot move; the rekey ends the plain lockout, and the sender's first full_every frames of the new epoch carry the full number, so a receiver that missed some of them is in step at the next one ([after-rekey])",
             ),
             Threat::T15 => (
                 Verdict::Broken,
@@ -653,10 +653,20 @@ impl Scheme for MeshsealGroup {
             self.rng.fill_bytes(&mut member_secret);
             let sk = SigningKey::from_bytes(&sk);
             self.keyring.0.insert(id, sk.verifying_key());
-            let m = self.member(id, MemoryStore::default(), self.epoch, sk, member_secret)?;
+            let mut m = self.member(id, MemoryStore::default(), self.epoch, sk, member_secret)?;
+            // Its numbers start again at 0 under keys the receivers hold no window of yet,
+            // while their windows of the old epoch hold its old numbers (or one an insider
+            // forged): as after `Sender::rekey`, its first `full_every` frames carry the full
+            // number, so a receiver that missed some of them never rebuilds a short number
+            // against the old window.
+            let full_run = SenderConfig::new(id).full_every;
+            if let Ok(tx) = m.tx.as_mut() {
+                let state = tx.length_state();
+                tx.restore_length_state(LengthState { full_run, ..state });
+            }
             self.members.insert(device, m);
             Ok(format!(
-                "{what}; device {device} provisioned anew with epoch {}'s keys (Sender::provision)",
+                "{what}; device {device} provisioned anew with epoch {}'s keys (Sender::provision), its first {full_run} frames with the full number",
                 self.epoch
             ))
         };
