@@ -595,6 +595,15 @@ fn provision(
     st.counter(member)
         .reserve(floor)
         .map_err(|e| CliError::io("cannot write counter".into(), e))?;
+    if g.file.epoch > 0 {
+        // Provisioned after a rekey (a re-join): receivers may hold a window of this id from an
+        // earlier epoch, so its first frames carry the full number, as after `Sender::rekey`.
+        let run = meshseal::context::LengthState {
+            full_run: g.sender_config(member, 1).full_every,
+            ..Default::default()
+        };
+        st.save_length(member, g.file.epoch, run, &[])?;
+    }
     let with_identity = keys::install_identity(path, &g, member, identity, &st)?;
     st.bind(state::Binding {
         version: 1,
