@@ -12,7 +12,7 @@ use meshseal::{GroupKeys, LengthMode, OrderPolicy, SenderConfig, SenderIdMode};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::CliError;
+use crate::cli_util::CliError;
 
 /// Longest accepted salt.
 const SALT_MAX: usize = 64;

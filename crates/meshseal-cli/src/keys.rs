@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::cli_util::{CliError, Outcome};
 use crate::group::{Group, GroupFile, PreviousEpoch};
 use crate::registry::Registry;
 use crate::state::{create_private_dir, read_bounded, read_json, write_private, StateDir};
-use crate::{CliError, Outcome};
 
 fn random<const N: usize>() -> Result<Zeroizing<[u8; N]>, CliError> {
     let mut b = Zeroizing::new([0u8; N]);
@@ -476,7 +476,7 @@ pub fn group_rekey(a: RekeyArgs<'_>) -> Result<Outcome, CliError> {
         rekey_counter: counter,
         members: keep,
     };
-    crate::write_group_file(&next, out)?;
+    write_group_file(&next, out)?;
     if a.json_out {
         println!(
             "{}",
@@ -552,7 +552,7 @@ pub fn group_export(
         rekey_counter: 0,
         members,
     };
-    crate::write_group_file(&file, out)?;
+    write_group_file(&file, out)?;
     eprintln!("wrote {} for member {member}", out.display());
     Ok(Outcome::Done)
 }
@@ -709,4 +709,15 @@ impl Keyring {
             ))
         })
     }
+}
+
+/// Writes a group file readable by its owner only.
+pub fn write_group_file(file: &GroupFile, out: &Path) -> Result<(), CliError> {
+    let body = toml::to_string_pretty(file)
+        .map_err(|e| CliError::usage(format!("cannot encode group: {e}")))?;
+    let text = format!(
+        "# meshseal group file. It holds the group's master secret: keep it as secret as a key.\n\
+         # Sender ids must be unique in the group; meshseal refuses files that repeat one.\n{body}"
+    );
+    write_secret_file(out, &text)
 }

@@ -36,8 +36,8 @@ use meshseal::counter::{decode_record, encode_record, CounterStore, RECORD_LEN};
 use meshseal::replay::{Lane, ReplayStore, ReplayWindow, WindowKey};
 use serde::{Deserialize, Serialize};
 
+use crate::cli_util::CliError;
 use crate::group::Group;
-use crate::CliError;
 
 /// The binding file of a state directory.
 pub const BINDING_FILE: &str = "member.json";

@@ -208,6 +208,11 @@ impl Relay {
         self.log.lock().map(|l| l.len()).unwrap_or(0)
     }
 
+    /// No datagram seen yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A copy of the log from index `from`.
     pub fn since(&self, from: usize) -> Vec<Datagram> {
         self.log

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::CliError;
+use crate::CostError;
 
 /// One curve: a scheme's name and its (interval s, months) points.
 pub struct Curve {
@@ -35,8 +35,8 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 /// Draws `curves` into an SVG file at `path`.
-pub fn draw(path: &Path, title: &str, curves: &[Curve]) -> Result<(), CliError> {
-    let err = |e: &dyn std::fmt::Display| CliError(format!("plot {}: {e}", path.display()));
+pub fn draw(path: &Path, title: &str, curves: &[Curve]) -> Result<(), CostError> {
+    let err = |e: &dyn std::fmt::Display| CostError::Plot(format!("plot {}: {e}", path.display()));
     let ys = curves.iter().flat_map(|c| c.points.iter().map(|p| p.1));
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for y in ys.filter(|y| *y > 0.0 && y.is_finite()) {
@@ -44,7 +44,7 @@ pub fn draw(path: &Path, title: &str, curves: &[Curve]) -> Result<(), CliError> 
         hi = hi.max(y);
     }
     if !(lo.is_finite() && hi > 0.0) {
-        return Err(CliError("nothing to plot".into()));
+        return Err(CostError::Plot("nothing to plot".into()));
     }
     let (lo, hi) = (
         10f64.powf(lo.log10().floor()),

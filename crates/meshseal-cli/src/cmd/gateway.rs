@@ -19,9 +19,9 @@ use meshseal_gateway::windows::Windows;
 use meshseal_gateway::{loadgen, GatewayError, GroupSetup};
 use serde_json::json;
 
+use crate::cli_util::{CliError, Outcome};
 use crate::group::Group;
 use crate::registry::{self, Registry};
-use crate::{CliError, Outcome};
 
 #[derive(Args)]
 pub struct GatewayArgs {
@@ -139,7 +139,8 @@ fn resolve(what: &str, s: &str) -> Result<SocketAddr, CliError> {
         .ok_or_else(|| CliError::usage(format!("{what}: cannot resolve {s:?}")))
 }
 
-pub fn gateway(a: GatewayArgs) -> Result<Outcome, CliError> {
+/// Runs `meshseal gateway`.
+pub fn run(a: GatewayArgs) -> Result<Outcome, CliError> {
     init_logging(&a.log)?;
     if !(a.stats_every > 0.0 && a.stats_every.is_finite()) {
         return Err(CliError::usage("--stats-every must be positive".into()));
@@ -258,7 +259,8 @@ impl CounterStore for Reserved {
     }
 }
 
-pub fn loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
+/// Runs `meshseal loadgen`.
+pub fn run_loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
     if !(a.duration > 0.0 && a.duration.is_finite()) {
         return Err(CliError::usage("--duration must be positive".into()));
     }

@@ -14,8 +14,8 @@ use meshseal::counter::MemoryStore;
 use meshseal::{GroupKeys, Sender, SenderConfig, SenderIdMode};
 use serde::{Deserialize, Serialize};
 
-use super::relay::{Datagram, Dir, Relay, Totals, ALERT, APPLICATION_DATA, HELLO_VERIFY_REQUEST};
-use crate::CliError;
+use crate::relay::{Datagram, Dir, Relay, Totals, ALERT, APPLICATION_DATA, HELLO_VERIFY_REQUEST};
+use crate::CostError;
 
 /// Payload sizes measured for every scheme.
 pub const SIZES: [usize; 5] = [1, 4, 16, 64, 128];
@@ -172,14 +172,14 @@ pub struct MeshsealRow {
 }
 
 /// Seals `rounds` frames of `payload` bytes and measures their lengths.
-pub fn meshseal_frames(payload: usize, mode: SenderIdMode) -> Result<MeshsealRow, CliError> {
+pub fn meshseal_frames(payload: usize, mode: SenderIdMode) -> Result<MeshsealRow, CostError> {
     let keys = GroupKeys::derive(&[0x42; 32], b"", 7, 0)
-        .map_err(|e| CliError(format!("key derivation: {e}")))?;
+        .map_err(|e| CostError::Core("key derivation", e))?;
     let mut cfg = SenderConfig::new(5);
     cfg.sender_id_mode = mode;
     let period = cfg.full_every as usize;
     let mut tx = Sender::provision(keys, cfg, MemoryStore::default())
-        .map_err(|e| CliError(format!("sender: {e}")))?;
+        .map_err(|e| CostError::Core("sender", e))?;
     let data = vec![0xa5u8; payload];
     let mut buf = vec![0u8; payload + 64];
     let mut lens = Vec::new();
@@ -187,7 +187,7 @@ pub fn meshseal_frames(payload: usize, mode: SenderIdMode) -> Result<MeshsealRow
     for _ in 0..=period * 8 {
         let n = tx
             .seal(&data, &mut buf)
-            .map_err(|e| CliError(format!("seal: {e}")))?;
+            .map_err(|e| CostError::Core("seal", e))?;
         lens.push(n);
     }
     let steady = &lens[1..];
@@ -271,8 +271,8 @@ const PSK_IDENTITY: &str = "meshseal-client";
 const WAIT: Duration = Duration::from_secs(10);
 const SETTLE: Duration = Duration::from_millis(300);
 
-fn io(ctx: &str) -> impl FnOnce(std::io::Error) -> CliError + '_ {
-    move |e| CliError(format!("{ctx}: {e}"))
+fn io(ctx: &str) -> impl FnOnce(std::io::Error) -> CostError + '_ {
+    move |e| CostError::io(ctx, e)
 }
 
 /// Lines of a child's stdout, read on a thread.
@@ -296,7 +296,7 @@ fn wait_line(
     rx: &Receiver<String>,
     want: impl Fn(&str) -> bool,
     what: &str,
-) -> Result<String, CliError> {
+) -> Result<String, CostError> {
     let deadline = Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -304,16 +304,16 @@ fn wait_line(
             Ok(l) if want(&l) => return Ok(l),
             Ok(_) => {}
             Err(RecvTimeoutError::Timeout) => {
-                return Err(CliError(format!("timed out waiting for {what}")))
+                return Err(CostError::Measure(format!("timed out waiting for {what}")))
             }
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(CliError(format!("peer exited before {what}")))
+                return Err(CostError::Measure(format!("peer exited before {what}")))
             }
         }
     }
 }
 
-fn free_udp_port() -> Result<SocketAddr, CliError> {
+fn free_udp_port() -> Result<SocketAddr, CostError> {
     let s = UdpSocket::bind("127.0.0.1:0").map_err(io("bind"))?;
     s.local_addr().map_err(io("local address"))
 }
@@ -350,7 +350,7 @@ fn openssl_client(
     relay: &Relay,
     session: (&str, &Path),
     sizes: &[usize],
-) -> Result<ClientRun, CliError> {
+) -> Result<ClientRun, CostError> {
     let start = relay.len();
     let mut child = Command::new("openssl")
         .args(["s_client", "-dtls1_2", "-connect"])
@@ -388,7 +388,7 @@ fn openssl_client(
     let mut stdin = child
         .stdin
         .take()
-        .ok_or_else(|| CliError("s_client stdin".into()))?;
+        .ok_or_else(|| CostError::Measure("s_client stdin".into()))?;
     for &n in sizes {
         // 'x' is no s_client command letter; one write is one read is one record.
         stdin
@@ -413,7 +413,7 @@ fn openssl_client(
 /// DTLS 1.2 PSK-AES128-CCM8 between `openssl s_server` and `s_client` through the relay:
 /// a full handshake (the server always runs the cookie exchange on DTLS), records of each
 /// size in `sizes`, and a resumed handshake from the saved session.
-pub fn openssl_dtls12(sizes: &[usize], scratch: &Path) -> Result<DtlsResult, CliError> {
+pub fn openssl_dtls12(sizes: &[usize], scratch: &Path) -> Result<DtlsResult, CostError> {
     let version = Command::new("openssl")
         .arg("version")
         .output()
@@ -442,7 +442,9 @@ pub fn openssl_dtls12(sizes: &[usize], scratch: &Path) -> Result<DtlsResult, Cli
         let full = openssl_client(&relay, ("-sess_out", &session), sizes)?;
         let resumed = openssl_client(&relay, ("-sess_in", &session), &[])?;
         if !resumed.reused {
-            return Err(CliError("s_client did not resume the session".into()));
+            return Err(CostError::Measure(
+                "s_client did not resume the session".into(),
+            ));
         }
         let records = record_rows(sizes, &full.data)?;
         Ok(DtlsResult {
@@ -489,9 +491,9 @@ fn split_session(all: &[Datagram]) -> (Vec<Datagram>, Vec<Datagram>, Vec<Datagra
     )
 }
 
-fn record_rows(sizes: &[usize], data: &[Datagram]) -> Result<Vec<RecordRow>, CliError> {
+fn record_rows(sizes: &[usize], data: &[Datagram]) -> Result<Vec<RecordRow>, CostError> {
     if data.len() != sizes.len() {
-        return Err(CliError(format!(
+        return Err(CostError::Measure(format!(
             "expected {} application records, the relay saw {}",
             sizes.len(),
             data.len()
@@ -510,7 +512,7 @@ fn record_rows(sizes: &[usize], data: &[Datagram]) -> Result<Vec<RecordRow>, Cli
 
 /// DTLS 1.2 PSK CCM_8 between two Mbed TLS peers (python-mbedtls, `bench/mbedtls_dtls_psk.py`)
 /// through the relay: full handshake with cookie exchange and one record per size.
-pub fn mbedtls_dtls12(bench: &Path, sizes: &[usize]) -> Result<DtlsResult, CliError> {
+pub fn mbedtls_dtls12(bench: &Path, sizes: &[usize]) -> Result<DtlsResult, CostError> {
     let script = bench.join("mbedtls_dtls_psk.py");
     let server_addr = free_udp_port()?;
     let relay = Relay::start(server_addr).map_err(io("relay"))?;
@@ -523,14 +525,14 @@ pub fn mbedtls_dtls12(bench: &Path, sizes: &[usize]) -> Result<DtlsResult, CliEr
         .output()
         .map_err(io("python3"))?;
     if !out.status.success() {
-        return Err(CliError(format!(
+        return Err(CostError::Measure(format!(
             "{} failed (is python-mbedtls installed? pip install python-mbedtls)",
             script.display()
         )));
     }
     std::thread::sleep(SETTLE);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| CliError(format!("{}: {e}", script.display())))?;
+        .map_err(|e| CostError::Measure(format!("{}: {e}", script.display())))?;
     let (handshake, data, close) = split_session(&relay.since(0));
     Ok(DtlsResult {
         tool: "python-mbedtls client and server".into(),
@@ -555,7 +557,7 @@ fn finish_server(mut server: Child) {
 }
 
 /// Runs `bench/oscore_sizes.py` (aiocoap) and adds the date.
-pub fn oscore(bench: &Path) -> Result<(OscoreResult, serde_json::Value), CliError> {
+pub fn oscore(bench: &Path) -> Result<(OscoreResult, serde_json::Value), CostError> {
     let script = bench.join("oscore_sizes.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -564,16 +566,16 @@ pub fn oscore(bench: &Path) -> Result<(OscoreResult, serde_json::Value), CliErro
         .output()
         .map_err(io("python3"))?;
     if !out.status.success() {
-        return Err(CliError(format!(
+        return Err(CostError::Measure(format!(
             "{} failed (is aiocoap installed? pip install 'aiocoap[oscore]')",
             script.display()
         )));
     }
     let mut v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| CliError(format!("{}: {e}", script.display())))?;
+        .map_err(|e| CostError::Measure(format!("{}: {e}", script.display())))?;
     v["date"] = today().into();
     let r = serde_json::from_value(v.clone())
-        .map_err(|e| CliError(format!("{}: {e}", script.display())))?;
+        .map_err(|e| CostError::Measure(format!("{}: {e}", script.display())))?;
     Ok((r, v))
 }
 
@@ -585,11 +587,11 @@ pub struct Recorded {
 
 impl Recorded {
     /// Writes `value` as pretty JSON to `name`.
-    pub fn write(&self, name: &str, value: &impl Serialize) -> Result<PathBuf, CliError> {
+    pub fn write(&self, name: &str, value: &impl Serialize) -> Result<PathBuf, CostError> {
         std::fs::create_dir_all(&self.dir).map_err(io("results directory"))?;
         let path = self.dir.join(name);
-        let text =
-            serde_json::to_string_pretty(value).map_err(|e| CliError(format!("{name}: {e}")))?;
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| CostError::Results(format!("{name}: {e}")))?;
         std::fs::write(&path, text + "\n").map_err(io("writing results"))?;
         Ok(path)
     }

@@ -1,18 +1,15 @@
-//! `meshseal plan` and the sleepy-receiver mode of `meshseal simulate`: how many copies of a
-//! command a controller repeats, over which window, for a target delivery probability, and a
-//! simulation that checks it with the real core. The model and the simulation live in
-//! `meshseal-sim` (`plan`, `sleepy`); this module only reads flags and the radio profile and
-//! prints.
+//! `meshseal plan`: how many copies of a command a controller repeats, over which window, for a
+//! target delivery probability (the sleepy-receiver mode of `meshseal simulate` checks it with
+//! the real core). The model lives in `meshseal-sim` (`plan`), the radio's energy figures in
+//! `meshseal-cost`; this module only reads flags and prints.
 
 use std::fmt::Write as _;
 
-use meshseal_sim::plan::{plan, window_for, Plan, PlanRequest, SleepyLink, MAX_WINDOW_S};
-use meshseal_sim::sleepy::{run_sleepy, SleepyConfig, SleepyReport};
+use meshseal_cost::energy::radio_energy;
+use meshseal_sim::plan::{plan, Plan, PlanRequest, SleepyLink};
 use serde_json::json;
 
-use crate::compare::{parse_interval, Crypto, Radio};
-use crate::simulate::SimulateArgs;
-use crate::CliError;
+use crate::cli_util::{micros, parse_duration_or_zero, parse_interval, CliError, Outcome};
 
 /// `meshseal plan` options.
 #[derive(clap::Args, Debug)]
@@ -54,41 +51,9 @@ pub struct PlanArgs {
     pub json: bool,
 }
 
-/// A duration like `parse_interval`, which also accepts zero.
-pub fn parse_duration_or_zero(s: &str) -> Result<f64, String> {
-    let t = s.trim();
-    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    if digits.parse::<f64>().is_ok_and(|v| v == 0.0) {
-        return Ok(0.0);
-    }
-    parse_interval(s)
-}
-
-/// A window in whole seconds that fits the frame's byte (`30s`, `4m`).
-pub fn parse_window_s(s: &str) -> Result<u8, String> {
-    let v = parse_duration_or_zero(s)?;
-    if v.fract() != 0.0 || v > f64::from(MAX_WINDOW_S) {
-        return Err(format!(
-            "window must be whole seconds, at most {MAX_WINDOW_S} s; found {s:?}"
-        ));
-    }
-    Ok(v as u8)
-}
-
-fn micros(seconds: f64) -> u64 {
-    (seconds * 1e6).round() as u64
-}
-
-fn energy(radio: &str, payload: usize) -> Result<(Radio, meshseal_sim::EnergyModel), CliError> {
-    let radio: Radio = crate::compare::radio_profile(radio)?;
-    let crypto: Crypto = crate::compare::crypto_profile()?;
-    let e = crate::simulate::energy_model(&radio, &crypto, payload);
-    Ok((radio, e))
-}
-
 /// Runs `meshseal plan`.
-pub fn run(a: PlanArgs) -> Result<(), CliError> {
-    let (radio, e) = energy(&a.radio, a.payload)?;
+pub fn run(a: PlanArgs) -> Result<Outcome, CliError> {
+    let (radio, e) = radio_energy(&a.radio, a.payload)?;
     let link = SleepyLink {
         wake: micros(a.wake),
         listen: micros(a.listen),
@@ -122,7 +87,7 @@ pub fn run(a: PlanArgs) -> Result<(), CliError> {
     } else {
         print!("{}", plan_summary(&a, &p, &radio.name, &simulate));
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 fn simulate_line(a: &PlanArgs, p: &Plan) -> String {
@@ -218,116 +183,5 @@ fn plan_summary(a: &PlanArgs, p: &Plan, radio: &str, simulate: &str) -> String {
         a.clock_tolerance, p.lateness_bound_with_clock_s
     );
     let _ = writeln!(s, "check it: {simulate}");
-    s
-}
-
-/// The sleepy-receiver mode of `meshseal simulate` (with `--commands`).
-pub fn simulate(args: &SimulateArgs, commands: u32) -> Result<(), CliError> {
-    let (radio, e) = energy(&args.radio, args.payload)?;
-    let link = SleepyLink {
-        wake: micros(args.wake),
-        listen: micros(args.listen),
-        loss: args.loss,
-        jitter: micros(args.jitter),
-    };
-    let copies = args.repeat;
-    let window_s = match args.window {
-        Some(w) => w,
-        None => {
-            let w = window_for(u32::from(copies), link.wake);
-            if w > f64::from(MAX_WINDOW_S) {
-                return Err(CliError::usage(format!(
-                    "simulate: {copies} copies one wake interval apart need {w} s, more than the frame's {MAX_WINDOW_S} s; give --window"
-                )));
-            }
-            w as u8
-        }
-    };
-    let spacing = match (args.spacing, args.window) {
-        (Some(s), _) => Some(micros(s)),
-        // Without a window: one copy per wake-up.
-        (None, None) => Some(link.wake),
-        // With a window: spread evenly, as `meshseal seal --repeat` schedules the copies.
-        (None, Some(_)) => None,
-    };
-    let cfg = SleepyConfig {
-        receivers: args.receivers,
-        commands,
-        copies,
-        window_s,
-        spacing,
-        link,
-        synchronized: !args.unsynchronized,
-        clock_tolerance_s: args.clock_tolerance,
-        full_sequence: args.full_sequence,
-        payload: args.payload,
-        seed: args.seed,
-        energy: e,
-    };
-    let r = run_sleepy(&cfg).map_err(|e| CliError::usage(format!("simulate: {e}")))?;
-    if args.json {
-        let v = json!({
-            "radio": radio.name,
-            "mode": "sleepy",
-            "wake_s": args.wake,
-            "listen_s": args.listen,
-            "loss": args.loss,
-            "jitter_s": args.jitter,
-            "synchronized": !args.unsynchronized,
-            "report": r,
-        });
-        println!("{v:#}");
-    } else {
-        print!("{}", sleepy_summary(args, &r, &radio.name));
-    }
-    Ok(())
-}
-
-fn sleepy_summary(a: &SimulateArgs, r: &SleepyReport, radio: &str) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{} commands to {} receiver(s) waking every {} s, listening {} ms; loss {}, seed {}, radio {radio}, controller {}",
-        r.commands,
-        r.receivers,
-        a.wake,
-        a.listen * 1000.0,
-        a.loss,
-        r.seed,
-        if a.unsynchronized { "unsynchronised" } else { "aims at the listen windows" }
-    );
-    let _ = writeln!(
-        s,
-        "each command sealed once, {} copies over {} s ({} s apart): {} sent, {} in a listen window, {} heard",
-        r.copies, r.window_s, r.spacing_s, r.copies_sent, r.copies_in_window, r.copies_heard
-    );
-    let _ = writeln!(
-        s,
-        "delivery (acted on exactly once): {} of {} = {:.6} (99 % interval {:.6} to {:.6})",
-        r.delivered, r.commands, r.delivery_probability, r.delivery_ci99[0], r.delivery_ci99[1]
-    );
-    let _ = writeln!(
-        s,
-        "acted on twice: {}; duplicates refused: {} (copies heard after the one acted on: {})",
-        r.acted_twice, r.duplicates, r.heard_after_first
-    );
-    for (reason, n) in &r.refusals {
-        let _ = writeln!(s, "  refused {reason}: {n}");
-    }
-    let _ = writeln!(
-        s,
-        "latency (issue to action): mean {:.1} s, max {:.1} s",
-        r.mean_latency_s, r.max_latency_s
-    );
-    let _ = writeln!(
-        s,
-        "per command: frame {:.1} B, {:.1} B on air; controller {:.1} µJ, receiver {:.1} µJ; per delivered command: controller {:.1} µJ, receiver {:.1} µJ",
-        r.frame_bytes,
-        r.bytes_on_air_per_command,
-        r.controller_uj_per_command,
-        r.receiver_uj_per_command,
-        r.controller_uj_per_delivered,
-        r.receiver_uj_per_delivered
-    );
     s
 }

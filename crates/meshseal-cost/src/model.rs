@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::measure::{DtlsResult, HostCrypto, MeshsealRow, OscoreResult};
+use crate::measure::{DtlsResult, HostCrypto, MeshsealRow, OscoreResult};
 
 /// Link-layer framing of a radio.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -485,8 +485,8 @@ pub fn schemes(
     );
     let record = payload + b.dtls12.overhead(payload).unwrap_or(0);
     let full = &b.dtls12.full_handshake;
-    let hs_bytes = |p: &super::measure::Phase| p.totals.c2s_bytes + p.totals.s2c_bytes;
-    let with_record = |p: &super::measure::Phase| {
+    let hs_bytes = |p: &crate::measure::Phase| p.totals.c2s_bytes + p.totals.s2c_bytes;
+    let with_record = |p: &crate::measure::Phase| {
         let mut tx: Vec<usize> = p.c2s().collect();
         tx.push(record);
         tx
@@ -596,11 +596,11 @@ pub fn schemes(
     out
 }
 
-fn count_s2c_flights(p: &super::measure::Phase) -> usize {
+fn count_s2c_flights(p: &crate::measure::Phase) -> usize {
     let mut n = 0;
     let mut last = None;
     for d in &p.datagrams {
-        if last != Some(d.dir) && d.dir == super::relay::Dir::S2c {
+        if last != Some(d.dir) && d.dir == crate::relay::Dir::S2c {
             n += 1;
         }
         last = Some(d.dir);
@@ -613,15 +613,15 @@ mod tests {
     use super::*;
 
     fn radio() -> Radio {
-        toml::from_str(include_str!("../../../../data/radios/ieee802154.toml")).unwrap()
+        toml::from_str(include_str!("../../../data/radios/ieee802154.toml")).unwrap()
     }
 
     fn battery() -> Battery {
-        toml::from_str(include_str!("../../../../data/batteries/cr2032.toml")).unwrap()
+        toml::from_str(include_str!("../../../data/batteries/cr2032.toml")).unwrap()
     }
 
     fn crypto() -> Crypto {
-        toml::from_str(include_str!("../../../../data/crypto.toml")).unwrap()
+        toml::from_str(include_str!("../../../data/crypto.toml")).unwrap()
     }
 
     #[test]
@@ -656,7 +656,7 @@ mod tests {
 
     #[test]
     fn lora_airtime_matches_the_datasheet_formula() {
-        let r: Radio = toml::from_str(include_str!("../../../../data/radios/lora.toml")).unwrap();
+        let r: Radio = toml::from_str(include_str!("../../../data/radios/lora.toml")).unwrap();
         // SF7/125 kHz: Tsym = 1.024 ms; preamble (8 + 4.25) Tsym = 12.544 ms;
         // 23-byte payload: 8 + ceil((184 - 28 + 28 + 16) / 28) × 5 = 8 + 8 × 5 = 48 symbols.
         let t = r.airtime_us(23);

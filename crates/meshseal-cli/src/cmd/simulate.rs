@@ -1,15 +1,23 @@
 //! `meshseal simulate`: runs the mesh simulator (`meshseal-sim`) with the energy figures of a
 //! radio profile and prints its report; a progress bar on a terminal. With `--commands`, the
-//! sleepy-receiver mode instead (repeated commands, `crate::plan`).
+//! sleepy-receiver mode instead (repeated commands to receivers that wake now and then, the
+//! plan of `meshseal plan` checked with the real core). The simulations live in `meshseal-sim`,
+//! the radio's energy figures in `meshseal-cost`.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use meshseal_sim::{Attack, Config, EnergyModel, ReceiverKind, Report};
+use meshseal_cost::energy::radio_energy;
+use meshseal_cost::Radio;
+use meshseal_sim::plan::{window_for, SleepyLink, MAX_WINDOW_S};
+use meshseal_sim::sleepy::{run_sleepy, SleepyConfig, SleepyReport};
+use meshseal_sim::{Attack, Config, ReceiverKind, Report};
 use serde_json::json;
 
-use crate::compare::{Crypto, Radio};
-use crate::CliError;
+use crate::cli_util::{
+    micros, parse_duration_or_zero, parse_interval, parse_window_s, CliError, Outcome,
+};
 
 /// `meshseal simulate` options.
 #[derive(clap::Args, Debug)]
@@ -37,7 +45,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value_t = 0.05)]
     pub attack_rate: f64,
     /// Time between two readings of a node (e.g. 60s, 5m).
-    #[arg(long, default_value = "60s", value_parser = crate::compare::parse_interval)]
+    #[arg(long, default_value = "60s", value_parser = parse_interval)]
     pub interval: f64,
     /// Bytes per reading.
     #[arg(long, default_value_t = 4)]
@@ -68,19 +76,19 @@ pub struct SimulateArgs {
     pub repeat: u8,
     /// Sleepy mode: the announced transmit window in whole seconds (e.g. 30s, 4m); the copies
     /// are spread evenly over it like `meshseal seal --repeat`. Default: one copy per wake-up.
-    #[arg(long, requires = "commands", value_parser = crate::plan::parse_window_s)]
+    #[arg(long, requires = "commands", value_parser = parse_window_s)]
     pub window: Option<u8>,
     /// Sleepy mode: time between two copies, overriding the even spread over the window.
-    #[arg(long, requires = "commands", value_parser = crate::compare::parse_interval)]
+    #[arg(long, requires = "commands", value_parser = parse_interval)]
     pub spacing: Option<f64>,
     /// Sleepy mode: time between two wake-ups of a receiver.
-    #[arg(long, default_value = "60s", requires = "commands", value_parser = crate::compare::parse_interval)]
+    #[arg(long, default_value = "60s", requires = "commands", value_parser = parse_interval)]
     pub wake: f64,
     /// Sleepy mode: how long a receiver listens after each wake-up.
-    #[arg(long, default_value = "20ms", requires = "commands", value_parser = crate::compare::parse_interval)]
+    #[arg(long, default_value = "20ms", requires = "commands", value_parser = parse_interval)]
     pub listen: f64,
     /// Sleepy mode: width of the error of the controller's estimate of a wake-up (e.g. 10ms).
-    #[arg(long, default_value = "0ms", requires = "commands", value_parser = crate::plan::parse_duration_or_zero)]
+    #[arg(long, default_value = "0ms", requires = "commands", value_parser = parse_duration_or_zero)]
     pub jitter: f64,
     /// Sleepy mode: receivers (commands go to each in turn).
     #[arg(long, default_value_t = 1, requires = "commands")]
@@ -99,54 +107,13 @@ pub struct SimulateArgs {
     pub full_sequence: bool,
 }
 
-/// Channel check of a sleepy receiver: one CCA-length listen after the wake-up (802.15.4 CSL
-/// style), from the profile's timing and currents.
-pub(crate) fn energy_model(radio: &Radio, crypto: &Crypto, payload: usize) -> EnergyModel {
-    let p = &radio.power;
-    let l = &radio.link;
-    let uj = |ma: f64, us: f64| ma * us * p.supply_v / 1000.0;
-    let byte_us = 8.0 / l.bitrate_bps * 1e6;
-    let ack_us = l.ack_bytes as f64 * byte_us;
-    let per_target = |ns: f64| ns * crypto.target.host_to_target / 1000.0;
-    let on_air_overhead =
-        l.phy_overhead_bytes + l.mac_header_bytes + l.mac_footer_bytes + l.network_header_bytes;
-    EnergyModel {
-        bitrate_bps: l.bitrate_bps,
-        frame_overhead_bytes: on_air_overhead as u32,
-        tx_uj_per_byte: uj(p.tx_ma, byte_us),
-        rx_uj_per_byte: uj(p.rx_ma, byte_us),
-        tx_attempt_uj: uj(p.rx_ma, l.cca_us + l.turnaround_us + ack_us)
-            + uj(p.wakeup_ma, p.wakeup_us),
-        rx_attempt_uj: uj(p.rx_ma, l.turnaround_us) + uj(p.tx_ma, ack_us),
-        check_uj: uj(p.wakeup_ma, p.wakeup_us)
-            + uj(p.rx_ma, l.cca_us.max(byte_us * l.phy_overhead_bytes as f64)),
-        sleep_uw: p.sleep_ua * p.supply_v,
-        seal_uj: uj(
-            p.cpu_ma,
-            per_target(crate::compare::seal_ns(crypto, payload)),
-        ),
-        open_uj: uj(
-            p.cpu_ma,
-            per_target(crate::compare::open_ns(crypto, payload)),
-        ),
-        supply_v: p.supply_v,
-    }
-}
-
 /// Runs `meshseal simulate`.
-pub fn run(args: SimulateArgs) -> Result<(), CliError> {
+pub fn run(args: SimulateArgs) -> Result<Outcome, CliError> {
     if let Some(commands) = args.commands {
-        return crate::plan::simulate(&args, commands);
+        return sleepy(&args, commands).map(|()| Outcome::Done);
     }
-    let radio: Radio = crate::compare::radio_profile(&args.radio)?;
-    let crypto = crate::compare::crypto_profile()?;
-    let mut cfg = Config::new(
-        args.nodes,
-        args.hours,
-        args.loss,
-        args.seed,
-        energy_model(&radio, &crypto, args.payload),
-    );
+    let (radio, energy) = radio_energy(&args.radio, args.payload)?;
+    let mut cfg = Config::new(args.nodes, args.hours, args.loss, args.seed, energy);
     cfg.attacks = args.attacker.clone();
     cfg.attacked_share = args.attacked_share;
     cfg.attack_rate = args.attack_rate;
@@ -191,11 +158,10 @@ pub fn run(args: SimulateArgs) -> Result<(), CliError> {
             );
         }
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 fn summary(r: &Report, radio: &Radio) -> String {
-    use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -234,5 +200,116 @@ fn summary(r: &Report, radio: &Radio) -> String {
             n.id, n.hops, n.sealed, n.forwarded, n.tx_bytes, n.rx_bytes, n.energy_mj
         );
     }
+    s
+}
+
+/// The sleepy-receiver mode (with `--commands`).
+fn sleepy(args: &SimulateArgs, commands: u32) -> Result<(), CliError> {
+    let (radio, e) = radio_energy(&args.radio, args.payload)?;
+    let link = SleepyLink {
+        wake: micros(args.wake),
+        listen: micros(args.listen),
+        loss: args.loss,
+        jitter: micros(args.jitter),
+    };
+    let copies = args.repeat;
+    let window_s = match args.window {
+        Some(w) => w,
+        None => {
+            let w = window_for(u32::from(copies), link.wake);
+            if w > f64::from(MAX_WINDOW_S) {
+                return Err(CliError::usage(format!(
+                    "simulate: {copies} copies one wake interval apart need {w} s, more than the frame's {MAX_WINDOW_S} s; give --window"
+                )));
+            }
+            w as u8
+        }
+    };
+    let spacing = match (args.spacing, args.window) {
+        (Some(s), _) => Some(micros(s)),
+        // Without a window: one copy per wake-up.
+        (None, None) => Some(link.wake),
+        // With a window: spread evenly, as `meshseal seal --repeat` schedules the copies.
+        (None, Some(_)) => None,
+    };
+    let cfg = SleepyConfig {
+        receivers: args.receivers,
+        commands,
+        copies,
+        window_s,
+        spacing,
+        link,
+        synchronized: !args.unsynchronized,
+        clock_tolerance_s: args.clock_tolerance,
+        full_sequence: args.full_sequence,
+        payload: args.payload,
+        seed: args.seed,
+        energy: e,
+    };
+    let r = run_sleepy(&cfg).map_err(|e| CliError::usage(format!("simulate: {e}")))?;
+    if args.json {
+        let v = json!({
+            "radio": radio.name,
+            "mode": "sleepy",
+            "wake_s": args.wake,
+            "listen_s": args.listen,
+            "loss": args.loss,
+            "jitter_s": args.jitter,
+            "synchronized": !args.unsynchronized,
+            "report": r,
+        });
+        println!("{v:#}");
+    } else {
+        print!("{}", sleepy_summary(args, &r, &radio.name));
+    }
+    Ok(())
+}
+
+fn sleepy_summary(a: &SimulateArgs, r: &SleepyReport, radio: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} commands to {} receiver(s) waking every {} s, listening {} ms; loss {}, seed {}, radio {radio}, controller {}",
+        r.commands,
+        r.receivers,
+        a.wake,
+        a.listen * 1000.0,
+        a.loss,
+        r.seed,
+        if a.unsynchronized { "unsynchronised" } else { "aims at the listen windows" }
+    );
+    let _ = writeln!(
+        s,
+        "each command sealed once, {} copies over {} s ({} s apart): {} sent, {} in a listen window, {} heard",
+        r.copies, r.window_s, r.spacing_s, r.copies_sent, r.copies_in_window, r.copies_heard
+    );
+    let _ = writeln!(
+        s,
+        "delivery (acted on exactly once): {} of {} = {:.6} (99 % interval {:.6} to {:.6})",
+        r.delivered, r.commands, r.delivery_probability, r.delivery_ci99[0], r.delivery_ci99[1]
+    );
+    let _ = writeln!(
+        s,
+        "acted on twice: {}; duplicates refused: {} (copies heard after the one acted on: {})",
+        r.acted_twice, r.duplicates, r.heard_after_first
+    );
+    for (reason, n) in &r.refusals {
+        let _ = writeln!(s, "  refused {reason}: {n}");
+    }
+    let _ = writeln!(
+        s,
+        "latency (issue to action): mean {:.1} s, max {:.1} s",
+        r.mean_latency_s, r.max_latency_s
+    );
+    let _ = writeln!(
+        s,
+        "per command: frame {:.1} B, {:.1} B on air; controller {:.1} µJ, receiver {:.1} µJ; per delivered command: controller {:.1} µJ, receiver {:.1} µJ",
+        r.frame_bytes,
+        r.bytes_on_air_per_command,
+        r.controller_uj_per_command,
+        r.receiver_uj_per_command,
+        r.controller_uj_per_delivered,
+        r.receiver_uj_per_delivered
+    );
     s
 }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{CliError, Outcome};
+use crate::cli_util::{CliError, Outcome};
 
 #[derive(Subcommand)]
 pub enum OscoreCmd {

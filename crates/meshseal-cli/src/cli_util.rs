@@ -1,0 +1,198 @@
+//! What every command shares: the error and outcome types behind the exit codes, hex and stdin
+//! input, durations (`30s`, `2m`, `500ms`, plain seconds), the names frames' fields have in the
+//! JSON output, and printing an outcome.
+//!
+//! Exit codes (a contract for scripts): 0 success; 1 usage, configuration, I/O or malformed
+//! input; 2 a frame refused by the protocol, with its reason on stderr and, with `--json`, as
+//! `{"status":"refused","reason":"<name>"}` on stdout.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use meshseal::frame::SeqForm;
+use meshseal::Error;
+use meshseal_sim::plan::MAX_WINDOW_S;
+use serde_json::json;
+
+/// A failure that is not a protocol refusal: exit code 1.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl CliError {
+    pub fn usage(msg: String) -> Self {
+        CliError(msg)
+    }
+    pub fn io(ctx: String, e: std::io::Error) -> Self {
+        CliError(format!("{ctx}: {e}"))
+    }
+}
+
+impl From<meshseal_cost::CostError> for CliError {
+    fn from(e: meshseal_cost::CostError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// How a command ended, when it did not fail.
+pub enum Outcome {
+    Done,
+    /// A frame refused by the protocol (with `--json` or not): exit 2.
+    Refused(Error, bool),
+    /// Refused as stale and answered with a challenge (already printed): exit 2.
+    Challenged,
+}
+
+/// Reports a command's result and turns it into the exit code.
+pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Challenged) => ExitCode::from(2),
+        Ok(Outcome::Refused(e, json)) => {
+            // An expected copy of a repeated frame is refused like a replay, but is no attack.
+            let status = if e == Error::Duplicate {
+                "duplicate"
+            } else {
+                "refused"
+            };
+            if json {
+                println!("{}", json!({"status": status, "reason": e.reason()}));
+            }
+            eprintln!("refused: {} ({e})", e.reason());
+            ExitCode::from(2)
+        }
+        Err(CliError(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Hex bytes, whitespace allowed anywhere; `what` names the input in the error.
+pub fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, CliError> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(&s).map_err(|e| CliError::usage(format!("{what} is not valid hex: {e}")))
+}
+
+/// A payload given as `--hex`, or else the raw bytes on stdin.
+pub fn read_payload(hex: Option<&str>) -> Result<Vec<u8>, CliError> {
+    match hex {
+        Some(h) => parse_hex("--hex payload", h),
+        None => {
+            let mut b = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .map_err(|e| CliError::io("cannot read stdin".into(), e))?;
+            Ok(b)
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Parses `60s`, `5m`, `1h`, `2d`, `500ms` or a bare number of seconds.
+pub fn parse_interval(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad interval {s:?} (e.g. 60s, 5m, 1h)"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(format!("bad interval unit {unit:?} (ms, s, m, h, d)")),
+    };
+    let v = n * scale;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("interval must be positive, found {s:?}"))
+    }
+}
+
+/// A duration like `parse_interval`, which also accepts zero.
+pub fn parse_duration_or_zero(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if digits.parse::<f64>().is_ok_and(|v| v == 0.0) {
+        return Ok(0.0);
+    }
+    parse_interval(s)
+}
+
+/// A window in whole seconds that fits the frame's byte (`30s`, `4m`).
+pub fn parse_window_s(s: &str) -> Result<u8, String> {
+    let v = parse_duration_or_zero(s)?;
+    if v.fract() != 0.0 || v > f64::from(MAX_WINDOW_S) {
+        return Err(format!(
+            "window must be whole seconds, at most {MAX_WINDOW_S} s; found {s:?}"
+        ));
+    }
+    Ok(v as u8)
+}
+
+/// `30s`, `2m` or plain seconds, at most 255 s (the window is one byte of seconds on the wire).
+pub fn parse_window(s: &str) -> Result<u8, String> {
+    let (num, unit) = match s.strip_suffix('s') {
+        Some(n) => (n, 1),
+        None => match s.strip_suffix('m') {
+            Some(n) => (n, 60),
+            None => (s, 1),
+        },
+    };
+    let secs = num
+        .parse::<u32>()
+        .map_err(|_| format!("expected a duration like 30s or 2m, found {s:?}"))?
+        .checked_mul(unit)
+        .ok_or("window too long")?;
+    u8::try_from(secs).map_err(|_| format!("window {secs} s exceeds 255 s"))
+}
+
+/// Seconds as whole microseconds.
+pub fn micros(seconds: f64) -> u64 {
+    (seconds * 1e6).round() as u64
+}
+
+/// A sequence number form's name in the JSON output.
+pub fn form_name(f: SeqForm) -> String {
+    match f {
+        SeqForm::Short => "short".into(),
+        SeqForm::Bytes(n) => format!("{n}_byte"),
+    }
+}
+
+/// A frame binding's name in the JSON output.
+pub fn binding_name(b: meshseal::Binding) -> &'static str {
+    match b {
+        meshseal::Binding::Response => "response",
+        meshseal::Binding::Echo => "echo",
+        meshseal::Binding::Challenge => "challenge",
+        _ => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse() {
+        assert_eq!(parse_interval("60s"), Ok(60.0));
+        assert_eq!(parse_interval("60"), Ok(60.0));
+        assert_eq!(parse_interval("5m"), Ok(300.0));
+        assert_eq!(parse_interval("1h"), Ok(3600.0));
+        assert_eq!(parse_interval("500ms"), Ok(0.5));
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("5 parsecs").is_err());
+        assert!(parse_interval("").is_err());
+    }
+}
