@@ -9,7 +9,6 @@
 //! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
-mod attack_lab;
 mod cli_util;
 mod cmd;
 mod group;
@@ -22,6 +21,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// `cmd::attack_lab` names these at the crate root.
 pub(crate) use cli_util::{CliError, Outcome};
 
 #[derive(Parser)]
@@ -60,7 +60,7 @@ enum Cmd {
         cmd: cmd::oscore::OscoreCmd,
     },
     /// Run every threat (T1–T13) as an attack against naive direct-AES schemes and meshseal.
-    AttackLab(attack_lab::AttackLabArgs),
+    AttackLab(cmd::attack_lab::AttackLabArgs),
     /// Cost per message and months of battery: DTLS 1.2/1.3, OSCORE and meshseal compared.
     Compare(cmd::compare::CompareArgs),
     /// Simulate a multi-hop mesh of sleepy nodes with an active attacker.
@@ -94,7 +94,7 @@ fn run(command: Cmd) -> Result<Outcome, CliError> {
         Cmd::Inspect(a) => cmd::inspect::run(a),
         Cmd::Demo(a) => cmd::demo::run(a),
         Cmd::Oscore { cmd } => cmd::oscore::run(cmd),
-        Cmd::AttackLab(a) => attack_lab::attack_lab(a),
+        Cmd::AttackLab(a) => cmd::attack_lab::attack_lab(a),
         Cmd::Compare(a) => cmd::compare::run(a),
         Cmd::Simulate(a) => cmd::simulate::run(a),
         Cmd::Gateway(a) => cmd::gateway::run(a),

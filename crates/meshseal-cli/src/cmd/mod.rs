@@ -2,6 +2,7 @@
 //! command's parsed options. Command modules share only `crate::cli_util`, `crate::member` and
 //! the state, group and key modules, never each other.
 
+pub mod attack_lab;
 pub mod compare;
 pub mod demo;
 pub mod gateway;
