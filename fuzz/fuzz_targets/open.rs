@@ -5,7 +5,7 @@
 //! `Recipient` over `PeerTable::<4>` accepting members `0..=1000` (own id 3), with senders 1 and
 //! 2 provisioned. Genuine frames, sealed once with `Sender`s over a `MemoryStore`: sender 1 with
 //! explicit ids (full and short sequence forms, empty payload, two fragments, one frame with a
-//! coarse timestamp) and sender 2 with implicit ids (opened with `open_from(.., 2)`).
+//! coarse timestamp) and sender 2 with implicit ids (opened with `Open::from(2)`).
 //!
 //! Input: a sequence of records `op, len, len bytes` (the last one may be cut short). `op & 3`:
 //! - 0: the bytes are a frame for `recipient.open`;
@@ -13,7 +13,7 @@
 //!   (0..=47, or 1048..=1063 for non-members);
 //! - 2: genuine sender-1 frame number `(op >> 2) & 0x1f` (modulo their count), XORed with the
 //!   bytes (bytes past its end are appended; `op & 0x80` truncates it to `len` bytes), for `open`;
-//! - 3: the same with a genuine sender-2 frame, for `open_from(.., 2)`.
+//! - 3: the same with a genuine sender-2 frame, for `Open::from(2)`.
 //!
 //! Checked after every call: no panic; on `Err(e)` the refused total and `refused(e)` grew by
 //! exactly one and `accepted` did not move, and on `BadTag` the payload bytes were wiped; on `Ok`

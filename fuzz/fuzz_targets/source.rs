@@ -6,7 +6,7 @@
 //! frame from 1, and one genuine rekey message for member 2 (epoch 0 → 1). Per input, a fresh
 //! `Recipient` (own id 2, members 0..=10, sender 1 provisioned) and the member key of 2.
 //!
-//! Input: `op` byte, then bytes. `op % 4`: 0 → the bytes as a frame for `open_authenticated`;
+//! Input: `op` byte, then bytes. `op % 4`: 0 → the bytes as a frame for `open_with` and `Open::require_source`;
 //! 1 → genuine pairwise frame XOR bytes; 2 → genuine signed frame XOR bytes; 3 → genuine rekey
 //! message XOR bytes, for `open_rekey` at epoch 0 (`op & 0x80`: the bytes alone). A frame is
 //! accepted only if equal to a genuine one, with its genuine payload and source; a rekey message

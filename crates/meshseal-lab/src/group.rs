@@ -13,8 +13,8 @@
 //! The default mode has no source authentication (T12) and does not rekey when a member is
 //! removed (T11): the lab reports both as broken for it, and the insider lockout (T15) with
 //! them. [`MeshsealGroup::strong`] is the same group with the stronger modes on: commands are
-//! signed by their sender (Ed25519, `seal_signed`/`seal_echo_signed`) and accepted only signed
-//! (`open_authenticated`), and removing a member rekeys the others through rekey messages under
+//! signed by their sender (Ed25519, `Seal::signed`) and accepted only signed
+//! (`Open::require_source`), and removing a member rekeys the others through rekey messages under
 //! their individual keys, with no grace period for the old epoch
 //! ([`Scheme::remove_with_grace`] gives one).
 //!
@@ -41,8 +41,8 @@ use meshseal::rekey::{open_rekey, seal_rekey, MemberKey, Rekey, MAX_REKEY_LEN};
 use meshseal::replay::PeerTable;
 use meshseal::source::{SigningKey, SourceKeys, VerifyingKey};
 use meshseal::{
-    Error, FrameId, Freshness, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig,
-    SenderIdMode, TrafficClass, TAG_LEN,
+    Error, FrameId, Freshness, GroupKeys, Open, Recipient, RecipientConfig, Seal, Sender,
+    SenderConfig, SenderIdMode, TrafficClass, TAG_LEN,
 };
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
@@ -429,7 +429,9 @@ impl Scheme for MeshsealGroup {
         };
         let frame = if self.strong && class == Class::Command {
             let mut out = vec![0u8; tx.frame_len_as(payload.len(), meshseal::Source::Signed)];
-            let n = tx.seal_signed(payload, &sk, &mut out).map_err(seal_err)?;
+            let n = tx
+                .seal_with(payload, &Seal::default().signed(&sk), &mut out)
+                .map_err(seal_err)?;
             out.truncate(n);
             out
         } else {
@@ -485,9 +487,15 @@ impl Scheme for MeshsealGroup {
         };
         let mut buf = frame.to_vec();
         let opened = if self.strong && class == Class::Command {
-            m.rx.open_authenticated(&mut buf, tc, &self.keyring)
+            m.rx.open_with(
+                &mut buf,
+                &Open::default()
+                    .class(tc)
+                    .keys(&self.keyring)
+                    .require_source(),
+            )
         } else {
-            m.rx.open_class(&mut buf, tc)
+            m.rx.open_with(&mut buf, &Open::default().class(tc))
         };
         match opened {
             Ok(o) => {
@@ -763,15 +771,23 @@ fn answer_challenge(m: &mut Member, frame: &[u8], signed: bool) -> Delivery {
     let mut last = "unsolicited";
     for i in 0..m.requests.len() {
         let mut buf = frame.to_vec();
-        match m.rx.open_response(&mut buf, m.requests[i].id) {
+        match m
+            .rx
+            .open_with(&mut buf, &Open::default().answering(m.requests[i].id))
+        {
             Ok(o) if o.binding == Binding::Challenge => {
                 let (challenge, challenger) = (o.id(), o.sender);
                 let req = m.requests.remove(i);
                 let mut out = vec![0u8; req.payload.len() + 32 + meshseal::source::SIGNATURE_LEN];
                 let sk = m.sk.clone();
                 let sealed = match m.tx() {
-                    Ok(tx) if signed => tx.seal_echo_signed(&req.payload, challenge, &sk, &mut out),
-                    Ok(tx) => tx.seal_echo(&req.payload, challenge, &mut out),
+                    Ok(tx) if signed => {
+                        let how = Seal::default().echo(challenge).signed(&sk);
+                        tx.seal_with(&req.payload, &how, &mut out)
+                    }
+                    Ok(tx) => {
+                        tx.seal_with(&req.payload, &Seal::default().echo(challenge), &mut out)
+                    }
                     Err(e) => Err(e),
                 };
                 return match sealed {

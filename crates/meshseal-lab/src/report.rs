@@ -115,8 +115,8 @@ pub const CUSTOMER_IDEAS: [Idea; 6] = [
                   (`GroupKeys::derive`); removing a member rekeys the others under their \
                   individual keys (`rekey.rs`: `seal_rekey`, `open_rekey`; \
                   `Recipient::install_epoch`); critical commands signed with Ed25519 or sent \
-                  under pairwise keys (`source.rs`; `Sender::seal_signed`, `seal_pairwise`, \
-                  `Recipient::open_authenticated`).",
+                  under pairwise keys (`source.rs`; `Seal::signed`, `Seal::pairwise`, \
+                  `Open::require_source`).",
     },
     Idea {
         title: "a message counter carried in each packet, as the nonce",
@@ -180,7 +180,7 @@ pub const CUSTOMER_IDEAS: [Idea; 6] = [
                   `replay.rs`: `ReplayWindow`, `PeerTable`), moved only after the tag verifies, \
                   with the sender id in the nonce so a relabelled frame fails; commands that act \
                   need proof of freshness (`TrafficClass::Challenged`: \
-                  `Recipient::issue_challenge`, `expire_challenges`, `Sender::seal_echo`); no \
+                  `Recipient::issue_challenge`, `expire_challenges`, `Seal::echo`); no \
                   state for a sender means not fresh until a challenge is answered (`replay.rs`: \
                   `unverified_at`, `verify_from_here`). In the group mode any key holder can \
                   still move another member's plain-frame window (T15 falls on `meshseal` too, \

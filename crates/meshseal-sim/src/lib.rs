@@ -25,7 +25,7 @@
 //! The simulator never decides acceptance itself: it only observes the core's verdicts.
 //!
 //! Beside the mesh, [`sleepy`] simulates a controller repeating commands to sleepy receivers
-//! (sealed once with `seal_repeated`, acted on once) and [`plan`] is the analytic model that
+//! (sealed once with `Seal::repeated`, acted on once) and [`plan`] is the analytic model that
 //! recommends the number of copies and the window.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

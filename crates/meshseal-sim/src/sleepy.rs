@@ -1,5 +1,5 @@
 //! Sleepy receivers and repeated commands: a controller seals each command once with
-//! [`meshseal::Sender::seal_repeated`] and transmits the same bytes `copies` times; receivers
+//! [`meshseal::Seal::repeated`] and transmits the same bytes `copies` times; receivers
 //! wake periodically, listen briefly, and open every copy they hear with the real
 //! [`meshseal::Recipient`], which accepts one and refuses the others as `duplicate`.
 //!
@@ -15,7 +15,7 @@
 //!   lose it (probability [`SleepyLink::loss`], independent per copy).
 //! - The controller seals with the core's default sender configuration unless
 //!   [`SleepyConfig::full_sequence`] is set; its repeated frames carry the full sequence number
-//!   either way (`Sender::seal_repeated`), so receivers that missed any number of its frames
+//!   either way (`Seal::repeated`), so receivers that missed any number of its frames
 //!   still open them.
 //! - With a clock tolerance, frames carry the window's start (T) and receivers keep a coarse
 //!   clock in seconds; receivers open with [`TrafficClass::Actuation`] either way.
