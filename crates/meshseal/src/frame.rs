@@ -367,21 +367,18 @@ struct Layout {
     payload_at: usize,
 }
 
-/// A checked, zero-copy view of a compact frame.
-#[derive(Debug, Clone)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
-    layout: Layout,
+/// The part every frame starts with: header byte, sender id and sequence bytes, checked.
+struct Base {
+    header: u8,
+    sender: Option<u32>,
+    seq: TruncatedSeq,
+    /// Where what follows the sequence bytes starts.
+    at: usize,
 }
 
-impl<T: AsRef<[u8]>> Frame<T> {
-    /// Checks `buffer` and wraps it. Total: never panics, whatever the bytes.
-    pub fn new_checked(buffer: T, mode: SenderIdMode) -> Result<Self, WireError> {
-        let layout = Self::check(buffer.as_ref(), mode)?;
-        Ok(Frame { buffer, layout })
-    }
-
-    fn check(b: &[u8], mode: SenderIdMode) -> Result<Layout, WireError> {
+impl Base {
+    #[inline]
+    fn check(b: &[u8], mode: SenderIdMode) -> Result<Base, WireError> {
         let &h = b.first().ok_or(WireError::Truncated)?;
         if h & VERSION_BIT != 0 {
             return Err(WireError::UnsupportedVersion);
@@ -417,6 +414,80 @@ impl<T: AsRef<[u8]>> Frame<T> {
             }
         };
         at += form.wire_len();
+        Ok(Base {
+            header: h,
+            sender,
+            seq,
+            at,
+        })
+    }
+}
+
+/// A frame with its sender id and no extension byte (every plain group frame), read in one
+/// pass: a receiver's hot path. It accepts and refuses exactly what [`Frame::new_checked`]
+/// does for such frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainFrame {
+    /// The header byte.
+    pub header: u8,
+    /// The sender id.
+    pub sender: u32,
+    /// The carried sequence bits.
+    pub seq: TruncatedSeq,
+    /// Length of the header (where the ciphertext starts).
+    pub header_len: usize,
+}
+
+impl PlainFrame {
+    /// Reads `b` if it is such a frame: `None` if it is not (a frame with an extension byte,
+    /// or none at all), to be read with [`Frame::new_checked`].
+    #[inline]
+    pub fn check(b: &[u8]) -> Option<Result<PlainFrame, WireError>> {
+        let &h = b.first()?;
+        if h & (LONG_BIT | EXT_BIT) == LONG_BIT | EXT_BIT {
+            return None;
+        }
+        Some(Base::check(b, SenderIdMode::Explicit).and_then(|base| {
+            if b.len() < base.at + TAG_LEN {
+                return Err(WireError::Truncated);
+            }
+            Ok(PlainFrame {
+                header: base.header,
+                // An explicit read always yields the id.
+                sender: base.sender.unwrap_or_default(),
+                seq: base.seq,
+                header_len: base.at,
+            })
+        }))
+    }
+
+    /// The key epoch modulo 4.
+    pub fn epoch_bits(&self) -> u8 {
+        (self.header & EPOCH_MASK) >> EPOCH_SHIFT
+    }
+}
+
+/// A checked, zero-copy view of a compact frame.
+#[derive(Debug, Clone)]
+pub struct Frame<T: AsRef<[u8]>> {
+    buffer: T,
+    layout: Layout,
+}
+
+impl<T: AsRef<[u8]>> Frame<T> {
+    /// Checks `buffer` and wraps it. Total: never panics, whatever the bytes.
+    pub fn new_checked(buffer: T, mode: SenderIdMode) -> Result<Self, WireError> {
+        let layout = Self::check(buffer.as_ref(), mode)?;
+        Ok(Frame { buffer, layout })
+    }
+
+    fn check(b: &[u8], mode: SenderIdMode) -> Result<Layout, WireError> {
+        let Base {
+            header: h,
+            sender,
+            seq,
+            mut at,
+        } = Base::check(b, mode)?;
         let mut layout = Layout {
             header: h,
             ext: 0,
@@ -701,26 +772,7 @@ impl Repr {
         {
             return Err(WireError::Truncated);
         }
-        buf[0] = h;
-        let mut at = 1;
-        if let Some(mut id) = self.sender {
-            // LEB128; the buffer holds the whole header (checked above).
-            while id >= 0x80 {
-                buf[at] = id as u8 | 0x80;
-                id >>= 7;
-                at += 1;
-            }
-            buf[at] = id as u8;
-            at += 1;
-        }
-        if let SeqForm::Bytes(n) = self.seq.form {
-            let mut v = self.seq.value;
-            for i in (0..n as usize).rev() {
-                buf[at + i] = v as u8;
-                v >>= 8;
-            }
-            at += n as usize;
-        }
+        let mut at = emit_base(buf, h, self.sender, self.seq);
         if ext != 0 {
             buf[at] = ext;
             at += 1;
@@ -741,6 +793,74 @@ impl Repr {
         debug_assert_eq!(at, hlen);
         Ok(at)
     }
+}
+
+/// The header of a frame without extension byte (every plain group frame): what
+/// [`Repr::emit_header`] writes for such a frame, without building and validating a whole
+/// [`Repr`]. A sender's hot path uses it; a property test holds the two equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainHeader {
+    /// Key epoch modulo 4.
+    pub epoch_bits: u8,
+    /// Sender id, `None` when the link layer supplies it.
+    pub sender: Option<u32>,
+    /// The carried sequence bits.
+    pub seq: TruncatedSeq,
+}
+
+impl PlainHeader {
+    /// Length of the header.
+    #[inline]
+    pub fn len(&self) -> usize {
+        1 + self.sender.map_or(0, varint_len) + self.seq.form.wire_len()
+    }
+
+    /// Always false: a header holds at least its header byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the header into the start of `buf` and returns its length and header byte;
+    /// `None` if `buf` is shorter than the header or a field does not fit.
+    #[inline]
+    pub fn emit(&self, buf: &mut [u8]) -> Option<(usize, u8)> {
+        let valid = self.epoch_bits < 4
+            && self.seq.form.is_valid()
+            && self.seq.value >> self.seq.form.bits() == 0;
+        if !valid || buf.len() < self.len() {
+            return None;
+        }
+        let e = self.epoch_bits << EPOCH_SHIFT;
+        let h = match self.seq.form {
+            SeqForm::Short => e | self.seq.value as u8,
+            SeqForm::Bytes(n) => e | LONG_BIT | n,
+        };
+        Some((emit_base(buf, h, self.sender, self.seq), h))
+    }
+}
+
+/// Writes the header byte, the sender id and the sequence bytes; returns the bytes written.
+/// The caller has checked that `buf` holds them.
+#[inline]
+fn emit_base(buf: &mut [u8], h: u8, sender: Option<u32>, seq: TruncatedSeq) -> usize {
+    buf[0] = h;
+    let mut at = 1;
+    if let Some(mut id) = sender {
+        // LEB128.
+        while id >= 0x80 {
+            buf[at] = id as u8 | 0x80;
+            id >>= 7;
+            at += 1;
+        }
+        buf[at] = id as u8;
+        at += 1;
+    }
+    if let SeqForm::Bytes(n) = seq.form {
+        let n = usize::from(n);
+        buf[at..at + n].copy_from_slice(&seq.value.to_be_bytes()[8 - n..]);
+        at += n;
+    }
+    at
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 use super::epochs::GraceSlot;
 use super::freshness::{Clock, Freshness, Pending, TrafficClass, PENDING_CHALLENGES};
 use super::repeats::{RepeatSeen, TRACKED_REPEATS};
-use super::shared::{associated_data, decrypt, epoch_is_newer, FrameId, MAX_AAD};
+use super::shared::{associated_data, decrypt, epoch_is_newer, open_body, FrameId, MAX_AAD};
 use super::{Grace, NoGrace};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
-use crate::frame::{Binding, Fragment, Frame, Repeat, SenderIdMode, Source, WireError};
+use crate::frame::{
+    Binding, Fragment, Frame, PlainFrame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
+};
 use crate::replay::{Accepted, Lane, OrderPolicy, ReplayStore, ReplayWindow, WindowKey};
 use crate::seq::reconstruct;
 #[cfg(feature = "signed")]
@@ -345,19 +347,35 @@ where
 
     /// Opens a frame that carries its sender id, in place, as telemetry. Every other way to
     /// open a frame is [`Recipient::open_with`].
+    #[inline]
     pub fn open<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
-        self.open_with(frame, &Open::default())
+        // Frames without an extension byte take a path without the extensions' steps; it
+        // judges them exactly as `judge` does (a property test compares the two).
+        let opened = match PlainFrame::check(frame) {
+            Some(Ok(plain)) => self.judge_plain(frame, plain),
+            Some(Err(e)) => Err(e.into()),
+            None => self.judge(frame, &Open::default()),
+        };
+        self.count(&opened);
+        opened
     }
 
     /// Opens a frame in place as `how` says: where its sender id comes from, the traffic
     /// class, the request it must answer, the source keys and whether a source is required.
+    #[inline]
     pub fn open_with<'b, P: SourceKeys<A>>(
         &mut self,
         frame: &'b mut [u8],
         how: &Open<'_, P>,
     ) -> Result<Opened<'b>, Error> {
         let opened = self.judge(frame, how);
-        match &opened {
+        self.count(&opened);
+        opened
+    }
+
+    #[inline]
+    fn count(&mut self, opened: &Result<Opened<'_>, Error>) {
+        match opened {
             Ok(o) => {
                 self.stats.accepted = self.stats.accepted.saturating_add(1);
                 self.stats.gaps = self.stats.gaps.saturating_add(o.gap);
@@ -368,86 +386,37 @@ where
             }
             Err(e) => self.stats.count(*e),
         }
-        opened
     }
 
-    fn judge<'b, P: SourceKeys<A>>(
-        &mut self,
-        buf: &'b mut [u8],
-        expect: &Open<'_, P>,
-    ) -> Result<Opened<'b>, Error> {
-        let (mode, link_sender) = match expect.sender {
-            Some(s) => (SenderIdMode::Implicit, Some(s)),
-            None => (SenderIdMode::Explicit, None),
-        };
-        let src = expect.keys;
-        let mut frame = Frame::new_checked(&mut *buf, mode)?;
-        let bits = frame.epoch_bits();
-        let keys = if bits == (self.keys.epoch() & 3) as u8 {
-            &self.keys
-        } else {
-            match self.previous.held() {
-                Some((k, _)) if bits == (k.epoch() & 3) as u8 => k,
-                _ => return Err(Error::UnknownEpoch),
-            }
-        };
-        let sender = frame
-            .sender_id()
-            .or(link_sender)
-            .ok_or(Error::UnknownSender)?;
+    /// The keys of the epoch whose low bits a frame carries: the current or the previous one.
+    #[inline]
+    fn keys_for(&self, bits: u8) -> Result<&GroupKeys<A>, Error> {
+        if bits == (self.keys.epoch() & 3) as u8 {
+            return Ok(&self.keys);
+        }
+        match self.previous.held() {
+            Some((k, _)) if bits == (k.epoch() & 3) as u8 => Ok(k),
+            _ => Err(Error::UnknownEpoch),
+        }
+    }
+
+    /// Refuses this member's own id and non-members.
+    #[inline]
+    fn admit(&self, sender: u32) -> Result<(), Error> {
         if self.cfg.own_id == Some(sender) {
             return Err(Error::Reflected);
         }
         if !self.members.contains(sender) {
             return Err(Error::UnknownSender);
         }
-        let source = frame.source();
-        let group_id = keys.group_id();
-        let (keys, sig_len) = match source {
-            Source::Group if expect.require_source => return Err(Error::Unauthenticated),
-            Source::Group => (keys, 0),
-            Source::Pairwise => (
-                src.pairwise(sender)
-                    .filter(|k| (k.epoch() & 3) as u8 == bits && k.group_id() == group_id)
-                    .ok_or(Error::UnknownKey)?,
-                0,
-            ),
-            Source::Signed => (keys, SIGNATURE_LEN),
-        };
-        #[cfg(feature = "signed")]
-        let verifier = match source {
-            Source::Signed => Some(src.verifying_key(sender).ok_or(Error::UnknownKey)?),
-            _ => None,
-        };
-        #[cfg(not(feature = "signed"))]
-        if source == Source::Signed {
-            return Err(Error::UnknownKey);
-        }
-        if frame.payload().len() < sig_len {
-            return Err(Error::Malformed(WireError::Truncated));
-        }
-        let binding = frame.binding();
-        let bound = match (binding, expect.request) {
-            (Binding::None, None) => None,
-            (Binding::Response | Binding::Challenge, Some(request)) => Some(request),
-            (Binding::Echo, None) => Some(
-                self.pending
-                    .iter()
-                    .find(|p| p.sender == sender)
-                    .map(|p| p.challenge)
-                    .ok_or(Error::Unsolicited)?,
-            ),
-            _ => return Err(Error::Unsolicited),
-        };
-        let t = frame.truncated_seq();
-        let epoch = keys.epoch();
-        let key = WindowKey {
-            sender,
-            lane: match source {
-                Source::Group => Lane::Group,
-                _ => Lane::Source,
-            },
-        };
+        Ok(())
+    }
+
+    /// Finds `key`'s window and rebuilds the full number from the carried bits `t`; the
+    /// window's verdict on that number, to be reported only once the tag verifies, and the
+    /// tracked repeat it duplicates, if any.
+    #[inline]
+    fn locate(&mut self, key: WindowKey, t: TruncatedSeq, epoch: u16) -> Result<Located<W>, Error> {
         let stored = self.replay.get(key).copied();
         // Numbers continue across epochs and are shared by both lanes: any window of the
         // sender guides reconstruction (a wrong guess only fails the tag).
@@ -455,8 +424,8 @@ where
             Some(w) => Some(w.expected()),
             None => {
                 let other = match key.lane {
-                    Lane::Group => WindowKey::source(sender),
-                    Lane::Source => WindowKey::group(sender),
+                    Lane::Group => WindowKey::source(key.sender),
+                    Lane::Source => WindowKey::group(key.sender),
                 };
                 self.replay.get(other).map(|w| w.expected())
             }
@@ -490,11 +459,191 @@ where
             duplicate = self
                 .repeats
                 .iter()
-                .position(|r| r.sender == sender && r.seq == seq);
+                .position(|r| r.sender == key.sender && r.seq == seq);
             if duplicate.is_some() {
                 verdict = Ok(());
             }
         }
+        Ok(Located {
+            seq,
+            window,
+            verdict,
+            duplicate,
+        })
+    }
+
+    /// The refusal of an authentic frame that repeats tracked repeat `i`: a duplicate while
+    /// copies are announced and its window lasts, a replay after.
+    #[inline]
+    fn duplicate(&mut self, i: usize) -> Error {
+        let r = &mut self.repeats[i];
+        let late = match (r.end, self.clock) {
+            (Some(end), Some(clock)) => clock.past(end),
+            _ => false,
+        };
+        if r.left == 0 || late {
+            return Error::Replay;
+        }
+        r.left -= 1;
+        Error::Duplicate
+    }
+
+    /// Takes `seq` in `key`'s window (an authentic frame of `epoch`): one store replaces the
+    /// window and marks it recently used. An echo makes the window verified from here.
+    #[inline]
+    fn take(
+        &mut self,
+        key: WindowKey,
+        window: Slot<W>,
+        seq: u64,
+        epoch: u16,
+        echo: bool,
+    ) -> Accepted {
+        let (mut w, accepted) = match window {
+            Slot::Current(mut w) => {
+                let a = w.accept(seq);
+                (w, a)
+            }
+            Slot::NewEpoch(expected) => {
+                let mut w = ReplayWindow::provisioned().in_epoch(epoch);
+                w.accept(seq);
+                let gap = seq.saturating_sub(expected);
+                (w, Accepted { gap, late: false })
+            }
+            Slot::Absent | Slot::Superseded => (
+                ReplayWindow::unverified_at(seq).in_epoch(epoch),
+                Accepted::default(),
+            ),
+        };
+        if echo {
+            w.verify_from_here();
+        }
+        if self.replay.insert(key, w).is_some() {
+            self.stats.evicted = self.stats.evicted.saturating_add(1);
+        }
+        accepted
+    }
+
+    /// [`Recipient::judge`] for a frame without extension byte opened with [`Open::default`]:
+    /// a group frame, bound to nothing, without timestamp or repeat, judged as telemetry.
+    #[inline(always)]
+    fn judge_plain<'b>(&mut self, buf: &'b mut [u8], f: PlainFrame) -> Result<Opened<'b>, Error> {
+        let keys = self.keys_for(f.epoch_bits())?;
+        let epoch = keys.epoch();
+        let sender = f.sender;
+        self.admit(sender)?;
+        let key = WindowKey::group(sender);
+        let at = self.locate(key, f.seq, epoch)?;
+        let seq = at.seq;
+        // `locate` holds no borrow of the keys: look them up again (the same slot).
+        let keys = self.keys_for(f.epoch_bits())?;
+        let end = buf.len() - TAG_LEN;
+        let (body, tag) = buf[f.header_len..].split_at_mut(end - f.header_len);
+        open_body(keys, f.header, 0, sender, seq, &[], body, tag)?;
+        if let Err(e) = at.verdict {
+            body.fill(0);
+            return Err(e);
+        }
+        if let Some(i) = at.duplicate {
+            body.fill(0);
+            return Err(self.duplicate(i));
+        }
+        let freshness = match at.window {
+            Slot::Current(w) if w.is_verified() => Freshness::Fresh,
+            Slot::NewEpoch(_) => Freshness::Fresh,
+            _ => Freshness::Unknown,
+        };
+        let accepted = self.take(key, at.window, seq, epoch, false);
+        let buf: &'b [u8] = buf;
+        Ok(Opened {
+            sender,
+            seq,
+            epoch,
+            freshness,
+            binding: Binding::None,
+            fragment: None,
+            time: None,
+            repeat: None,
+            source: Source::Group,
+            gap: accepted.gap,
+            late: accepted.late,
+            payload: &buf[f.header_len..end],
+        })
+    }
+
+    #[inline(always)]
+    fn judge<'b, P: SourceKeys<A>>(
+        &mut self,
+        buf: &'b mut [u8],
+        expect: &Open<'_, P>,
+    ) -> Result<Opened<'b>, Error> {
+        let (mode, link_sender) = match expect.sender {
+            Some(s) => (SenderIdMode::Implicit, Some(s)),
+            None => (SenderIdMode::Explicit, None),
+        };
+        let src = expect.keys;
+        let mut frame = Frame::new_checked(&mut *buf, mode)?;
+        let bits = frame.epoch_bits();
+        self.keys_for(bits)?;
+        let sender = frame
+            .sender_id()
+            .or(link_sender)
+            .ok_or(Error::UnknownSender)?;
+        self.admit(sender)?;
+        let source = frame.source();
+        {
+            let keys = self.keys_for(bits)?;
+            let group_id = keys.group_id();
+            match source {
+                Source::Group if expect.require_source => return Err(Error::Unauthenticated),
+                Source::Pairwise => {
+                    src.pairwise(sender)
+                        .filter(|k| (k.epoch() & 3) as u8 == bits && k.group_id() == group_id)
+                        .ok_or(Error::UnknownKey)?;
+                }
+                _ => {}
+            }
+        }
+        let sig_len = if source == Source::Signed {
+            SIGNATURE_LEN
+        } else {
+            0
+        };
+        #[cfg(feature = "signed")]
+        let verifier = match source {
+            Source::Signed => Some(src.verifying_key(sender).ok_or(Error::UnknownKey)?),
+            _ => None,
+        };
+        #[cfg(not(feature = "signed"))]
+        if source == Source::Signed {
+            return Err(Error::UnknownKey);
+        }
+        if frame.payload().len() < sig_len {
+            return Err(Error::Malformed(WireError::Truncated));
+        }
+        let binding = frame.binding();
+        let bound = match (binding, expect.request) {
+            (Binding::None, None) => None,
+            (Binding::Response | Binding::Challenge, Some(request)) => Some(request),
+            (Binding::Echo, None) => Some(
+                self.pending
+                    .iter()
+                    .find(|p| p.sender == sender)
+                    .map(|p| p.challenge)
+                    .ok_or(Error::Unsolicited)?,
+            ),
+            _ => return Err(Error::Unsolicited),
+        };
+        let key = WindowKey {
+            sender,
+            lane: match source {
+                Source::Group => Lane::Group,
+                _ => Lane::Source,
+            },
+        };
+        let epoch = self.keys_for(bits)?.epoch();
+        let at = self.locate(key, frame.truncated_seq(), epoch)?;
+        let seq = at.seq;
         let mut aad = [0u8; MAX_AAD];
         let time = frame.time();
         let repeat = frame.repeat();
@@ -507,6 +656,13 @@ where
             time,
             repeat,
         );
+        // The keys checked above: the group's, or the pairwise keys shared with the sender.
+        let group_keys = self.keys_for(bits)?;
+        let keys = match source {
+            Source::Pairwise => src.pairwise(sender).ok_or(Error::UnknownKey)?,
+            _ => group_keys,
+        };
+        let group_id = group_keys.group_id();
         decrypt(keys, &mut frame, sender, seq, &aad[..aad_len])?;
         #[cfg(feature = "signed")]
         if let Some(vk) = verifier {
@@ -530,22 +686,15 @@ where
                 return Err(e);
             }
         }
-        if let Err(e) = verdict {
+        #[cfg(not(feature = "signed"))]
+        let _ = group_id;
+        if let Err(e) = at.verdict {
             frame.payload_mut().fill(0);
             return Err(e);
         }
-        if let Some(i) = duplicate {
+        if let Some(i) = at.duplicate {
             frame.payload_mut().fill(0);
-            let r = &mut self.repeats[i];
-            let late = match (r.end, self.clock) {
-                (Some(end), Some(clock)) => clock.past(end),
-                _ => false,
-            };
-            if r.left == 0 || late {
-                return Err(Error::Replay);
-            }
-            r.left -= 1;
-            return Err(Error::Duplicate);
+            return Err(self.duplicate(i));
         }
         let freshness = match (binding, time, self.clock) {
             (Binding::None, Some(t), Some(clock)) => {
@@ -555,7 +704,7 @@ where
                     Freshness::Unknown
                 }
             }
-            (Binding::None, _, _) => match window {
+            (Binding::None, _, _) => match at.window {
                 Slot::Current(w) if w.is_verified() => Freshness::Fresh,
                 Slot::NewEpoch(_) => Freshness::Fresh,
                 _ => Freshness::Unknown,
@@ -569,30 +718,7 @@ where
         };
         // The number is taken even when the frame is refused as stale, so that a recorded
         // frame refused now can never pass later, once the state is verified.
-        let (mut w, accepted) = match window {
-            Slot::Current(mut w) => {
-                let a = w.accept(seq);
-                (w, a)
-            }
-            Slot::NewEpoch(expected) => {
-                let mut w = ReplayWindow::provisioned().in_epoch(epoch);
-                w.accept(seq);
-                let gap = seq.saturating_sub(expected);
-                (w, Accepted { gap, late: false })
-            }
-            Slot::Absent | Slot::Superseded => (
-                ReplayWindow::unverified_at(seq).in_epoch(epoch),
-                Accepted::default(),
-            ),
-        };
-        if binding == Binding::Echo {
-            w.verify_from_here();
-        }
-        // One store replaces the window and marks it recently used: the frame is authentic.
-        let evicted = self.replay.insert(key, w).is_some();
-        if evicted {
-            self.stats.evicted = self.stats.evicted.saturating_add(1);
-        }
+        let accepted = self.take(key, at.window, seq, epoch, binding == Binding::Echo);
         if stale {
             frame.payload_mut().fill(0);
             self.stale = Some(FrameId { sender, seq });
@@ -627,6 +753,14 @@ where
             payload: &buf[range],
         })
     }
+}
+
+/// What [`Recipient::locate`] found for a frame before its tag is checked.
+struct Located<const W: usize> {
+    seq: u64,
+    window: Slot<W>,
+    verdict: Result<(), Error>,
+    duplicate: Option<usize>,
 }
 
 /// The window a frame is judged by, as found before its tag is checked.

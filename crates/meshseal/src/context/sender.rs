@@ -1,14 +1,18 @@
 //! The sending half of a member: the counter, the sequence-number length rule, and sealing.
 
-use super::shared::{associated_data, epoch_is_newer, Ext, FrameId, MAX_AAD, MAX_PAYLOAD};
+use super::shared::{
+    associated_data, epoch_is_newer, seal_body, Ext, FrameId, MAX_AAD, MAX_PAYLOAD,
+};
 use crate::counter::{Counter, CounterStore};
-use crate::crypto::{AeadBackend, GroupKeys, NonceInput, RustCryptoCcm};
-use crate::frame::{Binding, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq};
+use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
+use crate::frame::{
+    Binding, PlainHeader, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq,
+};
 use crate::seq::shortest_form;
 use crate::source::SIGNATURE_LEN;
 #[cfg(feature = "signed")]
 use crate::source::{SignedInput, SigningKey};
-use crate::Error;
+use crate::{Error, TAG_LEN};
 
 /// When the sender may use truncated sequence numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -275,7 +279,62 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     ///
     /// Fails without consuming a number if `out` is too small or the payload too large.
     pub fn seal(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        self.seal_ext(payload, &Ext::NONE, out).map(|(n, _)| n)
+        self.seal_plain(payload, out)
+    }
+
+    /// [`Sender::seal`]: the plain group frame, the common case, without the extension
+    /// handling of the general path. Same checks, same bytes (a property test compares the
+    /// two), same refusals.
+    fn seal_plain(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(Error::PayloadTooLarge);
+        }
+        let form = self.next_form();
+        let header = PlainHeader {
+            epoch_bits: (self.keys.epoch() & 3) as u8,
+            sender: match self.cfg.sender_id_mode {
+                SenderIdMode::Explicit => Some(self.cfg.sender_id),
+                SenderIdMode::Implicit => None,
+            },
+            seq: TruncatedSeq::of(self.counter.peek(), form),
+        };
+        let total = header.len() + payload.len() + TAG_LEN;
+        if out.len() < total {
+            return Err(Error::BufferTooSmall);
+        }
+        if self.remaining() == 0 {
+            return Err(Error::CounterExhausted);
+        }
+        let (hlen, h) = header.emit(out).ok_or(Error::InvalidConfig)?;
+        let seq = self.counter.take()?;
+        let (body, tag_out) = out[hlen..total].split_at_mut(payload.len());
+        body.copy_from_slice(payload);
+        seal_body(
+            &self.keys,
+            h,
+            0,
+            self.cfg.sender_id,
+            seq,
+            &[],
+            body,
+            tag_out,
+        )?;
+        self.advance_length(form, seq);
+        Ok(total)
+    }
+
+    /// The length rule's bookkeeping after a frame numbered `seq` went out in `form`.
+    #[inline]
+    fn advance_length(&mut self, form: SeqForm, seq: u64) {
+        self.len.full_run = self.len.full_run.saturating_sub(1);
+        self.len.since_full = if form.is_full() {
+            0
+        } else {
+            self.len.since_full.saturating_add(1)
+        };
+        if self.cfg.length_mode == LengthMode::Steady {
+            self.len.reference = Some(seq);
+        }
     }
 
     /// Length of the frame that sealing `payload_len` bytes in mode `source` would produce now.
@@ -421,13 +480,6 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         let ext_byte = repr.ext_byte();
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
-        let nonce = keys.nonce(&NonceInput {
-            header,
-            ext: ext_byte,
-            epoch: keys.epoch(),
-            sender: self.cfg.sender_id,
-            seq,
-        });
         let mut aad = [0u8; MAX_AAD];
         let aad_len = associated_data(
             &mut aad,
@@ -456,22 +508,17 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             body[payload.len()..].copy_from_slice(&sig);
         }
         let _ = head;
-        match keys.aead().seal_in_place(&nonce, &aad[..aad_len], body) {
-            Ok(tag) => tag_out.copy_from_slice(&tag),
-            Err(e) => {
-                body.fill(0);
-                return Err(e);
-            }
-        }
-        self.len.full_run = self.len.full_run.saturating_sub(1);
-        self.len.since_full = if repr.seq.form.is_full() {
-            0
-        } else {
-            self.len.since_full.saturating_add(1)
-        };
-        if self.cfg.length_mode == LengthMode::Steady {
-            self.len.reference = Some(seq);
-        }
+        seal_body(
+            keys,
+            header,
+            ext_byte,
+            self.cfg.sender_id,
+            seq,
+            &aad[..aad_len],
+            body,
+            tag_out,
+        )?;
+        self.advance_length(repr.seq.form, seq);
         Ok((
             total,
             FrameId {

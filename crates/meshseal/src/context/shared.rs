@@ -3,7 +3,7 @@
 
 use crate::crypto::{AeadBackend, GroupKeys, NonceInput};
 use crate::frame::{Binding, Fragment, Frame, Repeat, SeqForm, Source};
-use crate::Error;
+use crate::{Error, NONCE_LEN, TAG_LEN};
 
 /// Largest payload of one frame (CCM with a 13-byte nonce has a 2-byte length field).
 pub const MAX_PAYLOAD: usize = 0xffff;
@@ -101,18 +101,86 @@ pub(super) fn decrypt<A: AeadBackend>(
     seq: u64,
     aad: &[u8],
 ) -> Result<(), Error> {
-    let nonce = keys.nonce(&NonceInput {
-        header: frame.header(),
-        ext: frame.ext_byte(),
+    let (header, ext) = (frame.header(), frame.ext_byte());
+    let tag = frame.tag();
+    open_body(
+        keys,
+        header,
+        ext,
+        sender,
+        seq,
+        aad,
+        frame.payload_mut(),
+        &tag,
+    )
+}
+
+/// The nonce of the frame (`header`, `ext`, `sender`, `seq`) under `keys`.
+#[inline]
+fn nonce<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    header: u8,
+    ext: u8,
+    sender: u32,
+    seq: u64,
+) -> [u8; NONCE_LEN] {
+    keys.nonce(&NonceInput {
+        header,
+        ext,
         epoch: keys.epoch(),
         sender,
         seq,
-    });
-    let tag = frame.tag();
-    let body = frame.payload_mut();
-    let result = keys.aead().open_in_place(&nonce, aad, body, &tag);
+    })
+}
+
+/// Verifies and decrypts `body` in place against `tag`; wipes `body` on failure.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) fn open_body<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    header: u8,
+    ext: u8,
+    sender: u32,
+    seq: u64,
+    aad: &[u8],
+    body: &mut [u8],
+    tag: &[u8],
+) -> Result<(), Error> {
+    let mut t = [0u8; TAG_LEN];
+    t.copy_from_slice(tag);
+    let result = keys
+        .aead()
+        .open_in_place(&nonce(keys, header, ext, sender, seq), aad, body, &t);
     if result.is_err() {
         body.fill(0);
     }
     result.map_err(|_| Error::BadTag)
+}
+
+/// Encrypts `body` in place and writes the tag to `tag_out`; wipes `body` if the backend fails.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(super) fn seal_body<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    header: u8,
+    ext: u8,
+    sender: u32,
+    seq: u64,
+    aad: &[u8],
+    body: &mut [u8],
+    tag_out: &mut [u8],
+) -> Result<(), Error> {
+    match keys
+        .aead()
+        .seal_in_place(&nonce(keys, header, ext, sender, seq), aad, body)
+    {
+        Ok(tag) => {
+            tag_out.copy_from_slice(&tag);
+            Ok(())
+        }
+        Err(e) => {
+            body.fill(0);
+            Err(e)
+        }
+    }
 }
