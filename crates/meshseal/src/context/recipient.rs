@@ -415,7 +415,7 @@ where
     /// Finds `key`'s window and rebuilds the full number from the carried bits `t`; the
     /// window's verdict on that number, to be reported only once the tag verifies, and the
     /// tracked repeat it duplicates, if any.
-    #[inline]
+    #[inline(always)]
     fn locate(&mut self, key: WindowKey, t: TruncatedSeq, epoch: u16) -> Result<Located<W>, Error> {
         let stored = self.replay.get(key).copied();
         // Numbers continue across epochs and are shared by both lanes: any window of the
@@ -490,7 +490,7 @@ where
 
     /// Takes `seq` in `key`'s window (an authentic frame of `epoch`): one store replaces the
     /// window and marks it recently used. An echo makes the window verified from here.
-    #[inline]
+    #[inline(always)]
     fn take(
         &mut self,
         key: WindowKey,
@@ -571,6 +571,8 @@ where
         })
     }
 
+    // Inlined into its two callers, `open` (which then knows the default options) and
+    // `open_with`: a build that uses only one of them holds one copy.
     #[inline(always)]
     fn judge<'b, P: SourceKeys<A>>(
         &mut self,

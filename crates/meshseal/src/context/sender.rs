@@ -278,6 +278,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// Seals `payload` into `out`; returns the frame length.
     ///
     /// Fails without consuming a number if `out` is too small or the payload too large.
+    #[inline]
     pub fn seal(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         self.seal_plain(payload, out)
     }
@@ -285,6 +286,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
     /// [`Sender::seal`]: the plain group frame, the common case, without the extension
     /// handling of the general path. Same checks, same bytes (a property test compares the
     /// two), same refusals.
+    #[inline(always)]
     fn seal_plain(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::PayloadTooLarge);
