@@ -4,11 +4,11 @@
 use super::epochs::GraceSlot;
 use super::freshness::{Clock, Freshness, Pending, TrafficClass, PENDING_CHALLENGES};
 use super::repeats::{RepeatSeen, TRACKED_REPEATS};
-use super::shared::{associated_data, decrypt, epoch_is_newer, open_body, FrameId, MAX_AAD};
+use super::shared::{associated_data, decrypt, epoch_is_newer, FrameId, MAX_AAD};
 use super::{Grace, NoGrace};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 use crate::frame::{
-    Binding, Fragment, Frame, PlainFrame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
+    Binding, Fragment, Frame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
 };
 use crate::replay::{Accepted, Lane, OrderPolicy, ReplayStore, ReplayWindow, WindowKey};
 use crate::seq::reconstruct;
@@ -16,6 +16,8 @@ use crate::seq::reconstruct;
 use crate::source::SignedInput;
 use crate::source::{NoSourceKeys, SourceKeys, SIGNATURE_LEN};
 use crate::{Error, Stats, TAG_LEN};
+#[cfg(not(feature = "compact"))]
+use {super::shared::open_body, crate::frame::PlainFrame};
 
 /// Which senders a recipient accepts.
 pub trait Membership {
@@ -351,11 +353,14 @@ where
     pub fn open<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
         // Frames without an extension byte take a path without the extensions' steps; it
         // judges them exactly as `judge` does (a property test compares the two).
+        #[cfg(not(feature = "compact"))]
         let opened = match PlainFrame::check(frame) {
             Some(Ok(plain)) => self.judge_plain(frame, plain),
             Some(Err(e)) => Err(e.into()),
             None => self.judge(frame, &Open::default()),
         };
+        #[cfg(feature = "compact")]
+        let opened = self.judge(frame, &Open::default());
         self.count(&opened);
         opened
     }
@@ -415,7 +420,7 @@ where
     /// Finds `key`'s window and rebuilds the full number from the carried bits `t`; the
     /// window's verdict on that number, to be reported only once the tag verifies, and the
     /// tracked repeat it duplicates, if any.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "compact"), inline(always))]
     fn locate(&mut self, key: WindowKey, t: TruncatedSeq, epoch: u16) -> Result<Located<W>, Error> {
         let stored = self.replay.get(key).copied();
         // Numbers continue across epochs and are shared by both lanes: any window of the
@@ -490,7 +495,7 @@ where
 
     /// Takes `seq` in `key`'s window (an authentic frame of `epoch`): one store replaces the
     /// window and marks it recently used. An echo makes the window verified from here.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "compact"), inline(always))]
     fn take(
         &mut self,
         key: WindowKey,
@@ -526,6 +531,7 @@ where
 
     /// [`Recipient::judge`] for a frame without extension byte opened with [`Open::default`]:
     /// a group frame, bound to nothing, without timestamp or repeat, judged as telemetry.
+    #[cfg(not(feature = "compact"))]
     #[inline(always)]
     fn judge_plain<'b>(&mut self, buf: &'b mut [u8], f: PlainFrame) -> Result<Opened<'b>, Error> {
         let keys = self.keys_for(f.epoch_bits())?;
@@ -573,7 +579,7 @@ where
 
     // Inlined into its two callers, `open` (which then knows the default options) and
     // `open_with`: a build that uses only one of them holds one copy.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "compact"), inline(always))]
     fn judge<'b, P: SourceKeys<A>>(
         &mut self,
         buf: &'b mut [u8],

@@ -5,9 +5,8 @@ use super::shared::{
 };
 use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
-use crate::frame::{
-    Binding, PlainHeader, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq,
-};
+use crate::frame::PlainHeader;
+use crate::frame::{Binding, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq};
 use crate::seq::shortest_form;
 use crate::source::SIGNATURE_LEN;
 #[cfg(feature = "signed")]
