@@ -18,6 +18,58 @@
 //! - `rekey` (feature `hkdf`): rekey messages that move the remaining members to a new key
 //!   epoch under their individual keys.
 //!
+//! # The API: one way to seal, one way to open
+//!
+//! The common case is one call on each side: [`Sender::seal`] and [`Recipient::open`] (a plain
+//! group frame, judged as telemetry). Every variant is one options value: [`Seal`] (source:
+//! group, pairwise or signed; binding: a response or an echo; a coarse timestamp; a repeat
+//! announcement) for [`Sender::seal_with`], and [`Open`] (sender id from the link layer, traffic
+//! class, the request a response must answer, source keys, "require a source") for
+//! [`Recipient::open_with`]. Combinations the wire cannot carry are refused with a typed error
+//! before a number is used. Messages larger than a frame have their own small API:
+//! [`Sender::seal_message`] and [`fragment::Reassembler`].
+//!
+//! ```
+//! use meshseal::counter::MemoryStore;
+//! use meshseal::fragment::Reassembler;
+//! use meshseal::replay::PeerTable;
+//! use meshseal::{GroupKeys, Open, Recipient, RecipientConfig, Repeat, Seal, Sender, SenderConfig,
+//!     TrafficClass};
+//!
+//! let keys = || GroupKeys::derive(&[0x42; 32], b"", 7, 0);
+//! // Member 1 starts a new identity; member 2 expects it (a provisioned window).
+//! let mut tx = Sender::provision(keys()?, SenderConfig::new(1), MemoryStore::default())?;
+//! let mut rx = Recipient::new(keys()?, RecipientConfig::default(), 1..=10, PeerTable::<8>::new());
+//! rx.provision(1);
+//!
+//! // The common case: a reading, sealed and opened in place.
+//! let mut frame = [0u8; 64];
+//! let n = tx.seal(b"21.5C", &mut frame)?;
+//! assert_eq!(rx.open(&mut frame[..n])?.payload, b"21.5C");
+//!
+//! // A command for sleepy receivers, sent 3 times over 30 s, acted on as a command.
+//! let n = tx.seal_with(b"on", &Seal::default().repeated(Repeat { copies: 3, window: 30 }), &mut frame)?;
+//! let mut copy = frame;
+//! let how = Open::default().class(TrafficClass::Actuation);
+//! assert_eq!(rx.open_with(&mut frame[..n], &how)?.payload, b"on");
+//! assert_eq!(rx.open_with(&mut copy[..n], &how).err(), Some(meshseal::Error::Duplicate));
+//!
+//! // A message larger than the link's 40-byte frames: fragments, reassembled all or nothing.
+//! let message = [7u8; 100];
+//! let (mut frames, mut scratch) = (Vec::new(), [0u8; 40]);
+//! tx.seal_message(&message, 40, &mut scratch, |f| frames.push(f.to_vec()))?;
+//! let mut reassembler = Reassembler::<2, 256>::new(10);
+//! let mut whole = None;
+//! for f in &mut frames {
+//!     let opened = rx.open(f)?;
+//!     if let Some(m) = reassembler.push(&opened, 0)? {
+//!         whole = Some(m.payload.to_vec());
+//!     }
+//! }
+//! assert_eq!(whole.as_deref(), Some(&message[..]));
+//! # Ok::<(), meshseal::Error>(())
+//! ```
+//!
 //! Security rules kept throughout: no plaintext leaves [`context::Recipient::open`] unless the tag
 //! verified (the buffer is wiped otherwise), keys are zeroized on drop, the tag comparison is
 //! constant time (inside `ccm`), every parser is total, and a (sender, sequence) pair is never
