@@ -1,12 +1,14 @@
 //! The hot paths equal the general ones: `Sender::seal` (plain group frames, built without the
 //! extension machinery) gives the same bytes and refusals as `seal_with(&Seal::default())`,
 //! and `Recipient::open` the same verdicts, statistics and windows as
-//! `open_with(&Open::default())`, whatever the sender's settings and the frames' fate.
+//! `open_with(&Open::default())`, whatever the sender's settings and the frames' fate;
+//! `Recipient::open_plain` judges plain frames alike and refuses every other frame.
 
 use meshseal::counter::MemoryStore;
+use meshseal::frame::WireError;
 use meshseal::replay::PeerTable;
 use meshseal::{
-    GroupKeys, LengthMode, Open, Recipient, RecipientConfig, Seal, Sender, SenderConfig,
+    Error, GroupKeys, LengthMode, Open, Recipient, RecipientConfig, Seal, Sender, SenderConfig,
     SenderIdMode,
 };
 use proptest::prelude::*;
@@ -104,6 +106,11 @@ fn snapshot(rx: &Recipient<PeerTable<4>, core::ops::RangeInclusive<u32>>) -> Str
     format!("{:?} {:?}", rx.stats(), windows)
 }
 
+fn windows(rx: &Recipient<PeerTable<4>, core::ops::RangeInclusive<u32>>) -> String {
+    let windows: Vec<_> = rx.replay_store().iter().map(|(k, w)| (k, *w)).collect();
+    format!("{windows:?}")
+}
+
 #[derive(Debug, Clone)]
 enum Fate {
     Deliver,
@@ -153,7 +160,7 @@ proptest! {
             }
             rx
         };
-        let (mut fast, mut general) = (new_rx(), new_rx());
+        let (mut fast, mut general, mut plain) = (new_rx(), new_rx(), new_rx());
         let mut sent: Vec<Vec<u8>> = Vec::new();
         let mut held: Vec<Vec<u8>> = Vec::new();
         for (who, len, fate) in frames {
@@ -179,12 +186,59 @@ proptest! {
                     None => frame,
                 },
             };
-            let (mut a, mut b) = (frame.clone(), frame);
+            let (mut a, mut b, mut c) = (frame.clone(), frame.clone(), frame);
             let ra = fast.open(&mut a).map(|o| format!("{o:?}"));
             let rb = general.open_with(&mut b, &Open::default()).map(|o| format!("{o:?}"));
+            let rc = plain.open_plain(&mut c).map(|o| format!("{o:?}"));
+            // `open_plain` judges plain frames as `open` does and refuses all others.
+            let has_ext = a.first().is_some_and(|h| h & 0x18 == 0x18);
+            if has_ext {
+                prop_assert_eq!(rc, Err(Error::Malformed(WireError::BadExtension)));
+                prop_assert!(rb.is_err(), "a bit flip into the extension bit never verifies");
+            } else {
+                prop_assert_eq!(&rc, &rb);
+                prop_assert_eq!(&c, &b);
+            }
             prop_assert_eq!(ra, rb);
             prop_assert_eq!(&a, &b, "the buffers (plaintext or wiped) agree");
             prop_assert_eq!(snapshot(&fast), snapshot(&general));
+            prop_assert_eq!(windows(&plain), windows(&general));
         }
     }
+}
+
+#[test]
+fn open_plain_refuses_frames_with_extensions_and_counts_them() {
+    let mut tx = sender(SenderConfig::new(1), 0, 0);
+    let mut rx = Recipient::new(
+        keys(0),
+        RecipientConfig::default(),
+        0..=4,
+        PeerTable::<4>::new(),
+    );
+    rx.provision(1);
+    let mut out = [0u8; 64];
+    let how = Seal::default().repeated(meshseal::Repeat {
+        copies: 2,
+        window: 10,
+    });
+    let n = tx.seal_with(b"on", &how, &mut out).expect("seal");
+    let bad = Error::Malformed(WireError::BadExtension);
+    assert_eq!(rx.open_plain(&mut out[..n]).err(), Some(bad));
+    assert_eq!(rx.stats().refused(bad), 1);
+    assert_eq!(
+        rx.open_plain(&mut []).err(),
+        Some(Error::Malformed(WireError::Truncated))
+    );
+    // The window did not move: the same frame still opens through `open`.
+    assert_eq!(
+        rx.open(&mut out[..n]).map(|o| o.payload.to_vec()),
+        Ok(b"on".to_vec())
+    );
+    let n = tx.seal(b"21.5", &mut out).expect("seal");
+    assert_eq!(
+        rx.open_plain(&mut out[..n]).map(|o| o.payload.to_vec()),
+        Ok(b"21.5".to_vec())
+    );
+    assert_eq!(rx.stats().accepted, 2);
 }

@@ -4,11 +4,11 @@
 use super::epochs::GraceSlot;
 use super::freshness::{Clock, Freshness, Pending, TrafficClass, PENDING_CHALLENGES};
 use super::repeats::{RepeatSeen, TRACKED_REPEATS};
-use super::shared::{associated_data, decrypt, epoch_is_newer, FrameId, MAX_AAD};
+use super::shared::{associated_data, decrypt, epoch_is_newer, open_body, FrameId, MAX_AAD};
 use super::{Grace, NoGrace};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 use crate::frame::{
-    Binding, Fragment, Frame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
+    Binding, Fragment, Frame, PlainFrame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
 };
 use crate::replay::{Accepted, Lane, OrderPolicy, ReplayStore, ReplayWindow, WindowKey};
 use crate::seq::reconstruct;
@@ -16,8 +16,6 @@ use crate::seq::reconstruct;
 use crate::source::SignedInput;
 use crate::source::{NoSourceKeys, SourceKeys, SIGNATURE_LEN};
 use crate::{Error, Stats, TAG_LEN};
-#[cfg(not(feature = "compact"))]
-use {super::shared::open_body, crate::frame::PlainFrame};
 
 /// Which senders a recipient accepts.
 pub trait Membership {
@@ -131,7 +129,7 @@ where
     pub(super) pending: heapless::Vec<Pending, PENDING_CHALLENGES>,
     pub(super) stale: Option<FrameId>,
     pub(super) clock: Option<Clock>,
-    pub(super) repeats: heapless::Vec<RepeatSeen, TRACKED_REPEATS>,
+    pub(super) repeats: heapless::Deque<RepeatSeen, TRACKED_REPEATS>,
 }
 
 impl<R, M, A, const W: usize, G> core::fmt::Debug for Recipient<R, M, A, W, G>
@@ -301,7 +299,7 @@ where
             pending: heapless::Vec::new(),
             stale: None,
             clock: None,
-            repeats: heapless::Vec::new(),
+            repeats: heapless::Deque::new(),
         }
     }
 
@@ -361,6 +359,23 @@ where
         };
         #[cfg(feature = "compact")]
         let opened = self.judge(frame, &Open::default());
+        self.count(&opened);
+        opened
+    }
+
+    /// Opens a plain group frame (one without extension byte) in place, as telemetry, and
+    /// refuses every other frame as malformed ([`WireError::BadExtension`]): the receive call
+    /// of a device that takes only plain frames. It judges them exactly as [`Recipient::open`]
+    /// does and links none of the extension steps, which keeps such a firmware small
+    /// (`footprint.md`).
+    #[inline]
+    pub fn open_plain<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
+        let opened = match PlainFrame::check(frame) {
+            Some(Ok(plain)) => self.judge_plain(frame, plain),
+            Some(Err(e)) => Err(e.into()),
+            None if frame.is_empty() => Err(Error::Malformed(WireError::Truncated)),
+            None => Err(Error::Malformed(WireError::BadExtension)),
+        };
         self.count(&opened);
         opened
     }
@@ -481,7 +496,9 @@ where
     /// copies are announced and its window lasts, a replay after.
     #[inline]
     fn duplicate(&mut self, i: usize) -> Error {
-        let r = &mut self.repeats[i];
+        let Some(r) = self.repeats.iter_mut().nth(i) else {
+            return Error::Replay;
+        };
         let late = match (r.end, self.clock) {
             (Some(end), Some(clock)) => clock.past(end),
             _ => false,
@@ -531,7 +548,6 @@ where
 
     /// [`Recipient::judge`] for a frame without extension byte opened with [`Open::default`]:
     /// a group frame, bound to nothing, without timestamp or repeat, judged as telemetry.
-    #[cfg(not(feature = "compact"))]
     #[inline(always)]
     fn judge_plain<'b>(&mut self, buf: &'b mut [u8], f: PlainFrame) -> Result<Opened<'b>, Error> {
         let keys = self.keys_for(f.epoch_bits())?;

@@ -52,12 +52,13 @@ where
         });
     }
 
-    /// Remembers a repeated frame, dropping the oldest one when the table is full.
+    /// Remembers a repeated frame, dropping the oldest one when the table is full (a ring:
+    /// nothing is shifted, so no `memmove` is linked into firmware).
     pub(super) fn track_repeat(&mut self, seen: RepeatSeen) {
         if self.repeats.is_full() {
-            self.repeats.remove(0);
+            self.repeats.pop_front();
         }
         // Cannot fail: a slot was freed above.
-        let _ = self.repeats.push(seen);
+        let _ = self.repeats.push_back(seen);
     }
 }
