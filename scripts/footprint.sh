@@ -4,7 +4,12 @@
 # release) and "s" (profile release-s), both with fat LTO and one codegen unit, and reports
 #   flash  = .text + .rodata (+ .data load image), from the ELF section sizes;
 #   static = .data + .bss;
-#   stack  = peak stack measured under QEMU (stack painted, high-water mark read back);
+#   setup  = peak stack of building the contexts (by value, on the stack) and using them once,
+#            measured under QEMU (stack painted, high-water mark read back);
+#   ctx    = size of the contexts (sender, recipient, a shared key schedule), wherever a
+#            device keeps them (.bss, a static, the stack);
+#   op     = peak stack of one seal and/or open with the contexts in place;
+#   RAM    = .data + .bss + ctx + op: what a device needs in steady state;
 #   insns  = instructions executed per seal/open of a 16-byte payload, measured under QEMU
 #            with -icount (SysTick calibrated against a loop of known length), mean of 64.
 # "core" columns subtract fp_empty (runtime, painting and reporting code, no meshseal).
@@ -36,8 +41,8 @@ sizes=$(cargo run -q --release --bin meshseal-qemu-m4 | grep '^sizes:')
 echo "$sizes"
 echo
 declare -A core_flash core_ram seal_insns open_insns
-echo "| opt | binary | flash B | core flash B | .data+.bss B | peak stack B | core RAM B | seal insns | open insns |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| opt | binary | flash B | core flash B | .data+.bss B | setup stack B | contexts B | op stack B | RAM B | core RAM B | seal insns | open insns |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for profile in release release-s; do
     opt=$([ "$profile" = release ] && echo z || echo s)
     cargo build -q --profile "$profile" --bins
@@ -49,15 +54,16 @@ for profile in release release-s; do
         data=$(section "$elf" .data) bss=$(section "$elf" .bss)
         flash=$((text + rodata + data))
         line=$(run "$elf") || { echo "footprint: $bin failed under QEMU: $line" >&2; exit 1; }
-        stack=$(field stack "$line")
+        stack=$(field stack "$line") ctx=$(field contexts "$line") op=$(field op_stack "$line")
         seal=$(field seal_insns "$line") open=$(field open_insns "$line")
-        ram=$((data + bss + stack))
+        ram=$((data + bss + ctx + op))
         if [ "$bin" = fp_empty ]; then base_flash=$flash base_ram=$ram; fi
         key="$opt:${bin#fp_}"
         core_flash[$key]=$((flash - base_flash)) core_ram[$key]=$((ram - base_ram))
         seal_insns[$key]=$seal open_insns[$key]=$open
-        printf '| %s | %s | %d | %d | %d | %d | %d | %s | %s |\n' "$opt" "${bin#fp_}" "$flash" \
-            $((flash - base_flash)) $((data + bss)) "$stack" $((ram - base_ram)) \
+        printf '| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n' "$opt" "${bin#fp_}" \
+            "$flash" $((flash - base_flash)) $((data + bss)) "$stack" "$ctx" "$op" "$ram" \
+            $((ram - base_ram)) \
             "$([ "$seal" = 0 ] && echo - || echo "$seal")" "$([ "$open" = 0 ] && echo - || echo "$open")"
     done
 done
@@ -82,6 +88,7 @@ budget "flash, seal+open, keys on device (plain_hkdf), B" "${core_flash[z:plain_
 budget "flash, seal+open, keys from host (both), B" "${core_flash[z:both]}" 9216 no
 budget "flash, seal+open, keys from host (plain), B" "${core_flash[z:plain]}" 9216 no
 budget "RAM, seal+open, 4 peers (both), B" "${core_ram[z:both]}" $((1536 + 4 * 24)) no
+budget "RAM, seal+open, 4 peers (plain, one key schedule), B" "${core_ram[z:plain]}" $((1536 + 4 * 24)) no
 budget "replay state per peer, B" "$peer" 24 yes
 ccm=$((seal_insns[z:ccm] + open_insns[z:ccm]))
 both=$((seal_insns[z:both] + open_insns[z:both]))
@@ -92,11 +99,11 @@ while read -r name flash ram; do
     budget "core flash, z:$name, B" "${core_flash[z:$name]}" $((flash + 256)) yes
     budget "core RAM, z:$name, B" "${core_ram[z:$name]}" $((ram + 64)) yes
 done <<'CEILINGS'
-seal 7940 528
-open 13944 1504
-both 13528 1920
-both_hkdf 17380 3428
-plain 12160 1920
-plain_hkdf 16044 3428
+seal 7936 1120
+open 13944 1880
+both 13632 2368
+both_hkdf 17488 2368
+plain 12344 1888
+plain_hkdf 16168 1888
 CEILINGS
 exit "$failed"

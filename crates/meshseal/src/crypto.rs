@@ -108,6 +108,32 @@ impl AeadBackend for RustCryptoCcm {
     }
 }
 
+/// A backend borrowed: a member that sends and receives under one group key shares one key
+/// schedule between its [`crate::Sender`] and [`crate::Recipient`] (with RustCrypto's AES, 352
+/// bytes of RAM saved), and firmware can keep the schedule in a `static`.
+impl<A: AeadBackend + ?Sized> AeadBackend for &A {
+    #[inline]
+    fn seal_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], Error> {
+        (**self).seal_in_place(nonce, aad, buf)
+    }
+
+    #[inline]
+    fn open_in_place(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), Error> {
+        (**self).open_in_place(nonce, aad, buf, tag)
+    }
+}
+
 /// Key material derived for one group and key epoch. Zeroized on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct DerivedKeys {

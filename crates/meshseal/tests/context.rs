@@ -456,3 +456,36 @@ proptest! {
         }
     }
 }
+
+/// A member that sends and receives can share one key schedule between its sender and
+/// recipient (a borrowed backend): its frames are the same bytes as with owned keys.
+#[test]
+fn a_borrowed_key_schedule_seals_and_opens_like_an_owned_one() {
+    use meshseal::crypto::derive;
+    use meshseal::{GroupKeys, RustCryptoCcm};
+    let d = derive(&[0x42; 32], b"", 7, 0).expect("derive");
+    let ccm = RustCryptoCcm::new(&d.key);
+    let shared = || GroupKeys::with_backend(&ccm, d.iv, 7, 0);
+    let owned = || GroupKeys::derive(&[0x42; 32], b"", 7, 0).expect("keys");
+    let mut tx_shared = Sender::provision(shared(), SenderConfig::new(1), MemoryStore::default())
+        .expect("sender");
+    let mut tx_owned =
+        Sender::provision(owned(), SenderConfig::new(1), MemoryStore::default()).expect("sender");
+    let mut rx_shared = Recipient::new(
+        shared(),
+        RecipientConfig::default(),
+        1..=3,
+        PeerTable::<4>::new(),
+    );
+    rx_shared.provision(1);
+    for i in 0..20u8 {
+        let a = tx_shared.seal_to_vec(&[i; 5]).expect("seal");
+        let b = tx_owned.seal_to_vec(&[i; 5]).expect("seal");
+        assert_eq!(a, b, "frame {i}");
+        let mut f = a;
+        assert_eq!(rx_shared.open(&mut f).expect("open").payload, &[i; 5]);
+    }
+    let mut forged = tx_owned.seal_to_vec(b"x").expect("seal");
+    forged[3] ^= 1;
+    assert!(rx_shared.open(&mut forged).is_err());
+}

@@ -90,7 +90,7 @@ const PATTERN: u32 = 0x5aa5_c33c;
 #[inline(never)]
 pub fn stack_high_water(f: impl FnOnce()) -> usize {
     let (sp, bottom) = paint();
-    f();
+    run(f);
     let mut a = bottom;
     while a < sp {
         // SAFETY: `a` is 4-byte aligned, inside RAM, in the range `paint` wrote, below every
@@ -102,6 +102,22 @@ pub fn stack_high_water(f: impl FnOnce()) -> usize {
         a += 4;
     }
     sp - a
+}
+
+/// Instructions-counting ticks of `f` (see [`ticks`]) and the peak stack it used, with the
+/// contexts already in place: the stack a device needs per operation.
+pub fn timed(f: impl FnOnce()) -> (u32, usize) {
+    let mut t = 0;
+    let stack = stack_high_water(|| t = ticks(f));
+    (t, stack)
+}
+
+/// Calls `f` in a frame of its own, below the painted boundary: inlined into
+/// [`stack_high_water`], the closure's locals (the contexts) would sit in that function's frame,
+/// above the paint, and go uncounted.
+#[inline(never)]
+fn run(f: impl FnOnce()) {
+    f();
 }
 
 /// Paints `PAINT` bytes of stack below this function's frame (leaving a 64-byte margin for
@@ -175,11 +191,20 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 /// Operations timed per measurement (the count is divided by it).
 pub const RUNS: u32 = 64;
 
-/// Prints one footprint line: the stack high-water mark and instructions per operation.
+/// Prints one footprint line: the stack high-water mark of setting up and using the contexts
+/// once (`stack`), the contexts' size (`contexts`), the stack of one operation with the
+/// contexts in place (`op_stack`), and instructions per operation.
 /// Written without `core::fmt`, so the baseline binary links no formatting code that a
 /// measured binary could link differently: what the core needs of `core::fmt` (nothing, if
 /// its code is panic- and format-free) shows up in its own numbers.
-pub fn report(what: &str, stack: usize, seal_ticks: u32, open_ticks: u32) {
+pub fn report(
+    what: &str,
+    stack: usize,
+    contexts: usize,
+    op_stack: usize,
+    seal_ticks: u32,
+    open_ticks: u32,
+) {
     let ipt = insns_per_tick();
     let per = |t: u32| (t.saturating_mul(ipt) + RUNS / 2) / RUNS;
     let Ok(mut out) = cortex_m_semihosting::hio::hstdout() else {
@@ -187,6 +212,8 @@ pub fn report(what: &str, stack: usize, seal_ticks: u32, open_ticks: u32) {
     };
     let fields = [
         (" stack=", stack as u32),
+        (" contexts=", contexts as u32),
+        (" op_stack=", op_stack as u32),
         (" seal_insns=", per(seal_ticks)),
         (" open_insns=", per(open_ticks)),
         (" insns_per_tick=", ipt),

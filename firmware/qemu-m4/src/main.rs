@@ -174,6 +174,15 @@ fn main() -> ! {
         size_of::<meshseal::replay::Peer>(),
         size_of::<GroupKeys>()
     );
+    type Shared<'k> = &'k meshseal::RustCryptoCcm;
+    hprintln!(
+        "sizes, one shared key schedule: schedule={} sender={} recipient(4 peers, no grace)={}",
+        size_of::<meshseal::RustCryptoCcm>(),
+        size_of::<Sender<MemoryStore, Shared>>(),
+        size_of::<
+            Recipient<PeerTable<4>, meshseal::context::AnySender, Shared, 1, meshseal::NoGrace>,
+        >()
+    );
     hprintln!("{}", if ok { "PASS" } else { "FAIL" });
     exit(ok)
 }

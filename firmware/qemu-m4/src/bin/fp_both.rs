@@ -3,6 +3,7 @@
 #![no_main]
 
 use core::hint::black_box;
+use core::mem::size_of_val;
 use cortex_m_rt::entry;
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::DerivedKeys;
@@ -56,7 +57,7 @@ fn main() -> ! {
     ok &= tx
         .seal(&fw::FP_PAYLOAD, &mut first)
         .is_ok_and(|n| rx.open(&mut first[..n]).is_ok());
-    let seal = fw::ticks(|| {
+    let (seal, seal_stack) = fw::timed(|| {
         for (f, n) in frames.iter_mut() {
             match tx.seal(black_box(&fw::FP_PAYLOAD), f) {
                 Ok(len) => *n = len,
@@ -64,13 +65,20 @@ fn main() -> ! {
             }
         }
     });
-    let open = fw::ticks(|| {
+    let (open, open_stack) = fw::timed(|| {
         for (f, n) in frames.iter_mut() {
             ok &= rx
                 .open(black_box(&mut f[..*n]))
                 .is_ok_and(|o| o.payload == fw::FP_PAYLOAD);
         }
     });
-    fw::report("both", stack, seal, open);
+    fw::report(
+        "both",
+        stack,
+        size_of_val(&tx) + size_of_val(&rx),
+        seal_stack.max(open_stack),
+        seal,
+        open,
+    );
     fw::exit(ok)
 }

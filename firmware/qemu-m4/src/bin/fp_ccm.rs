@@ -4,6 +4,7 @@
 #![no_main]
 
 use core::hint::black_box;
+use core::mem::size_of_val;
 use cortex_m_rt::entry;
 use meshseal::{AeadBackend, RustCryptoCcm};
 use meshseal_qemu_m4 as fw;
@@ -27,7 +28,7 @@ fn main() -> ! {
     let ccm = RustCryptoCcm::new(&black_box(fw::FP_KEY));
     let mut bufs = [fw::FP_PAYLOAD; fw::RUNS as usize];
     let mut tags = [[0u8; 8]; fw::RUNS as usize];
-    let seal = fw::ticks(|| {
+    let (seal, seal_stack) = fw::timed(|| {
         for (b, t) in bufs.iter_mut().zip(tags.iter_mut()) {
             match ccm.seal_in_place(&nonce, &[], black_box(b)) {
                 Ok(tag) => *t = tag,
@@ -35,12 +36,19 @@ fn main() -> ! {
             }
         }
     });
-    let open = fw::ticks(|| {
+    let (open, open_stack) = fw::timed(|| {
         for (b, t) in bufs.iter_mut().zip(tags.iter()) {
             ok &= ccm.open_in_place(&nonce, &[], black_box(b), t).is_ok();
         }
     });
     ok &= bufs.iter().all(|b| *b == fw::FP_PAYLOAD);
-    fw::report("raw_ccm", stack, seal, open);
+    fw::report(
+        "raw_ccm",
+        stack,
+        size_of_val(&ccm),
+        seal_stack.max(open_stack),
+        seal,
+        open,
+    );
     fw::exit(ok)
 }

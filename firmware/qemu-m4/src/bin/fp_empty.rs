@@ -15,6 +15,9 @@ fn main() -> ! {
     let stack = fw::stack_high_water(|| {
         black_box([0u8; 16]);
     });
-    fw::report("empty", stack, 0, 0);
+    let (_, op_stack) = fw::timed(|| {
+        black_box([0u8; 16]);
+    });
+    fw::report("empty", stack, 0, op_stack, 0, 0);
     fw::exit(true)
 }

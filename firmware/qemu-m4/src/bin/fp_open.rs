@@ -4,6 +4,7 @@
 #![no_main]
 
 use core::hint::black_box;
+use core::mem::size_of_val;
 use cortex_m_rt::entry;
 use meshseal::crypto::DerivedKeys;
 use meshseal::replay::PeerTable;
@@ -47,7 +48,7 @@ fn main() -> ! {
     });
     let mut rx = recipient();
     ok &= rx.open(&mut frames[0][..fw::SEALED[0].len()]).is_ok();
-    let open = fw::ticks(|| {
+    let (open, open_stack) = fw::timed(|| {
         for (f, s) in frames[1..].iter_mut().zip(&fw::SEALED[1..]) {
             ok &= rx
                 .open(black_box(&mut f[..s.len()]))
@@ -55,6 +56,6 @@ fn main() -> ! {
         }
     });
     ok &= rx.stats().accepted == u64::from(fw::RUNS) + 1;
-    fw::report("open", stack, 0, open);
+    fw::report("open", stack, size_of_val(&rx), open_stack, 0, open);
     fw::exit(ok)
 }

@@ -1,27 +1,35 @@
-//! Footprint: a member that sends and receives plain group frames only (`seal`, `open_plain`), keys derived on the host.
+//! Footprint: the smallest member that sends and receives: plain group frames only (`seal`,
+//! `open_plain`) and one AES key schedule shared by its sender and recipient; keys derived on the host.
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
+use core::mem::size_of_val;
 use cortex_m_rt::entry;
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::DerivedKeys;
 use meshseal::replay::PeerTable;
-use meshseal::{context::AnySender, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig};
+use meshseal::{
+    context::AnySender, GroupKeys, NoGrace, Recipient, RecipientConfig, RustCryptoCcm, Sender,
+    SenderConfig,
+};
 use meshseal_qemu_m4 as fw;
 
-fn keys() -> GroupKeys {
-    let d = DerivedKeys {
+fn derived() -> DerivedKeys {
+    DerivedKeys {
         key: black_box(fw::FP_KEY),
         iv: black_box(fw::FP_IV),
-    };
-    GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1)
+    }
 }
 
-/// A 4-peer recipient without a grace slot.
-type Rx = Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>;
+/// A 4-peer recipient without a grace slot, over a borrowed key schedule.
+type Rx<'k> = Recipient<PeerTable<4>, AnySender, &'k RustCryptoCcm, 1, NoGrace>;
 
-fn pair() -> Option<(Sender<MemoryStore>, Rx)> {
+fn pair<'k>(
+    ccm: &'k RustCryptoCcm,
+    iv: [u8; 13],
+) -> Option<(Sender<MemoryStore, &'k RustCryptoCcm>, Rx<'k>)> {
+    let keys = || GroupKeys::with_backend(ccm, iv, fw::FP_GROUP.0, fw::FP_GROUP.1);
     let tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
     let mut rx = Recipient::new_without_grace(
         keys(),
@@ -42,13 +50,20 @@ fn main() -> ! {
     let mut ok = true;
     let stack = fw::stack_high_water(|| {
         let mut out = [0u8; 64];
-        ok &= pair().is_some_and(|(mut tx, mut rx)| {
+        let d = derived();
+        let ccm = RustCryptoCcm::new(&d.key);
+        ok &= pair(&ccm, d.iv).is_some_and(|(mut tx, mut rx)| {
             let n = tx.seal(black_box(&fw::FP_PAYLOAD), &mut out);
-            n.is_ok_and(|n| rx.open_plain(&mut out[..n]).is_ok())
+            let opened = n.is_ok_and(|n| rx.open_plain(&mut out[..n]).is_ok());
+            // The contexts stay whole in memory, as a device's would (no field optimised away).
+            black_box((&tx, &rx));
+            opened
         });
         black_box(out);
     });
-    let Some((mut tx, mut rx)) = pair() else {
+    let d = derived();
+    let ccm = RustCryptoCcm::new(&d.key);
+    let Some((mut tx, mut rx)) = pair(&ccm, d.iv) else {
         fw::exit(false)
     };
     let mut frames = [([0u8; 48], 0usize); fw::RUNS as usize];
@@ -56,7 +71,7 @@ fn main() -> ! {
     ok &= tx
         .seal(&fw::FP_PAYLOAD, &mut first)
         .is_ok_and(|n| rx.open_plain(&mut first[..n]).is_ok());
-    let seal = fw::ticks(|| {
+    let (seal, seal_stack) = fw::timed(|| {
         for (f, n) in frames.iter_mut() {
             match tx.seal(black_box(&fw::FP_PAYLOAD), f) {
                 Ok(len) => *n = len,
@@ -64,13 +79,20 @@ fn main() -> ! {
             }
         }
     });
-    let open = fw::ticks(|| {
+    let (open, open_stack) = fw::timed(|| {
         for (f, n) in frames.iter_mut() {
             ok &= rx
                 .open_plain(black_box(&mut f[..*n]))
                 .is_ok_and(|o| o.payload == fw::FP_PAYLOAD);
         }
     });
-    fw::report("plain", stack, seal, open);
+    fw::report(
+        "plain",
+        stack,
+        size_of_val(&tx) + size_of_val(&rx) + size_of_val(&ccm),
+        seal_stack.max(open_stack),
+        seal,
+        open,
+    );
     fw::exit(ok)
 }

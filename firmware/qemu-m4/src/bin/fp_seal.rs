@@ -3,6 +3,7 @@
 #![no_main]
 
 use core::hint::black_box;
+use core::mem::size_of_val;
 use cortex_m_rt::entry;
 use meshseal::counter::MemoryStore;
 use meshseal::crypto::DerivedKeys;
@@ -36,12 +37,12 @@ fn main() -> ! {
     let mut out = [0u8; 64];
     // The first frame carries the full number; time the steady frames after it.
     ok &= tx.seal(&fw::FP_PAYLOAD, &mut out).is_ok();
-    let seal = fw::ticks(|| {
+    let (seal, seal_stack) = fw::timed(|| {
         for _ in 0..fw::RUNS {
             ok &= tx.seal(black_box(&fw::FP_PAYLOAD), &mut out).is_ok();
             black_box(&out);
         }
     });
-    fw::report("seal", stack, seal, 0);
+    fw::report("seal", stack, size_of_val(&tx), seal_stack, seal, 0);
     fw::exit(ok)
 }
