@@ -467,8 +467,8 @@ fn a_borrowed_key_schedule_seals_and_opens_like_an_owned_one() {
     let ccm = RustCryptoCcm::new(&d.key);
     let shared = || GroupKeys::with_backend(&ccm, d.iv, 7, 0);
     let owned = || GroupKeys::derive(&[0x42; 32], b"", 7, 0).expect("keys");
-    let mut tx_shared = Sender::provision(shared(), SenderConfig::new(1), MemoryStore::default())
-        .expect("sender");
+    let mut tx_shared =
+        Sender::provision(shared(), SenderConfig::new(1), MemoryStore::default()).expect("sender");
     let mut tx_owned =
         Sender::provision(owned(), SenderConfig::new(1), MemoryStore::default()).expect("sender");
     let mut rx_shared = Recipient::new(
