@@ -53,6 +53,18 @@ pub trait AeadBackend {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error>;
+
+    /// Header privacy (spec §20): `block` encrypted with AES-128 under the group's privacy key,
+    /// or `None` for a group without header privacy (the default). See [`crate::privacy`].
+    fn privacy_mask(&self, block: &[u8; 16]) -> Option<[u8; 16]> {
+        let _ = block;
+        None
+    }
+
+    /// Whether [`AeadBackend::privacy_mask`] gives masks: the group uses header privacy.
+    fn header_privacy(&self) -> bool {
+        false
+    }
 }
 
 type Aes128Ccm8 = ccm::Ccm<aes::Aes128, U8, U13>;
@@ -131,6 +143,16 @@ impl<A: AeadBackend + ?Sized> AeadBackend for &A {
         tag: &[u8; TAG_LEN],
     ) -> Result<(), Error> {
         (**self).open_in_place(nonce, aad, buf, tag)
+    }
+
+    #[inline]
+    fn privacy_mask(&self, block: &[u8; 16]) -> Option<[u8; 16]> {
+        (**self).privacy_mask(block)
+    }
+
+    #[inline]
+    fn header_privacy(&self) -> bool {
+        (**self).header_privacy()
     }
 }
 
@@ -306,6 +328,11 @@ impl<A: AeadBackend> GroupKeys<A> {
     /// The key epoch these keys belong to.
     pub fn epoch(&self) -> u16 {
         self.epoch
+    }
+
+    /// Whether the group uses header privacy (spec §20, [`crate::privacy`]).
+    pub fn header_privacy(&self) -> bool {
+        self.aead.header_privacy()
     }
 
     #[inline]

@@ -95,6 +95,7 @@ pub mod frame;
 #[cfg(feature = "oscore")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oscore")))]
 pub mod oscore;
+pub mod privacy;
 #[cfg(feature = "hkdf")]
 pub mod rekey;
 pub mod replay;

@@ -4,12 +4,15 @@
 use super::epochs::GraceSlot;
 use super::freshness::{Clock, Freshness, Pending, TrafficClass, PENDING_CHALLENGES};
 use super::repeats::{RepeatSeen, TRACKED_REPEATS};
-use super::shared::{associated_data, decrypt, epoch_is_newer, open_body, FrameId, MAX_AAD};
+use super::shared::{
+    associated_data, decrypt, epoch_is_newer, open_body, unmask_header, FrameId, MAX_AAD,
+};
 use super::{Grace, NoGrace};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 use crate::frame::{
     Binding, Fragment, Frame, PlainFrame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
 };
+use crate::privacy;
 use crate::replay::{Accepted, Lane, OrderPolicy, ReplayStore, ReplayWindow, WindowKey};
 use crate::seq::reconstruct;
 #[cfg(feature = "signed")]
@@ -349,18 +352,19 @@ where
     /// open a frame is [`Recipient::open_with`].
     #[inline]
     pub fn open<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
-        // Frames without an extension byte take a path without the extensions' steps; it
-        // judges them exactly as `judge` does (a property test compares the two).
-        #[cfg(not(feature = "compact"))]
-        let opened = match PlainFrame::check(frame) {
-            Some(Ok(plain)) => self.judge_plain(frame, plain),
-            Some(Err(e)) => Err(e.into()),
-            None => self.judge(frame, &Open::default()),
-        };
-        #[cfg(feature = "compact")]
-        let opened = self.judge(frame, &Open::default());
-        self.count(&opened);
-        opened
+        let judged = self.unmasked(frame, SenderIdMode::Explicit, |rx, frame| {
+            // Frames without an extension byte take a path without the extensions' steps; it
+            // judges them exactly as `judge` does (a property test compares the two).
+            #[cfg(not(feature = "compact"))]
+            return match PlainFrame::check(frame) {
+                Some(Ok(plain)) => rx.judge_plain(frame, plain),
+                Some(Err(e)) => Err(e.into()),
+                None => rx.judge(frame, &Open::default()),
+            };
+            #[cfg(feature = "compact")]
+            return rx.judge(frame, &Open::default());
+        });
+        self.finish(frame, judged)
     }
 
     /// Opens a plain group frame (one without extension byte) in place, as telemetry, and
@@ -370,14 +374,18 @@ where
     /// (`footprint.md`).
     #[inline]
     pub fn open_plain<'b>(&mut self, frame: &'b mut [u8]) -> Result<Opened<'b>, Error> {
-        let opened = match PlainFrame::check(frame) {
-            Some(Ok(plain)) => self.judge_plain(frame, plain),
-            Some(Err(e)) => Err(e.into()),
-            None if frame.is_empty() => Err(Error::Malformed(WireError::Truncated)),
-            None => Err(Error::Malformed(WireError::BadExtension)),
-        };
-        self.count(&opened);
-        opened
+        let judged =
+            self.unmasked(
+                frame,
+                SenderIdMode::Explicit,
+                |rx, frame| match PlainFrame::check(frame) {
+                    Some(Ok(plain)) => rx.judge_plain(frame, plain),
+                    Some(Err(e)) => Err(e.into()),
+                    None if frame.is_empty() => Err(Error::Malformed(WireError::Truncated)),
+                    None => Err(Error::Malformed(WireError::BadExtension)),
+                },
+            );
+        self.finish(frame, judged)
     }
 
     /// Opens a frame in place as `how` says: where its sender id comes from, the traffic
@@ -388,7 +396,62 @@ where
         frame: &'b mut [u8],
         how: &Open<'_, P>,
     ) -> Result<Opened<'b>, Error> {
-        let opened = self.judge(frame, how);
+        let mode = match how.sender {
+            Some(_) => SenderIdMode::Implicit,
+            None => SenderIdMode::Explicit,
+        };
+        let judged = self.unmasked(frame, mode, |rx, frame| rx.judge(frame, how));
+        self.finish(frame, judged)
+    }
+
+    /// Runs `judge` on `frame` with its header unmasked when the group uses header privacy
+    /// (spec §20), and masks it again if the frame is refused, so a refused frame is handed
+    /// back as it came (its payload wiped if its tag failed).
+    #[inline(always)]
+    fn unmasked(
+        &mut self,
+        frame: &mut [u8],
+        mode: SenderIdMode,
+        judge: impl FnOnce(&mut Self, &mut [u8]) -> Result<Judged, Error>,
+    ) -> Result<Judged, Error> {
+        let unmask = self.unmask(frame, mode)?;
+        let judged = judge(self, frame);
+        if let (Err(_), Some((mask, hlen))) = (&judged, unmask) {
+            privacy::apply_mask(frame, hlen, &mask);
+        }
+        judged
+    }
+
+    /// Unmasks a privacy group's frame header in place: the mask and the header length, or
+    /// `None` when the group (or the frame's epoch) uses no header privacy or the frame is too
+    /// short or of another version to carry a masked header (the parse refuses it then).
+    fn unmask(
+        &self,
+        frame: &mut [u8],
+        mode: SenderIdMode,
+    ) -> Result<Option<([u8; 16], usize)>, Error> {
+        let Some(&h) = frame.first() else {
+            return Ok(None);
+        };
+        if h & 0x80 != 0 || !self.keys.aead().header_privacy() {
+            return Ok(None);
+        }
+        // A privacy group's header cannot be read without its epoch's keys.
+        let keys = self.keys_for((h & 0x60) >> 5)?;
+        unmask_header(keys, frame, mode)
+    }
+
+    /// Counts the outcome and hands out the payload, inside `frame`.
+    #[inline(always)]
+    fn finish<'b>(
+        &mut self,
+        frame: &'b [u8],
+        judged: Result<Judged, Error>,
+    ) -> Result<Opened<'b>, Error> {
+        let opened = judged.map(|(o, range)| Opened {
+            payload: &frame[range],
+            ..o
+        });
         self.count(&opened);
         opened
     }
@@ -549,7 +612,7 @@ where
     /// [`Recipient::judge`] for a frame without extension byte opened with [`Open::default`]:
     /// a group frame, bound to nothing, without timestamp or repeat, judged as telemetry.
     #[inline(always)]
-    fn judge_plain<'b>(&mut self, buf: &'b mut [u8], f: PlainFrame) -> Result<Opened<'b>, Error> {
+    fn judge_plain(&mut self, buf: &mut [u8], f: PlainFrame) -> Result<Judged, Error> {
         let keys = self.keys_for(f.epoch_bits())?;
         let epoch = keys.epoch();
         let sender = f.sender;
@@ -576,8 +639,7 @@ where
             _ => Freshness::Unknown,
         };
         let accepted = self.take(key, at.window, seq, epoch, false);
-        let buf: &'b [u8] = buf;
-        Ok(Opened {
+        let opened = Opened {
             sender,
             seq,
             epoch,
@@ -589,18 +651,19 @@ where
             source: Source::Group,
             gap: accepted.gap,
             late: accepted.late,
-            payload: &buf[f.header_len..end],
-        })
+            payload: &[],
+        };
+        Ok((opened, f.header_len..end))
     }
 
     // Inlined into its two callers, `open` (which then knows the default options) and
     // `open_with`: a build that uses only one of them holds one copy.
     #[cfg_attr(not(feature = "compact"), inline(always))]
-    fn judge<'b, P: SourceKeys<A>>(
+    fn judge<P: SourceKeys<A>>(
         &mut self,
-        buf: &'b mut [u8],
+        buf: &mut [u8],
         expect: &Open<'_, P>,
-    ) -> Result<Opened<'b>, Error> {
+    ) -> Result<Judged, Error> {
         let (mode, link_sender) = match expect.sender {
             Some(s) => (SenderIdMode::Implicit, Some(s)),
             None => (SenderIdMode::Explicit, None),
@@ -761,8 +824,7 @@ where
         }
         let range = frame.header_len()..frame.bytes().len() - TAG_LEN - sig_len;
         let fragment = frame.fragment();
-        let buf: &'b [u8] = buf;
-        Ok(Opened {
+        let opened = Opened {
             sender,
             seq,
             epoch,
@@ -774,10 +836,14 @@ where
             source,
             gap: accepted.gap,
             late: accepted.late,
-            payload: &buf[range],
-        })
+            payload: &[],
+        };
+        Ok((opened, range))
     }
 }
+
+/// An accepted frame before its payload is handed out: the payload's place in the frame.
+type Judged = (Opened<'static>, core::ops::Range<usize>);
 
 /// What [`Recipient::locate`] found for a frame before its tag is checked.
 struct Located<const W: usize> {

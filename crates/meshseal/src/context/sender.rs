@@ -1,12 +1,13 @@
 //! The sending half of a member: the counter, the sequence-number length rule, and sealing.
 
 use super::shared::{
-    associated_data, epoch_is_newer, seal_body, Ext, FrameId, MAX_AAD, MAX_PAYLOAD,
+    associated_data, epoch_is_newer, mask_header, seal_body, Ext, FrameId, MAX_AAD, MAX_PAYLOAD,
 };
 use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
 use crate::frame::PlainHeader;
 use crate::frame::{Binding, Repeat, Repr, SenderIdMode, SeqForm, Source, TruncatedSeq};
+use crate::privacy::MAX_PRIVATE_HEADER;
 use crate::seq::shortest_form;
 use crate::source::SIGNATURE_LEN;
 #[cfg(feature = "signed")]
@@ -320,6 +321,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             body,
             tag_out,
         )?;
+        mask_header(&self.keys, &mut out[..total], hlen);
         self.advance_length(form, seq);
         Ok(total)
     }
@@ -479,6 +481,10 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         let hlen = repr.emit_header(out).map_err(|_| Error::InvalidConfig)?;
         let header = out[0];
         let ext_byte = repr.ext_byte();
+        // One mask block covers a privacy group's headers (spec §20).
+        if hlen > MAX_PRIVATE_HEADER && self.keys.aead().header_privacy() {
+            return Err(Error::InvalidConfig);
+        }
         let seq = self.counter.take()?;
         debug_assert_eq!(TruncatedSeq::of(seq, repr.seq.form), repr.seq);
         let mut aad = [0u8; MAX_AAD];
@@ -519,6 +525,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             body,
             tag_out,
         )?;
+        mask_header(&self.keys, &mut out[..total], hlen);
         self.advance_length(repr.seq.form, seq);
         Ok((
             total,

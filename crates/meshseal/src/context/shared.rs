@@ -2,7 +2,8 @@
 //! frame being sealed, the order of key epochs, and tag verification.
 
 use crate::crypto::{AeadBackend, GroupKeys, NonceInput};
-use crate::frame::{Binding, Fragment, Frame, Repeat, SeqForm, Source};
+use crate::frame::{Binding, Fragment, Frame, Repeat, SenderIdMode, SeqForm, Source, WireError};
+use crate::privacy;
 use crate::{Error, NONCE_LEN, TAG_LEN};
 
 /// Largest payload of one frame (CCM with a 13-byte nonce has a 2-byte length field).
@@ -183,4 +184,56 @@ pub(super) fn seal_body<A: AeadBackend>(
             Err(e)
         }
     }
+}
+
+/// Masks the header of a sealed frame when the group uses header privacy (spec §20); the mask
+/// comes from the group's keys (never a pairwise key: a receiver unmasks before it knows the
+/// frame's mode).
+#[inline]
+pub(super) fn mask_header<A: AeadBackend>(keys: &GroupKeys<A>, frame: &mut [u8], hlen: usize) {
+    if !keys.aead().header_privacy() {
+        return;
+    }
+    if let Some(mask) = crate::privacy::mask_input(frame).and_then(|b| keys.aead().privacy_mask(&b))
+    {
+        crate::privacy::apply_mask(frame, hlen, &mask);
+    }
+}
+
+/// Unmasks, in place, the header of a frame of a group with header privacy under `keys` (spec
+/// §20): the mask and the header's length, or `None` when `keys` use no header privacy or the
+/// frame is too short to hold a header and a tag (the parse refuses it then). A header that
+/// does not parse, or is longer than one mask block, is refused as malformed and left masked.
+pub(super) fn unmask_header<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    frame: &mut [u8],
+    mode: SenderIdMode,
+) -> Result<Option<([u8; 16], usize)>, Error> {
+    if !keys.aead().header_privacy() {
+        return Ok(None);
+    }
+    let Some(mask) = privacy::mask_input(frame).and_then(|block| keys.aead().privacy_mask(&block))
+    else {
+        return Ok(None);
+    };
+    // Unmask what may be header (at most one block, never the tag), read the header's length,
+    // and mask the ciphertext bytes of that span back.
+    let span = (frame.len() - TAG_LEN).min(privacy::MAX_PRIVATE_HEADER);
+    privacy::apply_mask(frame, span, &mask);
+    let parsed = match Frame::new_checked(&*frame, mode) {
+        Ok(f) if f.header_len() <= privacy::MAX_PRIVATE_HEADER => Ok(f.header_len()),
+        Ok(_) => Err(WireError::BadExtension),
+        Err(e) => Err(e),
+    };
+    let hlen = match parsed {
+        Ok(hlen) => hlen,
+        Err(e) => {
+            privacy::apply_mask(frame, span, &mask);
+            return Err(Error::Malformed(e));
+        }
+    };
+    for (b, m) in frame[hlen..span].iter_mut().zip(&mask[hlen..]) {
+        *b ^= m;
+    }
+    Ok(Some((mask, hlen)))
 }

@@ -1,6 +1,6 @@
 //! Verification without replay state, for diagnostic tools (no replay protection).
 
-use super::shared::{associated_data, decrypt, FrameId, MAX_AAD};
+use super::shared::{associated_data, decrypt, unmask_header, FrameId, MAX_AAD};
 use crate::crypto::{AeadBackend, GroupKeys};
 use crate::frame::{Frame, SenderIdMode, Source};
 use crate::seq::reconstruct;
@@ -19,7 +19,8 @@ pub struct Verified<'a> {
 
 /// Verifies and decrypts `buf` in place without replay state, reconstructing a truncated
 /// sequence number against `expected`; `bound` is the frame a response, challenge or echo is
-/// bound to. For tools such as `meshseal inspect`; a receiver must use [`Recipient`](super::Recipient).
+/// bound to. A header masked for privacy (spec §20) is unmasked in place. For tools such as
+/// `meshseal inspect`; a receiver must use [`Recipient`](super::Recipient).
 pub fn open_stateless<'b, A: AeadBackend>(
     keys: &GroupKeys<A>,
     buf: &'b mut [u8],
@@ -28,6 +29,17 @@ pub fn open_stateless<'b, A: AeadBackend>(
     expected: u64,
     bound: Option<FrameId>,
 ) -> Result<Verified<'b>, Error> {
+    // The epoch bits stay in clear under header privacy; the rest of a private header is
+    // unmasked in place.
+    match buf.first() {
+        Some(&h) if h & 0x80 == 0 && (h & 0x60) >> 5 != (keys.epoch() & 3) as u8 => {
+            return Err(Error::UnknownEpoch)
+        }
+        Some(&h) if h & 0x80 == 0 => {
+            unmask_header(keys, buf, mode)?;
+        }
+        _ => {}
+    }
     let mut frame = Frame::new_checked(&mut *buf, mode)?;
     if frame.epoch_bits() != (keys.epoch() & 3) as u8 {
         return Err(Error::UnknownEpoch);

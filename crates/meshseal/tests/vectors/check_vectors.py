@@ -3,7 +3,8 @@
 
 Written from the spec, not from the Rust code, over a different implementation of AES-CCM and
 HKDF (pyca/cryptography): derives the key and common IV, parses every frame, rebuilds the
-sequence number, builds the nonce, decrypts, and re-encrypts. Exits non-zero on any mismatch.
+sequence number, builds the nonce, decrypts, and re-encrypts; for the header-privacy vectors it
+derives the privacy key and unmasks each header first. Exits non-zero on any mismatch.
 """
 
 import json
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -169,47 +171,77 @@ def check_source() -> int:
     return checked
 
 
-def main() -> int:
-    path = Path(__file__).with_name("compact-v1.json")
-    data = json.loads(path.read_text())
+def unmask(frame: bytes, privacy_key: bytes, implicit: bool) -> bytes:
+    """Header privacy (spec section 20): the frame with its header unmasked."""
+    enc = Cipher(algorithms.AES(privacy_key), modes.ECB()).encryptor()
+    mask = enc.update(frame[-8:] + bytes(8)) + enc.finalize()
+    out = bytearray(frame)
+    span = min(16, len(frame) - 8)
+    out[0] ^= mask[0] & 0x1F  # version and epoch bits stay in clear
+    for i in range(1, span):
+        out[i] ^= mask[i]
+    hlen = len(frame) - 8 - len(parse(bytes(out), implicit)["body"])
+    assert hlen <= 16, "a private header fits one mask block"
+    for i in range(hlen, span):  # only the header was masked
+        out[i] ^= mask[i]
+    return bytes(out)
+
+
+def check_group(g: dict) -> int:
+    secret, salt = bytes.fromhex(g["master_secret"]), bytes.fromhex(g["salt"])
+    key = hkdf(secret, salt, 1, g["group_id"], g["epoch"], 16)
+    iv = hkdf(secret, salt, 2, g["group_id"], g["epoch"], 13)
+    assert key.hex() == g["key"], "key"
+    assert iv.hex() == g["common_iv"], "iv"
+    privacy_key = None
+    if "privacy_key" in g:
+        privacy_key = hkdf(secret, salt, 3, g["group_id"], g["epoch"], 16)
+        assert privacy_key.hex() == g["privacy_key"], "privacy key"
+    ccm = AESCCM(key, tag_length=8)
     checked = 0
-    for g in data["groups"]:
-        secret, salt = bytes.fromhex(g["master_secret"]), bytes.fromhex(g["salt"])
-        key = hkdf(secret, salt, 1, g["group_id"], g["epoch"], 16)
-        iv = hkdf(secret, salt, 2, g["group_id"], g["epoch"], 13)
-        assert key.hex() == g["key"], "key"
-        assert iv.hex() == g["common_iv"], "iv"
-        ccm = AESCCM(key, tag_length=8)
-        for v in g["frames"]:
-            frame = bytes.fromhex(v["frame"])
-            f = parse(frame, v["implicit_sender"])
-            sender = v["sender"] if v["implicit_sender"] else f["sender"]
-            assert sender == v["sender"], v["name"]
-            assert f["epoch_bits"] == g["epoch"] % 4, v["name"]
-            expected = 0 if v["reference"] is None else v["reference"] + 1
-            seq = reconstruct(expected, f["bits"], f["value"])
-            assert seq == v["seq"], (v["name"], seq)
-            pad = bytes([f["header"], f["ext"]]) + g["epoch"].to_bytes(2, "big") + sender.to_bytes(4, "big") + seq.to_bytes(5, "big")
-            nonce = bytes(a ^ b for a, b in zip(pad, iv))
-            aad = b""
-            if f["ext"]:
-                aad = bytes([f["ext"]])
-                if f["frag"] is not None:
-                    first = seq - (f["frag"] >> 4)
-                    aad += first.to_bytes(5, "big") + bytes([f["frag"]])
-                if f["ext"] & 0x70:
-                    b = v["bound"]
-                    aad += b["sender"].to_bytes(4, "big") + b["seq"].to_bytes(5, "big")
-                if f["time"] is not None:
-                    assert f["time"] == v["time"], v["name"]
-                    aad += f["time"].to_bytes(2, "big")
-            plain = ccm.decrypt(nonce, f["body"] + f["tag"], aad or None)
-            assert plain.hex() == v["payload"], v["name"]
-            assert ccm.encrypt(nonce, plain, aad or None) == frame[len(frame) - len(plain) - 8 :], v["name"]
-            checked += 1
+    for v in g["frames"]:
+        frame = bytes.fromhex(v["frame"])
+        if privacy_key is not None:
+            frame = unmask(frame, privacy_key, v["implicit_sender"])
+        f = parse(frame, v["implicit_sender"])
+        sender = v["sender"] if v["implicit_sender"] else f["sender"]
+        assert sender == v["sender"], v["name"]
+        assert f["epoch_bits"] == g["epoch"] % 4, v["name"]
+        expected = 0 if v["reference"] is None else v["reference"] + 1
+        seq = reconstruct(expected, f["bits"], f["value"])
+        assert seq == v["seq"], (v["name"], seq)
+        pad = bytes([f["header"], f["ext"]]) + g["epoch"].to_bytes(2, "big") + sender.to_bytes(4, "big") + seq.to_bytes(5, "big")
+        nonce = bytes(a ^ b for a, b in zip(pad, iv))
+        aad = b""
+        if f["ext"]:
+            aad = bytes([f["ext"]])
+            if f["frag"] is not None:
+                first = seq - (f["frag"] >> 4)
+                aad += first.to_bytes(5, "big") + bytes([f["frag"]])
+            if f["ext"] & 0x70:
+                b = v["bound"]
+                aad += b["sender"].to_bytes(4, "big") + b["seq"].to_bytes(5, "big")
+            if f["time"] is not None:
+                assert f["time"] == v["time"], v["name"]
+                aad += f["time"].to_bytes(2, "big")
+            if f["repeat"] is not None:
+                r = v["repeat"]
+                assert f["repeat"] == bytes([r["copies"], r["window"]]), v["name"]
+                aad += f["repeat"]
+        plain = ccm.decrypt(nonce, f["body"] + f["tag"], aad or None)
+        assert plain.hex() == v["payload"], v["name"]
+        assert ccm.encrypt(nonce, plain, aad or None) == frame[len(frame) - len(plain) - 8 :], v["name"]
+        checked += 1
+    return checked
+
+
+def main() -> int:
+    here = Path(__file__).parent
+    compact = sum(check_group(g) for g in json.loads((here / "compact-v1.json").read_text())["groups"])
+    private = sum(check_group(g) for g in json.loads((here / "privacy-v1.json").read_text())["groups"])
     source = check_source()
-    print(f"check_vectors: {checked} frames and {source} pairwise/signed/repeated/rekey messages verified independently")
-    return 0 if checked >= 15 and source >= 5 else 1
+    print(f"check_vectors: {compact} frames, {private} frames with header privacy and {source} pairwise/signed/repeated/rekey messages verified independently")
+    return 0 if compact >= 15 and private >= 11 and source >= 5 else 1
 
 
 if __name__ == "__main__":
