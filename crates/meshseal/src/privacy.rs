@@ -33,12 +33,24 @@ pub const MAX_PRIVATE_HEADER: usize = 16;
 /// The header byte's bits that stay in clear: the version bit and the epoch bits.
 pub const CLEAR_BITS: u8 = 0xe0;
 
-/// An AEAD backend of a group with header privacy: `A` for the frames, AES-128 under the
-/// privacy key for the masks. Both key schedules are zeroized on drop.
+/// Whether a group masks its frames' headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeaderPrivacy {
+    /// Headers in clear (the default, and what spec 1.2 receivers read).
+    #[default]
+    Off,
+    /// Headers masked (spec §20).
+    On,
+}
+
+/// An AEAD backend that may carry header privacy: `A` for the frames and, when on, AES-128
+/// under the privacy key for the masks. One type for groups with and without it, so a host
+/// tool serves both; firmware without header privacy uses `A` alone and saves the mask's key
+/// schedule. Both key schedules are zeroized on drop.
 #[derive(Clone)]
 pub struct Private<A: AeadBackend> {
     aead: A,
-    mask: Aes128,
+    mask: Option<Aes128>,
 }
 
 impl<A: AeadBackend> Private<A> {
@@ -46,8 +58,13 @@ impl<A: AeadBackend> Private<A> {
     pub fn new(aead: A, privacy_key: &[u8; KEY_LEN]) -> Self {
         Private {
             aead,
-            mask: Aes128::new(privacy_key.into()),
+            mask: Some(Aes128::new(privacy_key.into())),
         }
+    }
+
+    /// `aead` without header privacy.
+    pub fn off(aead: A) -> Self {
+        Private { aead, mask: None }
     }
 }
 
@@ -80,13 +97,14 @@ impl<A: AeadBackend> AeadBackend for Private<A> {
     }
 
     fn privacy_mask(&self, block: &[u8; 16]) -> Option<[u8; 16]> {
+        let mask = self.mask.as_ref()?;
         let mut b = aes::Block::from(*block);
-        self.mask.encrypt_block(&mut b);
+        mask.encrypt_block(&mut b);
         Some(b.into())
     }
 
     fn header_privacy(&self) -> bool {
-        true
+        self.mask.is_some()
     }
 }
 
@@ -100,9 +118,27 @@ impl GroupKeys<Private<RustCryptoCcm>> {
         group_id: u32,
         epoch: u16,
     ) -> Result<Self, Error> {
+        Self::derive_with(master_secret, salt, group_id, epoch, HeaderPrivacy::On)
+    }
+
+    /// The keys of a group with or without header privacy, as `privacy` says.
+    pub fn derive_with(
+        master_secret: &[u8],
+        salt: &[u8],
+        group_id: u32,
+        epoch: u16,
+        privacy: HeaderPrivacy,
+    ) -> Result<Self, Error> {
         let k = crate::crypto::derive(master_secret, salt, group_id, epoch)?;
-        let pk = zeroize::Zeroizing::new(derive_privacy_key(master_secret, salt, group_id, epoch)?);
-        let aead = Private::new(RustCryptoCcm::new(&k.key), &pk);
+        let ccm = RustCryptoCcm::new(&k.key);
+        let aead = match privacy {
+            HeaderPrivacy::Off => Private::off(ccm),
+            HeaderPrivacy::On => {
+                let pk = derive_privacy_key(master_secret, salt, group_id, epoch)?;
+                let pk = zeroize::Zeroizing::new(pk);
+                Private::new(ccm, &pk)
+            }
+        };
         Ok(GroupKeys::with_backend(aead, k.iv, group_id, epoch))
     }
 }

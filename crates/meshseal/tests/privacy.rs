@@ -265,3 +265,16 @@ fn a_frame_too_short_for_a_header_and_tag_is_malformed() {
     ));
     let _ = WireError::Truncated;
 }
+
+#[test]
+fn the_private_backend_switched_off_seals_the_plain_groups_frames() {
+    use meshseal::privacy::HeaderPrivacy;
+    let off = GroupKeys::derive_with(&SECRET, b"", 7, 0, HeaderPrivacy::Off).unwrap();
+    assert!(!off.header_privacy() && private(0).header_privacy());
+    let mut a = Sender::provision(off, SenderConfig::new(3), MemoryStore::default()).unwrap();
+    let mut b =
+        Sender::provision(plain_keys(0), SenderConfig::new(3), MemoryStore::default()).unwrap();
+    for i in 0..5u8 {
+        assert_eq!(a.seal_to_vec(&[i]).unwrap(), b.seal_to_vec(&[i]).unwrap());
+    }
+}
