@@ -20,7 +20,7 @@ fn full_run_exits_0_with_a_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("135 results, all as expected"));
+    assert!(text.contains("150 results, all as expected"));
     assert!(text.contains("ms-strong"));
     assert!(text.contains("customer"));
     assert!(text.contains("the customer's first proposal, idea by idea:"));
@@ -73,7 +73,7 @@ fn state_loss_and_insider_lockout_rows() {
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let results = v["results"].as_array().unwrap();
-        assert_eq!(results.len(), 18);
+        assert_eq!(results.len(), 20);
         let cell = |scheme: &str, t: &str| {
             results
                 .iter()
@@ -84,7 +84,7 @@ fn state_loss_and_insider_lockout_rows() {
         for scheme in ["aes-ctr-boot-counter", "aes-ccm-no-sender-id", "customer"] {
             assert_eq!(cell(scheme, "T14")["result"], "broken", "{scheme}");
         }
-        for scheme in ["meshseal", "meshseal-strong"] {
+        for scheme in ["meshseal", "meshseal-strong", "meshseal-private"] {
             let c = cell(scheme, "T14");
             assert_eq!(c["result"], "held", "{scheme}");
             assert!(c["evidence"]
@@ -148,11 +148,11 @@ fn customer_column_and_its_ideas_in_the_report() {
             .unwrap()
     };
     for t in [
-        "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T14", "T15",
+        "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T13", "T14", "T15",
     ] {
         assert_eq!(result(t), "broken", "{t}");
     }
-    for t in ["T1", "T2", "T13"] {
+    for t in ["T1", "T2"] {
         assert_eq!(result(t), "held", "{t}");
     }
     let md = std::fs::read_to_string(&path).unwrap();

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 
-use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 
 use crate::scheme::{
@@ -92,7 +91,7 @@ pub fn run(threat: Threat, scheme: &mut dyn Scheme, rng: &mut ChaCha20Rng) -> Ou
         Threat::T10 => t10_exhaustion(scheme, &mut log),
         Threat::T11 => t11_departed_member(scheme, &mut log),
         Threat::T12 => t12_insider(scheme, &mut log),
-        Threat::T13 => t13_headers(scheme, rng, &mut log),
+        Threat::T13 => crate::traffic::t13(scheme, rng, &mut log, &mut subs),
         Threat::T14 => t14_sender_state_loss(scheme, &mut log, &mut subs),
         Threat::T15 => t15_insider_lockout(scheme, &mut log, &mut subs),
     };
@@ -126,7 +125,7 @@ pub fn run(threat: Threat, scheme: &mut dyn Scheme, rng: &mut ChaCha20Rng) -> Ou
 
 /// A scenario's result as a check. A step the scheme could not perform is reported, never
 /// hidden: it cannot match any expectation but `not_applicable`, and the evidence says why.
-fn check(name: &'static str, result: Found) -> Check {
+pub(crate) fn check(name: &'static str, result: Found) -> Check {
     match result {
         Ok((verdict, evidence)) => Check {
             name,
@@ -141,13 +140,13 @@ fn check(name: &'static str, result: Found) -> Check {
     }
 }
 
-type Found = Result<(Verdict, String), String>;
+pub(crate) type Found = Result<(Verdict, String), String>;
 
-fn broken(evidence: String) -> Found {
+pub(crate) fn broken(evidence: String) -> Found {
     Ok((Verdict::Broken, evidence))
 }
 
-fn held(evidence: String) -> Found {
+pub(crate) fn held(evidence: String) -> Found {
     Ok((Verdict::Held, evidence))
 }
 
@@ -287,13 +286,17 @@ struct Reuse {
 }
 
 /// Looks for frames of `known` and `secret` with the same visible counter and tries keystream
-/// reuse on each such pair, stopping at the first recovered plaintext.
+/// reuse on each such pair, stopping at the first recovered plaintext. A scheme that hides its
+/// counters ([`Scheme::hides_counter`]) gets every pair tried blind.
 fn nonce_reuse(
     s: &dyn Scheme,
     known: &[Sealed],
     secret: &[Sealed],
     log: &mut Vec<String>,
 ) -> Reuse {
+    if s.hides_counter() {
+        return blind_reuse(known, secret, log);
+    }
     let mut r = Reuse::default();
     for k in known {
         let Some((kc, kb)) = parts(s, &k.frame) else {
@@ -336,6 +339,47 @@ fn nonce_reuse(
     r
 }
 
+/// Tag length assumed by the blind keystream test (an 8-byte CCM tag, as meshseal's).
+const BLIND_TAG: usize = 8;
+
+/// Keystream reuse tried on every pair when no counter can be read: the attacker takes the
+/// known frame's ciphertext as its last `plain + tag` bytes and the other frame's from the same
+/// offset (equal header lengths, as a reused nonce under one format would give).
+fn blind_reuse(known: &[Sealed], secret: &[Sealed], log: &mut Vec<String>) -> Reuse {
+    let mut r = Reuse::default();
+    for k in known {
+        let Some(kh) = k.frame.len().checked_sub(k.plain.len() + BLIND_TAG) else {
+            continue;
+        };
+        for t in secret {
+            if t.frame.len() < kh + BLIND_TAG {
+                continue;
+            }
+            r.pairs += 1;
+            let kb = &k.frame[kh..k.frame.len() - BLIND_TAG];
+            let tb = &t.frame[kh..t.frame.len() - BLIND_TAG];
+            let (cand, ok) = xor_recover(kb, &k.plain, tb, &t.plain);
+            if ok {
+                r.recovered = Some(format!(
+                    "counters hidden, but two frames shared a keystream: XOR with known {} revealed {}",
+                    show(&k.plain),
+                    show(&cand)
+                ));
+                return r;
+            }
+        }
+    }
+    log.push(format!(
+        "no counter readable: {} pairs of frames tried blind for a shared keystream, none recovered a plaintext",
+        r.pairs
+    ));
+    r.failed = Some(format!(
+        "counters hidden; {} pairs of frames tried blind for a shared keystream: none revealed a plaintext",
+        r.pairs
+    ));
+    r
+}
+
 fn seal_all(s: &mut dyn Scheme, from: DeviceId, plains: &[&[u8]]) -> Result<Vec<Sealed>, String> {
     plains
         .iter()
@@ -349,9 +393,10 @@ fn seal_all(s: &mut dyn Scheme, from: DeviceId, plains: &[&[u8]]) -> Result<Vec<
 }
 
 fn has_counter(s: &dyn Scheme, frames: &[&Sealed]) -> bool {
-    frames
-        .iter()
-        .any(|f| s.dissect(&f.frame).is_some_and(|d| !d.counter.is_empty()))
+    s.hides_counter()
+        || frames
+            .iter()
+            .any(|f| s.dissect(&f.frame).is_some_and(|d| !d.counter.is_empty()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1342,85 +1387,6 @@ fn t12_insider(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
 }
 
 // ---------------------------------------------------------------------------------------------
-// T13: what the header reveals.
-
-fn t13_headers(s: &mut dyn Scheme, rng: &mut ChaCha20Rng, log: &mut Vec<String>) -> Found {
-    // The controller sends status reports and commands in random order; the attacker learns,
-    // from the first half, which clear header bytes go with which kind, and predicts the kind
-    // of the second half from headers alone (counter bytes and lengths excluded).
-    const PAIRS: usize = 12;
-    let mut frames = Vec::new();
-    for _ in 0..PAIRS {
-        let mut pair = [Class::Reading, Class::Command];
-        if rng.next_u32() & 1 == 1 {
-            pair.swap(0, 1);
-        }
-        for class in pair {
-            let payload: &[u8] = match class {
-                Class::Reading => b"status=ok",
-                Class::Command => b"lamp on",
-            };
-            frames.push((class, s.seal(CONTROLLER, payload, class)?));
-        }
-    }
-    let feature = |f: &[u8]| -> Option<Vec<u8>> {
-        let d = s.dissect(f)?;
-        Some(
-            f[d.header.clone()]
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !d.counter.contains(i))
-                .map(|(_, b)| *b)
-                .collect(),
-        )
-    };
-    let half = frames.len() / 2;
-    let mut model: BTreeMap<Vec<u8>, [usize; 2]> = BTreeMap::new();
-    for (class, f) in &frames[..half] {
-        let k = feature(f).ok_or("frame could not be dissected")?;
-        model.entry(k).or_default()[usize::from(*class == Class::Command)] += 1;
-    }
-    let mut right = 0;
-    for (class, f) in &frames[half..] {
-        let k = feature(f).ok_or("frame could not be dissected")?;
-        let guess = match model.get(&k) {
-            Some([r, c]) if c > r => Class::Command,
-            Some([r, c]) if r > c => Class::Reading,
-            // Unseen or tied: the attacker has nothing to go on.
-            _ => Class::Reading,
-        };
-        right += usize::from(guess == *class);
-    }
-    let tested = frames.len() - half;
-    let sample = &frames[0].1;
-    let visible = s
-        .dissect(sample)
-        .map(|d| {
-            format!(
-                "{} clear header bytes ({} of them counter), sender id {}",
-                d.header.len(),
-                d.counter.len(),
-                d.sender.map_or("implicit".into(), |v| v.to_string())
-            )
-        })
-        .unwrap_or_default();
-    log.push(format!("visible per frame: {visible}; lengths visible too"));
-    log.push(format!(
-        "{} distinct header patterns learned; kind predicted right for {right} of {tested}",
-        model.len()
-    ));
-    if right * 10 >= tested * 9 {
-        return broken(format!(
-            "from clear header bytes alone the attacker told commands from status reports in {right} of {tested} frames"
-        ));
-    }
-    held(format!(
-        "headers alone told commands from status reports in {right} of {tested} frames (chance: {}); visible: {visible}",
-        tested / 2
-    ))
-}
-
-// ---------------------------------------------------------------------------------------------
 // T14: a sender lost its state.
 
 fn t14_sender_state_loss(
@@ -1853,4 +1819,34 @@ fn grace_period(s: &mut dyn Scheme, log: &mut Vec<String>) -> Found {
         d4.describe(),
         d5.describe()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blind keystream test finds a reused keystream when two frames share one, and
+    /// finds none when they do not.
+    #[test]
+    fn blind_reuse_finds_a_shared_keystream_and_only_that() {
+        let stream: Vec<u8> = (0u8..40).map(|i| i.wrapping_mul(73) ^ 0x5c).collect();
+        let frame = |header: &[u8], plain: &[u8], stream: &[u8]| {
+            let mut f = header.to_vec();
+            f.extend(plain.iter().zip(stream).map(|(p, k)| p ^ k));
+            f.extend_from_slice(&[0xaa; BLIND_TAG]);
+            Sealed {
+                frame: f,
+                plain: plain.to_vec(),
+            }
+        };
+        let known = [frame(&[1, 2, 3], b"temp=21;hum=40%", &stream)];
+        let reused = [frame(&[9, 8, 7], b"pin=4711", &stream)];
+        let mut log = Vec::new();
+        let r = blind_reuse(&known, &reused, &mut log);
+        assert!(r.recovered.is_some_and(|e| e.contains("pin=4711")));
+        let other: Vec<u8> = stream.iter().map(|b| b ^ 0x33).collect();
+        let fresh = [frame(&[9, 8, 7], b"pin=4711", &other)];
+        let r = blind_reuse(&known, &fresh, &mut log);
+        assert!(r.recovered.is_none() && r.pairs == 1 && r.failed.is_some());
+    }
 }

@@ -311,8 +311,8 @@ impl Scheme for InsecureCustomerScheme {
                 "one shared key and an unauthenticated link address: any member sends as any other",
             ),
             Threat::T13 => (
-                Held,
-                "no port byte: the kind of message is inside the ciphertext",
+                Broken,
+                "no port byte, so the kind of message is inside the ciphertext; but the source address and the counter travel in clear: frames link to their senders and a sender's frames can be counted",
             ),
             Threat::T14 => (
                 Broken,

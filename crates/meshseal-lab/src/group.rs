@@ -37,12 +37,13 @@ use meshseal::context::{LengthState, Membership};
 use meshseal::counter::{CounterStore, MemoryStore};
 use meshseal::fragment::Reassembler;
 use meshseal::frame::{varint_len, Binding, Frame, Repr, SeqForm, SEQ_MAX};
+use meshseal::privacy::{unmask, HeaderPrivacy, Private};
 use meshseal::rekey::{open_rekey, seal_rekey, MemberKey, Rekey, MAX_REKEY_LEN};
 use meshseal::replay::PeerTable;
 use meshseal::source::{SigningKey, SourceKeys, VerifyingKey};
 use meshseal::{
-    Error, FrameId, Freshness, GroupKeys, Open, Recipient, RecipientConfig, Seal, Sender,
-    SenderConfig, SenderIdMode, TrafficClass, TAG_LEN,
+    Error, FrameId, Freshness, GroupKeys, Open, Recipient, RecipientConfig, RustCryptoCcm, Seal,
+    Sender, SenderConfig, SenderIdMode, TrafficClass, TAG_LEN,
 };
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
@@ -90,16 +91,19 @@ impl CounterStore for Flash {
 #[derive(Debug, Clone, Default)]
 pub struct Keyring(BTreeMap<u32, VerifyingKey>);
 
-impl SourceKeys for Keyring {
+impl SourceKeys<Ccm> for Keyring {
     fn verifying_key(&self, sender: u32) -> Option<&VerifyingKey> {
         self.0.get(&sender)
     }
 }
 
-type Rx = Recipient<PeerTable<16>, Roster>;
+/// The lab's AEAD backend: RustCrypto's, with header privacy where the mode has it.
+type Ccm = Private<RustCryptoCcm>;
+type Keys = GroupKeys<Ccm>;
+type Rx = Recipient<PeerTable<16>, Roster, Ccm>;
 
 impl Member {
-    fn tx(&mut self) -> Result<&mut Sender<Flash>, Error> {
+    fn tx(&mut self) -> Result<&mut Sender<Flash, Ccm>, Error> {
         self.tx.as_mut().map_err(|e| *e)
     }
 
@@ -133,7 +137,7 @@ struct Member {
     member_secret: [u8; 32],
     flash: Flash,
     /// Its sender, or why it could not boot one.
-    tx: Result<Sender<Flash>, Error>,
+    tx: Result<Sender<Flash, Ccm>, Error>,
     /// The log of the highest number it sealed, kept apart from the counter record.
     sealed_high: Option<u64>,
     /// The last backup of its flash: counter record and sealing log.
@@ -156,6 +160,8 @@ pub struct MeshsealGroup {
     next_rogue: DeviceId,
     /// Signed commands and rekeying on.
     strong: bool,
+    /// Header privacy on.
+    private: bool,
     keyring: Keyring,
     rng: ChaCha20Rng,
     rekeys: u64,
@@ -164,15 +170,20 @@ pub struct MeshsealGroup {
 impl MeshsealGroup {
     /// Provisions the lab's members with a fresh master secret, in the default group mode.
     pub fn new(rng: ChaCha20Rng) -> Result<Self, Error> {
-        Self::provision(rng, false)
+        Self::provision(rng, false, false)
     }
 
     /// The same group with signed commands and rekeying on member removal.
     pub fn strong(rng: ChaCha20Rng) -> Result<Self, Error> {
-        Self::provision(rng, true)
+        Self::provision(rng, true, false)
     }
 
-    fn provision(mut rng: ChaCha20Rng, strong: bool) -> Result<Self, Error> {
+    /// The recommended profile: the strong mode with header privacy (spec §20).
+    pub fn recommended(rng: ChaCha20Rng) -> Result<Self, Error> {
+        Self::provision(rng, true, true)
+    }
+
+    fn provision(mut rng: ChaCha20Rng, strong: bool, private: bool) -> Result<Self, Error> {
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut secret);
         let group_id = rng.next_u32();
@@ -187,6 +198,7 @@ impl MeshsealGroup {
             now: 0,
             next_rogue: ROGUE_BASE,
             strong,
+            private,
             keyring: Keyring::default(),
             rng,
             rekeys: 0,
@@ -204,12 +216,20 @@ impl MeshsealGroup {
         Ok(g)
     }
 
-    fn keys_at(&self, epoch: u16) -> Result<GroupKeys, Error> {
-        let secret = self.secrets.get(&epoch).ok_or(Error::InvalidConfig)?;
-        GroupKeys::derive(secret, b"", self.group_id, epoch)
+    fn privacy(&self) -> HeaderPrivacy {
+        if self.private {
+            HeaderPrivacy::On
+        } else {
+            HeaderPrivacy::Off
+        }
     }
 
-    fn keys(&self) -> Result<GroupKeys, Error> {
+    fn keys_at(&self, epoch: u16) -> Result<Keys, Error> {
+        let secret = self.secrets.get(&epoch).ok_or(Error::InvalidConfig)?;
+        GroupKeys::derive_with(secret, b"", self.group_id, epoch, self.privacy())
+    }
+
+    fn keys(&self) -> Result<Keys, Error> {
         self.keys_at(self.epoch)
     }
 
@@ -306,6 +326,10 @@ impl MeshsealGroup {
             self.roster.0.borrow_mut().remove(&r);
         }
         let (now, group_id, counter) = (self.now, self.group_id, self.rekeys);
+        let privacy = self.privacy();
+        let keys_of = |got: &Rekey| {
+            GroupKeys::derive_with(got.secret(), got.salt(), group_id, got.epoch, privacy)
+        };
         let roster = self.roster.clone();
         let mut sent = 0;
         for (&device, m) in self.members.iter_mut() {
@@ -321,10 +345,10 @@ impl MeshsealGroup {
             // The member opens its own message and switches.
             let got = open_rekey(&key, m.epoch, &mut buf[..n])?;
             if let Ok(tx) = m.tx.as_mut() {
-                tx.rekey(got.group_keys(group_id)?)?;
+                tx.rekey(keys_of(&got)?)?;
             }
             let until = (got.grace > 0).then(|| now + u64::from(got.grace));
-            m.rx.install_epoch(got.group_keys(group_id)?, until)?;
+            m.rx.install_epoch(keys_of(&got)?, until)?;
             m.epoch = got.epoch;
         }
         self.secrets.insert(epoch, secret);
@@ -346,23 +370,29 @@ fn seal_err(e: Error) -> String {
 
 impl Scheme for MeshsealGroup {
     fn id(&self) -> &'static str {
-        if self.strong {
-            "meshseal-strong"
-        } else {
-            "meshseal"
+        match (self.strong, self.private) {
+            (true, true) => "meshseal-private",
+            (true, false) => "meshseal-strong",
+            _ => "meshseal",
         }
     }
 
     fn name(&self) -> &'static str {
-        if self.strong {
-            "meshseal (signed commands, rekey on removal)"
-        } else {
-            "meshseal (group mode)"
+        match (self.strong, self.private) {
+            (true, true) => {
+                "meshseal (recommended: header privacy, signed commands, rekey on removal)"
+            }
+            (true, false) => "meshseal (signed commands, rekey on removal)",
+            _ => "meshseal (group mode)",
         }
     }
 
     fn expected(&self, threat: Threat) -> (Verdict, &'static str) {
         match threat {
+            Threat::T13 if self.private => (
+                Verdict::Held,
+                "headers masked under the privacy key: no sender id, number or frame kind in clear; lengths and timing remain",
+            ),
             Threat::T11 if self.strong => (
                 Verdict::Held,
                 "removal rekeys the others under individual keys; the old epoch is refused",
@@ -373,7 +403,7 @@ impl Scheme for MeshsealGroup {
             ),
             Threat::T13 if self.strong => (
                 Verdict::Broken,
-                "the S bit and the 64-byte signature show which frames are signed commands",
+                "headers in clear: sender ids link frames to senders, numbers count them, the S bit shows signed commands",
             ),
             Threat::T11 => (
                 Verdict::Broken,
@@ -399,7 +429,10 @@ impl Scheme for MeshsealGroup {
                 Verdict::Held,
                 "sender refuses at the end of the 40-bit space",
             ),
-            Threat::T13 => (Verdict::Held, "header holds only what the receiver needs"),
+            Threat::T13 => (
+                Verdict::Broken,
+                "by design without header privacy: sender ids link frames to their senders and numbers count each sender's frames",
+            ),
             Threat::T14 => (
                 Verdict::Held,
                 "no sender starts without its counter record; a device that lost it (or whose record was rolled back) re-joins under a new epoch's keys",
@@ -477,7 +510,13 @@ impl Scheme for MeshsealGroup {
         m.rx.expire_epoch(now);
         m.requests
             .retain(|r| now.saturating_sub(r.at) <= REQUEST_LIFETIME);
-        let binding = Frame::new_checked(frame, SenderIdMode::Explicit).map(|f| f.binding());
+        // The device reads the header (unmasked with its keys in a private group) to route a
+        // challenge to its outstanding commands.
+        let mut header = frame.to_vec();
+        if self.private {
+            let _ = unmask(m.rx.keys(), &mut header, SenderIdMode::Explicit);
+        }
+        let binding = Frame::new_checked(&header[..], SenderIdMode::Explicit).map(|f| f.binding());
         if binding == Ok(Binding::Challenge) {
             return answer_challenge(m, frame, self.strong);
         }
@@ -732,6 +771,21 @@ impl Scheme for MeshsealGroup {
     }
 
     fn dissect(&self, frame: &[u8]) -> Option<Dissected> {
+        if self.private {
+            // Without the privacy key only the header byte's version and epoch bits are
+            // readable; where the header ends is not.
+            if frame.len() < 1 + TAG_LEN {
+                return None;
+            }
+            return Some(Dissected {
+                sender: None,
+                header: 0..1,
+                counter: 0..0,
+                body: 1..frame.len() - TAG_LEN,
+                tag: frame.len() - TAG_LEN..frame.len(),
+                block: None,
+            });
+        }
         let f = Frame::new_checked(frame, SenderIdMode::Explicit).ok()?;
         let sender = f.sender_id()?;
         let t = f.truncated_seq();
@@ -753,7 +807,25 @@ impl Scheme for MeshsealGroup {
         })
     }
 
+    fn hides_counter(&self) -> bool {
+        self.private
+    }
+
+    fn visible_seq(&self, frame: &[u8]) -> Option<(u64, u32)> {
+        if self.private {
+            return None;
+        }
+        let t = Frame::new_checked(frame, SenderIdMode::Explicit)
+            .ok()?
+            .truncated_seq();
+        Some((t.value, t.form.bits()))
+    }
+
     fn relabel(&self, frame: &[u8], sender: DeviceId) -> Option<Vec<u8>> {
+        if self.private {
+            // The sender id is masked: an attacker cannot find it, let alone rewrite it.
+            return None;
+        }
         let f = Frame::new_checked(frame, SenderIdMode::Explicit).ok()?;
         let mut repr = Repr::parse(&f);
         repr.sender = Some(sender);

@@ -21,6 +21,7 @@ pub mod group;
 pub mod naive;
 pub mod report;
 pub mod scheme;
+pub mod traffic;
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -55,6 +56,12 @@ fn meshseal_group(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
 
 fn meshseal_strong(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
     group::MeshsealGroup::strong(rng)
+        .map(|g| Box::new(g) as Box<dyn Scheme>)
+        .map_err(|e| e.reason().to_string())
+}
+
+fn meshseal_private(rng: ChaCha20Rng) -> Result<Box<dyn Scheme>, String> {
+    group::MeshsealGroup::recommended(rng)
         .map(|g| Box::new(g) as Box<dyn Scheme>)
         .map_err(|e| e.reason().to_string())
 }
@@ -98,6 +105,10 @@ pub fn schemes() -> Vec<SchemeSpec> {
         SchemeSpec {
             id: "meshseal-strong",
             build: meshseal_strong,
+        },
+        SchemeSpec {
+            id: "meshseal-private",
+            build: meshseal_private,
         },
     ]
 }

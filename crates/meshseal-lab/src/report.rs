@@ -28,6 +28,7 @@ pub fn label(id: &str) -> &str {
         "aes-ccm-no-sender-id" => "CCM-noSID",
         "aes-ccm-no-replay-window" => "CCM-noRW",
         "meshseal-strong" => "ms-strong",
+        "meshseal-private" => "ms-private",
         "customer" => "customer",
         other => other,
     }

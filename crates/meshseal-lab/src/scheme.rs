@@ -323,6 +323,24 @@ pub trait Scheme {
     /// The frame's layout, from the public wire format.
     fn dissect(&self, frame: &[u8]) -> Option<Dissected>;
 
+    /// Whether the scheme carries a counter or nonce it hides from the link (masked headers):
+    /// nonce-reuse attacks then try every pair of frames blind.
+    fn hides_counter(&self) -> bool {
+        false
+    }
+
+    /// The sequence number (or counter) an observer reads in `frame` without a key, with its
+    /// width in bits: by default the dissected counter bytes, big-endian.
+    fn visible_seq(&self, frame: &[u8]) -> Option<(u64, u32)> {
+        let d = self.dissect(frame)?;
+        let bytes = frame.get(d.counter)?;
+        if bytes.is_empty() || bytes.len() > 8 {
+            return None;
+        }
+        let v = bytes.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+        Some((v, 8 * bytes.len() as u32))
+    }
+
     /// The frame with its clear sender id rewritten to `sender` (no key needed), if the
     /// format carries a sender id.
     fn relabel(&self, frame: &[u8], sender: DeviceId) -> Option<Vec<u8>>;

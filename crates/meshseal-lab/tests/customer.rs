@@ -12,6 +12,7 @@ use meshseal_lab::report::{self, IdeaVerdict};
 use meshseal_lab::scheme::{
     Class, Delivery, Scheme, Threat, Verdict, CONTROLLER, LAMP, LOCK, SENSOR,
 };
+use meshseal_lab::traffic::{COUNTING, LINKABILITY};
 use meshseal_lab::{run, Config, LabRun};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -56,6 +57,8 @@ fn customer_falls_to_every_attack_on_its_ideas_and_holds_where_they_are_sound() 
         (Threat::T11, MAIN, Broken),
         (Threat::T12, MAIN, Broken),
         (Threat::T13, MAIN, Held),
+        (Threat::T13, LINKABILITY, Broken),
+        (Threat::T13, COUNTING, Broken),
         (Threat::T14, MAIN, Broken),
         (Threat::T14, RESTORED_BACKUP, Broken),
         (Threat::T15, MAIN, Broken),

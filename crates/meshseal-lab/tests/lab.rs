@@ -1,8 +1,8 @@
 //! The lab asserts both directions: every insecure scheme falls to the attacks that apply to
 //! it (so the attacks are real), and meshseal holds against every attack its mode claims.
 
-use meshseal_lab::attacks;
 use meshseal_lab::scheme::{Threat, Verdict};
+use meshseal_lab::{attacks, traffic};
 use meshseal_lab::{report, run, schemes, Config, LabRun};
 
 const SEEDS: [u64; 4] = [1, 2, 7, 0xdead_beef];
@@ -80,9 +80,9 @@ fn meshseal_holds_every_attack_its_group_mode_claims() {
         for f in &r.findings {
             match f.threat {
                 // Documented: the shared-key group mode has neither rekey on removal nor source
-                // authentication; the lab must show these attacks succeed, and with them the
-                // insider lockout.
-                Threat::T11 | Threat::T12 | Threat::T15 => {
+                // authentication nor header privacy; the lab must show these attacks succeed,
+                // and with them the insider lockout and traffic analysis.
+                Threat::T11 | Threat::T12 | Threat::T13 | Threat::T15 => {
                     assert_eq!(
                         f.result,
                         Verdict::Broken,
@@ -92,6 +92,52 @@ fn meshseal_holds_every_attack_its_group_mode_claims() {
                     )
                 }
                 _ => assert_eq!(f.result, Verdict::Held, "{}: {}", f.threat.id(), f.evidence),
+            }
+        }
+    }
+}
+
+/// The recommended profile (header privacy, signed commands, rekey on removal) holds every
+/// threat, traffic analysis included: frames cannot be linked to their senders, a sender's
+/// frames cannot be counted, and a signed command looks like a report of the same length.
+#[test]
+fn meshseal_recommended_profile_holds_every_threat() {
+    for seed in SEEDS {
+        let r = run(&Config {
+            seed,
+            schemes: vec!["meshseal-private".into()],
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(r.findings.len(), 15);
+        for f in &r.findings {
+            assert_eq!(f.result, Verdict::Held, "{}: {}", f.threat.id(), f.evidence);
+        }
+        let t13 = r.get("meshseal-private", Threat::T13).unwrap();
+        for c in [attacks::MAIN, traffic::LINKABILITY, traffic::COUNTING] {
+            assert_eq!(
+                t13.check(c).map(|c| c.verdict),
+                Some(Verdict::Held),
+                "{c}: {}",
+                t13.evidence
+            );
+        }
+        // The same attacks break the modes without header privacy.
+        let r = run(&Config {
+            seed,
+            schemes: vec!["meshseal".into(), "meshseal-strong".into()],
+            threats: vec![Threat::T13],
+        })
+        .unwrap();
+        for id in ["meshseal", "meshseal-strong"] {
+            let t13 = r.get(id, Threat::T13).unwrap();
+            for c in [traffic::LINKABILITY, traffic::COUNTING] {
+                assert_eq!(
+                    t13.check(c).map(|c| c.verdict),
+                    Some(Verdict::Broken),
+                    "{id} {c}: {}",
+                    t13.evidence
+                );
             }
         }
     }

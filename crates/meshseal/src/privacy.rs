@@ -177,6 +177,19 @@ pub fn header_mask<A: AeadBackend>(keys: &GroupKeys<A>, frame: &[u8]) -> Option<
     mask_input(frame).and_then(|block| keys.aead().privacy_mask(&block))
 }
 
+/// Unmasks `frame`'s header in place under `keys` (spec §20), for tools that read a private
+/// frame's header before (or without) opening it; returns the header's length, or `None` when
+/// `keys` use no header privacy or the frame is too short to carry a masked header. A header
+/// that does not parse, or is longer than one mask block, is refused as malformed and left
+/// masked.
+pub fn unmask<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    frame: &mut [u8],
+    mode: crate::frame::SenderIdMode,
+) -> Result<Option<usize>, Error> {
+    crate::context::unmask_header(keys, frame, mode).map(|m| m.map(|(_, hlen)| hlen))
+}
+
 /// The block whose encryption masks a frame's header: its tag, then eight zero bytes. `None`
 /// for a buffer too short to hold a header byte and a tag.
 #[inline]

@@ -44,5 +44,6 @@ pub use freshness::{Freshness, TrafficClass, PENDING_CHALLENGES};
 pub use recipient::{AnySender, Membership, Open, Opened, Recipient, RecipientConfig};
 pub use repeats::TRACKED_REPEATS;
 pub use sender::{LengthMode, LengthState, Seal, SealBinding, SealSource, Sender, SenderConfig};
+pub(crate) use shared::unmask_header;
 pub use shared::{epoch_is_newer, FrameId, MAX_AAD, MAX_PAYLOAD};
 pub use stateless::{open_stateless, Verified};

@@ -204,7 +204,7 @@ pub(super) fn mask_header<A: AeadBackend>(keys: &GroupKeys<A>, frame: &mut [u8],
 /// §20): the mask and the header's length, or `None` when `keys` use no header privacy or the
 /// frame is too short to hold a header and a tag (the parse refuses it then). A header that
 /// does not parse, or is longer than one mask block, is refused as malformed and left masked.
-pub(super) fn unmask_header<A: AeadBackend>(
+pub(crate) fn unmask_header<A: AeadBackend>(
     keys: &GroupKeys<A>,
     frame: &mut [u8],
     mode: SenderIdMode,
