@@ -40,9 +40,11 @@ use std::collections::BTreeMap;
 
 use meshseal::context::open_stateless;
 use meshseal::counter::MemoryStore;
+use meshseal::privacy::{unmask, HeaderPrivacy, Private};
 use meshseal::replay::{Lane, ReplayStore, ReplayWindow, WindowKey};
 use meshseal::{
-    GroupKeys, OrderPolicy, Recipient, RecipientConfig, Sender, SenderConfig, SenderIdMode,
+    GroupKeys, OrderPolicy, Recipient, RecipientConfig, RustCryptoCcm, Sender, SenderConfig,
+    SenderIdMode,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -124,6 +126,8 @@ pub struct Config {
     pub max_retries: u8,
     /// The gateway's receiver.
     pub receiver: ReceiverKind,
+    /// Header privacy (spec §20): every frame's header masked. No byte more on air.
+    pub privacy: bool,
     /// Radio energy figures.
     pub energy: EnergyModel,
 }
@@ -144,6 +148,7 @@ impl Config {
             wake_period_ms: 500,
             max_retries: 3,
             receiver: ReceiverKind::Meshseal,
+            privacy: false,
             energy,
         }
     }
@@ -311,7 +316,9 @@ impl ReplayStore<1> for DenseWindows {
     }
 }
 
-type Gateway = Recipient<DenseWindows, core::ops::RangeInclusive<u32>>;
+/// The simulated network's AEAD backend, with header privacy where the run asks for it.
+type Ccm = Private<RustCryptoCcm>;
+type Gateway = Recipient<DenseWindows, core::ops::RangeInclusive<u32>, Ccm>;
 
 #[derive(Debug, Clone, Copy)]
 struct Packet {
@@ -364,9 +371,9 @@ struct Sim<'a> {
     queue: Queue,
     packets: Vec<Packet>,
     free: Vec<u32>,
-    senders: Vec<Sender<MemoryStore>>,
+    senders: Vec<Sender<MemoryStore, Ccm>>,
     gateway: Gateway,
-    weak_keys: GroupKeys,
+    weak_keys: GroupKeys<Ccm>,
     schedules: Vec<WakeSchedule>,
     attacked: Vec<bool>,
     seen: Vec<Seen>,
@@ -384,8 +391,13 @@ struct Sim<'a> {
     attacks: AttackReport,
 }
 
-fn keys() -> Result<GroupKeys, ConfigError> {
-    GroupKeys::derive(&SIM_SECRET, b"", SIM_GROUP, 0)
+fn keys(privacy: bool) -> Result<GroupKeys<Ccm>, ConfigError> {
+    let privacy = if privacy {
+        HeaderPrivacy::On
+    } else {
+        HeaderPrivacy::Off
+    };
+    GroupKeys::derive_with(&SIM_SECRET, b"", SIM_GROUP, 0, privacy)
         .map_err(|_| ConfigError("group key derivation refused by the core"))
 }
 
@@ -417,12 +429,12 @@ impl<'a> Sim<'a> {
         for id in 0..total as u32 {
             let sc = SenderConfig::new(id);
             senders.push(
-                Sender::provision(keys()?, sc, MemoryStore::default())
+                Sender::provision(keys(cfg.privacy)?, sc, MemoryStore::default())
                     .map_err(|_| ConfigError("sender configuration refused by the core"))?,
             );
         }
         let mut gateway = Recipient::new(
-            keys()?,
+            keys(cfg.privacy)?,
             RecipientConfig {
                 own_id: Some(GATEWAY),
                 order: OrderPolicy::Strict,
@@ -468,7 +480,7 @@ impl<'a> Sim<'a> {
             free: Vec::new(),
             senders,
             gateway,
-            weak_keys: keys()?,
+            weak_keys: keys(cfg.privacy)?,
             schedules,
             attacked,
             seen: vec![Seen::default(); total],
@@ -668,8 +680,11 @@ impl<'a> Sim<'a> {
                         .and_then(|x| x.highest)
                         .map_or(0, |h| h + 1)
                 };
+                // The sender id, read from a copy unmasked first in a private group.
+                let mut header = p.buf;
+                let _ = unmask(keys, &mut header[..len], SenderIdMode::Explicit);
                 let hint =
-                    meshseal::frame::Frame::new_checked(&p.buf[..len], SenderIdMode::Explicit)
+                    meshseal::frame::Frame::new_checked(&header[..len], SenderIdMode::Explicit)
                         .ok()
                         .and_then(|f| f.sender_id())
                         .map_or(0, expected);

@@ -139,7 +139,7 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
         return Err(ConfigError("payload too large for the simulator (max 96)"));
     }
     let refused = |_| ConfigError("the core refused to seal the command");
-    let keys = crate::keys()?;
+    let keys = crate::keys(false)?;
     let mut tx =
         Sender::provision(keys, SenderConfig::new(1), MemoryStore::default()).map_err(refused)?;
     let body = [0u8; crate::MAX_PAYLOAD];
@@ -165,7 +165,7 @@ pub fn frame_sizes(payload: usize, repeat: Repeat) -> Result<FrameSizes, ConfigE
         )
         .map_err(refused)?;
     let mut full = Sender::provision(
-        crate::keys()?,
+        crate::keys(false)?,
         full_sequence_config(1),
         MemoryStore::default(),
     )

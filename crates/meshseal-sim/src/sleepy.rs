@@ -184,7 +184,7 @@ enum Event {
     Copy { cmd: u32, copy: u8 },
 }
 
-type Rx = Recipient<PeerTable<4>, core::ops::RangeInclusive<u32>>;
+type Rx = Recipient<PeerTable<4>, core::ops::RangeInclusive<u32>, crate::Ccm>;
 
 struct Command {
     issued: Micros,
@@ -197,7 +197,7 @@ struct Sim<'a> {
     rng: ChaCha8Rng,
     queue: BinaryHeap<Reverse<(Micros, u64, Event)>>,
     order: u64,
-    controller: Sender<MemoryStore>,
+    controller: Sender<MemoryStore, crate::Ccm>,
     receivers: Vec<Rx>,
     schedules: Vec<WakeSchedule>,
     /// Error of wake-up k of receiver r, drawn on first use.
@@ -237,13 +237,13 @@ impl<'a> Sim<'a> {
         } else {
             SenderConfig::new(CONTROLLER)
         };
-        let controller = Sender::provision(crate::keys()?, sender_cfg, MemoryStore::default())
+        let controller = Sender::provision(crate::keys(false)?, sender_cfg, MemoryStore::default())
             .map_err(refused)?;
         let mut receivers = Vec::new();
         let mut schedules = Vec::new();
         for r in 0..cfg.receivers {
             let mut rx = Recipient::new(
-                crate::keys()?,
+                crate::keys(false)?,
                 RecipientConfig {
                     own_id: Some(CONTROLLER + 1 + r),
                     order: OrderPolicy::Strict,

@@ -152,3 +152,33 @@ fn bad_configurations_are_refused() {
     assert!(run(&Config::new(1, 1.0, 1.0, 1, energy())).is_err());
     assert!(run(&Config::new(1, -1.0, 0.0, 1, energy())).is_err());
 }
+
+/// Header privacy changes no byte on air: a private network delivers exactly what the same
+/// network without it delivers, and accepts no attacker frame either.
+#[test]
+fn header_privacy_delivers_the_same_and_accepts_no_attack() {
+    let mut cfg = Config::new(40, 12.0, 0.1, 11, energy());
+    cfg.attacks = all_attacks();
+    cfg.attacked_share = 0.5;
+    cfg.attack_rate = 0.1;
+    let plain = run(&cfg).unwrap();
+    cfg.privacy = true;
+    let private = run(&cfg).unwrap();
+    assert_eq!(private.attacks.accepted_total, 0, "{:?}", private.attacks);
+    assert_eq!(
+        (
+            private.generated,
+            private.delivered,
+            private.hop_deliveries,
+            private.link_losses
+        ),
+        (
+            plain.generated,
+            plain.delivered,
+            plain.hop_deliveries,
+            plain.link_losses
+        )
+    );
+    assert!(private.delivered > 1000);
+    assert!(private.attacks.attempted.values().sum::<u64>() > 100);
+}
