@@ -3,7 +3,7 @@
 //!
 //! In the style of Bluetooth Mesh's header obfuscation and Matter's privacy mode: after a frame
 //! is sealed, its header is XORed with a mask `AES-128(privacy key, tag ‖ 0^8)`, where the
-//! privacy key is derived for the purpose from the group's key schedule (HKDF label `0x03`) and
+//! privacy key is derived for the purpose from the group's key schedule (HKDF label `0x07`) and
 //! the tag is the frame's own 8-byte AEAD tag, itself pseudorandom. The first byte keeps its
 //! version bit and epoch bits in clear (a receiver picks the epoch's keys from them); its five
 //! other bits and every following header byte (sender id, sequence bytes, extension byte and
@@ -27,7 +27,7 @@ use crate::crypto::{AeadBackend, GroupKeys};
 use crate::{Error, KEY_LEN, NONCE_LEN, TAG_LEN};
 
 /// HKDF `info` label of the header-privacy key.
-pub const LABEL_PRIVACY: u8 = 0x03;
+pub const LABEL_PRIVACY: u8 = 0x07;
 /// Longest header a privacy group sends: one mask block.
 pub const MAX_PRIVATE_HEADER: usize = 16;
 /// The header byte's bits that stay in clear: the version bit and the epoch bits.
@@ -144,7 +144,7 @@ impl GroupKeys<Private<RustCryptoCcm>> {
 }
 
 /// The privacy key of a group and epoch: HKDF-SHA256 over the master secret like the group key
-/// (spec §2), with label `0x03` and 16 bytes of output.
+/// (spec §2), with label `0x07` (labels 3 to 6 are the member and pairwise keys') and 16 bytes of output.
 #[cfg(feature = "hkdf")]
 pub fn derive_privacy_key(
     master_secret: &[u8],

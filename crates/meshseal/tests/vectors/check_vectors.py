@@ -195,7 +195,7 @@ def check_group(g: dict) -> int:
     assert iv.hex() == g["common_iv"], "iv"
     privacy_key = None
     if "privacy_key" in g:
-        privacy_key = hkdf(secret, salt, 3, g["group_id"], g["epoch"], 16)
+        privacy_key = hkdf(secret, salt, 7, g["group_id"], g["epoch"], 16)
         assert privacy_key.hex() == g["privacy_key"], "privacy key"
     ccm = AESCCM(key, tag_length=8)
     checked = 0
