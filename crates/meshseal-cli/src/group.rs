@@ -8,11 +8,17 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use meshseal::crypto::{MASTER_SECRET_MAX, MASTER_SECRET_MIN};
-use meshseal::{GroupKeys, LengthMode, OrderPolicy, SenderConfig, SenderIdMode};
+use meshseal::privacy::{HeaderPrivacy, Private};
+use meshseal::{GroupKeys, LengthMode, OrderPolicy, RustCryptoCcm, SenderConfig, SenderIdMode};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::cli_util::CliError;
+
+/// The tools' AEAD backend: RustCrypto's, with header privacy when the group has it.
+pub type Ccm = Private<RustCryptoCcm>;
+/// A group's keys as the tools hold them.
+pub type Keys = GroupKeys<Ccm>;
 
 /// Longest accepted salt.
 const SALT_MAX: usize = 64;
@@ -76,6 +82,8 @@ pub struct Policy {
     pub length_mode: Lengths,
     /// The link layer supplies sender ids.
     pub implicit_sender: bool,
+    /// Header privacy (spec §20): every frame's header masked under the group's privacy key.
+    pub privacy: bool,
 }
 
 impl Default for Policy {
@@ -86,6 +94,7 @@ impl Default for Policy {
             full_every: 16,
             length_mode: Lengths::Steady,
             implicit_sender: false,
+            privacy: false,
         }
     }
 }
@@ -194,7 +203,34 @@ impl Group {
         }
     }
 
-    pub fn keys(&self) -> Result<GroupKeys, CliError> {
+    pub fn keys(&self) -> Result<Keys, CliError> {
+        GroupKeys::derive_with(
+            &self.secret,
+            &self.salt,
+            self.file.group_id,
+            self.file.epoch,
+            self.privacy(),
+        )
+        .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
+    }
+
+    /// Whether the group masks its frames' headers.
+    pub fn privacy(&self) -> HeaderPrivacy {
+        if self.file.policy.privacy {
+            HeaderPrivacy::On
+        } else {
+            HeaderPrivacy::Off
+        }
+    }
+
+    /// The keys for a tool that does not read private frames yet (the gateway): refused for a
+    /// group with header privacy.
+    pub fn plain_keys(&self, tool: &str) -> Result<GroupKeys, CliError> {
+        if self.file.policy.privacy {
+            return Err(CliError::usage(format!(
+                "the group uses header privacy, which {tool} does not read yet"
+            )));
+        }
         GroupKeys::derive(
             &self.secret,
             &self.salt,

@@ -15,17 +15,18 @@
 
 use std::path::{Path, PathBuf};
 
+use meshseal::privacy::Private;
 use meshseal::rekey::{open_rekey, seal_rekey, MemberKey, Rekey, MAX_REKEY_LEN};
 use meshseal::source::{
-    derive_pairwise, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
+    derive_pairwise_keys, SigningKey, SourceKeys, VerifyingKey, X25519Public, X25519Secret,
 };
-use meshseal::{Error, GroupKeys};
+use meshseal::{Error, GroupKeys, RustCryptoCcm};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::cli_util::{CliError, Outcome};
-use crate::group::{Group, GroupFile, PreviousEpoch};
+use crate::group::{Ccm, Group, GroupFile, Keys, PreviousEpoch};
 use crate::registry::Registry;
 use crate::state::{create_private_dir, read_bounded, read_json, write_private, StateDir};
 
@@ -287,13 +288,19 @@ pub fn apply_state(mut g: Group, st: &StateDir, now: u64) -> Result<Group, CliEr
 
 impl Group {
     /// Keys of the previous epoch, while its grace period lasts.
-    pub fn previous_keys(&self) -> Result<Option<(GroupKeys, u64)>, CliError> {
+    pub fn previous_keys(&self) -> Result<Option<(Keys, u64)>, CliError> {
         self.previous
             .as_ref()
             .map(|p| {
-                GroupKeys::derive(&p.secret, &p.salt, self.file.group_id, p.epoch)
-                    .map(|k| (k, p.until))
-                    .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
+                GroupKeys::derive_with(
+                    &p.secret,
+                    &p.salt,
+                    self.file.group_id,
+                    p.epoch,
+                    self.privacy(),
+                )
+                .map(|k| (k, p.until))
+                .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
             })
             .transpose()
     }
@@ -616,14 +623,14 @@ pub fn apply_rekey(
 /// The source keys of one member: the pairwise keys it shares with every other member that
 /// published an X25519 key, and every member's Ed25519 verifying key.
 pub struct Keyring {
-    pairs: Vec<(u32, GroupKeys)>,
+    pairs: Vec<(u32, Keys)>,
     vks: Vec<(u32, VerifyingKey)>,
     own_dh: Option<X25519Secret>,
     signing: Option<SigningKey>,
 }
 
-impl SourceKeys for Keyring {
-    fn pairwise(&self, sender: u32) -> Option<&GroupKeys> {
+impl SourceKeys<Ccm> for Keyring {
+    fn pairwise(&self, sender: u32) -> Option<&Keys> {
         self.pairs
             .iter()
             .find(|(id, _)| *id == sender)
@@ -676,7 +683,7 @@ impl Keyring {
     }
 
     /// The pairwise keys of `member` and `peer` in the current epoch.
-    pub fn pair_keys(&self, g: &Group, member: u32, peer: u32) -> Result<GroupKeys, CliError> {
+    pub fn pair_keys(&self, g: &Group, member: u32, peer: u32) -> Result<Keys, CliError> {
         let own = self.own_dh.as_ref().ok_or_else(|| {
             CliError::usage(format!(
                 "member {member} has no identity (X25519 key) in its state"
@@ -687,7 +694,7 @@ impl Keyring {
             .filter(|m| g.is_member(m.id) && !m.x25519.is_empty())
             .ok_or_else(|| CliError::usage(format!("member {peer} has no X25519 public key")))?;
         let public = X25519Public::from(*hex32("x25519 public key", &m.x25519)?);
-        derive_pairwise(
+        let d = derive_pairwise_keys(
             &g.secret,
             &g.salt,
             g.file.group_id,
@@ -699,7 +706,15 @@ impl Keyring {
         )
         .map_err(|e: Error| {
             CliError::usage(format!("cannot derive pairwise keys with {peer}: {e}"))
-        })
+        })?;
+        // A pairwise frame's header is masked with the group's keys, not these.
+        let aead = Private::off(RustCryptoCcm::new(&d.key));
+        Ok(GroupKeys::with_backend(
+            aead,
+            d.iv,
+            g.file.group_id,
+            g.file.epoch,
+        ))
     }
 
     pub fn signing_key(&self, member: u32) -> Result<&SigningKey, CliError> {

@@ -5,7 +5,7 @@
 use meshseal::{Error, FrameId, Recipient, RecipientConfig, Sender};
 
 use crate::cli_util::CliError;
-use crate::group::Group;
+use crate::group::{Ccm, Group};
 use crate::state::{self, StateDir};
 
 /// How a member that lost its counter comes back, for the error messages.
@@ -72,7 +72,7 @@ pub fn start_sender(
     g: &Group,
     id: u32,
     st: &StateDir,
-) -> Result<(Sender<state::CounterFile>, Vec<u64>), CliError> {
+) -> Result<(Sender<state::CounterFile, Ccm>, Vec<u64>), CliError> {
     let (store, len, recent) = verify_counter(g, st, id)?;
     let dir = st.dir().display();
     let mut tx = match Sender::new(g.keys()?, g.sender_config(id, 1), store) {
@@ -96,7 +96,7 @@ pub fn recipient_for<'m>(
     id: u32,
     st: &StateDir,
     members: &'m [u32],
-) -> Result<Recipient<state::MapStore, &'m [u32]>, CliError> {
+) -> Result<Recipient<state::MapStore, &'m [u32], Ccm>, CliError> {
     let store = st.load_replay(id, g.file.group_id, g.file.epoch)?;
     let cfg = RecipientConfig {
         own_id: Some(id),
@@ -140,7 +140,7 @@ pub fn save_recipient(
     g: &Group,
     id: u32,
     st: &StateDir,
-    rx: &Recipient<state::MapStore, &[u32]>,
+    rx: &Recipient<state::MapStore, &[u32], Ccm>,
 ) -> Result<(), CliError> {
     st.save_replay(id, g.file.group_id, g.file.epoch, rx.replay_store())?;
     let r: Vec<state::RepeatFile> = rx

@@ -94,6 +94,33 @@ pub fn derive_pairwise(
     peer_id: u32,
     peer_public: &X25519Public,
 ) -> Result<GroupKeys, Error> {
+    let d = derive_pairwise_keys(
+        master_secret,
+        salt,
+        group_id,
+        epoch,
+        own_id,
+        own_secret,
+        peer_id,
+        peer_public,
+    )?;
+    Ok(GroupKeys::from_derived(&d, group_id, epoch))
+}
+
+/// The key material of [`derive_pairwise`], for keys over another backend
+/// ([`GroupKeys::with_backend`], e.g. the one of a group with header privacy).
+#[cfg(feature = "pairwise")]
+#[allow(clippy::too_many_arguments)]
+pub fn derive_pairwise_keys(
+    master_secret: &[u8],
+    salt: &[u8],
+    group_id: u32,
+    epoch: u16,
+    own_id: u32,
+    own_secret: &X25519Secret,
+    peer_id: u32,
+    peer_public: &X25519Public,
+) -> Result<crate::crypto::DerivedKeys, Error> {
     use crate::crypto::{DerivedKeys, IV_LEN, MASTER_SECRET_MAX, MASTER_SECRET_MIN};
     use crate::KEY_LEN;
     use zeroize::Zeroize;
@@ -128,7 +155,7 @@ pub fn derive_pairwise(
         &mut out.iv,
     )
     .map_err(|_| Error::InvalidConfig)?;
-    Ok(GroupKeys::from_derived(&out, group_id, epoch))
+    Ok(out)
 }
 
 /// What a signed frame's signature covers, fed to the Ed25519ph pre-hash (SHA-512).

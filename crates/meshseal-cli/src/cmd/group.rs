@@ -27,6 +27,10 @@ pub enum GroupCmd {
         group_id: Option<u32>,
         #[arg(long, default_value_t = 0)]
         epoch: u16,
+        /// Header privacy: every frame's header masked under the group's privacy key (spec
+        /// §20), at no extra byte; recommended. Members must all use it.
+        #[arg(long)]
+        privacy: bool,
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
@@ -84,8 +88,9 @@ pub fn run(cmd: GroupCmd) -> Result<Outcome, CliError> {
             name,
             group_id,
             epoch,
+            privacy,
             force,
-        } => new(members, &out, &name, group_id, epoch, force),
+        } => new(members, &out, &name, (group_id, epoch), privacy, force),
         GroupCmd::Show { group, json } => show(&group, json),
         GroupCmd::Rekey {
             group,
@@ -117,8 +122,8 @@ fn new(
     members: u32,
     out: &Path,
     name: &str,
-    gid: Option<u32>,
-    epoch: u16,
+    (gid, epoch): (Option<u32>, u16),
+    privacy: bool,
     force: bool,
 ) -> Result<Outcome, CliError> {
     if members == 0 {
@@ -131,6 +136,7 @@ fn new(
         )));
     }
     let mut file = group::new_group(name, members, gid, epoch)?;
+    file.policy.privacy = privacy;
     // The manager's record of the identities it hands out, before any of them exists.
     registry::Registry::create(out, file.group_id, epoch)?;
     keys::generate_identities(&mut file, out)?;
@@ -161,11 +167,16 @@ fn show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
         println!("{v}");
     } else {
         println!(
-            "group {:?}: id {}, epoch {}, {} members",
+            "group {:?}: id {}, epoch {}, {} members{}",
             g.file.name,
             g.file.group_id,
             g.file.epoch,
-            g.file.members.len()
+            g.file.members.len(),
+            if g.file.policy.privacy {
+                ", header privacy on"
+            } else {
+                ""
+            }
         );
         for m in &g.file.members {
             println!("  {:>10}  {}", m.id, m.name);

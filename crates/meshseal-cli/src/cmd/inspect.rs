@@ -1,11 +1,14 @@
 //! `meshseal inspect`: shows a frame's header; with `--group`, verifies it and shows the
-//! plaintext without any replay state (`open_stateless`: a diagnostic, never a delivery).
+//! plaintext without any replay state (`open_stateless`: a diagnostic, never a delivery). A
+//! frame of a group with header privacy is unmasked with the group file's keys; without them
+//! (`--private`) only its clear bits and length are shown.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use meshseal::context::open_stateless;
 use meshseal::frame::{Frame, Repr};
+use meshseal::privacy::unmask;
 use meshseal::{Error, FrameId, SenderIdMode};
 use serde_json::{json, Value};
 
@@ -31,11 +34,18 @@ pub struct InspectArgs {
     pub bound: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// The frame comes from a group with header privacy and no group file is given: show only
+    /// what is in clear (version, epoch bits, length).
+    #[arg(long)]
+    pub private: bool,
 }
 
 /// Runs `meshseal inspect`.
 pub fn run(a: InspectArgs) -> Result<Outcome, CliError> {
     let bound = a.bound.as_deref().map(parse_frame_id).transpose()?;
+    if a.private && a.group.is_none() {
+        return masked(&a.frame, a.json);
+    }
     inspect(
         &a.frame,
         a.group.as_deref(),
@@ -45,6 +55,25 @@ pub fn run(a: InspectArgs) -> Result<Outcome, CliError> {
         bound,
         a.json,
     )
+}
+
+/// What anyone sees of a private frame without the group's keys.
+fn masked(frame_hex: &str, json_out: bool) -> Result<Outcome, CliError> {
+    let bytes = parse_hex("frame", frame_hex)?;
+    let Some(&h) = bytes.first() else {
+        return Err(CliError::usage("empty frame".into()));
+    };
+    let v = json!({
+        "status": "ok",
+        "private": true,
+        "version": if h & 0x80 == 0 { 1 } else { 2 },
+        "epoch_bits": (h >> 5) & 3,
+        "length": bytes.len(),
+        "tag": hex::encode(&bytes[bytes.len().saturating_sub(meshseal::TAG_LEN)..]),
+        "note": "header masked (header privacy): sender, number and kind of frame need the group file (--group)",
+    });
+    print_fields(&v, json_out);
+    Ok(Outcome::Done)
 }
 
 fn parse_frame_id(s: &str) -> Result<FrameId, CliError> {
@@ -65,13 +94,21 @@ fn inspect(
     bound: Option<FrameId>,
     json_out: bool,
 ) -> Result<Outcome, CliError> {
-    let bytes = parse_hex("frame", frame_hex)?;
+    let mut bytes = parse_hex("frame", frame_hex)?;
     let g = group.map(Group::load).transpose()?;
     let mode = match &g {
         Some(g) if g.id_mode() == SenderIdMode::Implicit => SenderIdMode::Implicit,
         _ if implicit => SenderIdMode::Implicit,
         _ => SenderIdMode::Explicit,
     };
+    // A private group's frame is shown, and verified, from its unmasked header.
+    let private = g.as_ref().is_some_and(|g| g.file.policy.privacy);
+    let original = bytes.clone();
+    if let (true, Some(g)) = (private, &g) {
+        if let Err(e) = unmask(&g.keys()?, &mut bytes, mode) {
+            return Ok(Outcome::Refused(e, json_out));
+        }
+    }
     let frame = match Frame::new_checked(&bytes[..], mode) {
         Ok(f) => f,
         Err(e) => return Ok(Outcome::Refused(Error::from(e), json_out)),
@@ -95,6 +132,9 @@ fn inspect(
         "overhead": bytes.len() - r.payload_len,
         "tag": hex::encode(frame.tag()),
     });
+    if private {
+        v["private"] = json!(true);
+    }
     if let Some(g) = &g {
         let expected = match (r.seq.form.is_full(), near) {
             (true, _) => Some(0),
@@ -104,7 +144,7 @@ fn inspect(
             None => v["note"] = json!("truncated sequence number: pass --near SEQ to verify"),
             Some(expected) => {
                 let keys = g.keys()?;
-                let mut buf = bytes.clone();
+                let mut buf = original.clone();
                 let res = open_stateless(&keys, &mut buf, mode, link_sender, expected, bound);
                 match res {
                     Ok(o) => {
@@ -120,11 +160,16 @@ fn inspect(
             }
         }
     }
+    print_fields(&v, json_out);
+    Ok(Outcome::Done)
+}
+
+fn print_fields(v: &Value, json_out: bool) {
     if json_out {
         println!("{v}");
     } else {
         let mut out = std::io::stdout().lock();
-        if let Value::Object(map) = &v {
+        if let Value::Object(map) = v {
             for (k, val) in map {
                 if k != "status" {
                     let _ = writeln!(
@@ -138,5 +183,4 @@ fn inspect(
             }
         }
     }
-    Ok(Outcome::Done)
 }
