@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../firmware/qemu-m4"
 
 SIZE=$(command -v arm-none-eabi-size || command -v llvm-size || command -v rust-size || true)
 [ -n "$SIZE" ] || { echo "footprint: no size tool (arm-none-eabi-size or llvm-size)" >&2; exit 1; }
-BINS="fp_empty fp_ccm fp_seal fp_open fp_both fp_both_hkdf fp_plain fp_plain_hkdf"
+BINS="fp_empty fp_ccm fp_seal fp_open fp_both fp_both_hkdf fp_plain fp_plain_hkdf fp_private"
 
 section() { # ELF, section name -> size in bytes (0 if absent)
     "$SIZE" -A "$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
@@ -105,5 +105,6 @@ both 13632 2368
 both_hkdf 17488 2368
 plain 12344 1888
 plain_hkdf 16168 1888
+private 13472 2292
 CEILINGS
 exit "$failed"
