@@ -91,3 +91,28 @@ fn the_gateway_refuses_a_private_group_it_cannot_read() {
     assert_eq!(code(&o), 1, "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("header privacy"));
 }
+
+#[test]
+fn the_simulator_runs_a_private_network_with_the_same_delivery() {
+    let args = [
+        "simulate",
+        "--nodes",
+        "20",
+        "--hours",
+        "2",
+        "--loss",
+        "0.1",
+        "--seed",
+        "5",
+        "--attacker",
+        "replay,tamper,forge",
+        "--json",
+    ];
+    let plain = ok_json(&args);
+    let mut with = args.to_vec();
+    with.push("--privacy");
+    let private = ok_json(&with);
+    let field = |v: &serde_json::Value, k: &str| v.get("report").unwrap_or(v)[k].clone();
+    assert_eq!(field(&private, "delivered"), field(&plain, "delivered"));
+    assert_eq!(field(&private, "attacks")["accepted_total"], 0);
+}

@@ -53,6 +53,9 @@ pub struct SimulateArgs {
     /// Milliseconds between two channel checks of a sleepy node.
     #[arg(long, default_value_t = 500)]
     pub wake_period_ms: u32,
+    /// Header privacy on every frame (spec §20): no byte more on air.
+    #[arg(long)]
+    pub privacy: bool,
     /// Radio profile for the energy figures (name or TOML file, as for compare).
     #[arg(long, default_value = "ieee802154")]
     pub radio: String,
@@ -120,6 +123,7 @@ pub fn run(args: SimulateArgs) -> Result<Outcome, CliError> {
     cfg.interval_s = args.interval;
     cfg.payload = args.payload;
     cfg.wake_period_ms = args.wake_period_ms;
+    cfg.privacy = args.privacy;
     if args.weak_receiver {
         cfg.receiver = ReceiverKind::TagOnly;
     }
