@@ -14,6 +14,8 @@ use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::SYST;
 use cortex_m_semihosting::debug;
 
+pub mod member;
+
 include!(concat!(env!("OUT_DIR"), "/vectors.rs"));
 include!(concat!(env!("OUT_DIR"), "/sealed.rs"));
 
@@ -102,6 +104,58 @@ pub fn stack_high_water(f: impl FnOnce()) -> usize {
         a += 4;
     }
     sp - a
+}
+
+/// The stack of building a member's contexts and using them once: `use_once` gets a 64-byte
+/// frame buffer and says whether one seal and open went through. Returns the peak stack and
+/// that answer.
+pub fn setup_stack(use_once: impl FnOnce(&mut [u8; 64]) -> bool) -> (usize, bool) {
+    let mut ok = false;
+    let stack = stack_high_water(|| {
+        let mut out = [0u8; 64];
+        ok = use_once(&mut out);
+        core::hint::black_box(out);
+    });
+    (stack, ok)
+}
+
+/// Measures a member that seals and opens (the contexts in place, `contexts` bytes): one first
+/// frame (it carries the full number), then [`RUNS`] frames sealed, then opened, each batch
+/// timed with its stack; reports as `what` with the setup stack `setup`, and exits with `ok`
+/// and every check. `open` says whether the frame gave [`FP_PAYLOAD`].
+pub fn measure_member(
+    what: &str,
+    setup: usize,
+    contexts: usize,
+    mut ok: bool,
+    mut seal: impl FnMut(&[u8], &mut [u8]) -> Option<usize>,
+    mut open: impl FnMut(&mut [u8]) -> bool,
+) -> ! {
+    let mut frames = [([0u8; 48], 0usize); RUNS as usize];
+    let mut first = [0u8; 48];
+    ok &= seal(&FP_PAYLOAD, &mut first).is_some_and(|n| open(&mut first[..n]));
+    let (sealed, seal_stack) = timed(|| {
+        for (f, n) in frames.iter_mut() {
+            match seal(core::hint::black_box(&FP_PAYLOAD), f) {
+                Some(len) => *n = len,
+                None => ok = false,
+            }
+        }
+    });
+    let (opened, open_stack) = timed(|| {
+        for (f, n) in frames.iter_mut() {
+            ok &= open(core::hint::black_box(&mut f[..*n]));
+        }
+    });
+    report(
+        what,
+        setup,
+        contexts,
+        seal_stack.max(open_stack),
+        sealed,
+        opened,
+    );
+    exit(ok)
 }
 
 /// Instructions-counting ticks of `f` (see [`ticks`]) and the peak stack it used, with the

@@ -3,36 +3,10 @@
 #![no_main]
 
 use core::hint::black_box;
-use core::mem::size_of_val;
 use cortex_m_rt::entry;
-use meshseal::counter::MemoryStore;
 use meshseal::crypto::DerivedKeys;
-use meshseal::replay::PeerTable;
-use meshseal::{context::AnySender, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig};
+use meshseal::GroupKeys;
 use meshseal_qemu_m4 as fw;
-
-fn keys() -> GroupKeys {
-    let d = DerivedKeys {
-        key: black_box(fw::FP_KEY),
-        iv: black_box(fw::FP_IV),
-    };
-    GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1)
-}
-
-/// A 4-peer recipient without a grace slot.
-type Rx = Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>;
-
-fn pair() -> Option<(Sender<MemoryStore>, Rx)> {
-    let tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
-    let mut rx = Recipient::new_without_grace(
-        keys(),
-        RecipientConfig::default(),
-        AnySender,
-        PeerTable::new(),
-    );
-    rx.provision(1);
-    Some((tx, rx))
-}
 
 #[entry]
 fn main() -> ! {
@@ -40,45 +14,11 @@ fn main() -> ! {
         fw::exit(false)
     };
     fw::start_timer(&mut p.SYST);
-    let mut ok = true;
-    let stack = fw::stack_high_water(|| {
-        let mut out = [0u8; 64];
-        ok &= pair().is_some_and(|(mut tx, mut rx)| {
-            let n = tx.seal(black_box(&fw::FP_PAYLOAD), &mut out);
-            n.is_ok_and(|n| rx.open(&mut out[..n]).is_ok())
-        });
-        black_box(out);
-    });
-    let Some((mut tx, mut rx)) = pair() else {
-        fw::exit(false)
-    };
-    let mut frames = [([0u8; 48], 0usize); fw::RUNS as usize];
-    let mut first = [0u8; 48];
-    ok &= tx
-        .seal(&fw::FP_PAYLOAD, &mut first)
-        .is_ok_and(|n| rx.open(&mut first[..n]).is_ok());
-    let (seal, seal_stack) = fw::timed(|| {
-        for (f, n) in frames.iter_mut() {
-            match tx.seal(black_box(&fw::FP_PAYLOAD), f) {
-                Ok(len) => *n = len,
-                Err(_) => ok = false,
-            }
-        }
-    });
-    let (open, open_stack) = fw::timed(|| {
-        for (f, n) in frames.iter_mut() {
-            ok &= rx
-                .open(black_box(&mut f[..*n]))
-                .is_ok_and(|o| o.payload == fw::FP_PAYLOAD);
-        }
-    });
-    fw::report(
-        "both",
-        stack,
-        size_of_val(&tx) + size_of_val(&rx),
-        seal_stack.max(open_stack),
-        seal,
-        open,
-    );
-    fw::exit(ok)
+    fw::member::both("both", || {
+        let d = DerivedKeys {
+            key: black_box(fw::FP_KEY),
+            iv: black_box(fw::FP_IV),
+        };
+        GroupKeys::from_derived(&d, fw::FP_GROUP.0, fw::FP_GROUP.1)
+    })
 }

@@ -3,35 +3,9 @@
 #![no_main]
 
 use core::hint::black_box;
-use core::mem::size_of_val;
 use cortex_m_rt::entry;
-use meshseal::counter::MemoryStore;
-use meshseal::replay::PeerTable;
-use meshseal::{context::AnySender, GroupKeys, Recipient, RecipientConfig, Sender, SenderConfig};
+use meshseal::GroupKeys;
 use meshseal_qemu_m4 as fw;
-
-fn keys() -> GroupKeys {
-    let secret = black_box([0x42u8; 32]);
-    match GroupKeys::derive(&secret, b"", fw::FP_GROUP.0, fw::FP_GROUP.1) {
-        Ok(k) => k,
-        Err(_) => fw::exit(false),
-    }
-}
-
-/// A 4-peer recipient without a grace slot.
-type Rx = Recipient<PeerTable<4>, AnySender, meshseal::RustCryptoCcm, 1, meshseal::NoGrace>;
-
-fn pair() -> Option<(Sender<MemoryStore>, Rx)> {
-    let tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
-    let mut rx = Recipient::new_without_grace(
-        keys(),
-        RecipientConfig::default(),
-        AnySender,
-        PeerTable::new(),
-    );
-    rx.provision(1);
-    Some((tx, rx))
-}
 
 #[entry]
 fn main() -> ! {
@@ -39,45 +13,11 @@ fn main() -> ! {
         fw::exit(false)
     };
     fw::start_timer(&mut p.SYST);
-    let mut ok = true;
-    let stack = fw::stack_high_water(|| {
-        let mut out = [0u8; 64];
-        ok &= pair().is_some_and(|(mut tx, mut rx)| {
-            let n = tx.seal(black_box(&fw::FP_PAYLOAD), &mut out);
-            n.is_ok_and(|n| rx.open(&mut out[..n]).is_ok())
-        });
-        black_box(out);
-    });
-    let Some((mut tx, mut rx)) = pair() else {
-        fw::exit(false)
-    };
-    let mut frames = [([0u8; 48], 0usize); fw::RUNS as usize];
-    let mut first = [0u8; 48];
-    ok &= tx
-        .seal(&fw::FP_PAYLOAD, &mut first)
-        .is_ok_and(|n| rx.open(&mut first[..n]).is_ok());
-    let (seal, seal_stack) = fw::timed(|| {
-        for (f, n) in frames.iter_mut() {
-            match tx.seal(black_box(&fw::FP_PAYLOAD), f) {
-                Ok(len) => *n = len,
-                Err(_) => ok = false,
-            }
+    fw::member::both("both_hkdf", || {
+        let secret = black_box([0x42u8; 32]);
+        match GroupKeys::derive(&secret, b"", fw::FP_GROUP.0, fw::FP_GROUP.1) {
+            Ok(k) => k,
+            Err(_) => fw::exit(false),
         }
-    });
-    let (open, open_stack) = fw::timed(|| {
-        for (f, n) in frames.iter_mut() {
-            ok &= rx
-                .open(black_box(&mut f[..*n]))
-                .is_ok_and(|o| o.payload == fw::FP_PAYLOAD);
-        }
-    });
-    fw::report(
-        "both_hkdf",
-        stack,
-        size_of_val(&tx) + size_of_val(&rx),
-        seal_stack.max(open_stack),
-        seal,
-        open,
-    );
-    fw::exit(ok)
+    })
 }

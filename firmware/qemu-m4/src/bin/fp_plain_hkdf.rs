@@ -1,46 +1,12 @@
-//! Footprint: the smallest member that sends and receives: plain group frames only (`seal`,
-//! `open_plain`) and one AES key schedule shared by its sender and recipient; keys derived on the device (HKDF-SHA256).
+//! Footprint: `seal` and `open_plain` (plain group frames only, one shared key schedule) with
+//! the keys derived on the device (HKDF-SHA256).
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
-use core::mem::size_of_val;
 use cortex_m_rt::entry;
-use meshseal::counter::MemoryStore;
-use meshseal::crypto::DerivedKeys;
-use meshseal::replay::PeerTable;
-use meshseal::{
-    context::AnySender, GroupKeys, NoGrace, Recipient, RecipientConfig, RustCryptoCcm, Sender,
-    SenderConfig,
-};
+use meshseal::RustCryptoCcm;
 use meshseal_qemu_m4 as fw;
-
-fn derived() -> DerivedKeys {
-    let secret = black_box([0x42u8; 32]);
-    match meshseal::crypto::derive(&secret, b"", fw::FP_GROUP.0, fw::FP_GROUP.1) {
-        Ok(k) => k,
-        Err(_) => fw::exit(false),
-    }
-}
-
-/// A 4-peer recipient without a grace slot, over a borrowed key schedule.
-type Rx<'k> = Recipient<PeerTable<4>, AnySender, &'k RustCryptoCcm, 1, NoGrace>;
-
-fn pair<'k>(
-    ccm: &'k RustCryptoCcm,
-    iv: [u8; 13],
-) -> Option<(Sender<MemoryStore, &'k RustCryptoCcm>, Rx<'k>)> {
-    let keys = || GroupKeys::with_backend(ccm, iv, fw::FP_GROUP.0, fw::FP_GROUP.1);
-    let tx = Sender::provision(keys(), SenderConfig::new(1), MemoryStore::default()).ok()?;
-    let mut rx = Recipient::new_without_grace(
-        keys(),
-        RecipientConfig::default(),
-        AnySender,
-        PeerTable::new(),
-    );
-    rx.provision(1);
-    Some((tx, rx))
-}
 
 #[entry]
 fn main() -> ! {
@@ -48,52 +14,15 @@ fn main() -> ! {
         fw::exit(false)
     };
     fw::start_timer(&mut p.SYST);
-    let mut ok = true;
-    let stack = fw::stack_high_water(|| {
-        let mut out = [0u8; 64];
-        let d = derived();
-        let ccm = RustCryptoCcm::new(&d.key);
-        ok &= pair(&ccm, d.iv).is_some_and(|(mut tx, mut rx)| {
-            let n = tx.seal(black_box(&fw::FP_PAYLOAD), &mut out);
-            let opened = n.is_ok_and(|n| rx.open_plain(&mut out[..n]).is_ok());
-            // The contexts stay whole in memory, as a device's would (no field optimised away).
-            black_box((&tx, &rx));
-            opened
-        });
-        black_box(out);
-    });
-    let d = derived();
-    let ccm = RustCryptoCcm::new(&d.key);
-    let Some((mut tx, mut rx)) = pair(&ccm, d.iv) else {
-        fw::exit(false)
-    };
-    let mut frames = [([0u8; 48], 0usize); fw::RUNS as usize];
-    let mut first = [0u8; 48];
-    ok &= tx
-        .seal(&fw::FP_PAYLOAD, &mut first)
-        .is_ok_and(|n| rx.open_plain(&mut first[..n]).is_ok());
-    let (seal, seal_stack) = fw::timed(|| {
-        for (f, n) in frames.iter_mut() {
-            match tx.seal(black_box(&fw::FP_PAYLOAD), f) {
-                Ok(len) => *n = len,
-                Err(_) => ok = false,
-            }
-        }
-    });
-    let (open, open_stack) = fw::timed(|| {
-        for (f, n) in frames.iter_mut() {
-            ok &= rx
-                .open_plain(black_box(&mut f[..*n]))
-                .is_ok_and(|o| o.payload == fw::FP_PAYLOAD);
-        }
-    });
-    fw::report(
+    fw::member::plain(
         "plain_hkdf",
-        stack,
-        size_of_val(&tx) + size_of_val(&rx) + size_of_val(&ccm),
-        seal_stack.max(open_stack),
-        seal,
-        open,
-    );
-    fw::exit(ok)
+        || {
+            let secret = black_box([0x42u8; 32]);
+            match meshseal::crypto::derive(&secret, b"", fw::FP_GROUP.0, fw::FP_GROUP.1) {
+                Ok(k) => k,
+                Err(_) => fw::exit(false),
+            }
+        },
+        |d| RustCryptoCcm::new(&d.key),
+    )
 }
