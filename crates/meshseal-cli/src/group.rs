@@ -223,23 +223,6 @@ impl Group {
         }
     }
 
-    /// The keys for a tool that does not read private frames yet (the gateway): refused for a
-    /// group with header privacy.
-    pub fn plain_keys(&self, tool: &str) -> Result<GroupKeys, CliError> {
-        if self.file.policy.privacy {
-            return Err(CliError::usage(format!(
-                "the group uses header privacy, which {tool} does not read yet"
-            )));
-        }
-        GroupKeys::derive(
-            &self.secret,
-            &self.salt,
-            self.file.group_id,
-            self.file.epoch,
-        )
-        .map_err(|e| CliError::usage(format!("cannot derive keys: {e}")))
-    }
-
     pub fn is_member(&self, id: u32) -> bool {
         !self.removed.contains(&id) && self.file.members.iter().any(|m| m.id == id)
     }

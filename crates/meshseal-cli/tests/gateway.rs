@@ -35,6 +35,26 @@ impl Env {
         e
     }
 
+    /// A group with header privacy.
+    fn private(members: u32) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Env { dir };
+        let o = bin()
+            .args([
+                "group",
+                "new",
+                "--privacy",
+                "--members",
+                &members.to_string(),
+                "--out",
+            ])
+            .arg(e.path("g.toml"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        e
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -495,4 +515,25 @@ fn replay_to_a_second_gateway_refused_through_redis() {
     assert_eq!(s["accepted"], 0, "{s}");
     c.stop();
     b.stop();
+}
+
+/// A group with header privacy: the gateway unmasks and verifies its frames like any other,
+/// and refuses their replays and changed copies.
+#[test]
+fn private_group_frames_are_delivered_once() {
+    let env = Env::private(2);
+    let frames = env.seal(2, 8);
+    let mut gw = Gateway::start(&env, &store(&env), &["--provision"], "a.jsonl");
+    gw.send(&frames);
+    gw.send(&frames[..3]);
+    let mut changed = frames[5].clone();
+    changed[1] ^= 0x40;
+    gw.send(&[changed]);
+    let s = gw.stats_after(12);
+    let msgs = gw.messages();
+    assert_eq!(seqs(&msgs), (0..8).collect::<Vec<u64>>(), "{s}");
+    assert!(msgs.iter().all(|m| m["sender"] == 2), "{msgs:?}");
+    assert_eq!(s["refused_total"], 4, "{s}");
+    assert_eq!(s["refused"]["replay"], 3, "{s}");
+    gw.stop();
 }

@@ -77,22 +77,6 @@ fn a_private_frame_shows_no_sender_id_in_clear() {
 }
 
 #[test]
-fn the_gateway_refuses_a_private_group_it_cannot_read() {
-    let e = private_env();
-    let o = run(&[
-        "gateway",
-        "--group",
-        &e.group(),
-        "--store",
-        &e.p("gw.redb"),
-        "--bind",
-        "127.0.0.1:0",
-    ]);
-    assert_eq!(code(&o), 1, "{o:?}");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("header privacy"));
-}
-
-#[test]
 fn the_simulator_runs_a_private_network_with_the_same_delivery() {
     let args = [
         "simulate",
@@ -115,4 +99,41 @@ fn the_simulator_runs_a_private_network_with_the_same_delivery() {
     let field = |v: &serde_json::Value, k: &str| v.get("report").unwrap_or(v)[k].clone();
     assert_eq!(field(&private, "delivered"), field(&plain, "delivered"));
     assert_eq!(field(&private, "attacks")["accepted_total"], 0);
+}
+
+#[test]
+fn signed_and_pairwise_frames_of_a_private_group_open_with_their_source() {
+    let e = private_env();
+    let seal = |extra: &[&str], hex: &str| {
+        let (group, state) = (e.group(), e.p("ctl"));
+        let mut args = vec![
+            "seal", "--group", &group, "--sender", "1", "--state", &state,
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--hex", hex, "--json"]);
+        let v = ok_json(&args);
+        assert!(v["seq_form"].is_string(), "{v}");
+        v["frame"].as_str().unwrap().to_string()
+    };
+    let signed = seal(&["--sign"], "5e");
+    let pairwise = seal(&["--to", "2"], "5f");
+    for (frame, payload, source) in [(&signed, "5e", "signed"), (&pairwise, "5f", "pairwise")] {
+        let v = ok_json(&[
+            "open",
+            "--group",
+            &e.group(),
+            "--receiver",
+            "2",
+            "--state",
+            &e.p("lamp"),
+            "--require-source",
+            "--json",
+            frame,
+        ]);
+        assert_eq!(
+            (v["payload"].as_str(), v["source"].as_str()),
+            (Some(payload), Some(source)),
+            "{v}"
+        );
+    }
 }

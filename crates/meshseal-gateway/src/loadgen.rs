@@ -15,7 +15,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use meshseal::counter::CounterStore;
-use meshseal::{GroupKeys, Sender, SenderConfig};
+use meshseal::{AeadBackend, GroupKeys, Sender, SenderConfig};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -129,9 +129,9 @@ fn check(cfg: &LoadConfig, setup: &GroupSetup, senders: &[u32]) -> Result<(), Ga
 /// Runs the load: `keys` derives the group keys (once per simulated sender), `sender_config`
 /// gives each member's sender settings, `stores` is each simulated sender's id and counter
 /// store (which must hold a record: a sender never starts from nothing).
-pub fn run<S: CounterStore>(
+pub fn run<S: CounterStore, A: AeadBackend>(
     setup: &GroupSetup,
-    keys: &dyn Fn() -> Result<GroupKeys, GatewayError>,
+    keys: &dyn Fn() -> Result<GroupKeys<A>, GatewayError>,
     sender_config: &dyn Fn(u32) -> SenderConfig,
     stores: Vec<(u32, S)>,
     cfg: &LoadConfig,

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use meshseal::AeadBackend;
+
 use crate::store::ReplayBackend;
 use crate::verifier::{Batch, Verifier};
 use crate::GatewayError;
@@ -54,9 +56,9 @@ pub struct ServeConfig {
 
 /// Serves `socket` until `control.stop` is set, then flushes the replay state. Counters are
 /// written as one JSON line to `stats_out` on every dump request and periodically.
-pub fn serve<B: ReplayBackend>(
+pub fn serve<B: ReplayBackend, A: AeadBackend>(
     socket: &UdpSocket,
-    v: &mut Verifier<B>,
+    v: &mut Verifier<B, A>,
     out: &mut dyn Write,
     stats_out: &mut dyn Write,
     control: &Control,
@@ -95,7 +97,7 @@ pub fn serve<B: ReplayBackend>(
 }
 
 /// Prints the counters as one JSON line.
-pub fn print_stats<B: ReplayBackend>(v: &Verifier<B>, w: &mut dyn Write) {
+pub fn print_stats<B: ReplayBackend, A: AeadBackend>(v: &Verifier<B, A>, w: &mut dyn Write) {
     let line = v.stats().to_json(v.backend_name());
     let _ = writeln!(w, "{line}");
     let _ = w.flush();

@@ -9,7 +9,10 @@
 use std::io::{self, Write};
 use std::time::Instant;
 
-use meshseal::{Error, FrameId, Freshness, Recipient, RecipientConfig, SenderIdMode, TAG_LEN};
+use meshseal::{
+    AeadBackend, Error, FrameId, Freshness, GroupKeys, Recipient, RecipientConfig, RustCryptoCcm,
+    SenderIdMode, TAG_LEN,
+};
 
 use crate::stats::GatewayStats;
 use crate::store::{Candidate, ReplayBackend};
@@ -104,9 +107,11 @@ struct Held {
     payload: std::ops::Range<usize>,
 }
 
-/// The verification pipeline of one gateway.
-pub struct Verifier<B: ReplayBackend> {
-    rx: Recipient<Windows, Members>,
+/// The verification pipeline of one gateway. `A` is the group's AEAD backend (with header
+/// privacy, `meshseal::privacy::Private`, a private group's frames are unmasked before the
+/// checks).
+pub struct Verifier<B: ReplayBackend, A: AeadBackend = RustCryptoCcm> {
+    rx: Recipient<Windows, Members, A>,
     backend: B,
     stats: GatewayStats,
     held: Vec<Held>,
@@ -115,7 +120,7 @@ pub struct Verifier<B: ReplayBackend> {
     line: Vec<u8>,
 }
 
-impl<B: ReplayBackend> std::fmt::Debug for Verifier<B> {
+impl<B: ReplayBackend, A: AeadBackend> std::fmt::Debug for Verifier<B, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("backend", &self.backend.name())
@@ -124,10 +129,10 @@ impl<B: ReplayBackend> std::fmt::Debug for Verifier<B> {
     }
 }
 
-impl<B: ReplayBackend> Verifier<B> {
+impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
     /// A pipeline over the restored `windows`, confirming through `backend`.
     pub fn new(
-        keys: meshseal::GroupKeys,
+        keys: GroupKeys<A>,
         setup: &GroupSetup,
         windows: Windows,
         backend: B,

@@ -152,7 +152,7 @@ pub fn run(a: GatewayArgs) -> Result<Outcome, CliError> {
     }
     let g = Group::load(&a.group)?;
     let setup = setup_of(&g);
-    let keys = g.plain_keys("the gateway")?;
+    let keys = g.keys()?;
     let bind = resolve("--bind", &a.bind)?;
     if a.store.starts_with("redis://") || a.store.starts_with("rediss://") {
         let (backend, windows) = Shared::open(&a.store, &setup, a.provision).map_err(gw)?;
@@ -167,7 +167,7 @@ pub fn run(a: GatewayArgs) -> Result<Outcome, CliError> {
 fn serve<B: ReplayBackend>(
     a: &GatewayArgs,
     setup: &GroupSetup,
-    keys: meshseal::GroupKeys,
+    keys: crate::group::Keys,
     bind: SocketAddr,
     windows: Windows,
     backend: B,
@@ -345,10 +345,7 @@ pub fn run_loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
     let senders: Vec<u32> = stores.iter().map(|(id, _)| *id).collect();
     let report = loadgen::run(
         &setup,
-        &|| {
-            g.plain_keys("loadgen")
-                .map_err(|e| GatewayError::Config(e.0))
-        },
+        &|| g.keys().map_err(|e| GatewayError::Config(e.0)),
         &|id| g.sender_config(id, block),
         stores,
         &cfg,

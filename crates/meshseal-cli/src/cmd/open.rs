@@ -88,7 +88,8 @@ pub fn run(a: OpenArgs) -> Result<Outcome, CliError> {
     }
     rx.expire_challenges(now, a.challenge_lifetime);
     let link = a.sender.unwrap_or_default();
-    let claimed = Frame::new_checked(&frame[..], g.id_mode())
+    let header = crate::member::readable(&g, &frame)?;
+    let claimed = Frame::new_checked(&header[..], g.id_mode())
         .ok()
         .map(|f| f.sender_id().unwrap_or(link));
     let ring = Keyring::load(&g, a.receiver, &st, claimed)?;
