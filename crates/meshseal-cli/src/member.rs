@@ -67,14 +67,18 @@ pub fn verify_counter(
     Ok((store, len, recent))
 }
 
-/// A copy of `frame` whose header can be read: unmasked with the group's keys in a group with
-/// header privacy (a header that does not unmask is left as it is; opening will refuse it).
-pub fn readable(g: &Group, frame: &[u8]) -> Result<Vec<u8>, CliError> {
+/// A copy of `frame` whose header can be read: unmasked under `keys` in a group with header
+/// privacy (a header that does not unmask is left as it is; opening will refuse it).
+pub fn readable<A: meshseal::AeadBackend>(
+    keys: &meshseal::GroupKeys<A>,
+    mode: meshseal::SenderIdMode,
+    frame: &[u8],
+) -> Vec<u8> {
     let mut copy = frame.to_vec();
-    if g.file.policy.privacy {
-        let _ = meshseal::privacy::unmask(&g.keys()?, &mut copy, g.id_mode());
+    if keys.header_privacy() {
+        let _ = meshseal::privacy::unmask(keys, &mut copy, mode);
     }
-    Ok(copy)
+    copy
 }
 
 /// The member's sender, resumed from its verified counter record.

@@ -88,7 +88,7 @@ pub fn run(a: OpenArgs) -> Result<Outcome, CliError> {
     }
     rx.expire_challenges(now, a.challenge_lifetime);
     let link = a.sender.unwrap_or_default();
-    let header = crate::member::readable(&g, &frame)?;
+    let header = crate::member::readable(rx.keys(), g.id_mode(), &frame);
     let claimed = Frame::new_checked(&header[..], g.id_mode())
         .ok()
         .map(|f| f.sender_id().unwrap_or(link));

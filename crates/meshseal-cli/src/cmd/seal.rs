@@ -184,7 +184,7 @@ pub fn run(a: SealArgs) -> Result<Outcome, CliError> {
     st.save_length(a.sender, g.file.epoch, tx.length_state(), &recent)?;
     let hexes: Vec<String> = frames.iter().map(hex::encode).collect();
     if a.json {
-        let first = crate::member::readable(&g, &frames[0])?;
+        let first = crate::member::readable(&g.keys()?, g.id_mode(), &frames[0]);
         let f = Frame::new_checked(&first[..], g.id_mode())
             .map_err(|e| CliError::usage(format!("internal: {e}")))?;
         let total: usize = frames.iter().map(Vec::len).sum();
