@@ -131,7 +131,7 @@
 /**
  * Refusal reasons: `MeshsealStats::refused` has one counter per reason.
  */
-#define MESHSEAL_REASONS 24
+#define MESHSEAL_REASONS 25
 
 /**
  * What a call did: `MESHSEAL_RESULT_OK`, a refusal (positive) or an API misuse (negative).
@@ -243,6 +243,11 @@ enum MeshsealResult
    * used identity at 0.
    */
   MESHSEAL_RESULT_NO_COUNTER_RECORD = 24,
+  /**
+   * The platform's AEAD or mask callback ([`crate::MeshsealAead`]) failed; nothing was
+   * released (a sealed frame's buffer is wiped, its number is not used again).
+   */
+  MESHSEAL_RESULT_BACKEND = 25,
   /**
    * A required pointer was null.
    */
@@ -399,63 +404,6 @@ typedef struct MeshsealFrameId {
    */
   uint64_t seq;
 } MeshsealFrameId;
-
-/**
- * How [`meshseal_seal_with`] seals one frame; start from [`meshseal_seal_options_default`]
- * (a plain group frame, what a NULL options pointer means). Flags are 0 or 1; any other
- * flag value, and any constant not listed, is refused as `BAD_ARGUMENT` with nothing sealed.
- */
-typedef struct MeshsealSeal {
-  /**
-   * `MESHSEAL_SOURCE_GROUP` (the default), `MESHSEAL_SOURCE_PAIRWISE` (with
-   * `pairwise_keys`) or `MESHSEAL_SOURCE_SIGNED` (with `signing_key`; `UNSUPPORTED` when
-   * the library was built without the feature `signed`).
-   */
-  uint8_t source;
-  /**
-   * `MESHSEAL_BINDING_NONE` (the default), `MESHSEAL_BINDING_RESPONSE` (a response to the
-   * request `bound`) or `MESHSEAL_BINDING_ECHO` (the request sent again, echoing the
-   * challenge `bound`; always with the full number). Challenges are sealed by
-   * [`meshseal_issue_challenge`] or [`meshseal_seal_challenge`], not here.
-   */
-  uint8_t binding;
-  /**
-   * 1 when the frame carries the coarse timestamp `time`.
-   */
-  uint8_t has_time;
-  /**
-   * 1 when the frame is announced as sent `repeat_copies` times (at least 1, else
-   * `INVALID_CONFIG`) over `repeat_window` time units, for sleepy receivers; the number is
-   * then always sent in full. The application transmits the same frame that many times.
-   */
-  uint8_t has_repeat;
-  /**
-   * Coarse timestamp (the group's unit, modulo 2^16).
-   */
-  uint16_t time;
-  /**
-   * Copies of a repeated frame.
-   */
-  uint8_t repeat_copies;
-  /**
-   * Transmit window of a repeated frame, in the group's time unit.
-   */
-  uint8_t repeat_window;
-  /**
-   * The request a response answers, or the challenge an echo echoes.
-   */
-  struct MeshsealFrameId bound;
-  /**
-   * With `MESHSEAL_SOURCE_PAIRWISE`: the pairwise keys shared with the one recipient (same
-   * group id and epoch as the sender's keys, else `INVALID_CONFIG`); ignored otherwise.
-   */
-  const struct MeshsealKeys *pairwise_keys;
-  /**
-   * With `MESHSEAL_SOURCE_SIGNED`: this member's Ed25519 signing key,
-   * `MESHSEAL_ED25519_KEY_LEN` bytes; ignored otherwise.
-   */
-  const uint8_t *signing_key;
-} MeshsealSeal;
 
 /**
  * One peer's keys for source-authenticated frames, in the table of a [`MeshsealOpen`].
@@ -643,6 +591,63 @@ typedef struct MeshsealStats {
    */
   uint64_t refused[MESHSEAL_REASONS];
 } MeshsealStats;
+
+/**
+ * How [`meshseal_seal_with`] seals one frame; start from [`meshseal_seal_options_default`]
+ * (a plain group frame, what a NULL options pointer means). Flags are 0 or 1; any other
+ * flag value, and any constant not listed, is refused as `BAD_ARGUMENT` with nothing sealed.
+ */
+typedef struct MeshsealSeal {
+  /**
+   * `MESHSEAL_SOURCE_GROUP` (the default), `MESHSEAL_SOURCE_PAIRWISE` (with
+   * `pairwise_keys`) or `MESHSEAL_SOURCE_SIGNED` (with `signing_key`; `UNSUPPORTED` when
+   * the library was built without the feature `signed`).
+   */
+  uint8_t source;
+  /**
+   * `MESHSEAL_BINDING_NONE` (the default), `MESHSEAL_BINDING_RESPONSE` (a response to the
+   * request `bound`) or `MESHSEAL_BINDING_ECHO` (the request sent again, echoing the
+   * challenge `bound`; always with the full number). Challenges are sealed by
+   * [`meshseal_issue_challenge`] or [`meshseal_seal_challenge`], not here.
+   */
+  uint8_t binding;
+  /**
+   * 1 when the frame carries the coarse timestamp `time`.
+   */
+  uint8_t has_time;
+  /**
+   * 1 when the frame is announced as sent `repeat_copies` times (at least 1, else
+   * `INVALID_CONFIG`) over `repeat_window` time units, for sleepy receivers; the number is
+   * then always sent in full. The application transmits the same frame that many times.
+   */
+  uint8_t has_repeat;
+  /**
+   * Coarse timestamp (the group's unit, modulo 2^16).
+   */
+  uint16_t time;
+  /**
+   * Copies of a repeated frame.
+   */
+  uint8_t repeat_copies;
+  /**
+   * Transmit window of a repeated frame, in the group's time unit.
+   */
+  uint8_t repeat_window;
+  /**
+   * The request a response answers, or the challenge an echo echoes.
+   */
+  struct MeshsealFrameId bound;
+  /**
+   * With `MESHSEAL_SOURCE_PAIRWISE`: the pairwise keys shared with the one recipient (same
+   * group id and epoch as the sender's keys, else `INVALID_CONFIG`); ignored otherwise.
+   */
+  const struct MeshsealKeys *pairwise_keys;
+  /**
+   * With `MESHSEAL_SOURCE_SIGNED`: this member's Ed25519 signing key,
+   * `MESHSEAL_ED25519_KEY_LEN` bytes; ignored otherwise.
+   */
+  const uint8_t *signing_key;
+} MeshsealSeal;
 
 #ifdef __cplusplus
 extern "C" {
@@ -836,155 +841,6 @@ MeshsealResult meshseal_sender_clear(struct MeshsealSender *tx);
 MeshsealResult meshseal_recipient_clear(struct MeshsealRecipient *rx);
 
 /**
- * The C default of [`MeshsealSeal`]: a plain group frame, as [`meshseal_seal`] seals.
- */
-struct MeshsealSeal meshseal_seal_options_default(void);
-
-/**
- * Seals `payload` into `out` (capacity `out_cap`) as `*opts` says (NULL: a plain group
- * frame); the frame length goes to `*out_len` (0 on any failure). The one seal call with
- * every option: its source (group, pairwise, signed), what it answers (a response to a
- * request, an echo of a challenge), a coarse timestamp and a repeat announcement, in any
- * combination. Fails without using a sequence number when the options are invalid
- * (`BAD_ARGUMENT`, `INVALID_CONFIG`, `UNSUPPORTED`) or `out` is too small
- * (`BUFFER_TOO_SMALL`).
- *
- * # Safety
- * As for [`meshseal_seal`]; `opts` is null or points to a readable `MeshsealSeal` whose key
- * pointer for its `source` addresses what that field documents.
- */
-MeshsealResult meshseal_seal_with(struct MeshsealSender *tx,
-                                  const uint8_t *payload,
-                                  size_t payload_len,
-                                  const struct MeshsealSeal *opts,
-                                  uint8_t *out,
-                                  size_t out_cap,
-                                  size_t *out_len);
-
-/**
- * Seals `payload` into `out` (capacity `out_cap`); the frame length goes to `*out_len`.
- * Fails without using a sequence number when `out` is too small (`BUFFER_TOO_SMALL`).
- * [`meshseal_seal_with`] with NULL options.
- *
- * # Safety
- * `tx` points to an initialized sender; `payload` to `payload_len` readable bytes (null if
- * 0); `out` to `out_cap` writable bytes not overlapping `payload`; `out_len` to a `size_t`.
- */
-MeshsealResult meshseal_seal(struct MeshsealSender *tx,
-                             const uint8_t *payload,
-                             size_t payload_len,
-                             uint8_t *out,
-                             size_t out_cap,
-                             size_t *out_len);
-
-/**
- * Seals a response bound to the request `(req_sender, req_seq)`: [`meshseal_seal_with`]
- * with `binding` `MESHSEAL_BINDING_RESPONSE`.
- *
- * # Safety
- * As for [`meshseal_seal`].
- */
-MeshsealResult meshseal_seal_response(struct MeshsealSender *tx,
-                                      const uint8_t *payload,
-                                      size_t payload_len,
-                                      uint32_t req_sender,
-                                      uint64_t req_seq,
-                                      uint8_t *out,
-                                      size_t out_cap,
-                                      size_t *out_len);
-
-/**
- * Seals `payload` with the coarse timestamp `time` (the group's unit, modulo 2^16):
- * [`meshseal_seal_with`] with `has_time`.
- *
- * # Safety
- * As for [`meshseal_seal`].
- */
-MeshsealResult meshseal_seal_timed(struct MeshsealSender *tx,
-                                   const uint8_t *payload,
-                                   size_t payload_len,
-                                   uint16_t time,
-                                   uint8_t *out,
-                                   size_t out_cap,
-                                   size_t *out_len);
-
-/**
- * Seals fragment `index` of a `count`-fragment message; fragments of one message are sealed
- * in index order with nothing in between.
- *
- * # Safety
- * As for [`meshseal_seal`].
- */
-MeshsealResult meshseal_seal_fragment(struct MeshsealSender *tx,
-                                      const uint8_t *payload,
-                                      size_t payload_len,
-                                      uint8_t index,
-                                      uint8_t count,
-                                      uint8_t *out,
-                                      size_t out_cap,
-                                      size_t *out_len);
-
-/**
- * Seals a freshness challenge answering the request `(req_sender, req_seq)`. A recipient that
- * should accept the echo must issue it with [`meshseal_issue_challenge`] instead.
- *
- * # Safety
- * As for [`meshseal_seal`] (there is no payload).
- */
-MeshsealResult meshseal_seal_challenge(struct MeshsealSender *tx,
-                                       uint32_t req_sender,
-                                       uint64_t req_seq,
-                                       uint8_t *out,
-                                       size_t out_cap,
-                                       size_t *out_len);
-
-/**
- * Seals `payload` again with proof of freshness, bound to the challenge `(ch_sender, ch_seq)`:
- * [`meshseal_seal_with`] with `binding` `MESHSEAL_BINDING_ECHO`.
- *
- * # Safety
- * As for [`meshseal_seal`].
- */
-MeshsealResult meshseal_seal_echo(struct MeshsealSender *tx,
-                                  const uint8_t *payload,
-                                  size_t payload_len,
-                                  uint32_t ch_sender,
-                                  uint64_t ch_seq,
-                                  uint8_t *out,
-                                  size_t out_cap,
-                                  size_t *out_len);
-
-/**
- * Records that receivers hold sequence number `seq` (e.g. a response to it arrived), so later
- * frames may carry a shorter number.
- *
- * # Safety
- * `tx` points to an initialized sender.
- */
-MeshsealResult meshseal_sender_confirm(struct MeshsealSender *tx, uint64_t seq);
-
-/**
- * Writes the number the next frame will carry to `*next` and the numbers left before a rekey
- * is required to `*remaining` (either pointer may be null).
- *
- * # Safety
- * `tx` points to an initialized sender; `next` and `remaining` are null or point to u64s.
- */
-MeshsealResult meshseal_sender_counter(struct MeshsealSender *tx,
-                                       uint64_t *next,
-                                       uint64_t *remaining);
-
-/**
- * Writes the length of the frame that sealing `payload_len` bytes would produce now.
- *
- * # Safety
- * `tx` points to an initialized sender; `out_len` to a `size_t`.
- */
-MeshsealResult meshseal_sender_frame_len(struct MeshsealSender *tx,
-                                         size_t payload_len,
-                                         size_t *out_len);
-
-/**
  * Creates verified, empty replay state for `sender` (only before it sealed anything under
  * these keys: at group creation or right after a rekey).
  *
@@ -1137,6 +993,155 @@ MeshsealResult meshseal_recipient_stats(struct MeshsealRecipient *rx, struct Mes
  * static NUL-terminated string; `"unknown"` for a code this build does not define.
  */
 const char *meshseal_result_name(int32_t code);
+
+/**
+ * The C default of [`MeshsealSeal`]: a plain group frame, as [`meshseal_seal`] seals.
+ */
+struct MeshsealSeal meshseal_seal_options_default(void);
+
+/**
+ * Seals `payload` into `out` (capacity `out_cap`) as `*opts` says (NULL: a plain group
+ * frame); the frame length goes to `*out_len` (0 on any failure). The one seal call with
+ * every option: its source (group, pairwise, signed), what it answers (a response to a
+ * request, an echo of a challenge), a coarse timestamp and a repeat announcement, in any
+ * combination. Fails without using a sequence number when the options are invalid
+ * (`BAD_ARGUMENT`, `INVALID_CONFIG`, `UNSUPPORTED`) or `out` is too small
+ * (`BUFFER_TOO_SMALL`).
+ *
+ * # Safety
+ * As for [`meshseal_seal`]; `opts` is null or points to a readable `MeshsealSeal` whose key
+ * pointer for its `source` addresses what that field documents.
+ */
+MeshsealResult meshseal_seal_with(struct MeshsealSender *tx,
+                                  const uint8_t *payload,
+                                  size_t payload_len,
+                                  const struct MeshsealSeal *opts,
+                                  uint8_t *out,
+                                  size_t out_cap,
+                                  size_t *out_len);
+
+/**
+ * Seals `payload` into `out` (capacity `out_cap`); the frame length goes to `*out_len`.
+ * Fails without using a sequence number when `out` is too small (`BUFFER_TOO_SMALL`).
+ * [`meshseal_seal_with`] with NULL options.
+ *
+ * # Safety
+ * `tx` points to an initialized sender; `payload` to `payload_len` readable bytes (null if
+ * 0); `out` to `out_cap` writable bytes not overlapping `payload`; `out_len` to a `size_t`.
+ */
+MeshsealResult meshseal_seal(struct MeshsealSender *tx,
+                             const uint8_t *payload,
+                             size_t payload_len,
+                             uint8_t *out,
+                             size_t out_cap,
+                             size_t *out_len);
+
+/**
+ * Seals a response bound to the request `(req_sender, req_seq)`: [`meshseal_seal_with`]
+ * with `binding` `MESHSEAL_BINDING_RESPONSE`.
+ *
+ * # Safety
+ * As for [`meshseal_seal`].
+ */
+MeshsealResult meshseal_seal_response(struct MeshsealSender *tx,
+                                      const uint8_t *payload,
+                                      size_t payload_len,
+                                      uint32_t req_sender,
+                                      uint64_t req_seq,
+                                      uint8_t *out,
+                                      size_t out_cap,
+                                      size_t *out_len);
+
+/**
+ * Seals `payload` with the coarse timestamp `time` (the group's unit, modulo 2^16):
+ * [`meshseal_seal_with`] with `has_time`.
+ *
+ * # Safety
+ * As for [`meshseal_seal`].
+ */
+MeshsealResult meshseal_seal_timed(struct MeshsealSender *tx,
+                                   const uint8_t *payload,
+                                   size_t payload_len,
+                                   uint16_t time,
+                                   uint8_t *out,
+                                   size_t out_cap,
+                                   size_t *out_len);
+
+/**
+ * Seals fragment `index` of a `count`-fragment message; fragments of one message are sealed
+ * in index order with nothing in between.
+ *
+ * # Safety
+ * As for [`meshseal_seal`].
+ */
+MeshsealResult meshseal_seal_fragment(struct MeshsealSender *tx,
+                                      const uint8_t *payload,
+                                      size_t payload_len,
+                                      uint8_t index,
+                                      uint8_t count,
+                                      uint8_t *out,
+                                      size_t out_cap,
+                                      size_t *out_len);
+
+/**
+ * Seals a freshness challenge answering the request `(req_sender, req_seq)`. A recipient that
+ * should accept the echo must issue it with [`meshseal_issue_challenge`] instead.
+ *
+ * # Safety
+ * As for [`meshseal_seal`] (there is no payload).
+ */
+MeshsealResult meshseal_seal_challenge(struct MeshsealSender *tx,
+                                       uint32_t req_sender,
+                                       uint64_t req_seq,
+                                       uint8_t *out,
+                                       size_t out_cap,
+                                       size_t *out_len);
+
+/**
+ * Seals `payload` again with proof of freshness, bound to the challenge `(ch_sender, ch_seq)`:
+ * [`meshseal_seal_with`] with `binding` `MESHSEAL_BINDING_ECHO`.
+ *
+ * # Safety
+ * As for [`meshseal_seal`].
+ */
+MeshsealResult meshseal_seal_echo(struct MeshsealSender *tx,
+                                  const uint8_t *payload,
+                                  size_t payload_len,
+                                  uint32_t ch_sender,
+                                  uint64_t ch_seq,
+                                  uint8_t *out,
+                                  size_t out_cap,
+                                  size_t *out_len);
+
+/**
+ * Records that receivers hold sequence number `seq` (e.g. a response to it arrived), so later
+ * frames may carry a shorter number.
+ *
+ * # Safety
+ * `tx` points to an initialized sender.
+ */
+MeshsealResult meshseal_sender_confirm(struct MeshsealSender *tx, uint64_t seq);
+
+/**
+ * Writes the number the next frame will carry to `*next` and the numbers left before a rekey
+ * is required to `*remaining` (either pointer may be null).
+ *
+ * # Safety
+ * `tx` points to an initialized sender; `next` and `remaining` are null or point to u64s.
+ */
+MeshsealResult meshseal_sender_counter(struct MeshsealSender *tx,
+                                       uint64_t *next,
+                                       uint64_t *remaining);
+
+/**
+ * Writes the length of the frame that sealing `payload_len` bytes would produce now.
+ *
+ * # Safety
+ * `tx` points to an initialized sender; `out_len` to a `size_t`.
+ */
+MeshsealResult meshseal_sender_frame_len(struct MeshsealSender *tx,
+                                         size_t payload_len,
+                                         size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -12,7 +12,7 @@ use core::ffi::{c_char, CStr};
 use meshseal::Error;
 
 /// Refusal reasons: `MeshsealStats::refused` has one counter per reason.
-pub const MESHSEAL_REASONS: usize = 24;
+pub const MESHSEAL_REASONS: usize = 25;
 
 const _: () = assert!(MESHSEAL_REASONS == Error::COUNT);
 
@@ -72,6 +72,9 @@ pub enum MeshsealResult {
     /// (`meshseal_sender_provision`), or re-join under a fresh id or epoch; never restart a
     /// used identity at 0.
     NoCounterRecord = 24,
+    /// The platform's AEAD or mask callback ([`crate::MeshsealAead`]) failed; nothing was
+    /// released (a sealed frame's buffer is wiped, its number is not used again).
+    Backend = 25,
     /// A required pointer was null.
     NullPointer = -1,
     /// A pointer was not aligned for its type.
@@ -112,6 +115,7 @@ pub(crate) const REFUSALS: [MeshsealResult; Error::COUNT] = [
     MeshsealResult::Unauthenticated,
     MeshsealResult::Duplicate,
     MeshsealResult::NoCounterRecord,
+    MeshsealResult::Backend,
 ];
 
 /// The core's reason names, NUL-terminated, indexed like [`REFUSALS`].
@@ -140,6 +144,7 @@ const NAMES: [&CStr; Error::COUNT] = [
     c"unauthenticated",
     c"duplicate",
     c"no_counter_record",
+    c"backend",
 ];
 
 /// The result code of a core refusal.

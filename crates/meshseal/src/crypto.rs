@@ -56,6 +56,8 @@ pub trait AeadBackend {
 
     /// Header privacy (spec §20): `block` encrypted with AES-128 under the group's privacy key,
     /// or `None` for a group without header privacy (the default). See [`crate::privacy`].
+    /// When [`AeadBackend::header_privacy`] is true, `None` means the backend failed: the
+    /// frame is refused as [`Error::Backend`], never sent or read with a header in clear.
     fn privacy_mask(&self, block: &[u8; 16]) -> Option<[u8; 16]> {
         let _ = block;
         None
@@ -341,6 +343,12 @@ impl<A: AeadBackend> GroupKeys<A> {
     }
 
     pub(crate) fn aead(&self) -> &A {
+        &self.aead
+    }
+
+    /// The AEAD backend, for a platform integration that keeps state in it (an engine handle,
+    /// the last platform error code).
+    pub fn backend(&self) -> &A {
         &self.aead
     }
 }

@@ -74,11 +74,14 @@ pub enum Error {
     /// explicitly) or lost its counter (it must re-join under a fresh id or a new epoch, never
     /// start again from 0).
     NoCounterRecord,
+    /// The AEAD backend (a platform's crypto: PSA, a hardware engine) failed to seal, open or
+    /// compute a header mask; nothing was released. Not a verdict on the frame.
+    Backend,
 }
 
 impl Error {
     /// Every distinct reason, in the order of [`Error::index`].
-    pub const ALL: [Error; 24] = [
+    pub const ALL: [Error; 25] = [
         Error::Malformed(WireError::Truncated),
         Error::UnsupportedVersion,
         Error::UnknownEpoch,
@@ -103,6 +106,7 @@ impl Error {
         Error::Unauthenticated,
         Error::Duplicate,
         Error::NoCounterRecord,
+        Error::Backend,
     ];
 
     /// Number of distinct reasons (the length of the statistics table).
@@ -135,6 +139,7 @@ impl Error {
             Error::Unauthenticated => "unauthenticated",
             Error::Duplicate => "duplicate",
             Error::NoCounterRecord => "no_counter_record",
+            Error::Backend => "backend",
         }
     }
 
@@ -165,6 +170,7 @@ impl Error {
             Error::Unauthenticated => 21,
             Error::Duplicate => 22,
             Error::NoCounterRecord => 23,
+            Error::Backend => 24,
         }
     }
 }
@@ -209,6 +215,7 @@ impl fmt::Display for Error {
             Error::NoCounterRecord => {
                 "no counter record: provision the identity, or re-join under a fresh id or epoch"
             }
+            Error::Backend => "the AEAD backend failed; nothing was released",
         };
         f.write_str(text)
     }

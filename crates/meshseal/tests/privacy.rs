@@ -278,3 +278,92 @@ fn the_private_backend_switched_off_seals_the_plain_groups_frames() {
         assert_eq!(a.seal_to_vec(&[i]).unwrap(), b.seal_to_vec(&[i]).unwrap());
     }
 }
+
+/// A platform backend whose mask computation can be made to fail (a crypto engine that is busy
+/// or reports an error).
+struct Flaky {
+    inner: Private<RustCryptoCcm>,
+    fail: std::cell::Cell<bool>,
+}
+
+impl meshseal::AeadBackend for Flaky {
+    fn seal_in_place(&self, n: &[u8; 13], aad: &[u8], buf: &mut [u8]) -> Result<[u8; 8], Error> {
+        self.inner.seal_in_place(n, aad, buf)
+    }
+    fn open_in_place(
+        &self,
+        n: &[u8; 13],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; 8],
+    ) -> Result<(), Error> {
+        self.inner.open_in_place(n, aad, buf, tag)
+    }
+    fn privacy_mask(&self, block: &[u8; 16]) -> Option<[u8; 16]> {
+        if self.fail.get() {
+            None
+        } else {
+            self.inner.privacy_mask(block)
+        }
+    }
+    fn header_privacy(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_failed_mask_refuses_as_backend_and_never_sends_a_header_in_clear() {
+    let flaky = || Flaky {
+        inner: Private::new(
+            RustCryptoCcm::new(&meshseal::crypto::derive(&SECRET, b"", 7, 0).unwrap().key),
+            &meshseal::privacy::derive_privacy_key(&SECRET, b"", 7, 0).unwrap(),
+        ),
+        fail: std::cell::Cell::new(false),
+    };
+    let iv = meshseal::crypto::derive(&SECRET, b"", 7, 0).unwrap().iv;
+    let keys = GroupKeys::with_backend(flaky(), iv, 7, 0);
+    let mut tx = Sender::provision(keys, SenderConfig::new(3), MemoryStore::default()).unwrap();
+    let mut out = [0xaau8; 64];
+
+    // A sound frame from the flaky backend is a private group's frame like any other.
+    let n = tx.seal(b"on", &mut out).expect("seal");
+    let good = out[..n].to_vec();
+    let mut rx = recipient(1);
+    let mut buf = good.clone();
+    assert_eq!(rx.open(&mut buf).expect("open").payload, b"on");
+
+    // The engine fails: the seal is refused, the buffer wiped, and the next number is fresh.
+    tx.keys().backend().fail.set(true);
+    let len = tx.frame_len(3);
+    out.fill(0xaa);
+    assert_eq!(tx.seal(b"off", &mut out), Err(Error::Backend));
+    assert!(
+        out[..len].iter().all(|&b| b == 0),
+        "a frame with a clear header was left behind"
+    );
+    assert!(out[len..].iter().all(|&b| b == 0xaa));
+    tx.keys().backend().fail.set(false);
+    let n = tx.seal(b"off", &mut out).expect("seal after recovery");
+    let mut buf = out[..n].to_vec();
+    assert_eq!(rx.open(&mut buf).expect("open").payload, b"off");
+
+    // A receiver whose engine fails refuses as backend, not as a bad tag, and keeps the frame's
+    // number unused: the same frame opens once the engine is back.
+    let mut rx2 = Recipient::new(
+        GroupKeys::with_backend(flaky(), iv, 7, 0),
+        RecipientConfig {
+            own_id: Some(1),
+            ..RecipientConfig::default()
+        },
+        1..=9,
+        PeerTable::<32>::new(),
+    );
+    rx2.provision(3);
+    rx2.keys().backend().fail.set(true);
+    let mut buf = good.clone();
+    assert_eq!(rx2.open(&mut buf).err(), Some(Error::Backend));
+    assert_eq!(rx2.stats().refused(Error::Backend), 1);
+    rx2.keys().backend().fail.set(false);
+    let mut buf = good.clone();
+    assert_eq!(rx2.open(&mut buf).expect("open").payload, b"on");
+}

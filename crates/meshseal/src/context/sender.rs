@@ -152,6 +152,11 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         Ok(())
     }
 
+    /// The keys frames are sealed under.
+    pub fn keys(&self) -> &GroupKeys<A> {
+        &self.keys
+    }
+
     /// The key epoch frames are sealed under.
     pub fn epoch(&self) -> u16 {
         self.keys.epoch()
@@ -321,7 +326,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             body,
             tag_out,
         )?;
-        mask_header(&self.keys, &mut out[..total], hlen);
+        mask_header(&self.keys, &mut out[..total], hlen)?;
         self.advance_length(form, seq);
         Ok(total)
     }
@@ -525,7 +530,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             body,
             tag_out,
         )?;
-        mask_header(&self.keys, &mut out[..total], hlen);
+        mask_header(&self.keys, &mut out[..total], hlen)?;
         self.advance_length(repr.seq.form, seq);
         Ok((
             total,

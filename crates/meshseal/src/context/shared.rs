@@ -188,15 +188,26 @@ pub(super) fn seal_body<A: AeadBackend>(
 
 /// Masks the header of a sealed frame when the group uses header privacy (spec §20); the mask
 /// comes from the group's keys (never a pairwise key: a receiver unmasks before it knows the
-/// frame's mode).
+/// frame's mode). When the backend gives no mask, the frame is wiped and refused as
+/// [`Error::Backend`]: a private group never sends a header in clear.
 #[inline]
-pub(super) fn mask_header<A: AeadBackend>(keys: &GroupKeys<A>, frame: &mut [u8], hlen: usize) {
+pub(super) fn mask_header<A: AeadBackend>(
+    keys: &GroupKeys<A>,
+    frame: &mut [u8],
+    hlen: usize,
+) -> Result<(), Error> {
     if !keys.aead().header_privacy() {
-        return;
+        return Ok(());
     }
-    if let Some(mask) = crate::privacy::mask_input(frame).and_then(|b| keys.aead().privacy_mask(&b))
-    {
-        crate::privacy::apply_mask(frame, hlen, &mask);
+    match crate::privacy::mask_input(frame).and_then(|b| keys.aead().privacy_mask(&b)) {
+        Some(mask) => {
+            crate::privacy::apply_mask(frame, hlen, &mask);
+            Ok(())
+        }
+        None => {
+            frame.fill(0);
+            Err(Error::Backend)
+        }
     }
 }
 
@@ -212,9 +223,11 @@ pub(crate) fn unmask_header<A: AeadBackend>(
     if !keys.aead().header_privacy() {
         return Ok(None);
     }
-    let Some(mask) = privacy::mask_input(frame).and_then(|block| keys.aead().privacy_mask(&block))
-    else {
+    let Some(block) = privacy::mask_input(frame) else {
         return Ok(None);
+    };
+    let Some(mask) = keys.aead().privacy_mask(&block) else {
+        return Err(Error::Backend);
     };
     // Unmask what may be header (at most one block, never the tag), read the header's length,
     // and mask the ciphertext bytes of that span back.
