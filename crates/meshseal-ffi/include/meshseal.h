@@ -121,12 +121,12 @@
 /**
  * Words of storage in a [`MeshsealSender`].
  */
-#define MESHSEAL_SENDER_WORDS 160
+#define MESHSEAL_SENDER_WORDS 208
 
 /**
  * Words of storage in a [`MeshsealRecipient`].
  */
-#define MESHSEAL_RECIPIENT_WORDS 320
+#define MESHSEAL_RECIPIENT_WORDS 416
 
 /**
  * Refusal reasons: `MeshsealStats::refused` has one counter per reason.
@@ -282,6 +282,68 @@ typedef int32_t MeshsealResult;
 #endif // __cplusplus
 
 /**
+ * Platform AES-128-CCM with an 8-byte tag and a 13-byte nonce: encrypts `len` bytes of `buf` in
+ * place, authenticating `aad_len` bytes of `aad` too, and writes the 8-byte tag to `tag`.
+ * Returns 0 on success, any other value on a platform failure (the seal is then refused as
+ * `MESHSEAL_RESULT_BACKEND`, its buffer wiped, its sequence number never used again).
+ */
+typedef int32_t (*MeshsealAeadSealFn)(void *user,
+                                      const uint8_t *nonce,
+                                      const uint8_t *aad,
+                                      size_t aad_len,
+                                      uint8_t *buf,
+                                      size_t len,
+                                      uint8_t *tag);
+
+/**
+ * Platform AES-128-CCM-8 decryption: returns 0 when `tag` verifies over `aad` and the `len`
+ * ciphertext bytes of `buf`, with `buf` then decrypted in place; 1 when the tag does not
+ * verify; any other value on a platform failure. Unless it returns 0 it must leave `buf`
+ * unchanged: no byte of unverified plaintext may reach it (with PSA, decrypt into a scratch
+ * buffer and copy on success).
+ */
+typedef int32_t (*MeshsealAeadOpenFn)(void *user,
+                                      const uint8_t *nonce,
+                                      const uint8_t *aad,
+                                      size_t aad_len,
+                                      uint8_t *buf,
+                                      size_t len,
+                                      const uint8_t *tag);
+
+/**
+ * Platform AES-128 of one block under the group's privacy key (header privacy, spec §20):
+ * writes the encryption of the 16 bytes at `block` to the 16 bytes at `out`. Returns 0 on
+ * success, any other value on a platform failure (the frame is then refused as
+ * `MESHSEAL_RESULT_BACKEND`: a private group never sends or reads a header in clear).
+ */
+typedef int32_t (*MeshsealMaskFn)(void *user, const uint8_t *block, uint8_t *out);
+
+/**
+ * The platform's AEAD, for [`MeshsealKeys::aead`]. The context copies the function pointers
+ * and `user` when it is initialized; `user` (a key handle, an engine) must stay valid until the
+ * context is cleared. Callbacks run inside the seal or open call that needs them, on its
+ * thread, and must not call back into the library with the context they serve.
+ */
+typedef struct MeshsealAead {
+  /**
+   * Seals; required.
+   */
+  MeshsealAeadSealFn seal;
+  /**
+   * Opens; required.
+   */
+  MeshsealAeadOpenFn open;
+  /**
+   * The header-privacy mask; required when [`MeshsealKeys::privacy`] is 1, else ignored.
+   */
+  MeshsealMaskFn mask;
+  /**
+   * Passed to every callback.
+   */
+  void *user;
+} MeshsealAead;
+
+/**
  * Group key material for one group and key epoch. Clear it with [`meshseal_keys_clear`].
  */
 typedef struct MeshsealKeys {
@@ -301,6 +363,21 @@ typedef struct MeshsealKeys {
    * Key epoch.
    */
   uint16_t epoch;
+  /**
+   * Header privacy (spec §20): 1 when the group masks its frames' headers, else 0.
+   */
+  uint8_t privacy;
+  /**
+   * The group's header-privacy key (HKDF label 7), used by the software AEAD when
+   * `privacy` is 1; unused otherwise (a platform AEAD masks with its own key).
+   */
+  uint8_t privacy_key[MESHSEAL_KEY_LEN];
+  /**
+   * The platform's AEAD, or NULL for meshseal's software AES-CCM over `key` (then `key`
+   * must hold the group key; with a platform AEAD it may be zero: the key stays in the
+   * platform). See [`MeshsealAead`].
+   */
+  const struct MeshsealAead *aead;
 } MeshsealKeys;
 
 /**
@@ -680,7 +757,8 @@ size_t meshseal_peer_size(void);
 
 /**
  * Derives the group key and common IV (HKDF-SHA256) from a 16–64 byte master secret and an
- * optional salt (`salt_len` 0) into `*out`.
+ * optional salt (`salt_len` 0) into `*out`, for a group without header privacy (as
+ * [`meshseal_derive_with`] with `privacy` 0).
  *
  * # Safety
  * `secret`/`salt` point to `secret_len`/`salt_len` readable bytes (either may be null when
@@ -693,6 +771,23 @@ MeshsealResult meshseal_derive(const uint8_t *secret,
                                uint32_t group_id,
                                uint16_t epoch,
                                struct MeshsealKeys *out);
+
+/**
+ * Derives a group's keys as [`meshseal_derive`], and with `privacy` 1 its header-privacy key
+ * too (spec §20; `out->privacy` is then 1). `out->aead` is NULL (software AES-CCM): to seal
+ * and open with the platform's AES, set it afterwards (and clear `out->key`).
+ *
+ * # Safety
+ * As for [`meshseal_derive`].
+ */
+MeshsealResult meshseal_derive_with(const uint8_t *secret,
+                                    size_t secret_len,
+                                    const uint8_t *salt,
+                                    size_t salt_len,
+                                    uint32_t group_id,
+                                    uint16_t epoch,
+                                    uint8_t privacy,
+                                    struct MeshsealKeys *out);
 
 /**
  * Overwrites key material with zeros.

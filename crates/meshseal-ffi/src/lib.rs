@@ -40,7 +40,7 @@ use core::ffi::c_void;
 use core::ops::RangeInclusive;
 
 use meshseal::counter::CounterStore;
-use meshseal::crypto::{DerivedKeys, IV_LEN};
+use meshseal::crypto::IV_LEN;
 use meshseal::replay::PeerTable;
 use meshseal::source::SourceKeys;
 use meshseal::{
@@ -50,6 +50,7 @@ use meshseal::{
 };
 use zeroize::Zeroize;
 
+mod backend;
 mod raw;
 mod recipient;
 mod result;
@@ -57,10 +58,12 @@ mod seal;
 #[cfg(test)]
 mod tests;
 
+pub use backend::{MeshsealAead, MeshsealAeadOpenFn, MeshsealAeadSealFn, MeshsealMaskFn};
 pub use recipient::*;
 pub use result::{meshseal_result_name, MeshsealResult, MESHSEAL_REASONS};
 pub use seal::*;
 
+use backend::{core_keys, Backend};
 use raw::{bytes, bytes_mut, context, context_init, put, Checked};
 
 /// Replay windows a recipient holds at once (least recently used evicted beyond).
@@ -136,6 +139,15 @@ pub struct MeshsealKeys {
     pub group_id: u32,
     /// Key epoch.
     pub epoch: u16,
+    /// Header privacy (spec §20): 1 when the group masks its frames' headers, else 0.
+    pub privacy: u8,
+    /// The group's header-privacy key (HKDF label 7), used by the software AEAD when
+    /// `privacy` is 1; unused otherwise (a platform AEAD masks with its own key).
+    pub privacy_key: [u8; MESHSEAL_KEY_LEN],
+    /// The platform's AEAD, or NULL for meshseal's software AES-CCM over `key` (then `key`
+    /// must hold the group key; with a platform AEAD it may be zero: the key stays in the
+    /// platform). See [`MeshsealAead`].
+    pub aead: *const MeshsealAead,
 }
 
 /// Sender settings; start from [`meshseal_sender_config_default`].
@@ -364,21 +376,16 @@ impl CounterStore for CallbackStore {
     }
 }
 
-type SenderImpl = Sender<CallbackStore>;
+type SenderImpl = Sender<CallbackStore, Backend>;
 /// No previous-epoch slot: the C API has no rekey call yet, so the second key schedule's RAM is
 /// saved.
-type RecipientImpl = Recipient<
-    PeerTable<MESHSEAL_PEERS>,
-    RangeInclusive<u32>,
-    meshseal::RustCryptoCcm,
-    1,
-    meshseal::NoGrace,
->;
+type RecipientImpl =
+    Recipient<PeerTable<MESHSEAL_PEERS>, RangeInclusive<u32>, Backend, 1, meshseal::NoGrace>;
 
 /// Words of storage in a [`MeshsealSender`].
-pub const MESHSEAL_SENDER_WORDS: usize = 160;
+pub const MESHSEAL_SENDER_WORDS: usize = 208;
 /// Words of storage in a [`MeshsealRecipient`].
-pub const MESHSEAL_RECIPIENT_WORDS: usize = 320;
+pub const MESHSEAL_RECIPIENT_WORDS: usize = 416;
 
 /// Storage for a sender context: declare one (static or on the stack) and initialize it with
 /// [`meshseal_sender_init`] (or, once, for a newly provisioned identity, with
@@ -451,32 +458,47 @@ fn frame_id(id: MeshsealFrameId) -> FrameId {
     }
 }
 
-fn core_keys(k: &MeshsealKeys) -> GroupKeys {
-    let derived = DerivedKeys {
-        key: k.key,
-        iv: k.iv,
-    };
-    GroupKeys::from_derived(&derived, k.group_id, k.epoch)
-}
-
 #[cfg(feature = "hkdf")]
-fn derive_keys(secret: &[u8], salt: &[u8], group_id: u32, epoch: u16) -> Checked<MeshsealKeys> {
+fn derive_keys(
+    secret: &[u8],
+    salt: &[u8],
+    group_id: u32,
+    epoch: u16,
+    privacy: bool,
+) -> Checked<MeshsealKeys> {
     let d = meshseal::crypto::derive(secret, salt, group_id, epoch)?;
+    let privacy_key = if privacy {
+        meshseal::privacy::derive_privacy_key(secret, salt, group_id, epoch)?
+    } else {
+        [0; MESHSEAL_KEY_LEN]
+    };
     Ok(MeshsealKeys {
         key: d.key,
         iv: d.iv,
         group_id,
         epoch,
+        privacy: u8::from(privacy),
+        privacy_key,
+        aead: core::ptr::null(),
     })
 }
 
 #[cfg(not(feature = "hkdf"))]
-fn derive_keys(_: &[u8], _: &[u8], _: u32, _: u16) -> Checked<MeshsealKeys> {
+fn derive_keys(_: &[u8], _: &[u8], _: u32, _: u16, _: bool) -> Checked<MeshsealKeys> {
     Err(MeshsealResult::Unsupported)
 }
 
+impl MeshsealKeys {
+    fn zeroize(&mut self) {
+        self.key.zeroize();
+        self.iv.zeroize();
+        self.privacy_key.zeroize();
+    }
+}
+
 /// Derives the group key and common IV (HKDF-SHA256) from a 16–64 byte master secret and an
-/// optional salt (`salt_len` 0) into `*out`.
+/// optional salt (`salt_len` 0) into `*out`, for a group without header privacy (as
+/// [`meshseal_derive_with`] with `privacy` 0).
 ///
 /// # Safety
 /// `secret`/`salt` point to `secret_len`/`salt_len` readable bytes (either may be null when
@@ -491,14 +513,35 @@ pub unsafe extern "C" fn meshseal_derive(
     epoch: u16,
     out: *mut MeshsealKeys,
 ) -> MeshsealResult {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { meshseal_derive_with(secret, secret_len, salt, salt_len, group_id, epoch, 0, out) }
+}
+
+/// Derives a group's keys as [`meshseal_derive`], and with `privacy` 1 its header-privacy key
+/// too (spec §20; `out->privacy` is then 1). `out->aead` is NULL (software AES-CCM): to seal
+/// and open with the platform's AES, set it afterwards (and clear `out->key`).
+///
+/// # Safety
+/// As for [`meshseal_derive`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_derive_with(
+    secret: *const u8,
+    secret_len: size_t,
+    salt: *const u8,
+    salt_len: size_t,
+    group_id: u32,
+    epoch: u16,
+    privacy: u8,
+    out: *mut MeshsealKeys,
+) -> MeshsealResult {
     run(|| {
+        let privacy = flag(privacy)?;
         // SAFETY: forwarded from this function's contract.
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
-        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        let mut keys = derive_keys(secret, salt, group_id, epoch, privacy)?;
         // SAFETY: forwarded from this function's contract.
         let r = unsafe { put(out, keys) };
-        keys.key.zeroize();
-        keys.iv.zeroize();
+        keys.zeroize();
         r
     })
 }
@@ -512,8 +555,7 @@ pub unsafe extern "C" fn meshseal_keys_clear(keys: *mut MeshsealKeys) -> Meshsea
     run(|| {
         // SAFETY: forwarded from this function's contract.
         let k = unsafe { raw::out_ref(keys)? };
-        k.key.zeroize();
-        k.iv.zeroize();
+        k.zeroize();
         Ok(())
     })
 }
@@ -634,11 +676,10 @@ pub unsafe extern "C" fn meshseal_sender_init_secret(
     run(|| {
         // SAFETY: forwarded from this function's contract.
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
-        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        let mut keys = derive_keys(secret, salt, group_id, epoch, false)?;
         // SAFETY: forwarded from this function's contract.
         let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::Resume) };
-        keys.key.zeroize();
-        keys.iv.zeroize();
+        keys.zeroize();
         r
     })
 }
@@ -694,11 +735,10 @@ pub unsafe extern "C" fn meshseal_sender_provision_secret(
     run(|| {
         // SAFETY: forwarded from this function's contract.
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
-        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        let mut keys = derive_keys(secret, salt, group_id, epoch, false)?;
         // SAFETY: forwarded from this function's contract.
         let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::Provision) };
-        keys.key.zeroize();
-        keys.iv.zeroize();
+        keys.zeroize();
         r
     })
 }
@@ -730,9 +770,11 @@ unsafe fn sender_init(
     };
     raw::check_slot::<SenderImpl, _>(tx)?;
     let store = CallbackStore { load, store, user };
+    // SAFETY: forwarded from the caller's contract (`keys.aead` null or readable).
+    let keys = unsafe { core_keys(keys)? };
     let sender = match boot {
-        Boot::Resume => Sender::new(core_keys(keys), cfg, store),
-        Boot::Provision => Sender::provision(core_keys(keys), cfg, store),
+        Boot::Resume => Sender::new(keys, cfg, store),
+        Boot::Provision => Sender::provision(keys, cfg, store),
     }?;
     // SAFETY: `tx` was checked non-null and aligned; the caller guarantees it is writable
     // storage of the right size (checked at compile time against the slot).
@@ -779,11 +821,10 @@ pub unsafe extern "C" fn meshseal_recipient_init_secret(
     run(|| {
         // SAFETY: forwarded from this function's contract.
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
-        let mut keys = derive_keys(secret, salt, group_id, epoch)?;
+        let mut keys = derive_keys(secret, salt, group_id, epoch, false)?;
         // SAFETY: forwarded from this function's contract.
         let r = unsafe { recipient_init(rx, &keys, cfg) };
-        keys.key.zeroize();
-        keys.iv.zeroize();
+        keys.zeroize();
         r
     })
 }
@@ -799,7 +840,8 @@ unsafe fn recipient_init(
     let (cfg, members) = recipient_config(unsafe { raw::in_ref(cfg)? })?;
     raw::check_slot::<RecipientImpl, _>(rx)?;
     let recipient: RecipientImpl =
-        Recipient::new_without_grace(core_keys(keys), cfg, members, PeerTable::new());
+        // SAFETY: forwarded from the caller's contract (`keys.aead` null or readable).
+        Recipient::new_without_grace(unsafe { core_keys(keys)? }, cfg, members, PeerTable::new());
     // SAFETY: `rx` was checked non-null and aligned; the caller guarantees it is writable
     // storage of the right size (checked at compile time against the slot).
     unsafe { context_init(rx, recipient) };

@@ -203,6 +203,18 @@ pub(crate) unsafe fn in_ref<'a, U>(p: *const U) -> Checked<&'a U> {
     Ok(unsafe { &*p })
 }
 
+/// The value at `p`, or `None` when `p` is null (an optional argument).
+///
+/// # Safety
+/// `p` is null or addresses a valid `U` not written through for `'a`.
+pub(crate) unsafe fn opt_ref<'a, U>(p: *const U) -> Checked<Option<&'a U>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { in_ref(p) }.map(Some)
+}
+
 /// A copy of the value at `p`, or `default` when `p` is null (options a caller may omit).
 ///
 /// # Safety

@@ -88,7 +88,7 @@ pub extern "C" fn meshseal_open_options_default() -> MeshsealOpen {
 /// names are expanded when the frame turns out to need them, once.
 struct PeerKeys<'a> {
     peers: &'a [MeshsealPeerKeys],
-    pairwise: OnceCell<Option<(u32, GroupKeys)>>,
+    pairwise: OnceCell<Option<(u32, GroupKeys<Backend>)>>,
     #[cfg(feature = "signed")]
     verifying: OnceCell<Option<(u32, meshseal::source::VerifyingKey)>>,
 }
@@ -121,12 +121,13 @@ struct Sources<'a>(Option<&'a PeerKeys<'a>>);
 
 // The core asks for the keys of one sender per frame; were it to ask for another, the cache
 // holds none for it, and the frame is refused (`UNKNOWN_KEY`), never accepted.
-impl SourceKeys for Sources<'_> {
-    fn pairwise(&self, sender: u32) -> Option<&GroupKeys> {
+impl SourceKeys<Backend> for Sources<'_> {
+    fn pairwise(&self, sender: u32) -> Option<&GroupKeys<Backend>> {
         let keys = self.0?;
         let cached = keys.pairwise.get_or_init(|| {
             let p = keys.peer(sender).filter(|p| p.has_pairwise == 1)?;
-            Some((sender, core_keys(&p.pairwise)))
+            // SAFETY: the table's `aead` pointers are null or readable (the open's contract).
+            Some((sender, unsafe { core_keys(&p.pairwise) }.ok()?))
         });
         cached
             .as_ref()

@@ -51,7 +51,7 @@ fn seal_shape(o: &MeshsealSeal) -> Checked<SealShape> {
 }
 
 impl SealShape {
-    fn with<'k>(&self, source: SealSource<'k>) -> Seal<'k> {
+    fn with<'k>(&self, source: SealSource<'k, Backend>) -> Seal<'k, Backend> {
         Seal {
             source,
             binding: self.binding,
@@ -71,10 +71,10 @@ impl SealShape {
 unsafe fn seal_pairwise(
     o: &MeshsealSeal,
     shape: &SealShape,
-    seal: impl FnOnce(&Seal<'_>) -> Checked<()>,
+    seal: impl FnOnce(&Seal<'_, Backend>) -> Checked<()>,
 ) -> Checked<()> {
     // SAFETY: forwarded from this function's contract.
-    let keys = core_keys(unsafe { raw::in_ref(o.pairwise_keys)? });
+    let keys = unsafe { core_keys(raw::in_ref(o.pairwise_keys)?)? };
     seal(&shape.with(SealSource::Pairwise(&keys)))
 }
 
@@ -88,7 +88,7 @@ unsafe fn seal_pairwise(
 unsafe fn seal_signed(
     o: &MeshsealSeal,
     shape: &SealShape,
-    seal: impl FnOnce(&Seal<'_>) -> Checked<()>,
+    seal: impl FnOnce(&Seal<'_, Backend>) -> Checked<()>,
 ) -> Checked<()> {
     // SAFETY: forwarded from this function's contract.
     let bytes = unsafe { bytes(o.signing_key, MESHSEAL_ED25519_KEY_LEN)? };
@@ -107,7 +107,7 @@ unsafe fn seal_signed(
 unsafe fn seal_signed(
     _: &MeshsealSeal,
     _: &SealShape,
-    _: impl FnOnce(&Seal<'_>) -> Checked<()>,
+    _: impl FnOnce(&Seal<'_, Backend>) -> Checked<()>,
 ) -> Checked<()> {
     Err(MeshsealResult::Unsupported)
 }
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn meshseal_seal_with(
         // SAFETY: forwarded from this function's contract.
         let opts = unsafe { raw::copy_or(opts, meshseal_seal_options_default())? };
         let shape = seal_shape(&opts)?;
-        let seal = |how: &Seal<'_>| {
+        let seal = |how: &Seal<'_, Backend>| {
             // SAFETY: forwarded from this function's contract; key material was copied out
             // of the caller's memory before, so it may lie anywhere.
             unsafe {

@@ -1,6 +1,8 @@
 //! Unit tests of the C API, called from Rust as C would call it: every entry point, its misuse
 //! codes and its round trips.
 
+mod backend;
+
 use super::*;
 
 #[test]
@@ -42,6 +44,9 @@ fn only_provisioning_starts_from_an_empty_store() {
         iv: [9; MESHSEAL_IV_LEN],
         group_id: 1,
         epoch: 0,
+        privacy: 0,
+        privacy_key: [0; MESHSEAL_KEY_LEN],
+        aead: core::ptr::null(),
     };
     let mut cfg = meshseal_sender_config_default(3);
     cfg.reservation_block = 4;
@@ -89,6 +94,9 @@ fn group_keys(epoch: u16) -> MeshsealKeys {
         iv: [9; MESHSEAL_IV_LEN],
         group_id: 1,
         epoch,
+        privacy: 0,
+        privacy_key: [0; MESHSEAL_KEY_LEN],
+        aead: core::ptr::null(),
     }
 }
 
@@ -101,6 +109,11 @@ struct Member {
 
 impl Member {
     fn new(id: u32) -> Self {
+        Self::with_keys(id, group_keys(0))
+    }
+
+    /// A member whose sender and recipient use `keys` (whose `aead`, if set, outlives it).
+    fn with_keys(id: u32, keys: MeshsealKeys) -> Self {
         let mut m = Member {
             tx: Box::new(MeshsealSender {
                 opaque: [0; MESHSEAL_SENDER_WORDS],
@@ -110,7 +123,7 @@ impl Member {
             }),
             flash: Box::new(Flash(None)),
         };
-        let (keys, cfg) = (group_keys(0), meshseal_sender_config_default(id));
+        let cfg = meshseal_sender_config_default(id);
         let mut rcfg = meshseal_recipient_config_default(1, 9);
         rcfg.has_own_id = 1;
         rcfg.own_id = id;

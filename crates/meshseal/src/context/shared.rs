@@ -155,7 +155,11 @@ pub(super) fn open_body<A: AeadBackend>(
     if result.is_err() {
         body.fill(0);
     }
-    result.map_err(|_| Error::BadTag)
+    // A backend that failed gave no verdict on the frame: that is not a bad tag.
+    result.map_err(|e| match e {
+        Error::Backend => Error::Backend,
+        _ => Error::BadTag,
+    })
 }
 
 /// Encrypts `body` in place and writes the tag to `tag_out`; wipes `body` if the backend fails.
