@@ -284,10 +284,8 @@ fn a_platform_failure_is_refused_as_backend_and_nothing_is_released() {
             refused: [0; MESHSEAL_REASONS],
         };
         // SAFETY: an initialized recipient and a local.
-        assert_eq!(
-            unsafe { meshseal_recipient_stats(rx.rx(), &mut st) },
-            MeshsealResult::Ok
-        );
+        let r = unsafe { meshseal_recipient_stats(rx.rx(), &mut st) };
+        assert_eq!(r, MeshsealResult::Ok);
         assert_eq!(st.refused[MeshsealResult::Backend as usize - 1], 1);
         assert_eq!(st.refused[MeshsealResult::BadTag as usize - 1], 0);
 
