@@ -7,24 +7,8 @@
 # Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, dpkg-dev (apt-get source).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-work=${MBEDTLS_WORK:-/tmp/meshseal-mbedtls}
-mkdir -p "$work/lists" "$work/sources"
+. "$here/fetch.sh"
 cd "$work"
-if [ ! -d src ]; then
-    cat > sources/deb-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-    apt=(apt-get -o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/sources"
-         -o "Dir::State::Lists=$work/lists")
-    "${apt[@]}" update -qq
-    "${apt[@]}" source --download-only mbedtls
-    mkdir src && tar xzf mbedtls_*.orig.tar.gz -C src --strip-components=1
-fi
-version=$(ls mbedtls_*.dsc | sed 's/mbedtls_\(.*\)\.dsc/\1/')
 
 CC=arm-none-eabi-gcc
 CFLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections

@@ -114,6 +114,10 @@ size_t stack_high_water(void) {
 /* newlib's sbrk (libnosys) grows the heap from `end`; nothing else is needed. */
 
 __attribute__((noreturn)) void Reset_Handler(void) {
+    /* The FPU on (CPACR: CP10 and CP11 full access): code built for the hard-float ABI may use
+     * its registers anywhere, memcpy of 8-byte fields included. */
+    *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;
+    __asm__ volatile("dsb\n isb" ::: "memory");
     memcpy(&_sdata, &_sidata, (size_t)((char *)&_edata - (char *)&_sdata));
     memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
     sh_exit(main() == 0);

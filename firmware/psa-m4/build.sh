@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds and runs meshseal on PSA Crypto on a Cortex-M4 under QEMU (mps2-an386): the C API for
+# thumbv7em-none-eabihf without meshseal's own AES (no default features: every AES operation
+# goes through the platform callbacks; opt-level s, fat LTO, as ../c-m4), Mbed TLS 2.28 from
+# Debian's source with PSA (config.h), and two firmwares linked alike (arm-none-eabi-gcc -Os,
+# --gc-sections): baseline.c (PSA's AES-CCM alone) and main.c (meshseal on PSA: the frozen
+# vectors, a session, a replay, a tamper, a failing engine).
+# Prints each firmware's flash and static RAM and its run's line, then meshseal's marginal
+# flash and RAM (main minus baseline). Exit status non-zero if a build or a check fails.
+# Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, dpkg-dev (apt-get source).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$here/../..
+out=$root/target/psa-m4
+mkdir -p "$out"
+(cd "$root" &&
+ CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
+ CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
+ CARGO_TARGET_DIR=$out/cargo \
+     cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf \
+         --no-default-features --features panic-halt)
+lib=$out/cargo/thumbv7em-none-eabihf/release/libmeshseal_ffi.a
+python3 "$here/gen_vectors.py" "$root/crates/meshseal/tests/vectors" "$out/vectors.h"
+
+. "$here/../mbedtls-m4/fetch.sh"
+CC=arm-none-eabi-gcc
+CFLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections
+        -fdata-sections -std=c11 -Wall -Wextra -I"$here" -I"$work/src/include" -I"$out"
+        -I"$root/crates/meshseal-ffi/include" "-DMBEDTLS_CONFIG_FILE=\"config.h\"")
+mkdir -p "$out/obj"
+for c in "$work"/src/library/*.c; do
+    o=$out/obj/$(basename "$c" .c).o
+    [ "$o" -nt "$c" ] && [ "$o" -nt "$here/config.h" ] || "$CC" "${CFLAGS[@]}" -w -c "$c" -o "$o"
+done
+LDFLAGS=(-nostartfiles -T"$here/../mbedtls-m4/link.ld" -Wl,--gc-sections
+         -Wl,--wrap=calloc,--wrap=free --specs=nano.specs --specs=nosys.specs)
+startup=$here/../mbedtls-m4/startup.c
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/baseline.c" "$startup" "$out"/obj/*.o \
+    -o "$out/baseline.elf"
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/main.c" "$startup" "$out"/obj/*.o "$lib" \
+    -Wl,-Map="$out/main.map" -o "$out/main.elf"
+
+# The size build: main.c without the vectors and header privacy, contexts at their exact size.
+sizes=$(timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none \
+    -serial none -semihosting-config enable=on,target=native -kernel "$out/main.elf" 2>&1 || true)
+sender_bytes=$(sed -n 's/.* sender_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
+recipient_bytes=$(sed -n 's/.* recipient_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
+[ -n "$sender_bytes" ] && [ -n "$recipient_bytes" ] || { echo "psa-m4 main failed: $sizes" >&2; exit 1; }
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" -DSIZE_BUILD -DSENDER_BYTES="$sender_bytes" \
+    -DRECIPIENT_BYTES="$recipient_bytes" "$here/main.c" "$startup" "$out"/obj/*.o "$lib" \
+    -Wl,-Map="$out/size.map" -o "$out/size.elf"
+
+section() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'; }
+declare -A flash ram stack
+for fw in baseline main size; do
+    elf=$out/$fw.elf
+    flash[$fw]=$(( $(section "$elf" .text) + $(section "$elf" .rodata) + $(section "$elf" .ARM.exidx) + $(section "$elf" .data) ))
+    ram[$fw]=$(( $(section "$elf" .data) + $(section "$elf" .bss) ))
+    line=$(timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none \
+        -serial none -semihosting-config enable=on,target=native -icount shift=0 -kernel "$elf" 2>&1) ||
+        { echo "psa-m4 $fw failed: $line" >&2; exit 1; }
+    stack[$fw]=$(sed -n 's/.* stack=\([0-9]*\).*/\1/p' <<<"$line")
+    echo "psa-m4 $fw: flash=${flash[$fw]} data+bss=${ram[$fw]} $line"
+done
+# meshseal's marginal cost on a device that has PSA's AES-CCM: the size build minus the baseline.
+echo "psa-m4 marginal: flash=$(( flash[size] - flash[baseline] )) data+bss=$(( ram[size] - ram[baseline] )) stack=$(( stack[size] - stack[baseline] ))"
