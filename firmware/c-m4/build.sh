@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the C API for thumbv7em-none-eabihf (opt-level s, fat LTO), links it into the C
 # firmware of main.c with Debian's arm-none-eabi-gcc (-Os, --gc-sections) and runs it under
-# QEMU (mps2-an386).
+# QEMU (mps2-an386). MESHSEAL_FFI_FEATURES overrides the library's cargo feature flags
+# (default: `--features panic-halt` over the default features).
 # Prints the firmware's flash, the share of it taken by the library, and the run's report.
 # Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm.
 set -euo pipefail
@@ -16,7 +17,8 @@ mkdir -p "$out"
 CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
 CARGO_TARGET_DIR=$out/cargo \
-    cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf --features panic-halt
+    cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf \
+        ${MESHSEAL_FFI_FEATURES:---features panic-halt}
 lib=$out/cargo/thumbv7em-none-eabihf/release/libmeshseal_ffi.a
 FLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections
        -fdata-sections -std=c11 -Wall -Wextra -Werror -nostartfiles

@@ -9,8 +9,14 @@
 
 use core::ffi::c_void;
 
-#[cfg(feature = "software-aes")]
+#[cfg(feature = "privacy")]
 use meshseal::privacy::Private;
+
+/// The software AEAD: with the header-privacy key schedule when the feature is on.
+#[cfg(feature = "privacy")]
+type Software = Private<meshseal::RustCryptoCcm>;
+#[cfg(all(feature = "software-aes", not(feature = "privacy")))]
+type Software = meshseal::RustCryptoCcm;
 use meshseal::{AeadBackend, Error, GroupKeys, NONCE_LEN, TAG_LEN};
 
 use crate::raw::{self, Checked};
@@ -181,7 +187,7 @@ impl AeadBackend for Platform {
 pub(crate) enum Backend {
     /// RustCrypto AES-128-CCM-8, with header privacy when the keys ask for it.
     #[cfg(feature = "software-aes")]
-    Software(Private<meshseal::RustCryptoCcm>),
+    Software(Software),
     /// The platform's, through [`MeshsealAead`].
     Platform(Platform),
 }
@@ -269,7 +275,7 @@ pub(crate) unsafe fn core_keys(k: &MeshsealKeys) -> Checked<GroupKeys<Backend>> 
     Ok(GroupKeys::with_backend(backend, k.iv, k.group_id, k.epoch))
 }
 
-#[cfg(feature = "software-aes")]
+#[cfg(feature = "privacy")]
 fn software(k: &MeshsealKeys, private: bool) -> Checked<Backend> {
     let ccm = meshseal::RustCryptoCcm::new(&k.key);
     Ok(Backend::Software(if private {
@@ -277,6 +283,14 @@ fn software(k: &MeshsealKeys, private: bool) -> Checked<Backend> {
     } else {
         Private::off(ccm)
     }))
+}
+
+#[cfg(all(feature = "software-aes", not(feature = "privacy")))]
+fn software(k: &MeshsealKeys, private: bool) -> Checked<Backend> {
+    if private {
+        return Err(MeshsealResult::Unsupported);
+    }
+    Ok(Backend::Software(meshseal::RustCryptoCcm::new(&k.key)))
 }
 
 #[cfg(not(feature = "software-aes"))]
