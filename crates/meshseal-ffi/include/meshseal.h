@@ -1,4 +1,15 @@
-/* meshseal C API: compact AES-CCM frames for group traffic of sleepy mesh devices. */
+/* meshseal C API: compact AES-CCM frames for group traffic of sleepy mesh devices.
+ *
+ * Threads, interrupts, reentrancy. The library keeps no global or static mutable state: every
+ * call touches only the context and buffers passed to it (and the callbacks registered in
+ * them). Calls on different contexts may run concurrently, on any threads or in interrupt
+ * handlers. One context must not be used by two calls at once: serialize the calls on a
+ * context (a mutex, or a critical section when an interrupt handler shares it with the main
+ * loop); a call is not interruptible into the same context. Callbacks (counter store, replay
+ * state, platform AEAD) run synchronously inside the call that needs them, on its thread or
+ * handler, and must not call back into the library with the context they serve; a counter
+ * store callback may block on flash, so a seal may block as long as it does. Every function is
+ * reentrant in this sense; none allocates. */
 
 #ifndef MESHSEAL_H
 #define MESHSEAL_H

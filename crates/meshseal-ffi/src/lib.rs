@@ -8,7 +8,9 @@
 //! index), or a negative code for a misuse of the API (null or misaligned pointer, context not
 //! initialized, argument out of range).
 //!
-//! A context is used by one thread at a time; the library keeps no global state.
+//! A context is used by one call at a time (serialize calls on a context, with a critical
+//! section where an interrupt handler shares it); the library keeps no global state, so calls
+//! on different contexts may run concurrently. The header states the full rule.
 //!
 //! Sealing and opening each have one call with an options struct per call
 //! ([`meshseal_seal_with`] with [`MeshsealSeal`], [`meshseal_open_with`] with
