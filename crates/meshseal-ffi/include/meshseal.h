@@ -5,8 +5,8 @@
  * them). Calls on different contexts may run concurrently, on any threads or in interrupt
  * handlers. One context must not be used by two calls at once: serialize the calls on a
  * context (a mutex, or a critical section when an interrupt handler shares it with the main
- * loop); a call is not interruptible into the same context. Callbacks (counter store, replay
- * state, platform AEAD) run synchronously inside the call that needs them, on its thread or
+ * loop); a call is not interruptible into the same context. Callbacks (counter store,
+ * platform AEAD) run synchronously inside the call that needs them, on its thread or
  * handler, and must not call back into the library with the context they serve; a counter
  * store callback may block on flash, so a seal may block as long as it does. Every function is
  * reentrant in this sense; none allocates. */
@@ -143,6 +143,16 @@
  * Refusal reasons: `MeshsealStats::refused` has one counter per reason.
  */
 #define MESHSEAL_REASONS 25
+
+/**
+ * Restore a record as saved: it holds the state after the last accepted frame.
+ */
+#define MESHSEAL_RESTORE_EXACT 0
+
+/**
+ * Restore a record of any age: every window unverified (see the module documentation).
+ */
+#define MESHSEAL_RESTORE_UNVERIFIED 1
 
 /**
  * What a call did: `MESHSEAL_RESULT_OK`, a refusal (positive) or an API misuse (negative).
@@ -1248,6 +1258,34 @@ MeshsealResult meshseal_sender_counter(struct MeshsealSender *tx,
 MeshsealResult meshseal_sender_frame_len(struct MeshsealSender *tx,
                                          size_t payload_len,
                                          size_t *out_len);
+
+/**
+ * Writes `rx`'s replay state into `out` (`cap` bytes, [`MESHSEAL_STATE_MAX`] always suffice)
+ * and its length into `*out_len`. Keep it where it survives power loss; restore it with
+ * [`meshseal_recipient_restore`].
+ *
+ * # Safety
+ * `rx` points to an initialized recipient; `out` to `cap` writable bytes; `out_len` to a
+ * writable `size_t`.
+ */
+MeshsealResult meshseal_recipient_save(struct MeshsealRecipient *rx,
+                                       uint8_t *out,
+                                       size_t cap,
+                                       size_t *out_len);
+
+/**
+ * Restores a record saved by [`meshseal_recipient_save`] into `rx`, a recipient initialized
+ * with the same group and epoch that has opened nothing yet. `mode` is
+ * [`MESHSEAL_RESTORE_EXACT`] or [`MESHSEAL_RESTORE_UNVERIFIED`]. A record that does not
+ * parse, or that belongs to another group or epoch, is refused and nothing is restored.
+ *
+ * # Safety
+ * `rx` points to an initialized recipient; `state` to `len` readable bytes.
+ */
+MeshsealResult meshseal_recipient_restore(struct MeshsealRecipient *rx,
+                                          const uint8_t *state,
+                                          size_t len,
+                                          uint8_t mode);
 
 #ifdef __cplusplus
 }  // extern "C"

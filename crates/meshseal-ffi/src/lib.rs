@@ -57,6 +57,7 @@ mod raw;
 mod recipient;
 mod result;
 mod seal;
+mod state;
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +65,7 @@ pub use backend::{MeshsealAead, MeshsealAeadOpenFn, MeshsealAeadSealFn, Meshseal
 pub use recipient::*;
 pub use result::{meshseal_result_name, MeshsealResult, MESHSEAL_REASONS};
 pub use seal::*;
+pub use state::*;
 
 use backend::{core_keys, Backend};
 use raw::{bytes, bytes_mut, context, context_init, put, Checked};

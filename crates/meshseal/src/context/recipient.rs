@@ -343,6 +343,13 @@ where
         &self.replay
     }
 
+    /// The replay state, to restore persisted windows into (after a reboot). A window set back
+    /// to an older state lets the frames accepted since through again: restore only state
+    /// saved after the last accepted frame, or mark the windows unverified.
+    pub fn replay_store_mut(&mut self) -> &mut R {
+        &mut self.replay
+    }
+
     /// The keys in use.
     pub fn keys(&self) -> &GroupKeys<A> {
         &self.keys
