@@ -155,6 +155,11 @@
 #define MESHSEAL_RESTORE_UNVERIFIED 1
 
 /**
+ * Bytes of the largest record: every window of the table and every tracked repeat.
+ */
+#define MESHSEAL_STATE_MAX 460
+
+/**
  * What a call did: `MESHSEAL_RESULT_OK`, a refusal (positive) or an API misuse (negative).
  */
 enum MeshsealResult
