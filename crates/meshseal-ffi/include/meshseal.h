@@ -137,7 +137,17 @@
 /**
  * Words of storage in a [`MeshsealRecipient`].
  */
-#define MESHSEAL_RECIPIENT_WORDS 416
+#define MESHSEAL_RECIPIENT_WORDS 512
+
+/**
+ * Members a recipient can be told are removed (the most one rekey message names).
+ */
+#define MESHSEAL_MAX_REMOVED 16
+
+/**
+ * Length of a member's individual secret, under which its rekey messages are sealed.
+ */
+#define MESHSEAL_MEMBER_SECRET_LEN 32
 
 /**
  * Refusal reasons: `MeshsealStats::refused` has one counter per reason.
@@ -492,6 +502,30 @@ typedef int32_t (*MeshsealStoreFn)(void *user, uint64_t limit);
 typedef struct MESHSEAL_ALIGNED(16) MeshsealRecipient {
   uint64_t opaque[MESHSEAL_RECIPIENT_WORDS];
 } MeshsealRecipient;
+
+/**
+ * What a rekey message told this member.
+ */
+typedef struct MeshsealRekeyed {
+  /**
+   * The new epoch's keys, derived from the message's master secret (software AEAD:
+   * `aead` NULL; a platform imports `key` and sets `aead`). Clear with
+   * [`crate::meshseal_keys_clear`].
+   */
+  struct MeshsealKeys keys;
+  /**
+   * How long the previous epoch stays accepted, in the group's time unit.
+   */
+  uint32_t grace;
+  /**
+   * Members removed from the group: the first `removed_count` of `removed`.
+   */
+  uint32_t removed[MESHSEAL_MAX_REMOVED];
+  /**
+   * How many of `removed` are set.
+   */
+  uint8_t removed_count;
+} MeshsealRekeyed;
 
 /**
  * A frame's identity: its sender and full sequence number (what a response, a challenge or
@@ -960,6 +994,84 @@ MeshsealResult meshseal_sender_clear(struct MeshsealSender *tx);
  * `rx` is null or points to storage passed to [`meshseal_recipient_init`].
  */
 MeshsealResult meshseal_recipient_clear(struct MeshsealRecipient *rx);
+
+/**
+ * Opens the rekey message in `msg` (`len` bytes, decrypted in place and wiped) addressed to
+ * member `member` of group `group_id`, whose individual secret is `member_secret`
+ * ([`MESHSEAL_MEMBER_SECRET_LEN`] bytes) and which holds epoch `current_epoch`, and writes
+ * the new epoch's keys (with header privacy when `privacy` is 1), the grace period and the
+ * removed members into `*out`. Refusals: `UNKNOWN_SENDER` (another member's message),
+ * `REPLAY` (an epoch not newer than `current_epoch`), `BAD_TAG`, `MALFORMED`; `UNSUPPORTED`
+ * without the feature `hkdf`.
+ *
+ * # Safety
+ * `member_secret` points to 32 readable bytes, `msg` to `len` writable bytes, `out` to a
+ * writable `MeshsealRekeyed`.
+ */
+MeshsealResult meshseal_open_rekey(const uint8_t *member_secret,
+                                   uint32_t group_id,
+                                   uint32_t member,
+                                   uint16_t current_epoch,
+                                   uint8_t privacy,
+                                   uint8_t *msg,
+                                   size_t len,
+                                   struct MeshsealRekeyed *out);
+
+/**
+ * Moves a sender to a newer epoch's keys of the same group. Sequence numbers continue; the
+ * next frames carry the full number. `INVALID_CONFIG` for another group or an epoch that is
+ * not newer.
+ *
+ * # Safety
+ * `tx` points to an initialized sender; `keys` to a readable `MeshsealKeys` whose `aead` is
+ * null or readable.
+ */
+MeshsealResult meshseal_sender_rekey(struct MeshsealSender *tx, const struct MeshsealKeys *keys);
+
+/**
+ * Moves a recipient to a newer epoch's keys. With `has_grace` 1, the replaced epoch's frames
+ * stay accepted until [`meshseal_recipient_expire_epoch`] is called with a time after
+ * `grace_until` (the caller's clock, any unit); with 0 they are refused at once (what
+ * removing a compromised member needs). `INVALID_CONFIG` for another group, an epoch that is
+ * not newer, or a grace period between epochs 4·k apart (they share their bits on the wire).
+ *
+ * # Safety
+ * `rx` points to an initialized recipient; `keys` to a readable `MeshsealKeys` whose `aead`
+ * is null or readable.
+ */
+MeshsealResult meshseal_recipient_install_epoch(struct MeshsealRecipient *rx,
+                                                const struct MeshsealKeys *keys,
+                                                uint8_t has_grace,
+                                                uint64_t grace_until);
+
+/**
+ * Drops the previous epoch's keys once `now` is past their grace period; `*expired` (may be
+ * NULL) tells whether it did.
+ *
+ * # Safety
+ * `rx` points to an initialized recipient; `expired` is null or writable.
+ */
+MeshsealResult meshseal_recipient_expire_epoch(struct MeshsealRecipient *rx,
+                                               uint64_t now,
+                                               uint8_t *expired);
+
+/**
+ * Drops the previous epoch's keys now, whatever their grace period.
+ *
+ * # Safety
+ * `rx` points to an initialized recipient.
+ */
+MeshsealResult meshseal_recipient_retire_epoch(struct MeshsealRecipient *rx);
+
+/**
+ * Refuses member `id` from now on (`UNKNOWN_SENDER`), as a rekey message's removed list
+ * says. At most [`MESHSEAL_MAX_REMOVED`] members (`INVALID_CONFIG` beyond); removing one
+ * twice is harmless.
+ *
+ * # Safety
+ * `rx` points to an initialized recipient.
+ */
+MeshsealResult meshseal_recipient_remove_member(struct MeshsealRecipient *rx, uint32_t id);
 
 /**
  * Creates verified, empty replay state for `sender` (only before it sealed anything under

@@ -39,7 +39,6 @@ extern crate std;
 
 use core::cell::OnceCell;
 use core::ffi::c_void;
-use core::ops::RangeInclusive;
 
 use meshseal::counter::CounterStore;
 use meshseal::crypto::IV_LEN;
@@ -53,6 +52,7 @@ use meshseal::{
 use zeroize::Zeroize;
 
 mod backend;
+mod epochs;
 mod raw;
 mod recipient;
 mod result;
@@ -62,12 +62,18 @@ mod state;
 mod tests;
 
 pub use backend::{MeshsealAead, MeshsealAeadOpenFn, MeshsealAeadSealFn, MeshsealMaskFn};
+pub use epochs::{
+    meshseal_open_rekey, meshseal_recipient_expire_epoch, meshseal_recipient_install_epoch,
+    meshseal_recipient_remove_member, meshseal_recipient_retire_epoch, meshseal_sender_rekey,
+    MeshsealRekeyed, MESHSEAL_MAX_REMOVED, MESHSEAL_MEMBER_SECRET_LEN,
+};
 pub use recipient::*;
 pub use result::{meshseal_result_name, MeshsealResult, MESHSEAL_REASONS};
 pub use seal::*;
 pub use state::*;
 
 use backend::{core_keys, Backend};
+use epochs::Members;
 use raw::{bytes, bytes_mut, context, context_init, put, Checked};
 
 /// Replay windows a recipient holds at once (least recently used evicted beyond).
@@ -381,15 +387,15 @@ impl CounterStore for CallbackStore {
 }
 
 type SenderImpl = Sender<CallbackStore, Backend>;
-/// No previous-epoch slot: the C API has no rekey call yet, so the second key schedule's RAM is
-/// saved.
+/// A recipient of the C API: 16 peers, its members a range less the removed ones, and a slot
+/// for the previous epoch's keys through a grace period.
 type RecipientImpl =
-    Recipient<PeerTable<MESHSEAL_PEERS>, RangeInclusive<u32>, Backend, 1, meshseal::NoGrace>;
+    Recipient<PeerTable<MESHSEAL_PEERS>, Members, Backend, 1, meshseal::Grace<Backend>>;
 
 /// Words of storage in a [`MeshsealSender`].
 pub const MESHSEAL_SENDER_WORDS: usize = 208;
 /// Words of storage in a [`MeshsealRecipient`].
-pub const MESHSEAL_RECIPIENT_WORDS: usize = 416;
+pub const MESHSEAL_RECIPIENT_WORDS: usize = 512;
 
 /// Storage for a sender context: declare one (static or on the stack) and initialize it with
 /// [`meshseal_sender_init`] (or, once, for a newly provisioned identity, with
@@ -610,9 +616,7 @@ fn sender_config(c: &MeshsealSenderConfig) -> Checked<SenderConfig> {
     Ok(cfg)
 }
 
-fn recipient_config(
-    c: &MeshsealRecipientConfig,
-) -> Checked<(RecipientConfig, RangeInclusive<u32>)> {
+fn recipient_config(c: &MeshsealRecipientConfig) -> Checked<(RecipientConfig, Members)> {
     let order = match c.order {
         MESHSEAL_ORDER_WINDOW => OrderPolicy::Window,
         MESHSEAL_ORDER_STRICT => OrderPolicy::Strict,
@@ -625,7 +629,7 @@ fn recipient_config(
         own_id: (c.has_own_id != 0).then_some(c.own_id),
         order,
     };
-    Ok((cfg, c.first_member..=c.last_member))
+    Ok((cfg, Members::range(c.first_member, c.last_member)))
 }
 
 /// Boots a sender into `tx` from derived keys: loads the counter limit through `load` and
@@ -845,7 +849,7 @@ unsafe fn recipient_init(
     raw::check_slot::<RecipientImpl, _>(rx)?;
     let recipient: RecipientImpl =
         // SAFETY: forwarded from the caller's contract (`keys.aead` null or readable).
-        Recipient::new_without_grace(unsafe { core_keys(keys)? }, cfg, members, PeerTable::new());
+        Recipient::new(unsafe { core_keys(keys)? }, cfg, members, PeerTable::new());
     // SAFETY: `rx` was checked non-null and aligned; the caller guarantees it is writable
     // storage of the right size (checked at compile time against the slot).
     unsafe { context_init(rx, recipient) };

@@ -36,7 +36,8 @@ const REPEAT: usize = 16;
 /// Bytes of the largest record: every window of the table and every tracked repeat.
 pub const MESHSEAL_STATE_MAX: usize = 460;
 const _: () = assert!(
-    MESHSEAL_STATE_MAX == HEAD + MESHSEAL_PEERS * WINDOW + meshseal::context::TRACKED_REPEATS * REPEAT
+    MESHSEAL_STATE_MAX
+        == HEAD + MESHSEAL_PEERS * WINDOW + meshseal::context::TRACKED_REPEATS * REPEAT
 );
 
 /// Writes `rx`'s replay state into `out` (`cap` bytes, [`MESHSEAL_STATE_MAX`] always suffice)

@@ -2,6 +2,7 @@
 //! codes and its round trips.
 
 mod backend;
+mod epochs;
 mod state;
 
 use super::*;

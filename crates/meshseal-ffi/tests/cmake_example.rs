@@ -17,7 +17,10 @@ fn cmake_builds_the_examples_and_two_devices_runs() {
         .arg(root.join("examples/c"))
         .arg("-B")
         .arg(&build)
-        .arg(format!("-DMESHSEAL_CARGO_TARGET_DIR={}", cargo_dir.display()))
+        .arg(format!(
+            "-DMESHSEAL_CARGO_TARGET_DIR={}",
+            cargo_dir.display()
+        ))
         .status()
         .expect("cmake is installed (apt-get install cmake)");
     assert!(configure.success(), "cmake configure failed");
@@ -42,5 +45,8 @@ fn cmake_builds_the_examples_and_two_devices_runs() {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
     assert_eq!(stdout.matches("switches on").count(), 1, "{stdout}");
-    assert!(build.join("vectors").exists(), "the vector harness was not built");
+    assert!(
+        build.join("vectors").exists(),
+        "the vector harness was not built"
+    );
 }
