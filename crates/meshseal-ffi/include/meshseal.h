@@ -150,6 +150,21 @@
 #define MESHSEAL_MEMBER_SECRET_LEN 32
 
 /**
+ * Messages a reassembler holds in reassembly at once (the oldest is discarded beyond).
+ */
+#define MESHSEAL_REASSEMBLY_SLOTS 2
+
+/**
+ * Longest message a reassembler delivers, in bytes.
+ */
+#define MESHSEAL_MESSAGE_MAX 1024
+
+/**
+ * Words of storage in a [`MeshsealReassembler`].
+ */
+#define MESHSEAL_REASSEMBLER_WORDS 288
+
+/**
  * Refusal reasons: `MeshsealStats::refused` has one counter per reason.
  */
 #define MESHSEAL_REASONS 25
@@ -526,6 +541,20 @@ typedef struct MeshsealRekeyed {
    */
   uint8_t removed_count;
 } MeshsealRekeyed;
+
+/**
+ * Emits one frame of a message (to the radio, or a queue): `frame` holds `len` bytes, valid
+ * during the call only.
+ */
+typedef void (*MeshsealEmitFn)(void *user, const uint8_t *frame, size_t len);
+
+/**
+ * Storage for a reassembler: declare one and initialize it with
+ * [`meshseal_reassembler_init`]. Its contents are private.
+ */
+typedef struct MESHSEAL_ALIGNED(16) MeshsealReassembler {
+  uint64_t opaque[MESHSEAL_REASSEMBLER_WORDS];
+} MeshsealReassembler;
 
 /**
  * A frame's identity: its sender and full sequence number (what a response, a challenge or
@@ -1072,6 +1101,74 @@ MeshsealResult meshseal_recipient_retire_epoch(struct MeshsealRecipient *rx);
  * `rx` points to an initialized recipient.
  */
 MeshsealResult meshseal_recipient_remove_member(struct MeshsealRecipient *rx, uint32_t id);
+
+/**
+ * Seals `message` (`len` bytes) as one frame when it fits `mtu` bytes, else as up to 16
+ * fragments of at most `mtu` bytes, calling `emit` for each in order; `*frames` (may be NULL)
+ * gets their number. `scratch` (`scratch_len` ≥ `mtu` bytes) holds each frame while it is
+ * emitted. A message that needs more than 16 fragments is refused (`PAYLOAD_TOO_LARGE`)
+ * before any number is used.
+ *
+ * # Safety
+ * `tx` points to an initialized sender; `message` to `len` readable bytes; `scratch` to
+ * `scratch_len` writable bytes not overlapping `message`; `frames` is null or writable; `emit`
+ * must not call back into the library with `tx`.
+ */
+MeshsealResult meshseal_seal_message(struct MeshsealSender *tx,
+                                     const uint8_t *message,
+                                     size_t len,
+                                     size_t mtu,
+                                     uint8_t *scratch,
+                                     size_t scratch_len,
+                                     MeshsealEmitFn emit,
+                                     void *user,
+                                     size_t *frames);
+
+/**
+ * Initializes a reassembler in `r`: incomplete messages are discarded `timeout` after their
+ * first fragment (in the unit of the `now` passed to [`meshseal_open_message`]).
+ *
+ * # Safety
+ * `r` points to writable, 16-byte aligned storage of `sizeof(MeshsealReassembler)` bytes.
+ */
+MeshsealResult meshseal_reassembler_init(struct MeshsealReassembler *r, uint64_t timeout);
+
+/**
+ * Drops a reassembler context, wiping the message parts it holds.
+ *
+ * # Safety
+ * `r` is null or points to storage passed to [`meshseal_reassembler_init`].
+ */
+MeshsealResult meshseal_reassembler_clear(struct MeshsealReassembler *r);
+
+/**
+ * Opens `frame` as [`meshseal_open_with`] does (same options, same refusals) and delivers
+ * whole messages: a frame that is not a fragment is a message by itself; a fragment is kept
+ * in `r` until every fragment of its message verified, and only then is the message copied
+ * into `msg` (`msg_cap` bytes, at least [`MESHSEAL_MESSAGE_MAX`] and at least `frame_len`,
+ * else `BUFFER_TOO_SMALL` before anything is opened). `*complete` is 1 when `msg` holds a message (`*msg_len`
+ * bytes; `out->sender`, `out->freshness` describe it, fresh only if every fragment was, and
+ * `out->seq` is its first fragment's number), 0
+ * when a fragment was stored and nothing is delivered yet. A fragment that disagrees with its
+ * message (`FRAGMENT_MISMATCH`) or overflows the reassembler (`MESSAGE_TOO_LARGE`) discards
+ * the whole message.
+ *
+ * # Safety
+ * As for [`meshseal_open_with`]; `r` points to an initialized reassembler; `msg` to
+ * `msg_cap` writable bytes not overlapping `frame`; `msg_len` and `complete` to writable
+ * values.
+ */
+MeshsealResult meshseal_open_message(struct MeshsealRecipient *rx,
+                                     struct MeshsealReassembler *r,
+                                     uint8_t *frame,
+                                     size_t frame_len,
+                                     const struct MeshsealOpen *opts,
+                                     uint64_t now,
+                                     struct MeshsealOpened *out,
+                                     uint8_t *msg,
+                                     size_t msg_cap,
+                                     size_t *msg_len,
+                                     uint8_t *complete);
 
 /**
  * Creates verified, empty replay state for `sender` (only before it sealed anything under

@@ -53,6 +53,7 @@ use zeroize::Zeroize;
 
 mod backend;
 mod epochs;
+mod message;
 mod raw;
 mod recipient;
 mod result;
@@ -67,6 +68,7 @@ pub use epochs::{
     meshseal_recipient_remove_member, meshseal_recipient_retire_epoch, meshseal_sender_rekey,
     MeshsealRekeyed, MESHSEAL_MAX_REMOVED, MESHSEAL_MEMBER_SECRET_LEN,
 };
+pub use message::*;
 pub use recipient::*;
 pub use result::{meshseal_result_name, MeshsealResult, MESHSEAL_REASONS};
 pub use seal::*;

@@ -3,6 +3,7 @@
 
 mod backend;
 mod epochs;
+mod message;
 mod state;
 
 use super::*;
