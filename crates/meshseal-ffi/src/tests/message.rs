@@ -54,10 +54,8 @@ impl Receiver {
             opaque: [0; MESHSEAL_REASSEMBLER_WORDS],
         });
         // SAFETY: a boxed block.
-        assert_eq!(
-            unsafe { meshseal_reassembler_init(&mut *re, 100) },
-            MeshsealResult::Ok
-        );
+        let r = unsafe { meshseal_reassembler_init(&mut *re, 100) };
+        assert_eq!(r, MeshsealResult::Ok);
         Receiver {
             m: Member::new(2),
             re,
