@@ -879,6 +879,30 @@ MeshsealResult meshseal_derive_with(const uint8_t *secret,
                                     struct MeshsealKeys *out);
 
 /**
+ * Derives the pairwise keys member `own_id` shares with member `peer_id` in one group epoch
+ * (spec §17: HKDF-SHA256 over the master secret and X25519 of `own_secret` with
+ * `peer_public`, 32 bytes each) into `*out`, for [`MeshsealSeal::pairwise_keys`] and
+ * [`MeshsealPeerKeys::pairwise`]; both members derive the same keys. `INVALID_CONFIG` for
+ * equal ids, a secret out of range or a peer key of low order; `UNSUPPORTED` without the
+ * feature `pairwise`.
+ *
+ * # Safety
+ * `secret`/`salt` as for [`meshseal_derive`]; `own_secret` and `peer_public` point to 32
+ * readable bytes each; `out` to writable storage for a `MeshsealKeys`.
+ */
+MeshsealResult meshseal_derive_pairwise(const uint8_t *secret,
+                                        size_t secret_len,
+                                        const uint8_t *salt,
+                                        size_t salt_len,
+                                        uint32_t group_id,
+                                        uint16_t epoch,
+                                        uint32_t own_id,
+                                        const uint8_t *own_secret,
+                                        uint32_t peer_id,
+                                        const uint8_t *peer_public,
+                                        struct MeshsealKeys *out);
+
+/**
  * Overwrites key material with zeros.
  *
  * # Safety

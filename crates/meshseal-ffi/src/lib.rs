@@ -407,11 +407,29 @@ pub struct MeshsealSender {
     opaque: [u64; MESHSEAL_SENDER_WORDS],
 }
 
+impl MeshsealSender {
+    /// An uninitialized block (all zeros), for Rust code that hosts contexts.
+    pub const fn zeroed() -> Self {
+        MeshsealSender {
+            opaque: [0; MESHSEAL_SENDER_WORDS],
+        }
+    }
+}
+
 /// Storage for a recipient context: declare one and initialize it with
 /// [`meshseal_recipient_init`]. Its contents are private.
 #[repr(C, align(16))]
 pub struct MeshsealRecipient {
     opaque: [u64; MESHSEAL_RECIPIENT_WORDS],
+}
+
+impl MeshsealRecipient {
+    /// An uninitialized block (all zeros), for Rust code that hosts contexts.
+    pub const fn zeroed() -> Self {
+        MeshsealRecipient {
+            opaque: [0; MESHSEAL_RECIPIENT_WORDS],
+        }
+    }
 }
 
 raw::fits!(SenderImpl, MeshsealSender);
@@ -556,6 +574,104 @@ pub unsafe extern "C" fn meshseal_derive_with(
         keys.zeroize();
         r
     })
+}
+
+/// Derives the pairwise keys member `own_id` shares with member `peer_id` in one group epoch
+/// (spec §17: HKDF-SHA256 over the master secret and X25519 of `own_secret` with
+/// `peer_public`, 32 bytes each) into `*out`, for [`MeshsealSeal::pairwise_keys`] and
+/// [`MeshsealPeerKeys::pairwise`]; both members derive the same keys. `INVALID_CONFIG` for
+/// equal ids, a secret out of range or a peer key of low order; `UNSUPPORTED` without the
+/// feature `pairwise`.
+///
+/// # Safety
+/// `secret`/`salt` as for [`meshseal_derive`]; `own_secret` and `peer_public` point to 32
+/// readable bytes each; `out` to writable storage for a `MeshsealKeys`.
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_derive_pairwise(
+    secret: *const u8,
+    secret_len: size_t,
+    salt: *const u8,
+    salt_len: size_t,
+    group_id: u32,
+    epoch: u16,
+    own_id: u32,
+    own_secret: *const u8,
+    peer_id: u32,
+    peer_public: *const u8,
+    out: *mut MeshsealKeys,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (secret, salt, own, peer) = unsafe {
+            (
+                bytes(secret, secret_len)?,
+                bytes(salt, salt_len)?,
+                bytes(own_secret, 32)?,
+                bytes(peer_public, 32)?,
+            )
+        };
+        raw::check_out(out)?;
+        let mut keys = pairwise_keys(secret, salt, group_id, epoch, own_id, own, peer_id, peer)?;
+        // SAFETY: forwarded from this function's contract.
+        let r = unsafe { put(out, keys) };
+        keys.zeroize();
+        r
+    })
+}
+
+#[cfg(feature = "pairwise")]
+#[allow(clippy::too_many_arguments)]
+fn pairwise_keys(
+    secret: &[u8],
+    salt: &[u8],
+    group_id: u32,
+    epoch: u16,
+    own_id: u32,
+    own: &[u8],
+    peer_id: u32,
+    peer: &[u8],
+) -> Checked<MeshsealKeys> {
+    use meshseal::source::{X25519Public, X25519Secret};
+    let mut a = [0u8; 32];
+    a.copy_from_slice(own);
+    let own_secret = X25519Secret::from(a);
+    a.zeroize();
+    let mut b = [0u8; 32];
+    b.copy_from_slice(peer);
+    let d = meshseal::source::derive_pairwise_keys(
+        secret,
+        salt,
+        group_id,
+        epoch,
+        own_id,
+        &own_secret,
+        peer_id,
+        &X25519Public::from(b),
+    )?;
+    Ok(MeshsealKeys {
+        key: d.key,
+        iv: d.iv,
+        group_id,
+        epoch,
+        privacy: 0,
+        privacy_key: [0; MESHSEAL_KEY_LEN],
+        aead: core::ptr::null(),
+    })
+}
+
+#[cfg(not(feature = "pairwise"))]
+#[allow(clippy::too_many_arguments)]
+fn pairwise_keys(
+    _: &[u8],
+    _: &[u8],
+    _: u32,
+    _: u16,
+    _: u32,
+    _: &[u8],
+    _: u32,
+    _: &[u8],
+) -> Checked<MeshsealKeys> {
+    Err(MeshsealResult::Unsupported)
 }
 
 /// Overwrites key material with zeros.

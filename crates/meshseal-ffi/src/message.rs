@@ -32,6 +32,15 @@ pub struct MeshsealReassembler {
     pub(crate) opaque: [u64; MESHSEAL_REASSEMBLER_WORDS],
 }
 
+impl MeshsealReassembler {
+    /// An uninitialized block (all zeros), for Rust code that hosts contexts.
+    pub const fn zeroed() -> Self {
+        MeshsealReassembler {
+            opaque: [0; MESHSEAL_REASSEMBLER_WORDS],
+        }
+    }
+}
+
 impl raw::Block for MeshsealReassembler {
     const MAGIC: u32 = 0x4d53_524d; // "MSRM"
 }
