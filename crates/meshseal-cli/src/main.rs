@@ -59,7 +59,7 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cmd::oscore::OscoreCmd,
     },
-    /// Run every threat (T1–T13) as an attack against naive direct-AES schemes and meshseal.
+    /// Run every threat (T1–T15) as an attack against naive direct-AES schemes and meshseal.
     AttackLab(cmd::attack_lab::AttackLabArgs),
     /// Cost per message and months of battery: DTLS 1.2/1.3, OSCORE and meshseal compared.
     Compare(cmd::compare::CompareArgs),
