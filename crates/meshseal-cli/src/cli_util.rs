@@ -55,7 +55,7 @@ pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
                 "refused"
             };
             if json {
-                println!("{}", json!({"status": status, "reason": e.reason()}));
+                outln!("{}", json!({"status": status, "reason": e.reason()}));
             }
             eprintln!("refused: {} ({e})", e.reason());
             ExitCode::from(2)

@@ -485,7 +485,7 @@ pub fn group_rekey(a: RekeyArgs<'_>) -> Result<Outcome, CliError> {
     };
     write_group_file(&next, out)?;
     if a.json_out {
-        println!(
+        outln!(
             "{}",
             json!({
                 "status": "ok",
@@ -498,7 +498,7 @@ pub fn group_rekey(a: RekeyArgs<'_>) -> Result<Outcome, CliError> {
         );
     } else {
         for (m, f) in &frames {
-            println!("{m} {f}");
+            outln!("{m} {f}");
         }
     }
     eprintln!(
@@ -603,7 +603,7 @@ pub fn apply_rekey(
     );
     write_secret_file(&st.file("epoch.json"), &text)?;
     if json_out {
-        println!(
+        outln!(
             "{}",
             json!({"status": "rekeyed", "epoch": r.epoch, "previous_epoch": g.file.epoch,
                    "grace": r.grace, "removed": r.removed()})

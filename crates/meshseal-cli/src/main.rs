@@ -9,6 +9,8 @@
 //! input (hex, group file, state); 2 a frame refused by the protocol, with its reason on stderr
 //! and, with `--json`, as `{"status":"refused","reason":"<name>"}` on stdout.
 
+#[macro_use]
+mod out;
 mod cli_util;
 mod cmd;
 mod group;

@@ -52,9 +52,9 @@ pub fn attack_lab(args: AttackLabArgs) -> Result<Outcome, CliError> {
     if args.json {
         let text = serde_json::to_string_pretty(&report::json(&run))
             .map_err(|e| CliError(format!("json: {e}")))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{}", report::table(&run));
+        out!("{}", report::table(&run));
     }
     if let Some(path) = &args.report {
         std::fs::write(path, report::markdown(&run))

@@ -74,9 +74,9 @@ pub fn run(args: CompareArgs) -> Result<Outcome, CliError> {
     }
     if args.json {
         let v = serde_json::to_value(&cmp).map_err(|e| CliError(e.to_string()))?;
-        println!("{v:#}");
+        outln!("{v:#}");
     } else {
-        print!("{}", table(&cmp));
+        out!("{}", table(&cmp));
     }
     Ok(Outcome::Done)
 }

@@ -32,7 +32,7 @@ pub fn run(a: DemoArgs) -> Result<Outcome, CliError> {
         .map_err(|e| CliError::io("cannot find own executable".into(), e))?;
     let d = |p: &str| dir.join(p).display().to_string();
     let run = |args: &[&str]| -> Result<(i32, String), CliError> {
-        println!("$ meshseal {}", args.join(" "));
+        outln!("$ meshseal {}", args.join(" "));
         let out = std::process::Command::new(&exe)
             .args(args)
             .output()
@@ -42,12 +42,12 @@ pub fn run(a: DemoArgs) -> Result<Outcome, CliError> {
             .lines()
             .chain(String::from_utf8_lossy(&out.stderr).lines())
         {
-            println!("  {line}");
+            outln!("  {line}");
         }
         Ok((out.status.code().unwrap_or(-1), stdout))
     };
     let group = d("group.toml");
-    println!("1. Provision a group of three devices: 1 = controller, 2 = lamp, 3 = thermometer.");
+    outln!("1. Provision a group of three devices: 1 = controller, 2 = lamp, 3 = thermometer.");
     run(&[
         "group",
         "new",
@@ -94,23 +94,23 @@ pub fn run(a: DemoArgs) -> Result<Outcome, CliError> {
         ])?
         .0)
     };
-    println!("\n2. The controller seals \"lamp on\" (payload 01); the first frame after boot carries the full sequence number.");
+    outln!("\n2. The controller seals \"lamp on\" (payload 01); the first frame after boot carries the full sequence number.");
     let f1 = seal("01")?;
-    println!("\n3. The lamp opens it.");
+    outln!("\n3. The lamp opens it.");
     let c1 = open(&f1)?;
-    println!("\n4. Steady traffic: the next frame adds 10 bytes to its payload.");
+    outln!("\n4. Steady traffic: the next frame adds 10 bytes to its payload.");
     let f2 = seal("00")?;
     let c2 = open(&f2)?;
-    println!("\n5. An attacker replays the recorded \"lamp on\" frame: refused, exit code 2.");
+    outln!("\n5. An attacker replays the recorded \"lamp on\" frame: refused, exit code 2.");
     let c3 = open(&f1)?;
-    println!("\n6. An attacker flips a bit of a fresh frame: refused.");
+    outln!("\n6. An attacker flips a bit of a fresh frame: refused.");
     let mut t = parse_hex("frame", &seal("01")?)?;
     if let Some(b) = t.get_mut(2) {
         *b ^= 0x01;
     }
     let c4 = open(&hex::encode(t))?;
     let ok = (c1, c2, c3, c4) == (0, 0, 2, 2);
-    println!(
+    outln!(
         "\n{} (files in {})",
         if ok {
             "demo finished: accepted, accepted, replay refused, forgery refused"

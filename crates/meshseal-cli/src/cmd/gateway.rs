@@ -353,6 +353,6 @@ pub fn run_loadgen(a: LoadgenArgs) -> Result<Outcome, CliError> {
     .map_err(gw)?;
     let mut v = report.to_json();
     v["senders"] = json!(senders);
-    println!("{v}");
+    outln!("{v}");
     Ok(Outcome::Done)
 }

@@ -164,9 +164,9 @@ fn show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
         "policy": serde_json::to_value(&g.file.policy).unwrap_or(Value::Null),
     });
     if json_out {
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!(
+        outln!(
             "group {:?}: id {}, epoch {}, {} members{}",
             g.file.name,
             g.file.group_id,
@@ -179,7 +179,7 @@ fn show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
             }
         );
         for m in &g.file.members {
-            println!("  {:>10}  {}", m.id, m.name);
+            outln!("  {:>10}  {}", m.id, m.name);
         }
     }
     Ok(Outcome::Done)

@@ -166,7 +166,7 @@ fn inspect(
 
 fn print_fields(v: &Value, json_out: bool) {
     if json_out {
-        println!("{v}");
+        outln!("{v}");
     } else {
         let mut out = std::io::stdout().lock();
         if let Value::Object(map) = v {

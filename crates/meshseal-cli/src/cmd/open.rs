@@ -121,7 +121,7 @@ pub fn run(a: OpenArgs) -> Result<Outcome, CliError> {
             save_recipient(&g, a.receiver, &st, &rx)?;
             let challenge = hex::encode(&out[..n]);
             if a.json {
-                println!(
+                outln!(
                     "{}",
                     json!({
                         "status": "challenge",
@@ -131,7 +131,7 @@ pub fn run(a: OpenArgs) -> Result<Outcome, CliError> {
                     })
                 );
             } else {
-                println!("{challenge}");
+                outln!("{challenge}");
             }
             eprintln!(
                 "refused: stale (freshness unknown); answer with: meshseal seal --echo CHALLENGE"
@@ -185,9 +185,9 @@ pub fn run(a: OpenArgs) -> Result<Outcome, CliError> {
     let unknown = v["freshness"] != "fresh";
     save_recipient(&g, a.receiver, &st, &rx)?;
     if a.json {
-        println!("{v}");
+        outln!("{v}");
     } else if let Some(p) = v["payload"].as_str() {
-        println!("{p}");
+        outln!("{p}");
         if unknown {
             eprintln!("note: freshness unknown: no verified replay state for sender {} (provision the receiver at group creation)", v["sender"]);
         }

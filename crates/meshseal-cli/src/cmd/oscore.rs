@@ -417,7 +417,7 @@ fn pad8(b: &[u8]) -> [u8; 8] {
 }
 
 fn log(v: serde_json::Value) {
-    println!("{v}");
+    outln!("{v}");
 }
 
 fn empty(ty: MessageType, mid: u16) -> Vec<u8> {
@@ -620,12 +620,12 @@ fn client(
         Answer::Verified(rc, _, body) => {
             let ok = code::split(rc).0 == 2;
             if json_out {
-                println!(
+                outln!(
                     "{}",
                     json!({"status": if ok {"ok"} else {"error_response"}, "code": code_name(rc), "payload": hex::encode(&body)})
                 );
             } else {
-                println!("{}", hex::encode(&body));
+                outln!("{}", hex::encode(&body));
                 eprintln!("{}", code_name(rc));
             }
             Ok(if ok {
@@ -637,7 +637,7 @@ fn client(
         Answer::Refused(rc, diag) => {
             let diag = String::from_utf8_lossy(&diag).into_owned();
             if json_out {
-                println!(
+                outln!(
                     "{}",
                     json!({"status": "refused", "code": code_name(rc), "diagnostic": diag})
                 );
@@ -648,7 +648,7 @@ fn client(
         }
         Answer::Invalid(e) => {
             if json_out {
-                println!(
+                outln!(
                     "{}",
                     json!({"status": "invalid_response", "reason": e.reason()})
                 );

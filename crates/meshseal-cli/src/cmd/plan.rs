@@ -83,9 +83,9 @@ pub fn run(a: PlanArgs) -> Result<Outcome, CliError> {
             "lateness_bound_without_clock": null,
             "simulate": simulate,
         });
-        println!("{v:#}");
+        outln!("{v:#}");
     } else {
-        print!("{}", plan_summary(&a, &p, &radio.name, &simulate));
+        out!("{}", plan_summary(&a, &p, &radio.name, &simulate));
     }
     Ok(Outcome::Done)
 }

@@ -201,10 +201,10 @@ pub fn run(a: SealArgs) -> Result<Outcome, CliError> {
         if let Value::Object(m) = &mut v {
             m.extend(extra);
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
         for h in hexes {
-            println!("{h}");
+            outln!("{h}");
         }
     }
     Ok(Outcome::Done)

@@ -152,13 +152,15 @@ pub fn run(args: SimulateArgs) -> Result<Outcome, CliError> {
         if args.bench {
             v["bench"] = json!({"wall_seconds": wall, "deliveries_per_second": speed});
         }
-        println!("{v:#}");
+        outln!("{v:#}");
     } else {
-        print!("{}", summary(&report, &radio));
+        out!("{}", summary(&report, &radio));
         if args.bench {
-            println!(
+            outln!(
                 "speed: {} frame deliveries in {:.3} s = {:.0} deliveries/s (one core)",
-                report.hop_deliveries, wall, speed
+                report.hop_deliveries,
+                wall,
+                speed
             );
         }
     }
@@ -262,9 +264,9 @@ fn sleepy(args: &SimulateArgs, commands: u32) -> Result<(), CliError> {
             "synchronized": !args.unsynchronized,
             "report": r,
         });
-        println!("{v:#}");
+        outln!("{v:#}");
     } else {
-        print!("{}", sleepy_summary(args, &r, &radio.name));
+        out!("{}", sleepy_summary(args, &r, &radio.name));
     }
     Ok(())
 }
