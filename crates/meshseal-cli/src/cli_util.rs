@@ -40,13 +40,15 @@ pub enum Outcome {
     Refused(Error, bool),
     /// Refused as stale and answered with a challenge (already printed): exit 2.
     Challenged,
+    /// A frame shown by `inspect` whose tag did not verify (fields already printed): exit 2.
+    Inspected,
 }
 
 /// Reports a command's result and turns it into the exit code.
 pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::Challenged) => ExitCode::from(2),
+        Ok(Outcome::Challenged | Outcome::Inspected) => ExitCode::from(2),
         Ok(Outcome::Refused(e, json)) => {
             // An expected copy of a repeated frame is refused like a replay, but is no attack.
             let status = if e == Error::Duplicate {

@@ -160,8 +160,18 @@ fn inspect(
             }
         }
     }
+    // A frame whose tag was checked and did not verify is refused like `open` refuses it: the
+    // fields are shown, and the exit code is 2.
+    let refused = v["authentic"] == json!(false);
+    if refused {
+        v["status"] = json!("refused");
+    }
     print_fields(&v, json_out);
-    Ok(Outcome::Done)
+    Ok(if refused {
+        Outcome::Inspected
+    } else {
+        Outcome::Done
+    })
 }
 
 fn print_fields(v: &Value, json_out: bool) {

@@ -16,6 +16,8 @@ use crate::keys::{self, Keyring};
 use crate::member::{recipient_for, save_recipient, start_sender, verify_counter};
 use crate::state::{self, StateDir};
 
+/// Longest multi-fragment message `open` reassembles (and `seal --mtu` seals).
+pub const MAX_MESSAGE: usize = 16 * 1024;
 /// `meshseal open` options.
 #[derive(clap::Args)]
 pub struct OpenArgs {
@@ -257,7 +259,7 @@ fn reassemble(
         }
     };
     // Replay the stored fragments and the new one through the core's reassembler.
-    let mut re: Box<Reassembler<1, { 16 * 1024 }>> = Box::new(Reassembler::new(u64::MAX));
+    let mut re: Box<Reassembler<1, MAX_MESSAGE>> = Box::new(Reassembler::new(u64::MAX));
     let mut result = Ok(None);
     let stored = partial[entry].fragments.clone();
     for f in &stored {

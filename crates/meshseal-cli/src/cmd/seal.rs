@@ -175,8 +175,30 @@ pub fn run(a: SealArgs) -> Result<Outcome, CliError> {
         Some(Err(e)) => return Ok(Outcome::Refused(e, a.json)),
         None => {
             let mtu = a.mtu.unwrap_or(largest).min(largest);
-            if let Err(e) = tx.seal_message(&payload, mtu, &mut out, |f| frames.push(f.to_vec())) {
-                return Ok(Outcome::Refused(e, a.json));
+            let fragmented = tx.frame_len(payload.len()) > mtu;
+            if fragmented && payload.len() > super::open::MAX_MESSAGE {
+                return Err(CliError::usage(format!(
+                    "a message sent as fragments is at most {} bytes (what `open` reassembles); \
+                     this one is {}: send it without --mtu or split it",
+                    super::open::MAX_MESSAGE,
+                    payload.len()
+                )));
+            }
+            match tx.seal_message(&payload, mtu, &mut out, |f| frames.push(f.to_vec())) {
+                Ok(_) => {}
+                // The MTU is the caller's setting, refused before a number is used: exit 1.
+                Err(Error::BufferTooSmall) => {
+                    return Err(CliError::usage(format!(
+                        "--mtu {mtu} leaves no room for a fragment's payload"
+                    )))
+                }
+                Err(Error::PayloadTooLarge) => {
+                    return Err(CliError::usage(format!(
+                        "{} bytes need more than 16 fragments of at most {mtu} bytes: raise --mtu",
+                        payload.len()
+                    )))
+                }
+                Err(e) => return Ok(Outcome::Refused(e, a.json)),
             }
         }
     }
