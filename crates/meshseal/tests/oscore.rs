@@ -192,6 +192,14 @@ fn c4_c6_requests_protect_and_verify() {
             server.unprotect_request(&mut again).err(),
             Some(Error::Replay)
         );
+        // The same Partial IV under another key (here: a changed tag) is a decryption
+        // failure, not a replay: the window speaks only of requests whose tag verified.
+        let mut other = h(&r["protected"]);
+        *other.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            server.unprotect_request(&mut other).err(),
+            Some(Error::DecryptFailed)
+        );
     }
 }
 

@@ -265,7 +265,8 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
     }
 
     /// Verifies a request (§8.2) in place: kid and kid context must match the context, the
-    /// Partial IV must pass the replay window, the tag must verify. The window is advanced
+    /// tag must verify, the Partial IV must pass the replay window (judged after the tag, so a
+    /// request under another key is refused as a decryption failure). The window is advanced
     /// only then.
     pub fn unprotect_request<'b>(&mut self, buf: &'b mut [u8]) -> Result<Verified<'b>, Error> {
         let r = read_oscore(buf, self.ctx.id_context.as_deref())?;
@@ -281,9 +282,13 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
         // Only a verified window vouches for freshness (a window rebuilt from persisted parts
         // may say it is not).
         let trusted = self.window.as_ref().is_some_and(ReplayWindow::is_verified);
-        if let Some(w) = &self.window {
-            w.check(seq, OrderPolicy::Window).map_err(map_core)?;
-        }
+        // The window's verdict is given only for a request whose tag verifies: a request under
+        // another key is "Decryption failed" whatever its Partial IV, not "Replay detected",
+        // which would send its sender looking for a state problem it does not have.
+        let replayed = self
+            .window
+            .as_ref()
+            .and_then(|w| w.check(seq, OrderPolicy::Window).err());
         let mut id = RequestId {
             kid: self.ctx.recipient_id.clone(),
             piv,
@@ -291,6 +296,10 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
         };
         let nonce = cose::nonce(&self.ctx.common_iv, &self.ctx.recipient_id, &piv)?;
         let pt = open(&self.ctx.recipient, &nonce, &id, &mut buf[r.payload])?;
+        if let Some(e) = replayed {
+            pt.fill(0);
+            return Err(map_core(e));
+        }
         let fresh = match Inner::parse(pt) {
             Err(e) => {
                 pt.fill(0);
