@@ -196,3 +196,33 @@ fn bad_context_files_exit_1() {
     let (code, _, _) = client(&missing, 9, &[], "temp");
     assert_eq!(code, 1);
 }
+
+#[test]
+fn context_new_writes_a_matching_pair_that_talks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ctx");
+    let o = bin()
+        .args(["oscore", "context", "new", "--out-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    #[cfg(unix)]
+    for f in ["server.toml", "client.toml"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let mut s = Server::start(&out.join("server.toml"));
+    let (code, v, err) = client(&out.join("client.toml"), s.port, &[], "temp");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["code"], "2.05", "{v}");
+    assert_eq!(s.next_event()["path"], "/temp");
+    // A second pair never overwrites the first unless asked to.
+    let o = bin()
+        .args(["oscore", "context", "new", "--out-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+}

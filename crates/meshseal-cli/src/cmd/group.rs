@@ -16,8 +16,10 @@ use crate::{keys, registry};
 pub enum GroupCmd {
     /// Create a group file with fresh secrets and members 1..=N.
     New {
+        /// Number of members, given ids 1..=N.
         #[arg(long)]
         members: u32,
+        /// File to write (the group file, or the member's exported file).
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value = "meshseal-group")]
@@ -37,14 +39,17 @@ pub enum GroupCmd {
     },
     /// Validate a group file and print a summary (never the secret).
     Show {
+        /// The group file (from `meshseal group new`).
         #[arg(long)]
         group: PathBuf,
+        /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Move the group to its next key epoch: a new master secret, without the removed members;
     /// prints one rekey message (hex) per remaining member, which `open` applies.
     Rekey {
+        /// The group file (from `meshseal group new`).
         #[arg(long)]
         group: PathBuf,
         /// A member to remove (repeatable).
@@ -55,25 +60,32 @@ pub enum GroupCmd {
         /// its new state directory with the new group file (repeatable).
         #[arg(long)]
         rejoin: Vec<u32>,
+        /// File to write (the group file, or the member's exported file).
         #[arg(long)]
         out: PathBuf,
         /// Seconds the previous epoch stays accepted after a member switched.
         #[arg(long, default_value_t = 3600)]
         grace: u32,
+        /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+        /// Print the result as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Write the group file for one member's device: without the other members' individual
     /// secrets.
     Export {
+        /// The group file (from `meshseal group new`).
         #[arg(long)]
         group: PathBuf,
+        /// The member's sender id.
         #[arg(long)]
         member: u32,
+        /// File to write (the group file, or the member's exported file).
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
     },

@@ -19,11 +19,13 @@ use crate::group::Group;
 #[derive(clap::Args)]
 pub struct InspectArgs {
     pub frame: String,
+    /// The group file: unmasks private headers and verifies the tag (with --near); without it only lengths and clear fields are shown.
     #[arg(long)]
     pub group: Option<PathBuf>,
     /// Parse without a sender id field (implicit sender); --sender gives the id.
     #[arg(long)]
     pub implicit: bool,
+    /// The sender id supplied by the link layer (groups with implicit sender ids).
     #[arg(long)]
     pub sender: Option<u32>,
     /// The sequence number the receiver expects next, to rebuild a truncated number.
@@ -32,6 +34,7 @@ pub struct InspectArgs {
     /// For a response, challenge or echo: the frame it is bound to, as SENDER:SEQ.
     #[arg(long)]
     pub bound: Option<String>,
+    /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
     /// The frame comes from a group with header privacy and no group file is given: show only

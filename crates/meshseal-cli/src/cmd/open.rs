@@ -21,10 +21,13 @@ pub const MAX_MESSAGE: usize = 16 * 1024;
 /// `meshseal open` options.
 #[derive(clap::Args)]
 pub struct OpenArgs {
+    /// The group file (from `meshseal group new`).
     #[arg(long)]
     pub group: PathBuf,
+    /// This receiver's member id (its own frames are refused as reflected).
     #[arg(long)]
     pub receiver: u32,
+    /// The member's state directory (from `meshseal provision`): counter record, replay windows.
     #[arg(long)]
     pub state: PathBuf,
     /// The sender id supplied by the link layer (groups with implicit sender ids).
@@ -51,6 +54,7 @@ pub struct OpenArgs {
     /// another's name).
     #[arg(long)]
     pub require_source: bool,
+    /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
     /// A frame, or a rekey message for this member (applied to its state).

@@ -46,14 +46,21 @@ use crate::cli_util::{CliError, Outcome};
 pub enum OscoreCmd {
     /// Serve /temp (GET), /lamp (GET, PUT) and /echo (POST) over OSCORE.
     Server {
+        /// The OSCORE security context file (TOML; `meshseal oscore context new` writes a pair).
         #[arg(long)]
         context: PathBuf,
         /// Address to listen on, e.g. 127.0.0.1:5683.
         #[arg(long)]
         bind: String,
     },
+    /// Security context files.
+    Context {
+        #[command(subcommand)]
+        cmd: ContextCmd,
+    },
     /// Send one OSCORE request and print the verified response.
     Client {
+        /// The OSCORE security context file (TOML; `meshseal oscore context new` writes a pair).
         #[arg(long)]
         context: PathBuf,
         #[arg(long, default_value = "GET", value_parser = ["GET", "PUT", "POST", "DELETE"])]
@@ -75,6 +82,14 @@ pub enum OscoreCmd {
 pub fn run(cmd: OscoreCmd) -> Result<Outcome, CliError> {
     match cmd {
         OscoreCmd::Server { context, bind } => server(&context, &bind),
+        OscoreCmd::Context {
+            cmd:
+                ContextCmd::New {
+                    out_dir,
+                    id_context,
+                    force,
+                },
+        } => context_new(&out_dir, id_context.as_deref(), force),
         OscoreCmd::Client {
             context,
             method,
@@ -84,6 +99,62 @@ pub fn run(cmd: OscoreCmd) -> Result<Outcome, CliError> {
             uri,
         } => client(&context, &method, &payload, json, timeout, &uri),
     }
+}
+
+#[derive(Subcommand)]
+pub enum ContextCmd {
+    /// Write a matching pair of context files, `server.toml` and `client.toml`, with a fresh
+    /// random master secret (16 bytes) and salt (8 bytes), sender ids "01" (server) and ""
+    /// (client), and state directories beside them (created on first use). Files are 0600.
+    New {
+        /// Directory to write the two files into (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// An ID Context (hex) both contexts carry, optional.
+        #[arg(long)]
+        id_context: Option<String>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Writes a matching server and client context pair.
+fn context_new(dir: &Path, id_context: Option<&str>, force: bool) -> Result<Outcome, CliError> {
+    if let Some(c) = id_context {
+        unhex("--id-context", c)?;
+    }
+    let (server, client) = (dir.join("server.toml"), dir.join("client.toml"));
+    for p in [&server, &client] {
+        if p.exists() && !force {
+            return Err(CliError::usage(format!(
+                "{} exists (use --force to overwrite)",
+                p.display()
+            )));
+        }
+    }
+    fs::create_dir_all(dir)
+        .map_err(|e| CliError::io(format!("cannot create {}", dir.display()), e))?;
+    let secret = Zeroizing::new(hex::encode(random::<16>()?));
+    let salt = hex::encode(random::<8>()?);
+    let id_line = id_context
+        .map(|c| format!("id_context = \"{c}\"\n"))
+        .unwrap_or_default();
+    for (path, sender, recipient, state) in [
+        (&server, "01", "", "server-state"),
+        (&client, "", "01", "client-state"),
+    ] {
+        let text = Zeroizing::new(format!(
+            "# OSCORE security context ({}); as sensitive as the key. Written by `meshseal \
+             oscore context new`.\nmaster_secret = \"{}\"\nmaster_salt = \"{salt}\"\n\
+             sender_id = \"{sender}\"\nrecipient_id = \"{recipient}\"\n{id_line}state = \"{state}\"\n",
+            path.file_stem().and_then(|s| s.to_str()).unwrap_or("context"),
+            secret.as_str(),
+        ));
+        crate::keys::write_secret_file(path, &text)?;
+    }
+    eprintln!("wrote {} and {}", server.display(), client.display());
+    Ok(Outcome::Done)
 }
 
 #[derive(Deserialize)]

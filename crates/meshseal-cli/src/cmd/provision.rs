@@ -15,10 +15,13 @@ use crate::{keys, registry};
 /// `meshseal provision` options.
 #[derive(clap::Args)]
 pub struct ProvisionArgs {
+    /// The group file (from `meshseal group new`).
     #[arg(long)]
     group: PathBuf,
+    /// The member to provision (its sender id).
     #[arg(long)]
     member: u32,
+    /// The state directory to create for it.
     #[arg(long)]
     state: PathBuf,
     /// The member's identity file (private keys); default: the one `group new` wrote

@@ -20,10 +20,13 @@ use crate::state::StateDir;
 /// `meshseal seal` options.
 #[derive(clap::Args)]
 pub struct SealArgs {
+    /// The group file (from `meshseal group new`).
     #[arg(long)]
     pub group: PathBuf,
+    /// This member's sender id (the one its state directory was provisioned for).
     #[arg(long)]
     pub sender: u32,
+    /// The member's state directory (from `meshseal provision`): counter record, replay windows.
     #[arg(long)]
     pub state: PathBuf,
     /// Payload as hex; without it the payload is read from stdin.
@@ -53,6 +56,7 @@ pub struct SealArgs {
     /// starts at that coarse time (seconds) and bounds how late a copy may act.
     #[arg(long, requires = "repeat", value_parser = parse_window)]
     pub window: Option<u8>,
+    /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
