@@ -44,6 +44,23 @@ pub enum Outcome {
     Inspected,
 }
 
+/// What a user can do about a refusal that is not an attack.
+fn hint(e: Error) -> Option<&'static str> {
+    match e {
+        Error::Unsynchronized => Some(
+            "this receiver holds no replay state for the sender, so a frame with a truncated \
+             sequence number cannot be placed; the sender's next full-length frame synchronizes \
+             it (every sender sends one at least once per `full_every` frames of the group's \
+             policy, 16 by default; after a rekey its first 16 frames are all full-length)",
+        ),
+        Error::Stale => Some(
+            "authentic, but its freshness is unknown where the traffic class demands it: \
+             answer with a challenge and act on its echo (`open --class actuation` does so)",
+        ),
+        _ => None,
+    }
+}
+
 /// Reports a command's result and turns it into the exit code.
 pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
     match result {
@@ -56,10 +73,18 @@ pub fn exit_code(result: Result<Outcome, CliError>) -> ExitCode {
             } else {
                 "refused"
             };
+            let hint = hint(e);
             if json {
-                outln!("{}", json!({"status": status, "reason": e.reason()}));
+                let mut v = json!({"status": status, "reason": e.reason()});
+                if let Some(h) = hint {
+                    v["hint"] = json!(h);
+                }
+                outln!("{v}");
             }
             eprintln!("refused: {} ({e})", e.reason());
+            if let Some(h) = hint {
+                eprintln!("hint: {h}");
+            }
             ExitCode::from(2)
         }
         Err(CliError(msg)) => {

@@ -122,3 +122,32 @@ fn an_impossible_mtu_or_message_is_bad_input_and_uses_no_number() {
     let o = seal_stdin(&e, &vec![0u8; 16_384], "1200");
     assert_eq!(code(&o), 0, "{o:?}");
 }
+
+#[test]
+fn an_unsynchronized_refusal_says_what_happens_next() {
+    let e = Env::new("3");
+    e.provision("1", "s1");
+    e.provision_without_windows("2", "s2");
+    // The first frame carries the full number; a later one does not.
+    e.seal("1", "s1", "01");
+    let short = e.seal("1", "s1", "02");
+    let o = run(&[
+        "open",
+        "--group",
+        &e.group(),
+        "--receiver",
+        "2",
+        "--state",
+        &e.p("s2"),
+        "--json",
+        &short,
+    ]);
+    assert_eq!(code(&o), 2, "{o:?}");
+    let v = json(&o);
+    assert_eq!(v["reason"], "unsynchronized");
+    assert!(
+        v["hint"].as_str().unwrap().contains("full-length frame"),
+        "{v}"
+    );
+    assert!(stderr(&o).contains("hint:"), "{}", stderr(&o));
+}
