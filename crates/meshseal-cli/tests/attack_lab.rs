@@ -167,3 +167,39 @@ fn bad_filters_exit_1() {
     assert_eq!(lab(&["--threat", "T16"]).status.code(), Some(1));
     assert_eq!(lab(&["--scheme", "rot13"]).status.code(), Some(1));
 }
+
+#[test]
+fn the_screen_marks_expected_breaks_explains_columns_and_shortens_evidence() {
+    let o = lab(&[
+        "--threat",
+        "T1,T13",
+        "--scheme",
+        "aes-ecb,meshseal,meshseal-private",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = String::from_utf8(o.stdout).unwrap();
+    let row = |t: &str| out.lines().find(|l| l.starts_with(t)).unwrap().to_owned();
+    // ECB breaks T1 by design; meshseal's group mode breaks T13 by design; held stays plain.
+    assert!(row("T1 ").contains("BROKEN*"), "{out}");
+    assert!(
+        row("T13")
+            .split_whitespace()
+            .filter(|c| *c == "BROKEN*")
+            .count()
+            == 2,
+        "{out}"
+    );
+    assert!(row("T13").ends_with("held"), "{out}");
+    assert!(out.contains("* broken by the scheme's own design"), "{out}");
+    assert!(
+        out.contains("ms-private meshseal, recommended profile"),
+        "{out}"
+    );
+    let evidence = out.split("evidence (").nth(1).unwrap();
+    assert!(
+        evidence
+            .lines()
+            .all(|l| l.chars().count() <= 2 + 10 + 1 + 7 + 1 + 200),
+        "{evidence}"
+    );
+}

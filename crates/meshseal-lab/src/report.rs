@@ -40,11 +40,40 @@ fn cell(f: &Finding) -> String {
         Verdict::Held => "held",
         Verdict::NotApplicable => "n/a",
     };
-    if f.matches() {
-        v.to_string()
-    } else {
-        format!("{v}!")
+    match (f.matches(), f.result) {
+        // Broken by the scheme's own design, as its column predicts.
+        (true, Verdict::Broken) => format!("{v}*"),
+        (true, _) => v.to_string(),
+        (false, _) => format!("{v}!"),
     }
+}
+
+/// What each column is, for the screen's legend.
+fn legend(id: &str) -> &'static str {
+    match id {
+        "aes-ecb" => "AES-ECB",
+        "aes-cbc-fixed-iv" => "AES-CBC, fixed IV",
+        "aes-cbc-random-iv" => "AES-CBC, random IV",
+        "aes-ctr-boot-counter" => "AES-CTR, counter from boot",
+        "aes-ccm-no-sender-id" => "AES-CCM, nonce without sender id",
+        "aes-ccm-no-replay-window" => "AES-CCM, no replay window",
+        "customer" => "the customer's first proposal",
+        "meshseal" => "meshseal, plain group mode",
+        "meshseal-strong" => "meshseal, signed commands + rekey on removal",
+        "meshseal-private" => "meshseal, recommended profile: ms-strong + header privacy",
+        _ => "",
+    }
+}
+
+/// Longest evidence line on screen; `--report` keeps the whole text.
+const EVIDENCE_WIDTH: usize = 200;
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= EVIDENCE_WIDTH {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(EVIDENCE_WIDTH - 1).collect();
+    format!("{cut}…")
 }
 
 fn trim_end(s: &mut String) {
@@ -371,13 +400,31 @@ pub fn table(run: &LabRun) -> String {
         trim_end(&mut out);
         let _ = writeln!(out);
     }
+    let _ = writeln!(
+        out,
+        "\n* broken by the scheme's own design, as its column predicts; ! a result that differs \
+         from the prediction (a failure)"
+    );
+    let _ = writeln!(out, "columns:");
+    for (id, _) in &run.schemes {
+        let _ = writeln!(out, "  {:<10} {}", label(id), legend(id));
+    }
     let _ = writeln!(out, "\n{}", summary_line(run));
-    let _ = writeln!(out, "\nevidence:");
+    let _ = writeln!(
+        out,
+        "\nevidence (lines shortened to {EVIDENCE_WIDTH} characters; --report FILE.md keeps them whole):"
+    );
     for &t in &run.threats {
         let _ = writeln!(out, "{} {}", t.id(), t.title());
         for (id, _) in &run.schemes {
             if let Some(f) = run.get(id, t) {
-                let _ = writeln!(out, "  {:<10} {:<7} {}", label(id), cell(f), f.evidence);
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {:<7} {}",
+                    label(id),
+                    cell(f),
+                    shorten(&f.evidence)
+                );
             }
         }
     }
