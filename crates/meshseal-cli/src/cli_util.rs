@@ -101,17 +101,39 @@ pub fn parse_hex(what: &str, s: &str) -> Result<Vec<u8>, CliError> {
 }
 
 /// A payload given as `--hex`, or else the raw bytes on stdin.
-pub fn read_payload(hex: Option<&str>) -> Result<Vec<u8>, CliError> {
-    match hex {
-        Some(h) => parse_hex("--hex payload", h),
-        None => {
-            let mut b = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut b)
-                .map_err(|e| CliError::io("cannot read stdin".into(), e))?;
-            Ok(b)
+pub fn read_payload(
+    hex: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<u8>, CliError> {
+    match (hex, file) {
+        (Some(_), Some(_)) => Err(CliError::usage(
+            "give the payload as --hex or --in, not both".into(),
+        )),
+        (Some("-"), None) | (None, None) => read_bounded_payload(std::io::stdin().lock(), "stdin"),
+        (Some(h), None) => parse_hex("--hex payload", h),
+        (None, Some(path)) => {
+            let f = std::fs::File::open(path)
+                .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?;
+            read_bounded_payload(f, &path.display().to_string())
         }
     }
+}
+
+/// Largest payload a command reads: one frame's (a message sent as fragments is smaller still).
+pub const MAX_PAYLOAD_INPUT: usize = 65_535;
+
+/// Reads at most [`MAX_PAYLOAD_INPUT`] bytes, refusing more without reading them all.
+fn read_bounded_payload(r: impl Read, what: &str) -> Result<Vec<u8>, CliError> {
+    let mut b = Vec::new();
+    r.take(MAX_PAYLOAD_INPUT as u64 + 1)
+        .read_to_end(&mut b)
+        .map_err(|e| CliError::io(format!("cannot read {what}"), e))?;
+    if b.len() > MAX_PAYLOAD_INPUT {
+        return Err(CliError::usage(format!(
+            "the payload on {what} is over {MAX_PAYLOAD_INPUT} bytes, the most one frame carries"
+        )));
+    }
+    Ok(b)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
@@ -144,6 +166,16 @@ pub fn parse_interval(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("interval must be positive, found {s:?}"))
     }
+}
+
+/// A duration that may be under a second (`20ms`, `1.5s`): a bare number is refused, since
+/// `--listen 20` could mean 20 ms or 20 s.
+pub fn parse_short_duration(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.parse::<f64>().is_ok() && t.parse::<f64>().ok() != Some(0.0) {
+        return Err(format!("give a unit: {t}ms or {t}s"));
+    }
+    parse_duration_or_zero(s)
 }
 
 /// A duration like `parse_interval`, which also accepts zero.

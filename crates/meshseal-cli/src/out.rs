@@ -32,6 +32,18 @@ pub fn write(args: fmt::Arguments<'_>, newline: bool) {
     }
 }
 
+/// Raw bytes to stdout (an opened payload), with the same closed-pipe rule.
+pub fn write_bytes(bytes: &[u8]) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(io::stderr(), "error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// `println!` for commands: a closed pipe ends the command quietly.
 macro_rules! outln {
     () => {

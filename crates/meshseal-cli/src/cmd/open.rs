@@ -57,6 +57,10 @@ pub struct OpenArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Write the opened payload's raw bytes to stdout instead of hex (for text or binary
+    /// payloads piped on).
+    #[arg(long, conflicts_with = "json")]
+    pub raw: bool,
     /// A frame, or a rekey message for this member (applied to its state).
     pub frame: String,
 }
@@ -193,7 +197,12 @@ pub fn run(a: OpenArgs) -> Result<Outcome, CliError> {
     if a.json {
         outln!("{v}");
     } else if let Some(p) = v["payload"].as_str() {
-        outln!("{p}");
+        if a.raw {
+            let bytes = hex::decode(p).map_err(|e| CliError::usage(format!("internal: {e}")))?;
+            crate::out::write_bytes(&bytes);
+        } else {
+            outln!("{p}");
+        }
         if unknown {
             eprintln!("note: freshness unknown: no verified replay state for sender {} (provision the receiver at group creation)", v["sender"]);
         }

@@ -9,7 +9,7 @@ use meshseal_cost::energy::radio_energy;
 use meshseal_sim::plan::{plan, Plan, PlanRequest, SleepyLink};
 use serde_json::json;
 
-use crate::cli_util::{micros, parse_duration_or_zero, parse_interval, CliError, Outcome};
+use crate::cli_util::{micros, parse_interval, parse_short_duration, CliError, Outcome};
 
 /// `meshseal plan` options.
 #[derive(clap::Args, Debug)]
@@ -17,8 +17,8 @@ pub struct PlanArgs {
     /// Time between two wake-ups of the receiver (e.g. 60s, 500ms).
     #[arg(long, value_parser = parse_interval)]
     pub wake: f64,
-    /// How long the receiver listens after each wake-up (e.g. 20ms).
-    #[arg(long, value_parser = parse_interval)]
+    /// How long the receiver listens after each wake-up, with its unit (e.g. 20ms).
+    #[arg(long, value_parser = parse_short_duration)]
     pub listen: f64,
     /// Probability that the link loses one copy.
     #[arg(long)]
@@ -28,7 +28,7 @@ pub struct PlanArgs {
     pub target: f64,
     /// Width of the error of the controller's estimate of a wake-up time (clock drift since
     /// the last synchronisation), e.g. 10ms; 0: known exactly.
-    #[arg(long, default_value = "0ms", value_parser = parse_duration_or_zero)]
+    #[arg(long, default_value = "0ms", value_parser = parse_short_duration)]
     pub jitter: f64,
     /// Command payload in bytes.
     #[arg(long, default_value_t = 4)]

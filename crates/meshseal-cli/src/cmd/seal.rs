@@ -29,9 +29,14 @@ pub struct SealArgs {
     /// The member's state directory (from `meshseal provision`): counter record, replay windows.
     #[arg(long)]
     pub state: PathBuf,
-    /// Payload as hex; without it the payload is read from stdin.
+    /// Payload as hex (`-`: raw bytes from stdin); without it and --in the payload is read
+    /// from stdin. Payloads on the command line show in `ps` and shell history: prefer --in
+    /// or stdin for secrets.
     #[arg(long)]
     pub hex: Option<String>,
+    /// Payload as raw bytes from this file.
+    #[arg(long = "in", value_name = "FILE", conflicts_with = "hex")]
+    pub input: Option<PathBuf>,
     /// Largest frame on the link: a larger message is sent as fragments (one hex per line).
     #[arg(long)]
     pub mtu: Option<usize>,
@@ -69,7 +74,7 @@ pub fn run(a: SealArgs) -> Result<Outcome, CliError> {
         .map(|(copies, window)| Repeat { copies, window });
     let g = Group::load(&a.group)?;
     g.require_member(a.sender, "sender")?;
-    let payload = read_payload(a.hex.as_deref())?;
+    let payload = read_payload(a.hex.as_deref(), a.input.as_deref())?;
     let challenge = a
         .echo
         .as_deref()

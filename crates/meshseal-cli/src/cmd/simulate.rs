@@ -16,7 +16,7 @@ use meshseal_sim::{Attack, Config, ReceiverKind, Report};
 use serde_json::json;
 
 use crate::cli_util::{
-    micros, parse_duration_or_zero, parse_interval, parse_window_s, CliError, Outcome,
+    micros, parse_interval, parse_short_duration, parse_window_s, CliError, Outcome,
 };
 
 /// `meshseal simulate` options.
@@ -88,10 +88,10 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "60s", requires = "commands", value_parser = parse_interval)]
     pub wake: f64,
     /// Sleepy mode: how long a receiver listens after each wake-up.
-    #[arg(long, default_value = "20ms", requires = "commands", value_parser = parse_interval)]
+    #[arg(long, default_value = "20ms", requires = "commands", value_parser = parse_short_duration)]
     pub listen: f64,
     /// Sleepy mode: width of the error of the controller's estimate of a wake-up (e.g. 10ms).
-    #[arg(long, default_value = "0ms", requires = "commands", value_parser = parse_duration_or_zero)]
+    #[arg(long, default_value = "0ms", requires = "commands", value_parser = parse_short_duration)]
     pub jitter: f64,
     /// Sleepy mode: receivers (commands go to each in turn).
     #[arg(long, default_value_t = 1, requires = "commands")]
