@@ -171,7 +171,11 @@ impl Gateway {
                 .recv_timeout(until.saturating_duration_since(Instant::now()))
             {
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["received"].as_u64().is_some_and(|r| r >= n) {
+                    // Every datagram received and judged: a batch is counted as received
+                    // before its verdicts are, so waiting on `received` alone races them.
+                    let judged = v["accepted"].as_u64().unwrap_or(0)
+                        + v["refused_total"].as_u64().unwrap_or(0);
+                    if v["received"].as_u64().is_some_and(|r| r >= n) && judged >= n {
                         return v;
                     }
                 }
