@@ -115,3 +115,39 @@ fn a_sub_second_duration_needs_a_unit() {
     ]);
     assert_eq!(code(&o), 0, "{o:?}");
 }
+
+#[test]
+fn a_grace_period_takes_a_unit_or_bare_seconds() {
+    let e = Env::new("3");
+    for (grace, secs, out) in [("10m", 600, "g1.toml"), ("900", 900, "g2.toml")] {
+        let o = run(&[
+            "group",
+            "rekey",
+            "--group",
+            &e.group(),
+            "--remove",
+            "3",
+            "--out",
+            &e.p(out),
+            "--grace",
+            grace,
+            "--json",
+        ]);
+        assert_eq!(code(&o), 0, "{o:?}");
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["grace"], secs, "{v}");
+    }
+    let o = run(&[
+        "group",
+        "rekey",
+        "--group",
+        &e.group(),
+        "--remove",
+        "3",
+        "--out",
+        &e.p("g3.toml"),
+        "--grace",
+        "1.5s",
+    ]);
+    assert_eq!(code(&o), 1, "{o:?}");
+}

@@ -63,8 +63,9 @@ pub enum GroupCmd {
         /// File to write (the group file, or the member's exported file).
         #[arg(long)]
         out: PathBuf,
-        /// Seconds the previous epoch stays accepted after a member switched.
-        #[arg(long, default_value_t = 3600)]
+        /// How long the previous epoch stays accepted after a member switched: 3600 or 1h,
+        /// 600s, 10m (a bare number is seconds).
+        #[arg(long, default_value = "3600", value_parser = parse_grace)]
         grace: u32,
         /// Overwrite an existing file.
         #[arg(long)]
@@ -195,4 +196,13 @@ fn show(path: &Path, json_out: bool) -> Result<Outcome, CliError> {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// A grace period in whole seconds: a bare number (seconds, as before) or with a unit.
+fn parse_grace(s: &str) -> Result<u32, String> {
+    let v = crate::cli_util::parse_duration_or_zero(s)?;
+    if v.fract() != 0.0 || v > f64::from(u32::MAX) {
+        return Err(format!("grace must be whole seconds, found {s:?}"));
+    }
+    Ok(v as u32)
 }

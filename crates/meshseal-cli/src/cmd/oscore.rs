@@ -65,8 +65,8 @@ pub enum OscoreCmd {
         context: PathBuf,
         #[arg(long, default_value = "GET", value_parser = ["GET", "PUT", "POST", "DELETE"])]
         method: String,
-        /// Request payload as hex.
-        #[arg(long, default_value = "")]
+        /// Request payload as hex (named like `seal --hex`; `--payload` is kept as an alias).
+        #[arg(long = "hex", alias = "payload", default_value = "")]
         payload: String,
         /// Print {"status":..,"code":..,"payload":HEX} instead of the payload.
         #[arg(long)]
