@@ -4,7 +4,8 @@
 #       [RUST_TARGET <triple>]        # e.g. thumbv7em-none-eabihf; default: the host
 #       [PROFILE release|debug]       # default: release
 #       [NO_DEFAULT_FEATURES]         # e.g. a platform-AEAD-only build
-#       [FEATURES <feature>...])      # e.g. panic-halt signed
+#       [FEATURES <feature>...]       # e.g. panic-halt signed
+#       [CARGO_ENV <VAR=value>...])   # e.g. CARGO_PROFILE_RELEASE_OPT_LEVEL=s for size
 #
 # builds libmeshseal_ffi.a with cargo (every build: cargo's own up-to-date check keeps it
 # cheap) and defines <name>, a static library target carrying the header's include directory,
@@ -18,7 +19,8 @@ set(MESHSEAL_CARGO_TARGET_DIR "${CMAKE_BINARY_DIR}/meshseal-cargo"
     CACHE PATH "cargo target directory for meshseal's static library")
 
 function(meshseal_add_library name)
-    cmake_parse_arguments(MS "NO_DEFAULT_FEATURES" "RUST_TARGET;PROFILE" "FEATURES" ${ARGN})
+    cmake_parse_arguments(MS "NO_DEFAULT_FEATURES" "RUST_TARGET;PROFILE" "FEATURES;CARGO_ENV"
+        ${ARGN})
     find_program(MESHSEAL_CARGO cargo REQUIRED)
     if(NOT MS_PROFILE)
         set(MS_PROFILE release)
@@ -44,7 +46,7 @@ function(meshseal_add_library name)
     endif()
     set(lib "${out}/${MS_PROFILE}/libmeshseal_ffi.a")
     add_custom_target(${name}-cargo
-        COMMAND "${MESHSEAL_CARGO}" ${args}
+        COMMAND "${CMAKE_COMMAND}" -E env ${MS_CARGO_ENV} "${MESHSEAL_CARGO}" ${args}
         WORKING_DIRECTORY "${MESHSEAL_ROOT}"
         BYPRODUCTS "${lib}"
         COMMENT "cargo: libmeshseal_ffi.a (${MS_PROFILE}${MS_RUST_TARGET})"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the C API for thumbv7em-none-eabihf (opt-level s, fat LTO), links it into the C
-# firmware of main.c with Debian's arm-none-eabi-gcc (-Os, --gc-sections) and runs it under
+# firmware of main.c with Debian's arm-none-eabi-gcc (-Os, --gc-sections), both through CMake
+# (firmware/c-m4/CMakeLists.txt, cmake/meshseal.cmake), and runs it under
 # QEMU (mps2-an386). MESHSEAL_FFI_FEATURES overrides the library's cargo feature flags
 # (default: `--features panic-halt` over the default features).
 # Prints the firmware's flash, the share of it taken by the library, and the run's report.
@@ -11,21 +12,19 @@ root=$here/../..
 cd "$root"
 out=$root/target/c-m4
 mkdir -p "$out"
-# The library as firmware would build it for size: opt-level s (smaller than z here), fat
-# LTO, one codegen unit
-# (environment overrides of the release profile, in a target directory of its own).
-CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
-CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
-CARGO_TARGET_DIR=$out/cargo \
-    cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf \
-        ${MESHSEAL_FFI_FEATURES:---features panic-halt}
-lib=$out/cargo/thumbv7em-none-eabihf/release/libmeshseal_ffi.a
-FLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections
-       -fdata-sections -std=c11 -Wall -Wextra -Werror -nostartfiles
-       -T"$here/../mbedtls-m4/link.ld" -Wl,--gc-sections -Wl,--wrap=calloc,--wrap=free
-       --specs=nano.specs --specs=nosys.specs -I"$root/crates/meshseal-ffi/include")
-arm-none-eabi-gcc "${FLAGS[@]}" "$here/main.c" "$here/../mbedtls-m4/startup.c" "$lib" \
-    -Wl,-Map="$out/c-m4.map" -o "$out/c-m4.elf"
+# Through meshseal's CMake entry point (cmake/meshseal.cmake) with the Arm toolchain file; the
+# library is built for size (opt-level s, fat LTO: see CMakeLists.txt). MESHSEAL_FFI_FEATURES
+# ("--no-default-features --features a,b" as for cargo) replaces the library's features.
+features=""
+if [ -n "${MESHSEAL_FFI_FEATURES:-}" ]; then
+    features=$(sed -n 's/.*--features[ =]\([^ ]*\).*/\1/p' <<<"$MESHSEAL_FFI_FEATURES" | tr ',' ';')
+fi
+cmake -S "$here" -B "$out/build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi.cmake" \
+    -DCMAKE_BUILD_TYPE=MinSizeRel -DMESHSEAL_CARGO_TARGET_DIR="$out/cargo" \
+    -DMESHSEAL_FFI_FEATURES="$features" >/dev/null
+cmake --build "$out/build" >/dev/null
+cp "$out/build/c-m4.elf" "$out/c-m4.elf"
+cp "$out/build/c-m4.map" "$out/c-m4.map"
 size() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'; }
 elf=$out/c-m4.elf
 flash=$(( $(size "$elf" .text) + $(size "$elf" .rodata) + $(size "$elf" .data) ))
