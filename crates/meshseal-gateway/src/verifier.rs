@@ -215,7 +215,9 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                 }
             }
         }
-        let calls = self.backend.confirm(&self.candidates, &mut self.verdicts);
+        let calls =
+            self.backend
+                .confirm(&self.candidates, self.rx.replay_store(), &mut self.verdicts);
         self.stats.store_calls = self.stats.store_calls.saturating_add(calls);
         for (i, h) in self.held.iter().enumerate() {
             match self

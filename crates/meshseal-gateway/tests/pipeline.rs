@@ -208,7 +208,7 @@ fn redis_script_matches_the_core_window() {
                 }
             })
             .collect();
-        shared.confirm(&batch, &mut verdicts);
+        shared.confirm(&batch, &Default::default(), &mut verdicts);
         for (c, got) in batch.iter().zip(&verdicts) {
             let w = &mut model[c.id.sender as usize - 1];
             let want = w.check(c.id.seq, OrderPolicy::Window);

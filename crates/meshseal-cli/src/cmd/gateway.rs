@@ -47,10 +47,9 @@ pub struct GatewayArgs {
     /// Create verified replay state for every member: only for a new store, at group creation.
     #[arg(long)]
     provision: bool,
-    /// redb: how far above an accepted number the durable ceiling is written; after a crash at
-    /// most this many legitimate frames per sender (plus the unfilled part of one window) are
-    /// refused.
-    #[arg(long, default_value_t = DEFAULT_AHEAD)]
+    /// No longer used (kept so scripts that pass it keep working): the redb store commits the
+    /// exact windows of every batch before releasing its messages.
+    #[arg(long, default_value_t = DEFAULT_AHEAD, hide = true)]
     ahead: u64,
     /// Datagrams verified and confirmed together.
     #[arg(long, default_value_t = server::DEFAULT_BATCH)]

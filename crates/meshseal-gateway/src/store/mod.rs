@@ -3,9 +3,8 @@
 //! The core's [`meshseal::Recipient`] judges every frame against in-memory windows
 //! ([`crate::windows::Windows`]) and verifies its tag. A frame that passes is then *confirmed*
 //! by the backend before its message is written out:
-//! - [`embedded::Embedded`] (redb) confirms a number at once if it is at or below the sender's
-//!   durably written ceiling, and otherwise first writes a new ceiling `ahead` numbers higher
-//!   (one transaction for the whole batch);
+//! - [`embedded::Embedded`] (redb) commits the exact windows of the senders a batch touched in
+//!   one durable transaction (group commit) before any of its messages is released;
 //! - [`shared::Shared`] (Redis) runs one Lua script per batch that checks and sets each frame's
 //!   number in the sender's shared window atomically, so two gateways never both accept it.
 //!
@@ -36,8 +35,14 @@ pub trait ReplayBackend {
     fn name(&self) -> &'static str;
 
     /// Sets `verdicts[i]` for `frames[i]`: `Ok` if it may be delivered, otherwise the refusal.
-    /// Returns the number of store calls made (writes or round trips).
-    fn confirm(&mut self, frames: &[Candidate], verdicts: &mut Vec<Result<(), Error>>) -> u64;
+    /// `windows` are the in-memory windows with the batch accepted. Returns the number of
+    /// store calls made (writes or round trips).
+    fn confirm(
+        &mut self,
+        frames: &[Candidate],
+        windows: &Windows,
+        verdicts: &mut Vec<Result<(), Error>>,
+    ) -> u64;
 
     /// Called once at clean shutdown with the final windows.
     fn shutdown(&mut self, windows: &Windows) -> Result<(), GatewayError>;

@@ -220,7 +220,12 @@ impl ReplayBackend for Shared {
         "redis"
     }
 
-    fn confirm(&mut self, frames: &[Candidate], verdicts: &mut Vec<Result<(), Error>>) -> u64 {
+    fn confirm(
+        &mut self,
+        frames: &[Candidate],
+        _windows: &Windows,
+        verdicts: &mut Vec<Result<(), Error>>,
+    ) -> u64 {
         verdicts.clear();
         if frames.is_empty() {
             return 0;
