@@ -8,6 +8,7 @@
 //!   was written;
 //! - no legitimate frame it had not yet seen is refused: the windows hold exactly what was
 //!   accepted, not a reserve above it.
+//!
 //! The one exposure is the batch in flight at the crash: its numbers may be committed while
 //! its messages were not yet written; those frames (at most one batch) are then refused as
 //! replays if sent again. A crash before the commit loses nothing: the frames were neither
