@@ -589,3 +589,75 @@ fn private_group_frames_are_delivered_once() {
     assert_eq!(s["refused"]["replay"], 3, "{s}");
     gw.stop();
 }
+
+/// `GET path` over plain HTTP/1.0: the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn metrics_are_served_in_the_prometheus_text_format() {
+    let env = Env::new(3);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut gw = Gateway::start(
+        &env,
+        &store(&env),
+        &["--provision", "--metrics", &addr],
+        "a.jsonl",
+    );
+    let frames = env.seal(1, 6);
+    gw.send(&frames);
+    gw.send(&frames[..2]); // two replays
+    gw.send(&[vec![0u8; 3]]); // garbage
+    gw.stats_after(9);
+    let (status, body) = http_get(port, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    let value = |name: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in:\n{body}"))
+    };
+    assert_eq!(value("meshseal_gateway_received_total"), 9.0);
+    assert_eq!(value("meshseal_gateway_accepted_total"), 6.0);
+    assert_eq!(
+        value("meshseal_gateway_refused_total{reason=\"replay\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("meshseal_gateway_refused_total{reason=\"malformed\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("meshseal_gateway_refused_total{reason=\"bad_tag\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("meshseal_gateway_accepted_by_epoch_total{epoch=\"0\"}"),
+        6.0
+    );
+    assert!(value("meshseal_gateway_store_commits_total") >= 1.0);
+    assert!(
+        body.contains("meshseal_gateway_store_commit_seconds_bucket"),
+        "{body}"
+    );
+    assert!(body.contains("meshseal_gateway_batch_size_count"), "{body}");
+    let (status, _) = http_get(port, "/other");
+    assert!(status.contains("404"), "{status}");
+    gw.stop();
+}

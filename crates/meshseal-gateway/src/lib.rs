@@ -26,6 +26,7 @@
 
 mod error;
 pub mod loadgen;
+pub mod metrics;
 pub mod server;
 pub mod stats;
 pub mod store;

@@ -118,6 +118,7 @@ pub struct Verifier<B: ReplayBackend, A: AeadBackend = RustCryptoCcm> {
     candidates: Vec<Candidate>,
     verdicts: Vec<Result<(), Error>>,
     line: Vec<u8>,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl<B: ReplayBackend, A: AeadBackend> std::fmt::Debug for Verifier<B, A> {
@@ -155,6 +156,7 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
             candidates: Vec::new(),
             verdicts: Vec::new(),
             line: Vec::with_capacity(256),
+            metrics: None,
         })
     }
 
@@ -168,6 +170,11 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
         self.backend.name()
     }
 
+    /// Publishes this pipeline's counters to `metrics` too (`--metrics`).
+    pub fn set_metrics(&mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) {
+        self.metrics = Some(metrics);
+    }
+
     /// The in-memory windows.
     pub fn windows(&self) -> &Windows {
         self.rx.replay_store()
@@ -179,12 +186,18 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
         self.held.clear();
         self.candidates.clear();
         self.stats.batches = self.stats.batches.saturating_add(1);
+        if let Some(m) = &self.metrics {
+            m.batch(batch.lens.len());
+        }
         let max = batch.max;
         for slot in 0..batch.lens.len() {
             let len = batch.lens[slot];
             self.stats.received = self.stats.received.saturating_add(1);
             if len > max {
                 self.stats.oversize();
+                if let Some(m) = &self.metrics {
+                    m.refused("oversized");
+                }
                 tracing::debug!(len, "refused: oversized datagram");
                 continue;
             }
@@ -211,14 +224,23 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                 }
                 Err(e) => {
                     self.stats.refuse(e);
+                    if let Some(m) = &self.metrics {
+                        m.refused(e.reason());
+                    }
                     tracing::debug!(reason = e.reason(), "refused: {e}");
                 }
             }
         }
+        let started = Instant::now();
         let calls =
             self.backend
                 .confirm(&self.candidates, self.rx.replay_store(), &mut self.verdicts);
         self.stats.store_calls = self.stats.store_calls.saturating_add(calls);
+        if let Some(m) = &self.metrics {
+            if calls > 0 {
+                m.committed(calls, started.elapsed().as_secs_f64());
+            }
+        }
         for (i, h) in self.held.iter().enumerate() {
             match self
                 .verdicts
@@ -231,9 +253,15 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                     write_line(&mut self.line, h, payload);
                     out.write_all(&self.line)?;
                     self.stats.deliver(h.freshness);
+                    if let Some(m) = &self.metrics {
+                        m.accepted(h.epoch);
+                    }
                 }
                 Err(e) => {
                     self.stats.refuse(e);
+                    if let Some(m) = &self.metrics {
+                        m.refused(e.reason());
+                    }
                     tracing::debug!(
                         reason = e.reason(),
                         sender = h.sender,

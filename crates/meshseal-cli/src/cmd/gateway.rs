@@ -54,6 +54,11 @@ pub struct GatewayArgs {
     /// Datagrams verified and confirmed together.
     #[arg(long, default_value_t = server::DEFAULT_BATCH)]
     batch: usize,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9100: received, accepted, refused by reason, store commits and their latency,
+    /// batch sizes, accepted by epoch.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Largest datagram treated as a frame; longer ones are refused as oversized.
     #[arg(long, default_value_t = DEFAULT_MAX_DATAGRAM)]
     max_datagram: usize,
@@ -172,6 +177,11 @@ fn serve<B: ReplayBackend>(
     backend: B,
 ) -> Result<Outcome, CliError> {
     let mut v = Verifier::new(keys, setup, windows, backend).map_err(gw)?;
+    if let Some(addr) = &a.metrics {
+        let m = meshseal_gateway::metrics::Metrics::new();
+        meshseal_gateway::metrics::serve(addr, m.clone()).map_err(gw)?;
+        v.set_metrics(m);
+    }
     let control = Control::with_signals().map_err(gw)?;
     let socket =
         UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
