@@ -127,3 +127,29 @@ fn main_table_matches_compare() {
         assert!(agrees(months, m), "{name}: {months} vs {m}");
     }
 }
+
+#[test]
+fn battery_by_interval_table_matches_compare() {
+    let doc = doc();
+    let keys = [
+        "dtls12",
+        "dtls12_handshake",
+        "dtls13",
+        "oscore",
+        "meshseal",
+        "meshseal_implicit",
+    ];
+    for (name, interval) in [
+        ("10 s", "10s"),
+        ("60 s", "60s"),
+        ("5 min", "5m"),
+        ("1 h", "1h"),
+    ] {
+        let cells = row(&doc, name);
+        let v = compare("ieee802154", interval);
+        for (cell, key) in cells.iter().zip(keys) {
+            let m = scheme(&v, key)["battery_months"].as_f64().unwrap();
+            assert!(agrees(cell, m), "{name} {key}: {cell} vs {m}");
+        }
+    }
+}
