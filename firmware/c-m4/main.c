@@ -9,11 +9,8 @@
 #include <string.h>
 
 #include "meshseal.h"
+#include "startup.h"
 
-void sh_puts(const char *s);
-void sh_put_uint(const char *label, unsigned v);
-void stack_paint(void);
-size_t stack_high_water(void);
 
 static uint64_t flash_limit;
 static int flash_present;

@@ -25,7 +25,7 @@ python3 "$here/gen_vectors.py" "$root/crates/meshseal/tests/vectors" "$out/vecto
 . "$here/../mbedtls-m4/fetch.sh"
 CC=arm-none-eabi-gcc
 CFLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -ffunction-sections
-        -fdata-sections -std=c11 -Wall -Wextra -I"$here" -I"$work/src/include" -I"$out"
+        -fdata-sections -std=c11 -Wall -Wextra -I"$here" -I"$here/../mbedtls-m4" -I"$work/src/include" -I"$out"
         -I"$root/crates/meshseal-ffi/include" "-DMBEDTLS_CONFIG_FILE=\"config.h\"")
 mkdir -p "$out/obj"
 for c in "$work"/src/library/*.c; do
@@ -34,10 +34,10 @@ for c in "$work"/src/library/*.c; do
 done
 LDFLAGS=(-nostartfiles -T"$here/../mbedtls-m4/link.ld" -Wl,--gc-sections
          -Wl,--wrap=calloc,--wrap=free --specs=nano.specs --specs=nosys.specs)
-startup=$here/../mbedtls-m4/startup.c
-"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/baseline.c" "$startup" "$out"/obj/*.o \
+startup=("$here/../mbedtls-m4/startup.c" "$here/entropy.c")
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/baseline.c" "${startup[@]}" "$out"/obj/*.o \
     -o "$out/baseline.elf"
-"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/main.c" "$startup" "$out"/obj/*.o "$lib" \
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/main.c" "${startup[@]}" "$out"/obj/*.o "$lib" \
     -Wl,-Map="$out/main.map" -o "$out/main.elf"
 
 # The size build: main.c without the vectors and header privacy, contexts at their exact size.
@@ -47,7 +47,7 @@ sender_bytes=$(sed -n 's/.* sender_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
 recipient_bytes=$(sed -n 's/.* recipient_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
 [ -n "$sender_bytes" ] && [ -n "$recipient_bytes" ] || { echo "psa-m4 main failed: $sizes" >&2; exit 1; }
 "$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" -DSIZE_BUILD -DSENDER_BYTES="$sender_bytes" \
-    -DRECIPIENT_BYTES="$recipient_bytes" "$here/main.c" "$startup" "$out"/obj/*.o "$lib" \
+    -DRECIPIENT_BYTES="$recipient_bytes" "$here/main.c" "${startup[@]}" "$out"/obj/*.o "$lib" \
     -Wl,-Map="$out/size.map" -o "$out/size.elf"
 
 section() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'; }

@@ -13,22 +13,8 @@
 
 #include "meshseal.h"
 #include "psa/crypto.h"
+#include "startup.h"
 
-void sh_puts(const char *s);
-void sh_put_uint(const char *label, unsigned v);
-void stack_paint(void);
-size_t stack_high_water(void);
-void timer_start(void);
-uint32_t timer_now(void);
-uint32_t timer_ticks(uint32_t start, uint32_t end);
-uint32_t insns_per_tick(void);
-
-int mbedtls_hardware_poll(void *data, unsigned char *out, size_t len, size_t *olen) {
-    (void)data;
-    for (size_t i = 0; i < len; i++) out[i] = (unsigned char)(i * 131u + 7u);
-    *olen = len;
-    return 0;
-}
 
 struct vframe {
     uint32_t sender;
