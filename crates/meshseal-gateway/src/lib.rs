@@ -27,6 +27,7 @@
 mod error;
 pub mod loadgen;
 pub mod metrics;
+pub mod mqtt;
 pub mod server;
 pub mod stats;
 pub mod store;

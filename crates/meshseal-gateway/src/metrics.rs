@@ -6,6 +6,7 @@
 //! delivered), `meshseal_gateway_refused{reason}` (per refusal reason; `replay` only for frames
 //! whose tag verified), `meshseal_gateway_accepted_by_epoch{epoch}`,
 //! `meshseal_gateway_store_commits` (durable writes or shared-store calls),
+//! `meshseal_gateway_mqtt_pending` (published, not yet acknowledged, with `--mqtt`),
 //! `meshseal_gateway_store_commit_seconds` (histogram) and `meshseal_gateway_batch_size`
 //! (histogram of datagrams per batch).
 
@@ -17,6 +18,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -43,6 +45,7 @@ pub struct Metrics {
     commits: Counter,
     commit_seconds: Histogram,
     batch_size: Histogram,
+    mqtt_pending: Gauge,
 }
 
 impl Metrics {
@@ -58,6 +61,7 @@ impl Metrics {
             // 50 µs to about 3 s.
             commit_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            mqtt_pending: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -87,6 +91,11 @@ impl Metrics {
             m.commit_seconds.clone(),
         );
         registry.register("batch_size", "Datagrams per batch", m.batch_size.clone());
+        registry.register(
+            "mqtt_pending",
+            "MQTT messages published and not yet acknowledged (with --mqtt)",
+            m.mqtt_pending.clone(),
+        );
         // Every reason appears, at zero, from the first scrape.
         for e in Error::ALL {
             let _ = m.refused.get_or_create(&Reason { reason: e.reason() });
@@ -122,6 +131,11 @@ impl Metrics {
     pub fn committed(&self, calls: u64, seconds: f64) {
         self.commits.inc_by(calls);
         self.commit_seconds.observe(seconds);
+    }
+
+    /// MQTT messages waiting for the broker's acknowledgement.
+    pub fn mqtt_pending(&self, n: u64) {
+        self.mqtt_pending.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text of every metric.

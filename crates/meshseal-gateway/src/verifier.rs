@@ -119,6 +119,7 @@ pub struct Verifier<B: ReplayBackend, A: AeadBackend = RustCryptoCcm> {
     verdicts: Vec<Result<(), Error>>,
     line: Vec<u8>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    mqtt: Option<crate::mqtt::MqttSink>,
 }
 
 impl<B: ReplayBackend, A: AeadBackend> std::fmt::Debug for Verifier<B, A> {
@@ -157,6 +158,7 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
             verdicts: Vec::new(),
             line: Vec::with_capacity(256),
             metrics: None,
+            mqtt: None,
         })
     }
 
@@ -173,6 +175,11 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
     /// Publishes this pipeline's counters to `metrics` too (`--metrics`).
     pub fn set_metrics(&mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) {
         self.metrics = Some(metrics);
+    }
+
+    /// Publishes every delivered message to MQTT too (`--mqtt`), after its state is durable.
+    pub fn set_mqtt(&mut self, sink: crate::mqtt::MqttSink) {
+        self.mqtt = Some(sink);
     }
 
     /// The in-memory windows.
@@ -252,6 +259,10 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                     let payload = &batch.bufs[h.slot][h.payload.clone()];
                     write_line(&mut self.line, h, payload);
                     out.write_all(&self.line)?;
+                    if let Some(m) = &self.mqtt {
+                        let json = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+                        m.publish(h.sender, json).map_err(io::Error::other)?;
+                    }
                     self.stats.deliver(h.freshness);
                     if let Some(m) = &self.metrics {
                         m.accepted(h.epoch);
@@ -270,6 +281,9 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                     );
                 }
             }
+        }
+        if let (Some(m), Some(q)) = (&self.metrics, &self.mqtt) {
+            m.mqtt_pending(q.counters().pending());
         }
         let now = Instant::now();
         for at in &batch.arrived {

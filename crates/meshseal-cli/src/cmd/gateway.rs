@@ -59,6 +59,14 @@ pub struct GatewayArgs {
     /// batch sizes, accepted by epoch.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
+    /// Publish every delivered message (its JSON line) with QoS 1 to PREFIX/<group>/<sender>
+    /// on this MQTT broker: mqtt://HOST:PORT/PREFIX.
+    #[arg(long, value_name = "URL")]
+    mqtt: Option<String>,
+    /// Messages the MQTT client queues while the broker is away; beyond, the gateway waits
+    /// (backpressure) instead of dropping.
+    #[arg(long, default_value_t = meshseal_gateway::mqtt::DEFAULT_QUEUE)]
+    mqtt_queue: usize,
     /// Largest datagram treated as a frame; longer ones are refused as oversized.
     #[arg(long, default_value_t = DEFAULT_MAX_DATAGRAM)]
     max_datagram: usize,
@@ -177,6 +185,14 @@ fn serve<B: ReplayBackend>(
     backend: B,
 ) -> Result<Outcome, CliError> {
     let mut v = Verifier::new(keys, setup, windows, backend).map_err(gw)?;
+    if let Some(url) = &a.mqtt {
+        let target = meshseal_gateway::mqtt::Target::parse(url).map_err(gw)?;
+        let id = format!("meshseal-gateway-{}-{}", setup.group_id, std::process::id());
+        let sink =
+            meshseal_gateway::mqtt::MqttSink::start(&target, setup.group_id, &id, a.mqtt_queue)
+                .map_err(gw)?;
+        v.set_mqtt(sink);
+    }
     if let Some(addr) = &a.metrics {
         let m = meshseal_gateway::metrics::Metrics::new();
         meshseal_gateway::metrics::serve(addr, m.clone()).map_err(gw)?;
