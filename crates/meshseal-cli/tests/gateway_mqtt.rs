@@ -230,9 +230,13 @@ fn messages_reach_the_broker_once_and_survive_its_restart() {
     let first = sub.take(6);
     // The broker goes away in mid-stream; four more frames are delivered meanwhile.
     broker.stop();
+    drop(sub);
     send(&all[6..]);
     std::thread::sleep(Duration::from_millis(500));
     let _broker = Broker::start(dir.path(), port).expect("mosquitto again");
+    // The subscriber comes back to its persistent session, kept by the broker across its
+    // restart; the gateway reconnects and publishes what it held.
+    let sub = Subscriber::start(port);
     let second = sub.take(4);
 
     let mut seqs: Vec<u64> = Vec::new();
