@@ -23,19 +23,18 @@ pub fn write(args: fmt::Arguments<'_>, newline: bool) {
             }
         })
         .and_then(|()| out.flush());
-    if let Err(e) = r {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        let _ = writeln!(io::stderr(), "error: writing to stdout: {e}");
-        std::process::exit(1);
-    }
+    finish(r);
 }
 
 /// Raw bytes to stdout (an opened payload), with the same closed-pipe rule.
 pub fn write_bytes(bytes: &[u8]) {
     let mut out = io::stdout().lock();
-    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+    finish(out.write_all(bytes).and_then(|()| out.flush()));
+}
+
+/// Ends the process on a write error: quietly (0) for a closed pipe, else reported (1).
+fn finish(r: io::Result<()>) {
+    if let Err(e) = r {
         if e.kind() == io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }

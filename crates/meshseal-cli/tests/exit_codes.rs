@@ -3,31 +3,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
-use common::{bin, code, json, run, stderr, Env};
+use common::{code, json, run, stderr, Env};
 
 fn seal_stdin(e: &Env, payload: &[u8], mtu: &str) -> std::process::Output {
-    let mut child = bin()
-        .args([
-            "seal",
-            "--group",
-            &e.group(),
-            "--sender",
-            "1",
-            "--state",
-            &e.p("s1"),
-            "--mtu",
-            mtu,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(payload).unwrap();
-    child.wait_with_output().unwrap()
+    e.seal_stdin(&["--mtu", mtu], payload)
 }
 
 fn next_seq(e: &Env) -> u64 {

@@ -3,32 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
-use common::{bin, code, run, stderr, stdout, Env};
-
-fn seal_with_stdin(e: &Env, args: &[&str], input: &[u8]) -> std::process::Output {
-    let mut child = bin()
-        .args([
-            "seal",
-            "--group",
-            &e.group(),
-            "--sender",
-            "1",
-            "--state",
-            &e.p("s1"),
-        ])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A refused input may be dropped unread: a broken pipe here is part of the test.
-    let _ = child.stdin.take().unwrap().write_all(input);
-    child.wait_with_output().unwrap()
-}
+use common::{code, run, stderr, stdout, Env};
 
 fn open_raw(e: &Env, frame: &str) -> Vec<u8> {
     let o = run(&[
@@ -66,10 +41,10 @@ fn payloads_come_from_a_file_or_stdin_and_open_raw() {
     ]);
     assert_eq!(code(&o), 0, "{o:?}");
     assert_eq!(open_raw(&e, &stdout(&o)), b"pin=4711");
-    let o = seal_with_stdin(&e, &["--hex", "-"], b"lamp on");
+    let o = e.seal_stdin(&["--hex", "-"], b"lamp on");
     assert_eq!(code(&o), 0, "{o:?}");
     assert_eq!(open_raw(&e, &stdout(&o)), b"lamp on");
-    let o = seal_with_stdin(&e, &[], &[0, 1, 2, 255]);
+    let o = e.seal_stdin(&[], &[0, 1, 2, 255]);
     assert_eq!(open_raw(&e, &stdout(&o)), [0, 1, 2, 255]);
     // Both sources at once are refused.
     let o = run(&[
@@ -92,11 +67,11 @@ fn payloads_come_from_a_file_or_stdin_and_open_raw() {
 fn an_oversized_payload_on_stdin_is_refused_without_a_number() {
     let e = Env::new("3");
     e.provision("1", "s1");
-    let first = seal_with_stdin(&e, &["--json"], b"a");
-    let o = seal_with_stdin(&e, &[], &vec![0u8; 1 << 20]);
+    let first = e.seal_stdin(&["--json"], b"a");
+    let o = e.seal_stdin(&[], &vec![0u8; 1 << 20]);
     assert_eq!(code(&o), 1, "{o:?}");
     assert!(stderr(&o).contains("65535"), "{}", stderr(&o));
-    let next = seal_with_stdin(&e, &["--json"], b"b");
+    let next = e.seal_stdin(&["--json"], b"b");
     let seq = |o: &std::process::Output| {
         serde_json::from_str::<serde_json::Value>(&stdout(o)).unwrap()["seq"]
             .as_u64()

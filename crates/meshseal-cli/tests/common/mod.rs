@@ -120,6 +120,31 @@ pub fn ok_json(args: &[&str]) -> Value {
 
 impl Env {
     /// `meshseal provision` of `member` into state directory `state`, with `group`.
+    /// `seal` as member 1 from state `s1` with `args`, the payload fed on stdin (a refused
+    /// input may be dropped unread: a broken pipe here is part of the caller's test).
+    pub fn seal_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = bin()
+            .args([
+                "seal",
+                "--group",
+                &self.group(),
+                "--sender",
+                "1",
+                "--state",
+                &self.p("s1"),
+            ])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().unwrap()
+    }
+
     pub fn provision_with(&self, group: &str, member: &str, state: &str) -> Output {
         run(&[
             "provision",
