@@ -44,9 +44,14 @@ function(meshseal_add_library name)
         list(JOIN MS_FEATURES "," features)
         list(APPEND args --features "${features}")
     endif()
-    set(lib "${out}/${MS_PROFILE}/libmeshseal_ffi.a")
+    set(built "${out}/${MS_PROFILE}/libmeshseal_ffi.a")
+    # Cargo hands back an earlier build of the same features with its old timestamp, which
+    # would leave a program linked against other features: link a copy that changes (and
+    # so relinks) exactly when the library's contents do.
+    set(lib "${CMAKE_CURRENT_BINARY_DIR}/meshseal-${name}/libmeshseal_ffi.a")
     add_custom_target(${name}-cargo
         COMMAND "${CMAKE_COMMAND}" -E env ${MS_CARGO_ENV} "${MESHSEAL_CARGO}" ${args}
+        COMMAND "${CMAKE_COMMAND}" -E copy_if_different "${built}" "${lib}"
         WORKING_DIRECTORY "${MESHSEAL_ROOT}"
         BYPRODUCTS "${lib}"
         COMMENT "cargo: libmeshseal_ffi.a (${MS_PROFILE}${MS_RUST_TARGET})"

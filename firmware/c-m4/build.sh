@@ -15,13 +15,13 @@ mkdir -p "$out"
 # Through meshseal's CMake entry point (cmake/meshseal.cmake) with the Arm toolchain file; the
 # library is built for size (opt-level s, fat LTO: see CMakeLists.txt). MESHSEAL_FFI_FEATURES
 # ("--no-default-features --features a,b" as for cargo) replaces the library's features.
-features=""
-if [ -n "${MESHSEAL_FFI_FEATURES:-}" ]; then
-    features=$(sed -n 's/.*--features[ =]\([^ ]*\).*/\1/p' <<<"$MESHSEAL_FFI_FEATURES" | tr ',' ';')
-fi
+flags=${MESHSEAL_FFI_FEATURES:---features panic-halt}
+features=$(sed -n 's/.*--features[ =]\([^ ]*\).*/\1/p' <<<"$flags" | tr ',' ';')
+no_default=OFF
+case " $flags " in *" --no-default-features "*) no_default=ON ;; esac
 cmake -S "$here" -B "$out/build" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi.cmake" \
     -DCMAKE_BUILD_TYPE=MinSizeRel -DMESHSEAL_CARGO_TARGET_DIR="$out/cargo" \
-    -DMESHSEAL_FFI_FEATURES="$features" >/dev/null
+    -DMESHSEAL_FFI_FEATURES="$features" -DMESHSEAL_FFI_NO_DEFAULT_FEATURES="$no_default" >/dev/null
 cmake --build "$out/build" >/dev/null
 cp "$out/build/c-m4.elf" "$out/c-m4.elf"
 cp "$out/build/c-m4.map" "$out/c-m4.map"
