@@ -503,13 +503,9 @@ fn derive_keys(
         [0; MESHSEAL_KEY_LEN]
     };
     Ok(MeshsealKeys {
-        key: d.key,
-        iv: d.iv,
-        group_id,
-        epoch,
         privacy: u8::from(privacy),
         privacy_key,
-        aead: core::ptr::null(),
+        ..MeshsealKeys::software(&d, group_id, epoch)
     })
 }
 
@@ -519,6 +515,20 @@ fn derive_keys(_: &[u8], _: &[u8], _: u32, _: u16, _: bool) -> Checked<MeshsealK
 }
 
 impl MeshsealKeys {
+    /// Derived keys for the software AEAD, without header privacy.
+    #[cfg(feature = "hkdf")]
+    fn software(d: &meshseal::crypto::DerivedKeys, group_id: u32, epoch: u16) -> Self {
+        MeshsealKeys {
+            key: d.key,
+            iv: d.iv,
+            group_id,
+            epoch,
+            privacy: 0,
+            privacy_key: [0; MESHSEAL_KEY_LEN],
+            aead: core::ptr::null(),
+        }
+    }
+
     fn zeroize(&mut self) {
         self.key.zeroize();
         self.iv.zeroize();
@@ -648,15 +658,7 @@ fn pairwise_keys(
         peer_id,
         &X25519Public::from(b),
     )?;
-    Ok(MeshsealKeys {
-        key: d.key,
-        iv: d.iv,
-        group_id,
-        epoch,
-        privacy: 0,
-        privacy_key: [0; MESHSEAL_KEY_LEN],
-        aead: core::ptr::null(),
-    })
+    Ok(MeshsealKeys::software(&d, group_id, epoch))
 }
 
 #[cfg(not(feature = "pairwise"))]
