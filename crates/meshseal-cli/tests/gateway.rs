@@ -569,6 +569,42 @@ fn replay_to_a_second_gateway_refused_through_redis() {
     b.stop();
 }
 
+/// Counter requests (SIGUSR1) arriving while a batch waits for Redis never interrupt the
+/// check: a handled signal makes a read on a socket with a timeout fail with EINTR even under
+/// SA_RESTART, which refused the whole batch as `counter_store`.
+#[test]
+fn counter_requests_never_interrupt_the_redis_check() {
+    let Some(redis) = Redis::start() else { return };
+    let env = Env::new(2);
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut gw = Gateway::start(&env, &url, &["--provision"], "a.jsonl");
+    let frames = env.seal(1, 300);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pid = gw.child.id();
+    let pester = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            use nix::sys::signal::{kill, Signal};
+            let mut sent = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGUSR1).unwrap();
+                sent += 1;
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            sent
+        })
+    };
+    gw.send(&frames);
+    let s = gw.stats_after(300);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let sent = pester.join().unwrap();
+    assert!(sent > 100, "only {sent} signals sent");
+    assert_eq!(s["refused"]["counter_store"], 0, "{s}");
+    assert_eq!(s["accepted"], 300, "{s}");
+    assert_eq!(seqs(&gw.messages()), (0..300).collect::<Vec<u64>>());
+    gw.stop();
+}
+
 /// A group with header privacy: the gateway unmasks and verifies its frames like any other,
 /// and refuses their replays and changed copies.
 #[test]

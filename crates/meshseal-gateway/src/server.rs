@@ -32,13 +32,35 @@ pub struct Control {
 
 impl Control {
     /// Flags wired to SIGTERM and SIGINT (stop) and SIGUSR1 (print counters).
+    ///
+    /// The signals are blocked in the calling thread, and so in every thread it spawns
+    /// afterwards, and one thread receives them with `sigwait`. No handler ever runs, so no
+    /// system call is interrupted: a socket with a timeout (the Redis connection, the UDP
+    /// socket) returns `EINTR` on a handled signal even under `SA_RESTART`, and an interrupted
+    /// Redis reply would refuse a whole batch. Call this before any other thread is spawned:
+    /// a thread that started earlier would still take these signals with their default action.
     pub fn with_signals() -> Result<Control, GatewayError> {
-        use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+        use nix::sys::signal::{SigSet, Signal};
         let c = Control::default();
-        for (sig, flag) in [(SIGTERM, &c.stop), (SIGINT, &c.stop), (SIGUSR1, &c.dump)] {
-            signal_hook::flag::register(sig, Arc::clone(flag))
-                .map_err(|e| GatewayError::io("cannot install signal handler", e))?;
+        let mut set = SigSet::empty();
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR1] {
+            set.add(sig);
         }
+        set.thread_block().map_err(|e| {
+            GatewayError::io("cannot block the control signals", std::io::Error::from(e))
+        })?;
+        let flags = c.clone();
+        std::thread::Builder::new()
+            .name("meshseal-signals".into())
+            .spawn(move || loop {
+                match set.wait() {
+                    Ok(Signal::SIGUSR1) => flags.dump.store(true, Ordering::SeqCst),
+                    Ok(_) => flags.stop.store(true, Ordering::SeqCst),
+                    // sigwait fails only on an invalid set; nothing to wait for then.
+                    Err(_) => return,
+                }
+            })
+            .map_err(|e| GatewayError::io("cannot start the signal thread", e))?;
         Ok(c)
     }
 }

@@ -162,17 +162,19 @@ pub fn run(a: GatewayArgs) -> Result<Outcome, CliError> {
             "--batch must be at least 1 and --max-datagram within 1..=65535".into(),
         ));
     }
+    // First, before any thread or connection exists: see `Control::with_signals`.
+    let control = Control::with_signals().map_err(gw)?;
     let g = Group::load(&a.group)?;
     let setup = setup_of(&g);
     let keys = g.keys()?;
     let bind = resolve("--bind", &a.bind)?;
     if a.store.starts_with("redis://") || a.store.starts_with("rediss://") {
         let (backend, windows) = Shared::open(&a.store, &setup, a.provision).map_err(gw)?;
-        serve(&a, &setup, keys, bind, windows, backend)
+        serve(&a, &setup, keys, bind, windows, backend, &control)
     } else {
         let (backend, windows) =
             Embedded::open(a.store.as_ref(), &setup, a.provision, a.ahead).map_err(gw)?;
-        serve(&a, &setup, keys, bind, windows, backend)
+        serve(&a, &setup, keys, bind, windows, backend, &control)
     }
 }
 
@@ -183,6 +185,7 @@ fn serve<B: ReplayBackend>(
     bind: SocketAddr,
     windows: Windows,
     backend: B,
+    control: &Control,
 ) -> Result<Outcome, CliError> {
     let mut v = Verifier::new(keys, setup, windows, backend).map_err(gw)?;
     if let Some(url) = &a.mqtt {
@@ -198,7 +201,6 @@ fn serve<B: ReplayBackend>(
         meshseal_gateway::metrics::serve(addr, m.clone()).map_err(gw)?;
         v.set_metrics(m);
     }
-    let control = Control::with_signals().map_err(gw)?;
     let socket =
         UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
     let local = socket
@@ -224,7 +226,7 @@ fn serve<B: ReplayBackend>(
         max_datagram: a.max_datagram,
         stats_every: a.stats.then(|| Duration::from_secs_f64(a.stats_every)),
     };
-    let result = server::serve(&socket, &mut v, &mut *out, &mut err, &control, cfg);
+    let result = server::serve(&socket, &mut v, &mut *out, &mut err, control, cfg);
     server::print_stats(&v, &mut err);
     result.map_err(gw)?;
     Ok(Outcome::Done)
