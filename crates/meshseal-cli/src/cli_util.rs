@@ -199,21 +199,26 @@ pub fn parse_window_s(s: &str) -> Result<u8, String> {
     Ok(v as u8)
 }
 
-/// `30s`, `2m` or plain seconds, at most 255 s (the window is one byte of seconds on the wire).
-pub fn parse_window(s: &str) -> Result<u8, String> {
-    let (num, unit) = match s.strip_suffix('s') {
-        Some(n) => (n, 1),
-        None => match s.strip_suffix('m') {
-            Some(n) => (n, 60),
-            None => (s, 1),
-        },
-    };
-    let secs = num
-        .parse::<u32>()
-        .map_err(|_| format!("expected a duration like 30s or 2m, found {s:?}"))?
-        .checked_mul(unit)
-        .ok_or("window too long")?;
-    u8::try_from(secs).map_err(|_| format!("window {secs} s exceeds 255 s"))
+/// Whole seconds with an optional unit (`90`, `90s`, `5m`, `2h`); zero allowed.
+pub fn parse_whole_seconds(s: &str) -> Result<u64, String> {
+    let v = parse_duration_or_zero(s)?;
+    if v.fract() != 0.0 || v > 1e15 {
+        return Err(format!(
+            "expected whole seconds (e.g. 90s, 5m), found {s:?}"
+        ));
+    }
+    Ok(v as u64)
+}
+
+/// A period of at least one millisecond that needs a unit (`500ms`, `2s`), in milliseconds.
+pub fn parse_period_ms(s: &str) -> Result<u32, String> {
+    let v = parse_short_duration(s)? * 1000.0;
+    if v.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&v) {
+        return Err(format!(
+            "expected whole milliseconds, at least 1 ms (e.g. 500ms, 2s), found {s:?}"
+        ));
+    }
+    Ok(v as u32)
 }
 
 /// Seconds as whole microseconds.
@@ -253,5 +258,21 @@ mod tests {
         assert!(parse_interval("0s").is_err());
         assert!(parse_interval("5 parsecs").is_err());
         assert!(parse_interval("").is_err());
+    }
+
+    #[test]
+    fn whole_seconds_and_periods_parse() {
+        assert_eq!(parse_whole_seconds("90"), Ok(90));
+        assert_eq!(parse_whole_seconds("2m"), Ok(120));
+        assert_eq!(parse_whole_seconds("0"), Ok(0));
+        assert!(parse_whole_seconds("1500ms").is_err());
+        assert!(parse_whole_seconds("-3s").is_err());
+        assert_eq!(parse_period_ms("500ms"), Ok(500));
+        assert_eq!(parse_period_ms("2s"), Ok(2000));
+        assert!(parse_period_ms("500").unwrap_err().contains("give a unit"));
+        assert!(parse_period_ms("0ms").is_err());
+        assert!(parse_period_ms("0.5ms").is_err());
+        assert_eq!(parse_window_s("2m"), Ok(120));
+        assert!(parse_window_s("5m").is_err());
     }
 }

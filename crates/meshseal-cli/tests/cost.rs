@@ -187,6 +187,32 @@ fn simulate_weak_receiver_lets_replays_through() {
 }
 
 #[test]
+fn simulate_wake_period_takes_a_unit_and_keeps_the_old_flag() {
+    let base = [
+        "simulate", "--nodes", "5", "--hours", "2", "--seed", "3", "--json",
+    ];
+    let with = |extra: &[&str]| ok_json(&[&base[..], extra].concat());
+    let new = with(&["--wake-period", "250ms"]);
+    assert_eq!(new["report"], with(&["--wake-period-ms", "250"])["report"]);
+    assert_ne!(
+        new["report"],
+        with(&[])["report"],
+        "the period changes nothing"
+    );
+    assert_eq!(
+        with(&["--wake-period", "0.5s"])["report"],
+        with(&[])["report"]
+    );
+    // A bare number could be ms or s; both spellings at once is ambiguous.
+    assert_eq!(
+        meshseal(&[&base[..], &["--wake-period", "250"]].concat()).0,
+        1
+    );
+    let both = [&base[..], &["--wake-period", "1s", "--wake-period-ms", "9"]].concat();
+    assert_eq!(meshseal(&both).0, 1);
+}
+
+#[test]
 fn simulate_refuses_bad_input() {
     assert_eq!(meshseal(&["simulate", "--attacker", "sniff"]).0, 1);
     assert_eq!(meshseal(&["simulate", "--nodes", "0"]).0, 1);

@@ -91,8 +91,8 @@ pub struct LoadgenArgs {
     /// Datagrams per second over all senders (0: as fast as possible).
     #[arg(long)]
     rate: u64,
-    /// Longest run in seconds.
-    #[arg(long)]
+    /// Longest run (e.g. 10s, 2m; a bare number is seconds).
+    #[arg(long, value_parser = crate::cli_util::parse_interval)]
     duration: f64,
     /// Most datagrams to send.
     #[arg(long)]

@@ -41,14 +41,16 @@ pub struct OpenArgs {
     /// --max-age are of unknown freshness.
     #[arg(long, requires = "max_age")]
     pub clock: Option<u16>,
-    /// Largest age of a timed frame that counts as fresh (with --clock).
+    /// Largest age of a timed frame that counts as fresh (with --clock), in ticks of the
+    /// group's clock like --clock itself (not a duration with a unit: the tick is the group's).
     #[arg(long, requires = "clock")]
     pub max_age: Option<u16>,
-    /// Seconds an issued challenge accepts its echo.
-    #[arg(long, default_value_t = 60)]
+    /// How long an issued challenge accepts its echo (e.g. 60s, 5m; a bare number is seconds).
+    #[arg(long, default_value = "60s", value_parser = crate::cli_util::parse_whole_seconds)]
     pub challenge_lifetime: u64,
-    /// Seconds an incomplete multi-fragment message is kept.
-    #[arg(long, default_value_t = 120)]
+    /// How long an incomplete multi-fragment message is kept (e.g. 120s, 2m; a bare number is
+    /// seconds).
+    #[arg(long, default_value = "120s", value_parser = crate::cli_util::parse_whole_seconds)]
     pub reassembly_timeout: u64,
     /// Accept only pairwise or signed frames (any member can seal a plain group frame in
     /// another's name).

@@ -10,7 +10,7 @@ use meshseal::{Error, FrameId, Open, Repeat, Seal};
 use serde_json::{json, Value};
 
 use crate::cli_util::{
-    form_name, now_secs, parse_hex, parse_window, read_payload, CliError, Outcome,
+    form_name, now_secs, parse_hex, parse_window_s, read_payload, CliError, Outcome,
 };
 use crate::group::Group;
 use crate::keys::{self, Keyring};
@@ -59,7 +59,7 @@ pub struct SealArgs {
     pub repeat: Option<u8>,
     /// The transmit window of --repeat, e.g. 30s or 2m (at most 255 s); with --time, it
     /// starts at that coarse time (seconds) and bounds how late a copy may act.
-    #[arg(long, requires = "repeat", value_parser = parse_window)]
+    #[arg(long, requires = "repeat", value_parser = parse_window_s)]
     pub window: Option<u8>,
     /// Print the result as one JSON object.
     #[arg(long)]

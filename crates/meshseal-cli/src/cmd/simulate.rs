@@ -50,9 +50,12 @@ pub struct SimulateArgs {
     /// Bytes per reading.
     #[arg(long, default_value_t = 4)]
     pub payload: usize,
-    /// Milliseconds between two channel checks of a sleepy node.
-    #[arg(long, default_value_t = 500)]
-    pub wake_period_ms: u32,
+    /// Time between two channel checks of a sleepy node (e.g. 500ms, 2s).
+    #[arg(long, default_value = "500ms", value_parser = crate::cli_util::parse_period_ms)]
+    pub wake_period: u32,
+    /// The same in bare milliseconds (older spelling, kept for scripts).
+    #[arg(long, hide = true, conflicts_with = "wake_period")]
+    pub wake_period_ms: Option<u32>,
     /// Header privacy on every frame (spec §20): no byte more on air.
     #[arg(long)]
     pub privacy: bool,
@@ -122,7 +125,7 @@ pub fn run(args: SimulateArgs) -> Result<Outcome, CliError> {
     cfg.attack_rate = args.attack_rate;
     cfg.interval_s = args.interval;
     cfg.payload = args.payload;
-    cfg.wake_period_ms = args.wake_period_ms;
+    cfg.wake_period_ms = args.wake_period_ms.unwrap_or(args.wake_period);
     cfg.privacy = args.privacy;
     if args.weak_receiver {
         cfg.receiver = ReceiverKind::TagOnly;
