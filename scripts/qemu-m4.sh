@@ -17,4 +17,16 @@ if [ "$status" -ne 0 ] || ! grep -qx PASS <<<"$out"; then
     echo "qemu-m4: FAILED (exit status $status)" >&2
     exit 1
 fi
+# The per-receiver state sizes `meshseal compare --receivers` uses are recorded in
+# bench/results/session-ram-m4.json: they must be this build's.
+recorded=../../bench/results/session-ram-m4.json
+for pair in "sender=meshseal_sender" "endpoint=oscore_endpoint"; do
+    field=${pair%%=*} key=${pair#*=}
+    now=$(sed -n "s/^sizes.* $field=\([0-9]*\).*/\1/p" <<<"$out" | head -1)
+    was=$(sed -n "s/.*\"$key\": *\([0-9]*\).*/\1/p" "$recorded")
+    if [ -z "$now" ] || [ "$now" != "$was" ]; then
+        echo "qemu-m4: $key is ${now:-missing} B in this build, $recorded records $was B" >&2
+        exit 1
+    fi
+done
 echo "qemu-m4: ok"

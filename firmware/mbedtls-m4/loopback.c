@@ -175,6 +175,9 @@ int main(void) {
     sh_put_uint("loopback client_stack=", (unsigned)stack_max_seen());
     sh_put_uint(" client_heap=", (unsigned)heap_high_water());
     sh_put_uint(" client_contexts=", (unsigned)sizeof client);
+    /* What one more kept session costs a controller that shares config, DRBG and entropy. */
+    sh_put_uint(" session_context=", (unsigned)sizeof client.ssl);
+    sh_put_uint(" session_heap_live=", (unsigned)heap_live());
     sh_put_uint(" handshake_bytes_client=", (unsigned)hs_bytes[0]);
     sh_put_uint(" handshake_bytes_server=", (unsigned)hs_bytes[1]);
     sh_put_uint(" record_overhead=", (unsigned)overhead);

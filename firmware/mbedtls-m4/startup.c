@@ -60,6 +60,9 @@ void __wrap_free(void *q) {
 /* Peak heap of side 0 (the client, or the only side). */
 size_t heap_high_water(void) { return heap_peak[0]; }
 
+/* Heap of side 0 allocated now (what a kept session holds between records). */
+size_t heap_live(void) { return heap_now[0]; }
+
 /* SysTick on the core clock; under QEMU -icount it advances with instructions executed. */
 #define SYST_CSR (*(volatile uint32_t *)0xE000E010u)
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)

@@ -13,6 +13,7 @@ size_t stack_high_water(void);
 void stack_note(void);
 size_t stack_max_seen(void);
 size_t heap_high_water(void);
+size_t heap_live(void);
 void timer_start(void);
 uint32_t timer_now(void);
 uint32_t timer_ticks(uint32_t start, uint32_t end);

@@ -183,6 +183,13 @@ fn main() -> ! {
             Recipient<PeerTable<4>, meshseal::context::AnySender, Shared, 1, meshseal::NoGrace>,
         >()
     );
+    // Per-peer state a controller keeps for each receiver under unicast OSCORE (the fan-out
+    // comparison's RAM column).
+    #[cfg(feature = "oscore")]
+    hprintln!(
+        "sizes, unicast OSCORE: endpoint={}",
+        size_of::<meshseal::oscore::Endpoint<MemoryStore>>()
+    );
     hprintln!("{}", if ok { "PASS" } else { "FAIL" });
     exit(ok)
 }
