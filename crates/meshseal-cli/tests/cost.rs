@@ -89,7 +89,19 @@ fn compare_other_radios_and_a_plot() {
         "{out}"
     );
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.contains("<svg") && text.contains("meshseal compact, implicit sender"));
+    assert!(text.contains("<svg"));
+    for part in [
+        "battery life relative to DTLS 1.2 with a kept session",
+        "one command to N receivers",
+        "chosen: 60 s",
+        "sleep current",
+    ] {
+        assert!(text.contains(part), "{part} missing from the plot");
+    }
+    // One legend serves both panels: each scheme named once.
+    let named = |name: &str| text.lines().filter(|l| l.trim() == name).count();
+    assert_eq!(named("meshseal compact, implicit sender"), 1);
+    assert_eq!(named("OSCORE (CoAP request)"), 1);
     // LoRa: a 600-byte handshake needs several frames of at most 222 bytes.
     let v = ok_json(&["compare", "--radio", "lora", "--json"]);
     assert!(
@@ -97,6 +109,71 @@ fn compare_other_radios_and_a_plot() {
             .as_f64()
             .unwrap()
             >= 3.0
+    );
+}
+
+fn fan_row<'a>(v: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    v["fanout"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("no fan-out row {key}"))
+}
+
+#[test]
+fn compare_fans_one_command_out_to_n_receivers() {
+    let one = ok_json(&["compare", "--receivers", "1", "--json"]);
+    let many = ok_json(&["compare", "--receivers", "16", "--json"]);
+    let f =
+        |v: &serde_json::Value, key: &str, field: &str| fan_row(v, key)[field].as_f64().unwrap();
+    // One group frame whatever the number of receivers; one record (request) per receiver.
+    for key in ["meshseal", "meshseal_implicit"] {
+        assert_eq!(f(&many, key, "datagrams_tx"), 1.0);
+        assert_eq!(f(&many, key, "air_bytes"), f(&one, key, "air_bytes"));
+        assert_eq!(f(&many, key, "controller_ram_bytes"), 496.0);
+    }
+    for key in ["dtls12", "dtls13", "oscore"] {
+        assert_eq!(f(&many, key, "datagrams_tx"), 16.0, "{key}");
+        let ratio = f(&many, key, "air_bytes") / f(&one, key, "air_bytes");
+        assert!((ratio - 16.0).abs() < 1e-9, "{key}: {ratio}");
+    }
+    // Per-receiver state measured on the M4: a kept Mbed TLS session, an OSCORE endpoint.
+    assert_eq!(
+        f(&many, "dtls12", "controller_ram_bytes"),
+        16.0 * (224.0 + 1560.0)
+    );
+    assert_eq!(f(&many, "oscore", "controller_ram_bytes"), 16.0 * 872.0);
+    assert!(f(&many, "dtls12_handshake", "air_bytes") > 10.0 * f(&many, "dtls12", "air_bytes"));
+    // Sleepy receivers: K copies of one repeated frame (the full number, so a little longer).
+    let sleepy = ok_json(&["compare", "--receivers", "16", "--repeat", "4", "--json"]);
+    assert_eq!(f(&sleepy, "meshseal", "datagrams_tx"), 4.0);
+    let frame = sleepy["fanout"]["repeated_frame_bytes"].as_f64().unwrap();
+    assert!(
+        frame
+            > scheme(&sleepy, "meshseal")["message_bytes"]
+                .as_f64()
+                .unwrap()
+    );
+    assert!(f(&sleepy, "meshseal", "air_bytes") < f(&sleepy, "dtls12", "air_bytes"));
+    // Without --receivers there is no fan-out; out-of-range values are refused.
+    assert!(ok_json(&["compare", "--json"]).get("fanout").is_none());
+    for bad in [
+        ["--receivers", "0"],
+        ["--receivers", "65"],
+        ["--repeat", "0"],
+    ] {
+        assert_eq!(
+            meshseal(&[&["compare"][..], &bad[..]].concat()).0,
+            1,
+            "{bad:?}"
+        );
+    }
+    let (code, out, _) = meshseal(&["compare", "--receivers", "8"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("one command to 8 receivers") && out.contains("controller RAM"),
+        "{out}"
     );
 }
 

@@ -153,3 +153,35 @@ fn battery_by_interval_table_matches_compare() {
         }
     }
 }
+
+#[test]
+fn fan_out_table_matches_compare() {
+    let doc = doc();
+    let o = run(&["compare", "--receivers", "16", "--json"]);
+    let v = json(&o);
+    for (name, key) in [
+        ("fan-out DTLS 1.2 kept", "dtls12"),
+        ("fan-out DTLS 1.2 handshake", "dtls12_handshake"),
+        ("fan-out DTLS 1.3 (model)", "dtls13"),
+        ("fan-out OSCORE", "oscore"),
+        ("fan-out meshseal", "meshseal"),
+    ] {
+        let cells = row(&doc, name);
+        let r = v["fanout"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap();
+        for (cell, field) in cells.iter().zip([
+            "datagrams_tx",
+            "air_bytes",
+            "energy_uj",
+            "controller_ram_bytes",
+        ]) {
+            let printed = cell.trim_end_matches(" µJ").trim_end_matches(" B");
+            let value = r[field].as_f64().unwrap();
+            assert!(agrees(printed, value), "{name} {field}: {cell} vs {value}");
+        }
+    }
+}

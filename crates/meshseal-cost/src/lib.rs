@@ -9,7 +9,10 @@
 //!   the [`relay`], OSCORE with aiocoap, the host's HMAC timing, meshseal frames sealed by the
 //!   core); [`compare`] loads the recorded copies or measures them again and costs every
 //!   scheme.
-//! - [`plot`]: battery months against message interval, as SVG.
+//! - [`fanout`]: one command to N receivers (`compare --receivers`): one group frame against
+//!   N sessions, handshakes or requests, and the controller's per-receiver state.
+//! - [`plot`]: battery life relative to DTLS with a kept session against message interval, and
+//!   bytes on air per command against the number of receivers, as SVG.
 //! - [`energy`]: a radio profile as the simulator's energy model (`meshseal-sim`).
 //!
 //! The `meshseal` command (`compare`, `simulate`, `plan`) is a thin layer over this crate.
@@ -20,6 +23,7 @@
 pub mod compare;
 pub mod energy;
 mod error;
+pub mod fanout;
 pub mod measure;
 pub mod model;
 pub mod plot;

@@ -1,5 +1,5 @@
 //! `meshseal compare`: what each way of protecting a sensor's messages costs on air, in energy
-//! and in months of battery: DTLS 1.2 PSK (session kept, or a new handshake after each sleep),
+//! and in months of battery (and, with `--receivers N`, for one command to N receivers): DTLS 1.2 PSK (session kept, or a new handshake after each sleep),
 //! DTLS 1.3 (model), OSCORE, and meshseal compact frames (explicit or implicit sender).
 //!
 //! Baselines come from recorded measurement files (`bench/results/*.json`, built into the
@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use meshseal_cost::compare::{self as cost, table};
-use meshseal_cost::{plot, profile};
+use meshseal_cost::{fanout, plot, profile};
 
 use crate::cli_util::{parse_interval, CliError, Outcome};
 
@@ -34,7 +34,16 @@ pub struct CompareArgs {
     /// Print the table as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Draw battery months against message interval for every scheme (SVG).
+    /// Also cost one command from a controller to N receivers (1-64): one group frame against
+    /// N records, handshakes or requests, and the controller's state per receiver.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub receivers: Option<u16>,
+    /// Copies of each meshseal frame for sleepy receivers (as `seal --repeat`), in the
+    /// fan-out figures.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub repeat: u8,
+    /// Draw two panels (SVG): battery life relative to DTLS 1.2 with a kept session against
+    /// message interval, and bytes on air per command against the number of receivers.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// Measure the baselines again on loopback (needs openssl and python3 with aiocoap) and
@@ -62,21 +71,34 @@ pub fn run(args: CompareArgs) -> Result<Outcome, CliError> {
     };
     let (cmp, traffic) =
         cost::compute(args.payload, args.interval, &loaded, radio, battery, crypto)?;
+    let ram = fanout::SessionRam::recorded()?;
+    let fan = args
+        .receivers
+        .map(|n| fanout::fanout(&cmp, &traffic, usize::from(n), args.repeat, &ram))
+        .transpose()?;
     if let Some(path) = &args.plot {
         let title = format!(
             "{}-byte payload, {}, {}",
             args.payload, cmp.radio.title, cmp.battery.title
         );
-        plot::draw(path, &title, &cost::curves(&cmp, &traffic))?;
+        let receivers = args.receivers.map(usize::from);
+        let (left, right, notes) = cost::plot_panels(&cmp, &traffic, receivers, args.repeat, &ram)?;
+        plot::draw(path, &title, &left, &right, &notes)?;
         if !args.json {
             eprintln!("plot written to {}", path.display());
         }
     }
     if args.json {
-        let v = serde_json::to_value(&cmp).map_err(|e| CliError(e.to_string()))?;
+        let mut v = serde_json::to_value(&cmp).map_err(|e| CliError(e.to_string()))?;
+        if let Some(f) = &fan {
+            v["fanout"] = serde_json::to_value(f).map_err(|e| CliError(e.to_string()))?;
+        }
         outln!("{v:#}");
     } else {
         out!("{}", table(&cmp));
+        if let Some(f) = &fan {
+            out!("\n{}", fanout::table(f));
+        }
     }
     Ok(Outcome::Done)
 }
