@@ -13,6 +13,8 @@
 mod out;
 mod cli_util;
 mod cmd;
+#[cfg(test)]
+mod doc_commands;
 mod group;
 mod keys;
 mod member;

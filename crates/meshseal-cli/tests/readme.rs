@@ -1,19 +1,26 @@
 //! The README's shell blocks run as written: each block, in order, in one temporary directory,
 //! with `meshseal` (and `cargo run ... -p meshseal-cli --`) being this build's binary. A block
 //! preceded by `<!-- readme-test: skip: REASON -->` is left out. A block fails the test on any
-//! non-zero exit the block does not handle itself (`|| echo ...`).
+//! non-zero exit the block does not handle itself (`|| echo ...`). In `docs/*.md`, blocks
+//! preceded by `<!-- docs-test: run -->` run the same way (the others start servers, need
+//! peers or show placeholders; `src/doc_commands.rs` checks their command lines).
 
 use std::path::Path;
 use std::process::Command;
 
-/// The README's ```sh blocks, with whether each is to be skipped.
-fn blocks(readme: &str) -> Vec<(bool, String)> {
+/// The ```sh blocks of a Markdown text, with whether each is to be skipped: marked
+/// `readme-test: skip` in the README, or not marked `docs-test: run` in a document.
+fn blocks(readme: &str, opt_in: bool) -> Vec<(bool, String)> {
     let mut out = Vec::new();
     let mut lines = readme.lines().peekable();
     let mut prev = "";
     while let Some(line) = lines.next() {
         if line.trim() == "```sh" {
-            let skip = prev.trim_start().starts_with("<!-- readme-test: skip");
+            let skip = if opt_in {
+                !prev.trim_start().starts_with("<!-- docs-test: run")
+            } else {
+                prev.trim_start().starts_with("<!-- readme-test: skip")
+            };
             let mut body = String::new();
             for l in lines.by_ref() {
                 if l.trim() == "```" {
@@ -31,10 +38,9 @@ fn blocks(readme: &str) -> Vec<(bool, String)> {
     out
 }
 
-#[test]
-fn every_readme_shell_block_runs_as_written() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+/// Runs every block of `text` not skipped, in order, in one temporary directory; returns how
+/// many ran.
+fn run_blocks(name: &str, text: &str, opt_in: bool) -> usize {
     let bin = Path::new(env!("CARGO_BIN_EXE_meshseal"));
     let path = format!(
         "{}:{}",
@@ -42,10 +48,8 @@ fn every_readme_shell_block_runs_as_written() {
         std::env::var("PATH").unwrap_or_default()
     );
     let dir = tempfile::tempdir().unwrap();
-    let all = blocks(&readme);
-    assert!(all.len() >= 5, "README blocks not found");
     let mut ran = 0;
-    for (skip, body) in all {
+    for (skip, body) in blocks(text, opt_in) {
         if skip {
             continue;
         }
@@ -61,12 +65,37 @@ fn every_readme_shell_block_runs_as_written() {
             .unwrap();
         assert!(
             o.status.success(),
-            "README block failed ({:?}):\n{script}\n--- stdout\n{}\n--- stderr\n{}",
+            "{name} block failed ({:?}):\n{script}\n--- stdout\n{}\n--- stderr\n{}",
             o.status.code(),
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
         ran += 1;
     }
+    ran
+}
+
+fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn every_readme_shell_block_runs_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(blocks(&readme, false).len() >= 5, "README blocks not found");
+    let ran = run_blocks("README", &readme, false);
     assert!(ran >= 5, "only {ran} blocks ran");
+}
+
+#[test]
+fn docs_blocks_marked_to_run_run_as_written() {
+    let mut ran = 0;
+    for e in std::fs::read_dir(root().join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            ran += run_blocks(&p.display().to_string(), &text, true);
+        }
+    }
+    assert!(ran >= 1, "no docs block marked to run");
 }
