@@ -4,10 +4,11 @@
 # (python-mbedtls) through meshseal's counting UDP relay, OSCORE with aiocoap, meshseal frames
 # sealed by the core, and the host's HMAC-SHA256 time. Then rebuilds so the binary embeds them.
 #
-# Needs: openssl, python3 with `pip install 'aiocoap[oscore]' python-mbedtls`.
+# DTLS 1.3 between wolfSSL peers (bench/wolfssl: Debian's source, built once).
+# Needs: openssl, python3 with `pip install 'aiocoap[oscore]' python-mbedtls`, cmake, cc.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo run -q --release -p meshseal-cli -- compare --measure --results bench/results "$@"
 cargo build -q --release -p meshseal-cli
 cargo run -q --release -p meshseal-cli -- compare --payload 4 --interval 60s \
-    --radio ieee802154 --battery cr2032 --plot bench/results/months-ieee802154-cr2032.svg
+    --radio ieee802154 --battery cr2032 --receivers 16 --plot bench/results/compare-ieee802154-cr2032.svg

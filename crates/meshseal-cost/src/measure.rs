@@ -20,6 +20,11 @@ use crate::CostError;
 /// Payload sizes measured for every scheme.
 pub const SIZES: [usize; 5] = [1, 4, 16, 64, 128];
 
+/// Payload sizes of the DTLS 1.3 measurement: [`SIZES`] and 7, the smallest payload whose
+/// CCM_8 ciphertext (payload, content type, 8-byte tag) reaches the 16 bytes RFC 9147 §4.2.3
+/// samples for record number encryption.
+pub const DTLS13_SIZES: [usize; 6] = [1, 4, 7, 16, 64, 128];
+
 /// A handshake (or other stretch of traffic) as seen by the relay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
@@ -32,7 +37,7 @@ pub struct Phase {
 }
 
 impl Phase {
-    fn of(datagrams: Vec<Datagram>) -> Self {
+    pub(crate) fn of(datagrams: Vec<Datagram>) -> Self {
         Phase {
             totals: Totals::of(&datagrams),
             cookie_exchange: datagrams.iter().any(|d| {
@@ -96,6 +101,10 @@ pub struct DtlsResult {
     pub records: Vec<RecordRow>,
     /// Closing the session (close_notify alerts).
     pub close: Phase,
+    /// Payload sizes the implementation refused to send (wolfSSL's DTLS 1.3 with CCM_8 below
+    /// a 16-byte ciphertext).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused_payloads: Vec<usize>,
 }
 
 impl DtlsResult {
@@ -269,14 +278,14 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 const PSK: &str = "000102030405060708090a0b0c0d0e0f";
 const PSK_IDENTITY: &str = "meshseal-client";
 const WAIT: Duration = Duration::from_secs(10);
-const SETTLE: Duration = Duration::from_millis(300);
+pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 
-fn io(ctx: &str) -> impl FnOnce(std::io::Error) -> CostError + '_ {
+pub(crate) fn io(ctx: &str) -> impl FnOnce(std::io::Error) -> CostError + '_ {
     move |e| CostError::io(ctx, e)
 }
 
 /// Lines of a child's stdout, read on a thread.
-fn lines_of(child: &mut Child) -> Receiver<String> {
+pub(crate) fn lines_of(child: &mut Child) -> Receiver<String> {
     let (tx, rx) = channel();
     if let Some(out) = child.stdout.take() {
         std::thread::spawn(move || {
@@ -292,7 +301,7 @@ fn lines_of(child: &mut Child) -> Receiver<String> {
 }
 
 /// Waits for a line matching `want`; returns it.
-fn wait_line(
+pub(crate) fn wait_line(
     rx: &Receiver<String>,
     want: impl Fn(&str) -> bool,
     what: &str,
@@ -313,13 +322,13 @@ fn wait_line(
     }
 }
 
-fn free_udp_port() -> Result<SocketAddr, CostError> {
+pub(crate) fn free_udp_port() -> Result<SocketAddr, CostError> {
     let s = UdpSocket::bind("127.0.0.1:0").map_err(io("bind"))?;
     s.local_addr().map_err(io("local address"))
 }
 
 /// Stops a child we started (if it has not exited on its own) and reaps it.
-fn finish(mut child: Child) {
+pub(crate) fn finish(mut child: Child) {
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -460,6 +469,7 @@ pub fn openssl_dtls12(sizes: &[usize], scratch: &Path) -> Result<DtlsResult, Cos
             resumed_handshake: Some(Phase::of(resumed.handshake)),
             records,
             close: Phase::of(full.close),
+            refused_payloads: Vec::new(),
         })
     })();
     finish_server(server);
@@ -547,6 +557,7 @@ pub fn mbedtls_dtls12(bench: &Path, sizes: &[usize]) -> Result<DtlsResult, CostE
         resumed_handshake: None,
         records: record_rows(sizes, &data)?,
         close: Phase::of(close),
+        refused_payloads: Vec::new(),
     })
 }
 

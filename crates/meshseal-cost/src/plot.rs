@@ -50,15 +50,18 @@ pub fn intervals() -> Vec<f64> {
         .collect()
 }
 
-/// Okabe & Ito's palette without its yellow, which is unreadable on white.
-const PALETTE: [RGBColor; 7] = [
+/// Okabe & Ito's palette without its yellow (unreadable on white), then a mid grey, black and
+/// Tol's wine: nine colours a colour-blind reader tells apart, one per scheme of `compare`.
+const PALETTE: [RGBColor; 9] = [
     RGBColor(0xe6, 0x9f, 0x00),
     RGBColor(0x56, 0xb4, 0xe9),
     RGBColor(0x00, 0x9e, 0x73),
     RGBColor(0x00, 0x72, 0xb2),
     RGBColor(0xd5, 0x5e, 0x00),
     RGBColor(0xcc, 0x79, 0xa7),
+    RGBColor(0x88, 0x88, 0x88),
     RGBColor(0x00, 0x00, 0x00),
+    RGBColor(0x88, 0x22, 0x55),
 ];
 
 /// Powers of ten enclosing every positive y of `p` (and its reference line).

@@ -1,6 +1,6 @@
 //! `meshseal compare`: what each way of protecting a sensor's messages costs on air, in energy
 //! and in months of battery (and, with `--receivers N`, for one command to N receivers): DTLS 1.2 PSK (session kept, or a new handshake after each sleep),
-//! DTLS 1.3 (model), OSCORE, and meshseal compact frames (explicit or implicit sender).
+//! DTLS 1.3 (wolfSSL, measured), OSCORE, and meshseal compact frames (explicit or implicit sender).
 //!
 //! Baselines come from recorded measurement files (`bench/results/*.json`, built into the
 //! binary, or `--results DIR`); `--measure` measures them again on loopback (OpenSSL through
