@@ -55,6 +55,12 @@ impl Batch {
         self.lens.len()
     }
 
+    /// Lengths of the datagrams held, as received (one more than the largest datagram means
+    /// oversized).
+    pub fn lens(&self) -> &[usize] {
+        &self.lens
+    }
+
     /// Whether no datagram is held.
     pub fn is_empty(&self) -> bool {
         self.lens.is_empty()
