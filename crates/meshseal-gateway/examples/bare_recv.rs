@@ -14,7 +14,9 @@ use meshseal_gateway::verifier::Batch;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let control = Control::with_signals()?;
-    let bind = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let bind = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let socket = UdpSocket::bind(&bind)?;
     socket.set_read_timeout(Some(POLL))?;
     let mut err = std::io::stderr();

@@ -56,14 +56,32 @@ fn lines(buf: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// The server, its port, and its directory (removed on drop).
-struct Redis(Child, u16, #[allow(dead_code)] tempfile::TempDir);
+/// The server, its port, its directory (removed on drop) and its persistence options.
+struct Redis(Child, u16, tempfile::TempDir, &'static [&'static str]);
+
+/// No persistence: enough for tests of live gateways on a live Redis.
+const VOLATILE: &[&str] = &["--save", "", "--appendonly", "no"];
+/// The settings docs/gateway.md requires for durability across a crash of Redis.
+const DURABLE: &[&str] = &[
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--maxmemory-policy",
+    "noeviction",
+];
 
 impl Redis {
     /// Starts a `redis-server` of this test's own. Tests run in parallel and each picks a free
     /// port the same way, so two could race for one; the server that answers must be ours (its
     /// working directory is this test's temporary directory), or another port is tried.
     fn start() -> Option<Redis> {
+        Redis::start_with(VOLATILE)
+    }
+
+    fn start_with(persistence: &'static [&'static str]) -> Option<Redis> {
         let required = std::env::var("MESHSEAL_REQUIRE_REDIS").is_ok_and(|v| v == "1");
         for _ in 0..10 {
             let dir = tempfile::tempdir().unwrap();
@@ -72,14 +90,7 @@ impl Redis {
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn();
+            let child = spawn_redis(port, dir.path(), persistence);
             let mut child = match child {
                 Ok(c) => c,
                 Err(e) => {
@@ -109,7 +120,7 @@ impl Redis {
                 std::thread::sleep(Duration::from_millis(20));
             };
             if ours {
-                return Some(Redis(child, port, dir));
+                return Some(Redis(child, port, dir, persistence));
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -120,6 +131,33 @@ impl Redis {
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.1)
     }
+
+    /// `kill -9` and a start on the same port and directory: what a crash of Redis leaves.
+    fn crash_and_restart(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+        self.0 = spawn_redis(self.1, self.2.path(), self.3).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not restart");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn spawn_redis(port: u16, dir: &std::path::Path, persistence: &[&str]) -> std::io::Result<Child> {
+    Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(persistence)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 impl Drop for Redis {
@@ -388,4 +426,119 @@ fn unprovisioned_store_delivers_unknown_freshness() {
     assert_eq!(msgs.len(), 4);
     assert!(msgs.iter().all(|m| m["freshness"] == "unknown"));
     assert_eq!(v.stats().unknown_freshness, 4);
+}
+
+/// State written by the previous layout (a key per sender for the highest number, one for the
+/// bitmap) is moved into the one-hash layout when a gateway attaches, bit for bit: what was
+/// accepted before stays refused, what was not stays acceptable.
+#[test]
+fn redis_layout_1_state_is_migrated_exactly() {
+    use meshseal::FrameId;
+    use meshseal_gateway::store::{Candidate, ReplayBackend};
+
+    let Some(redis) = Redis::start() else { return };
+    let c = redis::Client::open(redis.url()).unwrap();
+    let mut conn = c.get_connection().unwrap();
+    let p = "meshseal:{7.0}";
+    redis::cmd("HSET")
+        .arg(format!("{p}:meta"))
+        .arg(&["token", "abc", "provisioned", "1"])
+        .query::<()>(&mut conn)
+        .unwrap();
+    // Sender 1 accepted 5..=10 and 70 (so 7..=69 is the window, 5 and 6 are too old by then);
+    // sender 2 accepted 3 only.
+    let mut set = |sender: u32, seqs: &[u64], high: u64| {
+        redis::cmd("SET")
+            .arg(format!("{p}:h:{sender}"))
+            .arg(high)
+            .query::<()>(&mut conn)
+            .unwrap();
+        for &n in seqs {
+            redis::cmd("SETBIT")
+                .arg(format!("{p}:b:{sender}"))
+                .arg(n % 64)
+                .arg(1)
+                .query::<()>(&mut conn)
+                .unwrap();
+        }
+    };
+    set(1, &[7, 8, 9, 10, 70], 70);
+    set(2, &[3], 3);
+    let mut s = setup(3);
+    s.group_id = 7;
+    s.epoch = 0;
+    let (mut shared, windows) = Shared::open(&redis.url(), &s, false).unwrap();
+    assert!(windows.0.contains_key(&1) && windows.0.contains_key(&2));
+    let cand = |sender, seq| Candidate {
+        id: FrameId { sender, seq },
+        verified: true,
+    };
+    let batch = [
+        cand(1, 70),
+        cand(1, 9),
+        cand(1, 11),
+        cand(1, 6),
+        cand(2, 3),
+        cand(2, 2),
+        cand(3, 0),
+    ];
+    let mut verdicts = Vec::new();
+    shared.confirm(&batch, &Default::default(), &mut verdicts);
+    use meshseal::Error::{Replay, TooOld};
+    assert_eq!(
+        verdicts,
+        [
+            Err(Replay),
+            Err(Replay),
+            Ok(()),
+            Err(TooOld),
+            Err(Replay),
+            Ok(()),
+            Ok(())
+        ]
+    );
+    let old: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{p}:[hb]:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert!(old.is_empty(), "layout-1 keys left: {old:?}");
+}
+
+/// With the settings the docs require (`appendonly yes`, `appendfsync always`), a crash of
+/// Redis forgets nothing: every number confirmed before the `kill -9` is still refused after
+/// the restart, the token still matches, and new numbers are accepted.
+#[test]
+fn redis_crash_with_appendfsync_always_keeps_every_confirmed_number() {
+    use meshseal::FrameId;
+    use meshseal_gateway::store::{Candidate, ReplayBackend};
+
+    let Some(mut redis) = Redis::start_with(DURABLE) else {
+        return;
+    };
+    let cand = |sender, seq| Candidate {
+        id: FrameId { sender, seq },
+        verified: true,
+    };
+    let batch: Vec<Candidate> = (1..=3)
+        .flat_map(|s| (0..40).map(move |q| cand(s, q)))
+        .collect();
+    let (mut a, _) = Shared::open(&redis.url(), &setup(3), true).unwrap();
+    let mut verdicts = Vec::new();
+    a.confirm(&batch, &Default::default(), &mut verdicts);
+    assert!(verdicts.iter().all(|v| v.is_ok()), "{verdicts:?}");
+    drop(a);
+    redis.crash_and_restart();
+    let (mut b, windows) = Shared::open(&redis.url(), &setup(3), false).unwrap();
+    assert_eq!(windows.0.len(), 3);
+    b.confirm(&batch, &Default::default(), &mut verdicts);
+    assert!(
+        verdicts.iter().all(|v| *v == Err(meshseal::Error::Replay)),
+        "{verdicts:?}"
+    );
+    b.confirm(
+        &[cand(1, 40), cand(2, 41)],
+        &Default::default(),
+        &mut verdicts,
+    );
+    assert_eq!(verdicts, [Ok(()), Ok(())]);
 }

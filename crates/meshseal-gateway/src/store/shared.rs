@@ -3,21 +3,26 @@
 //!
 //! Keys (one hash slot per group and epoch, so a Redis Cluster keeps them together):
 //! - `meshseal:{G.E}:meta`: hash with `token` (random, chosen by the gateway that created the
-//!   state) and `provisioned` (1 if created with verified state for every member);
-//! - `meshseal:{G.E}:h:S`: the highest number accepted from sender S, by any gateway;
-//! - `meshseal:{G.E}:b:S`: a ring of [`WINDOW`] bits, bit `n mod WINDOW` set when number `n` in
-//!   `(highest - WINDOW, highest]` was accepted.
+//!   state), `provisioned` (1 if created with verified state for every member) and `layout`
+//!   (2: the windows below);
+//! - `meshseal:{G.E}:w`: hash with one field per sender S (16 bytes, see [`SCRIPT`]): the
+//!   highest number accepted from S by any gateway, and a ring of [`WINDOW`] bits as two 32-bit
+//!   halves, bit `n mod WINDOW` set when number `n` in `(H - WINDOW, H]` was accepted.
 //!
 //! A gateway verifies tags locally first (only authentic frames reach Redis), then sends the
-//! batch's `(sender, number)` pairs to [`SCRIPT`], which Redis runs atomically: for each pair in
-//! order it refuses a number already set or older than the window (and, under the strict order
-//! policy, any number below the highest) and sets the others. Two
-//! gateways that receive the same frame therefore never both deliver it: whichever script runs
-//! first sets the bit, the other sees it. The script first checks the `token`: if Redis lost
-//! its data (restarted without persistence), every frame is refused until an operator acts,
-//! instead of an empty state accepting replays.
+//! batch's `(sender, number)` pairs to [`SCRIPT`], which Redis runs atomically: it reads the
+//! windows of the batch's senders with one `HMGET`, judges each pair in order (it refuses a
+//! number already set or older than the window and, under the strict order policy, any number
+//! below the highest; it sets the others) and writes the changed windows back with one `HSET`.
+//! Two gateways that receive the same frame therefore never both deliver it: whichever script
+//! runs first sets the bit, the other sees it. The script first checks the `token`: if Redis
+//! lost its data (restarted without persistence), every frame is refused until an operator
+//! acts, instead of an empty state accepting replays.
+//!
+//! Layout 1 (a key per sender for the highest number and one for the bitmap, four Redis calls
+//! per frame) is migrated once, atomically, by [`MIGRATE`] when a gateway of this version
+//! attaches; gateways of the older version must be stopped first.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use meshseal::replay::ReplayWindow;
@@ -31,53 +36,139 @@ use crate::{GatewayError, GroupSetup};
 /// Numbers each shared window judges below the highest (inclusive).
 pub const WINDOW: u64 = 64;
 
-/// Check-and-set of a batch: KEYS = meta, then (highest, ring) per frame; ARGV = token, window
-/// size, strict order (1 or 0), then one number per frame. Returns per frame 0 (accepted),
-/// 1 (replay), 2 (too old), 3 (out of order: below the highest under strict order).
+/// Fields per `HMGET`/`HSET` call: Lua's `unpack` is limited to about 8000 values.
+const CHUNK: usize = 1000;
+
+/// Check-and-set of a batch: KEYS = meta, windows; ARGV = token, strict order (1 or 0), and
+/// the frames packed as 12 bytes each (sender as a little-endian u32, number as a
+/// little-endian f64, exact below 2^53). Returns per frame 0 (accepted), 1 (replay), 2 (too
+/// old), 3 (out of order: below the highest under strict order). A window is stored as 16
+/// bytes: the highest number (f64) and the ring's two halves (i32), all little-endian.
 pub const SCRIPT: &str = r#"
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then
   return redis.error_reply('MESHSEAL_STATE_LOST replay state missing or replaced')
 end
-local w = tonumber(ARGV[2])
-local strict = ARGV[3] == '1'
-local out = {}
-for i = 4, #ARGV do
-  local hk = KEYS[2 * i - 6]
-  local bk = KEYS[2 * i - 5]
-  local seq = tonumber(ARGV[i])
-  local h = tonumber(redis.call('GET', hk))
+local W = 64
+local strict = ARGV[2] == '1'
+local blob = ARGV[3]
+local n = #blob / 12
+local senders, seqs = {}, {}
+local seen, distinct = {}, {}
+local pos = 1
+for i = 1, n do
+  local s, q
+  s, q, pos = struct.unpack('<I4d', blob, pos)
+  senders[i], seqs[i] = s, q
+  if not seen[s] then seen[s] = true; distinct[#distinct + 1] = s end
+end
+local state = {}
+for c = 1, #distinct, 1000 do
+  local part = {}
+  for k = c, math.min(c + 999, #distinct) do part[#part + 1] = distinct[k] end
+  local vals = redis.call('HMGET', KEYS[2], unpack(part))
+  for k, v in ipairs(part) do
+    local raw = vals[k]
+    if raw and #raw == 16 then
+      local h, lo, hi = struct.unpack('<dii', raw)
+      state[v] = {h, lo, hi}
+    elseif raw then
+      return redis.error_reply('MESHSEAL_STATE_BAD malformed window for sender ' .. v)
+    end
+  end
+end
+local function bitof(q)
+  local b = q % W
+  if b < 32 then return 2, bit.lshift(1, b) end
+  return 3, bit.lshift(1, b - 32)
+end
+local dirty, out = {}, {}
+for i = 1, n do
+  local s, seq = senders[i], seqs[i]
+  local st = state[s]
   local r = 0
-  if h == nil or seq > h then
-    if h == nil or seq - h >= w then
-      redis.call('DEL', bk)
+  if st == nil then
+    st = {seq, 0, 0}
+    local w, m = bitof(seq)
+    st[w] = m
+    state[s] = st
+    dirty[s] = true
+  elseif seq > st[1] then
+    if seq - st[1] >= W then
+      st[2], st[3] = 0, 0
     else
-      for n = h + 1, seq - 1 do
-        redis.call('SETBIT', bk, n % w, 0)
+      for q = st[1] + 1, seq - 1 do
+        local w, m = bitof(q)
+        st[w] = bit.band(st[w], bit.bnot(m))
       end
     end
-    redis.call('SETBIT', bk, seq % w, 1)
-    redis.call('SET', hk, ARGV[i])
-  elseif h - seq >= w then
+    local w, m = bitof(seq)
+    st[w] = bit.bor(st[w], m)
+    st[1] = seq
+    dirty[s] = true
+  elseif st[1] - seq >= W then
     r = 2
-  elseif redis.call('GETBIT', bk, seq % w) == 1 then
-    r = 1
-  elseif strict then
-    r = 3
   else
-    redis.call('SETBIT', bk, seq % w, 1)
+    local w, m = bitof(seq)
+    if bit.band(st[w], m) ~= 0 then
+      r = 1
+    elseif strict then
+      r = 3
+    else
+      st[w] = bit.bor(st[w], m)
+      dirty[s] = true
+    end
   end
-  out[#out + 1] = r
+  out[i] = r
 end
+local args = {}
+for _, s in ipairs(distinct) do
+  if dirty[s] then
+    local st = state[s]
+    args[#args + 1] = s
+    args[#args + 1] = struct.pack('<dii', st[1], st[2], st[3])
+    if #args >= 2000 then redis.call('HSET', KEYS[2], unpack(args)); args = {} end
+  end
+end
+if #args > 0 then redis.call('HSET', KEYS[2], unpack(args)) end
 return out
 "#;
 
-/// Creates the meta hash unless present; returns token, provisioned flag, and 1 if created.
+/// Creates the meta hash unless present; returns token, provisioned flag, layout, and 1 if
+/// created.
 const INIT: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {redis.call('HGET', KEYS[1], 'token'), redis.call('HGET', KEYS[1], 'provisioned'), 0}
+  return {redis.call('HGET', KEYS[1], 'token'), redis.call('HGET', KEYS[1], 'provisioned'),
+          redis.call('HGET', KEYS[1], 'layout') or '1', 0}
 end
-redis.call('HSET', KEYS[1], 'token', ARGV[1], 'provisioned', ARGV[2])
-return {ARGV[1], ARGV[2], 1}
+redis.call('HSET', KEYS[1], 'token', ARGV[1], 'provisioned', ARGV[2], 'layout', '2')
+return {ARGV[1], ARGV[2], '2', 1}
+"#;
+
+/// Moves layout 1 into layout 2, atomically and once: KEYS = meta, windows; ARGV = the key
+/// prefix, then the members. For each member with a highest number, its bitmap string (bit 0
+/// is the first byte's top bit, as `SETBIT` numbers them) becomes the two halves; the layout-1
+/// keys are deleted and `layout` set to 2.
+pub const MIGRATE: &str = r#"
+if redis.call('HGET', KEYS[1], 'layout') == '2' then return 0 end
+local p = ARGV[1]
+local moved = 0
+for i = 2, #ARGV do
+  local m = ARGV[i]
+  local h = redis.call('GET', p .. ':h:' .. m)
+  if h then
+    local lo, hi = 0, 0
+    for n = 0, 63 do
+      if redis.call('GETBIT', p .. ':b:' .. m, n) == 1 then
+        if n < 32 then lo = bit.bor(lo, bit.lshift(1, n)) else hi = bit.bor(hi, bit.lshift(1, n - 32)) end
+      end
+    end
+    redis.call('HSET', KEYS[2], m, struct.pack('<dii', tonumber(h), lo, hi))
+    redis.call('DEL', p .. ':h:' .. m, p .. ':b:' .. m)
+    moved = moved + 1
+  end
+end
+redis.call('HSET', KEYS[1], 'layout', '2')
+return moved
 "#;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -94,7 +185,11 @@ pub struct Shared {
     prefix: String,
     token: String,
     strict: bool,
-    keys: HashMap<u32, (String, String)>,
+    /// `meta` and `w` key names.
+    meta: String,
+    windows: String,
+    /// The frames of a batch, packed for [`SCRIPT`] (reused).
+    blob: Vec<u8>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -127,17 +222,32 @@ impl Shared {
         let meta = format!("{prefix}:meta");
         let mut fresh = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
-        let (token, provisioned, created): (String, String, i64) = redis::Script::new(INIT)
-            .key(&meta)
-            .arg(hex::encode(fresh))
-            .arg(if provision { "1" } else { "0" })
-            .invoke(&mut conn)
-            .map_err(rerr)?;
+        let (token, provisioned, layout, created): (String, String, String, i64) =
+            redis::Script::new(INIT)
+                .key(&meta)
+                .arg(hex::encode(fresh))
+                .arg(if provision { "1" } else { "0" })
+                .invoke(&mut conn)
+                .map_err(rerr)?;
         if provision && created == 0 {
             return Err(GatewayError::Config(format!(
                 "redis already holds replay state for group {} epoch {}; provisioning is only for new state",
                 setup.group_id, setup.epoch
             )));
+        }
+        let windows_key = format!("{prefix}:w");
+        if layout != "2" {
+            let moved: i64 = redis::Script::new(MIGRATE)
+                .key(&meta)
+                .key(&windows_key)
+                .arg(&prefix)
+                .arg(&setup.members)
+                .invoke(&mut conn)
+                .map_err(rerr)?;
+            tracing::warn!(
+                senders = moved,
+                "redis replay state moved to layout 2 (one hash)"
+            );
         }
         let provisioned = provisioned == "1";
         let mut s = Shared {
@@ -147,19 +257,32 @@ impl Shared {
             prefix,
             token,
             strict: setup.order == meshseal::OrderPolicy::Strict,
-            keys: HashMap::new(),
+            meta,
+            windows: windows_key,
+            blob: Vec::new(),
         };
         let mut windows = Windows(Default::default(), setup.epoch);
-        for chunk in setup.members.chunks(1000) {
-            let keys: Vec<String> = chunk.iter().map(|&m| s.key_pair(m).0).collect();
-            let highs: Vec<Option<u64>> = redis::cmd("MGET")
-                .arg(&keys)
+        for chunk in setup.members.chunks(CHUNK) {
+            let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+                .arg(&s.windows)
+                .arg(chunk)
                 .query(&mut conn)
                 .map_err(rerr)?;
-            for (&m, h) in chunk.iter().zip(highs) {
-                match h {
-                    Some(h) => {
-                        windows.0.insert(m, window_below(h, provisioned)?);
+            for (&m, v) in chunk.iter().zip(values) {
+                match v {
+                    Some(v) => {
+                        let h = v
+                            .get(..8)
+                            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                            .map(f64::from_le_bytes)
+                            .filter(|h| v.len() == 16 && h.fract() == 0.0 && *h >= 0.0)
+                            .ok_or_else(|| {
+                                GatewayError::Config(format!(
+                                    "redis window of sender {m} is malformed ({} bytes)",
+                                    v.len()
+                                ))
+                            })?;
+                        windows.0.insert(m, window_below(h as u64, provisioned)?);
                     }
                     None if provisioned => {
                         windows.0.insert(m, ReplayWindow::provisioned());
@@ -173,33 +296,23 @@ impl Shared {
         Ok((s, windows))
     }
 
-    fn key_pair(&mut self, sender: u32) -> (String, String) {
-        let p = &self.prefix;
-        self.keys
-            .entry(sender)
-            .or_insert_with(|| (format!("{p}:h:{sender}"), format!("{p}:b:{sender}")))
-            .clone()
-    }
-
     fn run(&mut self, frames: &[Candidate]) -> Result<Vec<i64>, redis::RedisError> {
         if self.conn.is_none() {
             self.conn = Some(connect(&self.client)?);
         }
         let mut inv = self.script.prepare_invoke();
-        inv.key(format!("{}:meta", self.prefix));
+        inv.key(&self.meta).key(&self.windows);
         inv.arg(&self.token)
-            .arg(WINDOW)
             .arg(if self.strict { "1" } else { "0" });
+        let mut blob = std::mem::take(&mut self.blob);
+        blob.clear();
         for f in frames {
-            let p = &self.prefix;
-            let (h, b) = self.keys.entry(f.id.sender).or_insert_with(|| {
-                (
-                    format!("{p}:h:{}", f.id.sender),
-                    format!("{p}:b:{}", f.id.sender),
-                )
-            });
-            inv.key(&*h).key(&*b).arg(f.id.seq);
+            blob.extend_from_slice(&f.id.sender.to_le_bytes());
+            // Sequence numbers are below 2^40: exact as an f64, Lua's number.
+            blob.extend_from_slice(&(f.id.seq as f64).to_le_bytes());
         }
+        inv.arg(&blob[..]);
+        self.blob = blob;
         let Some(conn) = self.conn.as_mut() else {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::IoError,
