@@ -4,7 +4,9 @@
 # (firmware/c-m4/CMakeLists.txt, cmake/meshseal.cmake), and runs it under
 # QEMU (mps2-an386). MESHSEAL_FFI_FEATURES overrides the library's cargo feature flags
 # (default: `--features panic-halt` over the default features).
-# Prints the firmware's flash, the share of it taken by the library, and the run's report.
+# Prints the firmware's flash, the share of it taken by the library, and the run's report;
+# then runs the source-authentication vectors (source_vectors.c, library with pairwise and
+# signed) under QEMU.
 # Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,3 +56,13 @@ report=$(timeout 60 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographi
     exit 1
 }
 echo "c-m4: flash=$flash from_libmeshseal_ffi=$libshare $report"
+# The source-authentication vectors through the C API (pairwise and signed library).
+source_elf=$out/build/c-m4-source.elf
+source_report=$(timeout 60 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+    -monitor none -serial none -semihosting-config enable=on,target=native \
+    -kernel "$source_elf" 2>&1) || {
+    echo "c-m4 source vectors failed: $source_report" >&2
+    exit 1
+}
+grep -qx PASS <<<"$source_report" || { echo "c-m4 source vectors: $source_report" >&2; exit 1; }
+echo "c-m4 $(head -1 <<<"$source_report") PASS"
