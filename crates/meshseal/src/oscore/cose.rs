@@ -18,7 +18,7 @@ pub const MAX_EXTERNAL_AAD_LEN: usize = 1 + 1 + 2 + (1 + MAX_ID_LEN) + (1 + MAX_
 /// Room for the largest `Enc_structure` (the AEAD associated data).
 pub const MAX_AAD_LEN: usize = 1 + 9 + 1 + 2 + MAX_EXTERNAL_AAD_LEN;
 /// Room for the largest HKDF `info`.
-pub const MAX_INFO_LEN: usize = 1 + (1 + MAX_ID_LEN) + (2 + MAX_ID_CONTEXT_LEN) + 1 + 4 + 1;
+pub const MAX_INFO_LEN: usize = 1 + (1 + MAX_ID_LEN) + (2 + MAX_ID_CONTEXT_LEN) + 1 + 6 + 1;
 
 fn cbor<const N: usize>(
     out: &mut [u8; N],
@@ -72,6 +72,8 @@ pub enum InfoType {
     Key,
     /// The common IV.
     Iv,
+    /// Group OSCORE's Signature Encryption Key.
+    SeKey,
 }
 
 /// The HKDF `info` (§3.2.1): `[id, id_context, alg_aead, type, L]`, `id_context` `nil` when
@@ -93,6 +95,7 @@ pub fn hkdf_info(
             .str(match ty {
                 InfoType::Key => "Key",
                 InfoType::Iv => "IV",
+                InfoType::SeKey => "SEKey",
             })?
             .u8(len)?;
         Ok(())

@@ -23,6 +23,8 @@ pub mod coap;
 pub mod context;
 pub mod cose;
 pub mod endpoint;
+#[cfg(feature = "group-oscore")]
+pub mod group;
 pub mod option;
 
 use core::fmt;

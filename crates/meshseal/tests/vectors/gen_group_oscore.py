@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Writes group-oscore-v1.json: Group OSCORE key material for fixed inputs, derived by aiocoap's
+SimpleGroupContext (the implementation meshseal interoperates with), so the frozen values are
+the reference's, not meshseal's. Group mode AES-CCM-16-64-128 (group encryption algorithm and
+pairwise AEAD), HKDF SHA-256, Ed25519 signatures, pairwise key agreement ECDH-SS + HKDF-256
+over the members' Ed25519 keys as X25519, credentials as CWT Claims Sets (KCCS).
+
+Run once; the vector file is frozen (check_vectors.py and crates/meshseal/tests/group_oscore.rs
+check it). Usage: gen_group_oscore.py OUT.json   (needs aiocoap[oscore])
+"""
+import json
+import sys
+
+import cbor2
+from aiocoap import oscore
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+
+def kccs(public: bytes) -> bytes:
+    # CWT Claims Set with a cnf claim (8) holding a COSE_Key (1): OKP (1: 1), EdDSA (3: -8),
+    # Ed25519 (-1: 6), x (-2).
+    return cbor2.dumps({8: {1: {1: 1, 3: -8, -1: 6, -2: public}}})
+
+
+def public_of(seed: bytes) -> bytes:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def main():
+    master_secret = bytes(range(16))
+    master_salt = bytes.fromhex("9e7ca92223786340")
+    gid = bytes.fromhex("37cbf3210017a2d3")
+    members = [
+        {"id": b"\x25", "seed": bytes(range(0x40, 0x60))},
+        {"id": b"\x52", "seed": bytes(range(0x60, 0x80))},
+        {"id": b"", "seed": bytes(range(0x80, 0xa0))},
+    ]
+    for m in members:
+        m["public"] = public_of(m["seed"])
+        m["cred"] = kccs(m["public"])
+    contexts = {}
+    for m in members:
+        peers = {p["id"]: p["cred"] for p in members if p is not m}
+        contexts[m["id"]] = oscore.SimpleGroupContext(
+            alg_aead=oscore.algorithms["AES-CCM-16-64-128"],
+            hashfun=oscore.hashfunctions["sha256"],
+            alg_signature=oscore.Ed25519(),
+            alg_group_enc=oscore.algorithms["AES-CCM-16-64-128"],
+            alg_pairwise_key_agreement=oscore.EcdhSsHkdf256(),
+            group_id=gid,
+            master_secret=master_secret,
+            master_salt=master_salt,
+            sender_id=m["id"],
+            private_key=m["seed"],
+            sender_auth_cred=m["cred"],
+            peers=peers,
+            group_manager_cred=None,
+        )
+    first = contexts[members[0]["id"]]
+    out = {
+        "description": "Group OSCORE (RFC 10021) context for fixed inputs, as aiocoap's SimpleGroupContext derives it: group encryption and pairwise AEAD AES-CCM-16-64-128 (10), HKDF SHA-256, EdDSA/Ed25519 signatures, ECDH-SS over the Ed25519 keys as X25519; credentials are CWT Claims Sets (KCCS)",
+        "generator": "crates/meshseal/tests/vectors/gen_group_oscore.py (aiocoap 0.4.17)",
+        "master_secret": master_secret.hex(),
+        "master_salt": master_salt.hex(),
+        "gid": gid.hex(),
+        "common_iv": first.common_iv.hex(),
+        "signature_encryption_key": first.signature_encryption_key.hex(),
+        "members": [],
+        "pairwise": [],
+    }
+    for m in members:
+        c = contexts[m["id"]]
+        out["members"].append({
+            "sender_id": m["id"].hex(),
+            "ed25519_seed": m["seed"].hex(),
+            "ed25519_public": m["public"].hex(),
+            "credential": m["cred"].hex(),
+            "sender_key": c._sender_key.hex(),
+        })
+        assert c.common_iv == first.common_iv
+        assert c.signature_encryption_key == first.signature_encryption_key
+    for a in members:
+        for b in members:
+            if a is b:
+                continue
+            pw = contexts[a["id"]].pairwise_for(b["id"])
+            shared = oscore.EcdhSsHkdf256().staticstatic(a["seed"], b["public"])
+            out["pairwise"].append({
+                "own": a["id"].hex(),
+                "peer": b["id"].hex(),
+                "shared_secret": shared.hex(),
+                "sender_key": pw.sender_key.hex(),
+                "recipient_key": pw.recipient_key.hex(),
+            })
+    with open(sys.argv[1], "w") as f:
+        json.dump(out, f, indent=2)
+        f.write("\n")
+
+
+main()
