@@ -1,11 +1,17 @@
 //! Group OSCORE key material against the frozen vectors (`vectors/group-oscore-v1.json`,
 //! derived by aiocoap's `SimpleGroupContext` for fixed inputs): the Common IV, the Signature
 //! Encryption Key, every member's group-mode Sender Key, the ECDH shared secret of every pair
-//! from their Ed25519 keys, and both pairwise keys in both directions.
+//! from their Ed25519 keys, and both pairwise keys in both directions; and one group-mode
+//! request aiocoap protected, which meshseal decrypts and whose countersignature it verifies,
+//! and then protects again byte for byte.
 #![cfg(feature = "group-oscore")]
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use meshseal::oscore::group::{pairwise_keys, shared_secret, GroupParams, Side};
+use meshseal::oscore::cose::{nonce, PartialIv};
+use meshseal::oscore::group::{
+    countersign, encrypt0, keystream, pairwise_keys, shared_secret, to_be_signed,
+    verify_countersignature, ExternalAad, GroupParams, Side,
+};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -115,4 +121,96 @@ fn out_of_range_inputs_are_refused() {
     };
     assert!(g.member_key(&[0; 8]).is_err());
     assert!(g.member_key(&[0; 7]).is_ok());
+}
+
+#[test]
+fn an_aiocoap_group_mode_request_verifies_and_is_protected_again_byte_for_byte() {
+    use ccm::aead::{AeadInPlace, KeyInit};
+    type Ccm = ccm::Ccm<aes::Aes128, ccm::consts::U8, ccm::consts::U13>;
+
+    let v = vectors();
+    let r = &v["group_request"];
+    let (secret, salt, gid) = (
+        hex_of(&v["master_secret"]),
+        hex_of(&v["master_salt"]),
+        hex_of(&v["gid"]),
+    );
+    let g = GroupParams {
+        master_secret: &secret,
+        master_salt: &salt,
+        gid: &gid,
+    };
+    let common = g.common().unwrap();
+    let sender = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["sender_id"] == r["sender_id"])
+        .unwrap();
+    let (kid, piv, option, cred) = (
+        hex_of(&r["sender_id"]),
+        hex_of(&r["partial_iv"]),
+        hex_of(&r["oscore_option"]),
+        hex_of(&sender["credential"]),
+    );
+    // The option: Group Flag, kid context (the Gid), kid, Partial IV.
+    assert_eq!(option[0] & 0x20, 0x20);
+    let ext = ExternalAad {
+        request_kid: &kid,
+        request_piv: &piv,
+        gid: &gid,
+        oscore_option: &option,
+        sender_credential: &cred,
+    };
+    let mut ext_buf = [0u8; 256];
+    let n = ext.encode(&mut ext_buf).unwrap();
+    let ext_bytes = &ext_buf[..n];
+    assert_eq!(ext_bytes.to_vec(), hex_of(&r["external_aad"]));
+    // Decrypt with the sender's group-mode key.
+    let mut aad = [0u8; 300];
+    let m = encrypt0(ext_bytes, &mut aad).unwrap();
+    let pi = PartialIv::from_bytes(&piv).unwrap();
+    let iv = nonce(&common.common_iv, &kid, &pi).unwrap();
+    let key = g.member_key(&kid).unwrap();
+    let ciphertext = hex_of(&r["ciphertext"]);
+    let (body, tag) = ciphertext.split_at(ciphertext.len() - 8);
+    let mut plain = body.to_vec();
+    Ccm::new_from_slice(&key[..])
+        .unwrap()
+        .decrypt_in_place_detached(&iv.into(), &aad[..m], &mut plain, tag.into())
+        .unwrap();
+    assert_eq!(plain, hex_of(&r["plaintext"]));
+    // The countersignature: keystream, then Ed25519 over the CounterSignature0 structure.
+    let ks = keystream(&common, &kid, &piv, &gid, true).unwrap();
+    assert_eq!(ks.to_vec(), hex_of(&r["keystream"]));
+    let mut tbs = [0u8; 400];
+    let t = to_be_signed(ext_bytes, &ciphertext, &mut tbs).unwrap();
+    let payload = hex_of(&r["payload"]);
+    let encrypted: [u8; 64] = payload[payload.len() - 64..].try_into().unwrap();
+    let vk =
+        VerifyingKey::from_bytes(&hex_of(&sender["ed25519_public"]).try_into().unwrap()).unwrap();
+    verify_countersignature(&vk, &tbs[..t], &encrypted, &ks).unwrap();
+    // Protecting again: the same bytes (Ed25519 is deterministic).
+    let sk = SigningKey::from_bytes(&hex_of(&sender["ed25519_seed"]).try_into().unwrap());
+    let mut sealed = plain.clone();
+    let tag2 = Ccm::new_from_slice(&key[..])
+        .unwrap()
+        .encrypt_in_place_detached(&iv.into(), &aad[..m], &mut sealed)
+        .unwrap();
+    sealed.extend_from_slice(&tag2);
+    assert_eq!(sealed, ciphertext);
+    assert_eq!(countersign(&sk, &tbs[..t], &ks), encrypted);
+    // A changed ciphertext, response keystream or signer is refused.
+    let mut bad = ciphertext.clone();
+    bad[0] ^= 1;
+    let t2 = to_be_signed(ext_bytes, &bad, &mut tbs).unwrap();
+    assert_eq!(
+        verify_countersignature(&vk, &tbs[..t2], &encrypted, &ks),
+        Err(meshseal::oscore::Error::BadSignature)
+    );
+    let t = to_be_signed(ext_bytes, &ciphertext, &mut tbs).unwrap();
+    let response_ks = keystream(&common, &kid, &piv, &gid, false).unwrap();
+    assert!(verify_countersignature(&vk, &tbs[..t], &encrypted, &response_ks).is_err());
+    let other = SigningKey::from_bytes(&[7; 32]).verifying_key();
+    assert!(verify_countersignature(&other, &tbs[..t], &encrypted, &ks).is_err());
 }

@@ -78,11 +78,13 @@ pub enum Error {
     /// The sender context has no counter record: it was never provisioned, or it lost its
     /// counter and must not start again from 0 under the same Master Secret.
     NoCounterRecord,
+    /// A Group OSCORE countersignature did not verify under the sender's public key.
+    BadSignature,
 }
 
 impl Error {
     /// Every reason, in declaration order.
-    pub const ALL: [Error; 16] = [
+    pub const ALL: [Error; 17] = [
         Error::Malformed,
         Error::MalformedOption,
         Error::NotProtected,
@@ -99,6 +101,7 @@ impl Error {
         Error::BufferTooSmall,
         Error::InvalidConfig,
         Error::NoCounterRecord,
+        Error::BadSignature,
     ];
 
     /// Stable snake_case name.
@@ -120,6 +123,7 @@ impl Error {
             Error::BufferTooSmall => "buffer_too_small",
             Error::InvalidConfig => "invalid_config",
             Error::NoCounterRecord => "no_counter_record",
+            Error::BadSignature => "bad_signature",
         }
     }
 
@@ -130,9 +134,11 @@ impl Error {
                 coap::code::BAD_REQUEST
             }
             Error::MalformedOption | Error::UnsupportedOption => coap::code::BAD_OPTION,
-            Error::UnknownKid | Error::UnknownKidContext | Error::Replay | Error::TooOld => {
-                coap::code::UNAUTHORIZED
-            }
+            Error::UnknownKid
+            | Error::UnknownKidContext
+            | Error::Replay
+            | Error::TooOld
+            | Error::BadSignature => coap::code::UNAUTHORIZED,
             _ => coap::code::INTERNAL_SERVER_ERROR,
         }
     }
@@ -157,6 +163,7 @@ impl fmt::Display for Error {
             Error::BufferTooSmall => "buffer too small",
             Error::InvalidConfig => "invalid OSCORE parameter",
             Error::NoCounterRecord => "no counter record for the sender context",
+            Error::BadSignature => "countersignature does not verify",
         })
     }
 }

@@ -94,6 +94,31 @@ def main():
                 "sender_key": pw.sender_key.hex(),
                 "recipient_key": pw.recipient_key.hex(),
             })
+    # One group-mode request from the first member (sequence number 20): POST /lamp, payload 01.
+    from aiocoap import POST, Message
+    a = contexts[members[0]["id"]]
+    a.sender_sequence_number = 20
+    msg = Message(code=POST, uri_path=["lamp"], payload=b"\x01")
+    msg.direction = oscore.Direction.OUTGOING
+    _, plaintext = a._split_message(msg, None)
+    outer, rid = a.protect(msg)
+    external_aad = a._extract_external_aad(outer, rid, local_is_sender=True)
+    ciphertext, encrypted_signature = outer.payload[:-64], outer.payload[-64:]
+    piv = rid.partial_iv
+    keystream = a._kdf_for_keystreams(a.sender_id, piv, a.signature_encryption_key, a.sender_id, True)
+    signature = bytes(x ^ y for x, y in zip(encrypted_signature, keystream))
+    out["group_request"] = {
+        "sender_id": a.sender_id.hex(),
+        "partial_iv": piv.hex(),
+        "code": int(outer.code),
+        "plaintext": plaintext.hex(),
+        "oscore_option": outer.opt.oscore.hex(),
+        "external_aad": external_aad.hex(),
+        "ciphertext": ciphertext.hex(),
+        "keystream": keystream.hex(),
+        "signature": signature.hex(),
+        "payload": outer.payload.hex(),
+    }
     with open(sys.argv[1], "w") as f:
         json.dump(out, f, indent=2)
         f.write("\n")
