@@ -3,7 +3,8 @@
 //!
 //! Setup per input: a server endpoint derived from the RFC 8613 Appendix C.1 inputs (master
 //! secret 0102..10, salt 9e7c..40, server id `01`, client id empty) with a provisioned replay
-//! window. Input: arbitrary bytes, given to `Packet::new_checked`, `OscoreOption::new_checked`,
+//! window. Input: arbitrary bytes, given to `Packet::new_checked`, `OscoreOption::new_checked`
+//! (and its Group OSCORE variant),
 //! `Inner::parse` and `Endpoint::unprotect_request`. A request built from arbitrary bytes can only
 //! verify if libFuzzer forged an AES-CCM tag, so acceptance is a failure.
 #![no_main]
@@ -21,6 +22,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = Packet::new_checked(data).map(|p| (p.options().count(), p.payload().len(), p.code()));
     let _ = OscoreOption::new_checked(data).map(|o| {
         (
+            o.partial_iv().map(<[u8]>::len),
+            o.kid().map(<[u8]>::len),
+            o.kid_context().map(<[u8]>::len),
+        )
+    });
+    // The Group OSCORE variant accepts the Group Flag; the accessors must stay in bounds.
+    let _ = OscoreOption::new_checked_group(data).map(|o| {
+        (
+            o.group_flag(),
             o.partial_iv().map(<[u8]>::len),
             o.kid().map(<[u8]>::len),
             o.kid_context().map(<[u8]>::len),

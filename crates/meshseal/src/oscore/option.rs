@@ -9,7 +9,9 @@
 //!
 //! `n` is the Partial IV length (0–5; 6 and 7 are reserved), `k` says a kid follows (it runs
 //! to the end of the value), `h` says a one-byte length `s` and a kid context follow. The
-//! three high bits are reserved (the top one is Group OSCORE's, which is not supported). An
+//! three high bits are reserved for RFC 8613; Group OSCORE (RFC 10021 §4.2) uses the lowest of
+//! them (0x20) as its Group Flag: set for a message in group mode, which
+//! [`OscoreOption::new_checked_group`] accepts and [`OscoreOption::new_checked`] refuses. An
 //! all-zero flag byte is sent as an empty value. Parsing holds no keys and no state.
 
 use super::Error;
@@ -21,6 +23,7 @@ mod flag {
     pub const N_MASK: u8 = 0x07;
     pub const K: u8 = 0x08;
     pub const H: u8 = 0x10;
+    pub const GROUP: u8 = 0x20;
     pub const RESERVED: u8 = 0xe0;
 }
 
@@ -31,13 +34,23 @@ pub struct OscoreOption<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> OscoreOption<T> {
-    /// Checks the flag byte and that every announced field is present.
+    /// Checks the flag byte and that every announced field is present (RFC 8613: every
+    /// reserved bit clear).
     pub fn new_checked(buffer: T) -> Result<Self, Error> {
+        Self::check(buffer, flag::RESERVED)
+    }
+
+    /// As [`OscoreOption::new_checked`], for a Group OSCORE endpoint: the Group Flag may be set.
+    pub fn new_checked_group(buffer: T) -> Result<Self, Error> {
+        Self::check(buffer, flag::RESERVED & !flag::GROUP)
+    }
+
+    fn check(buffer: T, reserved: u8) -> Result<Self, Error> {
         let b = buffer.as_ref();
         let Some(&flags) = b.first() else {
             return Ok(OscoreOption { buffer });
         };
-        if flags == 0 || flags & flag::RESERVED != 0 {
+        if flags == 0 || flags & reserved != 0 {
             return Err(Error::MalformedOption);
         }
         let n = usize::from(flags & flag::N_MASK);
@@ -76,6 +89,11 @@ impl<T: AsRef<[u8]>> OscoreOption<T> {
         } else {
             1 + usize::from(self.flags() & flag::N_MASK)
         }
+    }
+
+    /// Whether the Group Flag is set (a Group OSCORE message in group mode).
+    pub fn group_flag(&self) -> bool {
+        self.flags() & flag::GROUP != 0
     }
 
     /// The Partial IV, if present.
@@ -261,5 +279,33 @@ mod tests {
             ..Repr::default()
         };
         assert_eq!(too_long.emit(&mut [0; 16]), Err(Error::MalformedOption));
+    }
+
+    #[test]
+    fn the_group_flag_only_for_group_endpoints() {
+        // aiocoap's group-mode request: Group Flag, h, k, one-byte Partial IV 0x14, the Gid
+        // 37cbf3210017a2d3 as kid context, kid 0x25.
+        let v = [
+            0x39, 0x14, 0x08, 0x37, 0xcb, 0xf3, 0x21, 0x00, 0x17, 0xa2, 0xd3, 0x25,
+        ];
+        assert_eq!(
+            OscoreOption::new_checked(&v[..]).err(),
+            Some(Error::MalformedOption)
+        );
+        let o = OscoreOption::new_checked_group(&v[..]).unwrap();
+        assert!(o.group_flag());
+        assert_eq!(o.partial_iv(), Some(&[0x14u8][..]));
+        assert_eq!(
+            o.kid_context(),
+            Some(&[0x37, 0xcb, 0xf3, 0x21, 0x00, 0x17, 0xa2, 0xd3][..])
+        );
+        assert_eq!(o.kid(), Some(&[0x25u8][..]));
+        // The two top bits stay reserved; a pairwise-mode message has no Group Flag.
+        for bad in [[0x49u8, 0x14], [0x89, 0x14]] {
+            assert!(OscoreOption::new_checked_group(&bad[..]).is_err());
+        }
+        assert!(!OscoreOption::new_checked_group(&[0x09, 0x14, 0x25][..])
+            .unwrap()
+            .group_flag());
     }
 }
