@@ -37,6 +37,16 @@ pub struct RequestId {
 }
 
 impl RequestId {
+    /// A request verified fresh: `kid` and Partial IV `piv`.
+    #[cfg(feature = "group-oscore")]
+    pub(crate) fn fresh(kid: Id, piv: PartialIv) -> Self {
+        RequestId {
+            kid,
+            piv,
+            reuse_nonce: true,
+        }
+    }
+
     /// The kid of the request's sender.
     pub fn kid(&self) -> &[u8] {
         &self.kid

@@ -25,6 +25,8 @@ pub mod cose;
 pub mod endpoint;
 #[cfg(feature = "group-oscore")]
 pub mod group;
+#[cfg(feature = "group-oscore")]
+pub mod group_endpoint;
 pub mod option;
 
 use core::fmt;

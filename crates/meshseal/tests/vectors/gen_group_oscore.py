@@ -28,6 +28,14 @@ def public_of(seed: bytes) -> bytes:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def framed(outer):
+    """The outer message as sent (NON, message id 0x1234, token 4a01: the transport's fields,
+    which OSCORE does not protect)."""
+    from aiocoap import NON
+    outer.mtype, outer.mid, outer.token = NON, 0x1234, b"\x4a\x01"
+    return outer.encode()
+
+
 def main():
     master_secret = bytes(range(16))
     master_salt = bytes.fromhex("9e7ca92223786340")
@@ -118,6 +126,7 @@ def main():
         "keystream": keystream.hex(),
         "signature": signature.hex(),
         "payload": outer.payload.hex(),
+        "message": framed(outer).hex(),
     }
     with open(sys.argv[1], "w") as f:
         json.dump(out, f, indent=2)

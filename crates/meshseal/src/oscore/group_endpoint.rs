@@ -1,0 +1,213 @@
+//! A Group OSCORE server's verification of requests in group mode (RFC 10021 §8.2): the
+//! OSCORE option with the Group Flag and the group's Gid, the sender found by its kid among
+//! the members this server knows, the countersignature verified under that member's public
+//! key, the replay window of that member, then the AEAD under its group-mode key.
+//!
+//! Nothing is released before both the countersignature and the tag verify, and the window
+//! judges only an authentic request (a forged one cannot move it). The signature is checked
+//! first: it covers the ciphertext, so a request another member rewrote with the group key it
+//! also holds is refused as `bad_signature` before any decryption. Memory is fixed: up to `N`
+//! members, and the caller lends the scratch buffer the signature's input is built in.
+
+use ed25519_dalek::VerifyingKey;
+use zeroize::Zeroize;
+
+use super::coap::{number, Inner, Packet};
+use super::context::{Id, IdContext};
+use super::cose::{self, PartialIv};
+use super::endpoint::RequestId;
+use super::group::{
+    encrypt0, keystream, to_be_signed, verify_countersignature, ExternalAad, GroupCommon,
+    SIGNATURE_LEN,
+};
+use super::option::OscoreOption;
+use super::Error;
+use crate::crypto::{AeadBackend, RustCryptoCcm};
+use crate::replay::{OrderPolicy, ReplayWindow};
+use crate::TAG_LEN;
+
+/// Longest authentication credential held per member.
+pub const MAX_CREDENTIAL_LEN: usize = 128;
+/// Longest external AAD: the fixed fields, the ids, the Gid, the option and a credential.
+const MAX_EXTERNAL_AAD: usize = 64 + MAX_CREDENTIAL_LEN;
+
+/// A member this server accepts requests from.
+pub struct Member<A: AeadBackend = RustCryptoCcm> {
+    kid: Id,
+    key: A,
+    credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
+    verifying_key: VerifyingKey,
+    window: ReplayWindow<1>,
+}
+
+impl<A: AeadBackend> core::fmt::Debug for Member<A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Member")
+            .field("kid", &self.kid)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Member<RustCryptoCcm> {
+    /// A member with Sender ID `kid`, its group-mode Sender Key, its authentication
+    /// credential and the public key in it, and a window for a member that has sent nothing
+    /// yet (provisioned at group creation).
+    pub fn new(
+        kid: &[u8],
+        group_key: &[u8; crate::KEY_LEN],
+        credential: &[u8],
+        verifying_key: VerifyingKey,
+    ) -> Result<Self, Error> {
+        Ok(Member {
+            kid: Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?,
+            key: RustCryptoCcm::new(group_key),
+            credential: heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?,
+            verifying_key,
+            window: ReplayWindow::provisioned(),
+        })
+    }
+}
+
+/// A verified group-mode request.
+#[derive(Debug)]
+pub struct Request<'b> {
+    /// Who sent it.
+    pub sender: Id,
+    /// The decrypted request.
+    pub inner: Inner<'b>,
+    /// What a response is bound to.
+    pub id: RequestId,
+}
+
+/// The members a server verifies group-mode requests from, and the group's common keys.
+pub struct GroupServer<const N: usize, A: AeadBackend = RustCryptoCcm> {
+    gid: IdContext,
+    common: GroupCommon,
+    members: heapless::Vec<Member<A>, N>,
+}
+
+impl<const N: usize, A: AeadBackend> core::fmt::Debug for GroupServer<N, A> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GroupServer")
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
+    /// A server of group `gid` with its common keys and no members yet.
+    pub fn new(gid: &[u8], common: GroupCommon) -> Result<Self, Error> {
+        Ok(GroupServer {
+            gid: IdContext::from_slice(gid).map_err(|_| Error::InvalidConfig)?,
+            common,
+            members: heapless::Vec::new(),
+        })
+    }
+
+    /// Adds a member; refused when full or when its kid is taken.
+    pub fn add(&mut self, m: Member<A>) -> Result<(), Error> {
+        if self.members.iter().any(|x| x.kid == m.kid) {
+            return Err(Error::InvalidConfig);
+        }
+        self.members.push(m).map_err(|_| Error::InvalidConfig)
+    }
+
+    /// Verifies the group-mode request in `buf` in place; `scratch` (at least the payload's
+    /// length plus 320 bytes) holds the countersignature's input. On any refusal the
+    /// decrypted bytes, if any, are wiped.
+    pub fn unprotect_request<'b>(
+        &mut self,
+        buf: &'b mut [u8],
+        scratch: &mut [u8],
+    ) -> Result<Request<'b>, Error> {
+        let p = Packet::new_checked(&buf[..])?;
+        let mut found = None;
+        for o in p.options() {
+            if o.number == number::OSCORE {
+                if found.is_some() {
+                    return Err(Error::MalformedOption);
+                }
+                found = Some(o.value);
+            }
+        }
+        let value = found.ok_or(Error::NotProtected)?;
+        let mut option =
+            heapless::Vec::<u8, 64>::from_slice(value).map_err(|_| Error::MalformedOption)?;
+        let opt = OscoreOption::new_checked_group(&option[..])?;
+        if !opt.group_flag() {
+            // A pairwise-mode request: not this call's.
+            return Err(Error::MalformedOption);
+        }
+        if opt.kid_context() != Some(&self.gid[..]) {
+            return Err(Error::UnknownKidContext);
+        }
+        let kid = opt.kid().ok_or(Error::UnknownKid)?;
+        let piv = PartialIv::from_bytes(opt.partial_iv().ok_or(Error::MissingPartialIv)?)?;
+        let payload = p.payload_range();
+        let at = self
+            .members
+            .iter()
+            .position(|m| m.kid[..] == *kid)
+            .ok_or(Error::UnknownKid)?;
+        let m = &self.members[at];
+        if payload.len() < 1 + TAG_LEN + SIGNATURE_LEN {
+            return Err(Error::Malformed);
+        }
+        let ct_end = payload.end - SIGNATURE_LEN;
+        // The signature, over the ciphertext and the external AAD.
+        let mut ext = [0u8; MAX_EXTERNAL_AAD];
+        let ext_len = ExternalAad {
+            request_kid: &m.kid,
+            request_piv: piv.as_bytes(),
+            gid: &self.gid,
+            oscore_option: &option,
+            sender_credential: &m.credential,
+        }
+        .encode(&mut ext)?;
+        let tbs = to_be_signed(&ext[..ext_len], &buf[payload.start..ct_end], scratch)?;
+        let ks = keystream(&self.common, &m.kid, piv.as_bytes(), &self.gid, true)?;
+        let mut encrypted = [0u8; SIGNATURE_LEN];
+        encrypted.copy_from_slice(&buf[ct_end..payload.end]);
+        verify_countersignature(&m.verifying_key, &scratch[..tbs], &encrypted, &ks)?;
+        scratch[..tbs].zeroize();
+        option.clear();
+        // Authentic: the window may judge it.
+        let seq = piv.seq();
+        let replayed = m.window.check(seq, OrderPolicy::Window).err();
+        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
+        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        let nonce = cose::nonce(&self.common.common_iv, &m.kid, &piv)?;
+        let region: &'b mut [u8] = &mut buf[payload.start..ct_end];
+        let (body, tag) = region.split_at_mut(ct_end - payload.start - TAG_LEN);
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(tag);
+        if m.key
+            .open_in_place(&nonce, &aad[..aad_len], body, &t)
+            .is_err()
+        {
+            body.fill(0);
+            return Err(Error::DecryptFailed);
+        }
+        if let Some(e) = replayed {
+            body.fill(0);
+            return Err(match e {
+                crate::Error::Replay => Error::Replay,
+                _ => Error::TooOld,
+            });
+        }
+        let sender = m.kid.clone();
+        if let Err(e) = Inner::parse(body) {
+            body.fill(0);
+            return Err(e);
+        }
+        self.members[at].window.accept(seq);
+        let body: &'b [u8] = body;
+        let id = RequestId::fresh(sender.clone(), piv);
+        Ok(Request {
+            sender,
+            inner: Inner::parse(body)?,
+            id,
+        })
+    }
+}
