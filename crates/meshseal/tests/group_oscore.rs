@@ -317,3 +317,84 @@ fn a_member_s_request_claimed_by_another_or_under_another_group_is_refused() {
         Some(Error::BufferTooSmall)
     );
 }
+
+#[test]
+fn a_group_client_protects_the_same_request_as_aiocoap_and_the_server_takes_it() {
+    use meshseal::counter::MemoryStore;
+    use meshseal::oscore::coap::{CoapOption, MessageType};
+    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient};
+    use meshseal::oscore::{Outer, Plain};
+
+    let v = vectors();
+    let r = &v["group_request"];
+    let (secret, salt, gid) = (
+        hex_of(&v["master_secret"]),
+        hex_of(&v["master_salt"]),
+        hex_of(&v["gid"]),
+    );
+    let g = GroupParams {
+        master_secret: &secret,
+        master_salt: &salt,
+        gid: &gid,
+    };
+    let me = &v["members"][0];
+    let kid = hex_of(&me["sender_id"]);
+    let key = g.member_key(&kid).unwrap();
+    let cred = hex_of(&me["credential"]);
+    let keys = || ClientKeys {
+        gid: &gid,
+        common: g.common().unwrap(),
+        kid: &kid,
+        group_key: &key,
+        credential: &cred,
+        signing: SigningKey::from_bytes(&hex_of(&me["ed25519_seed"]).try_into().unwrap()),
+    };
+    // Booted from a counter record at 20: its next number is the vector's Partial IV.
+    let store = MemoryStore {
+        limit: Some(20),
+        writes: 0,
+    };
+    let mut client = GroupClient::new(keys(), store, 16).unwrap();
+    assert_eq!(client.next_seq(), 20);
+    let path = [CoapOption::new(11, b"lamp")];
+    let plain = Plain {
+        code: 0x02,
+        options: &path,
+        payload: &[0x01],
+    };
+    let outer = Outer {
+        msg_type: MessageType::NonConfirmable,
+        message_id: 0x1234,
+        token: &[0x4a, 0x01],
+    };
+    let (mut out, mut scratch) = ([0u8; 256], [0u8; 512]);
+    // Too small an output costs no number.
+    assert!(client
+        .protect_request(outer, &plain, &mut out[..40], &mut scratch)
+        .is_err());
+    assert_eq!(client.next_seq(), 20);
+    let (n, id) = client
+        .protect_request(outer, &plain, &mut out, &mut scratch)
+        .unwrap();
+    assert_eq!(out[..n].to_vec(), hex_of(&r["message"]));
+    assert_eq!(id.partial_iv(), [20]);
+    // The server takes it, then the next one (a new number), and refuses a replay.
+    let mut server = group_server(&v);
+    let mut m = out[..n].to_vec();
+    server.unprotect_request(&mut m, &mut scratch).unwrap();
+    let (n2, _) = client
+        .protect_request(outer, &plain, &mut out, &mut scratch)
+        .unwrap();
+    let second = out[..n2].to_vec();
+    assert_ne!(second, hex_of(&r["message"]));
+    let mut m = second.clone();
+    let req = server.unprotect_request(&mut m, &mut scratch).unwrap();
+    assert_eq!(req.id.partial_iv(), [21]);
+    let mut m = second;
+    assert_eq!(
+        server.unprotect_request(&mut m, &mut scratch).err(),
+        Some(meshseal::oscore::Error::Replay)
+    );
+    // A client over a store without a counter record does not start.
+    assert!(GroupClient::new(keys(), MemoryStore::default(), 16).is_err());
+}

@@ -122,7 +122,7 @@ impl<S: CounterStore, A: AeadBackend> core::fmt::Debug for Endpoint<S, A> {
     }
 }
 
-fn map_core(e: crate::Error) -> Error {
+pub(super) fn map_core(e: crate::Error) -> Error {
     match e {
         crate::Error::Replay => Error::Replay,
         crate::Error::TooOld | crate::Error::OutOfOrder => Error::TooOld,
@@ -437,13 +437,44 @@ fn open<'b, A: AeadBackend>(
     Ok(body)
 }
 
-/// Builds the outer message around the encrypted plaintext of `plain`.
+/// Builds the outer message around the encrypted plaintext of `plain`, with the RFC 8613
+/// OSCORE option `opt` and the AAD bound to the request `req`.
 #[allow(clippy::too_many_arguments)]
 fn seal<A: AeadBackend>(
     aead: &A,
     nonce: &[u8; crate::NONCE_LEN],
     req: &RequestId,
     opt: &option::Repr<'_>,
+    outer: Outer<'_>,
+    outer_code: u8,
+    plain: &Plain<'_>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    let mut value = [0u8; MAX_OPTION_VALUE];
+    let vlen = opt.emit(&mut value)?;
+    let mut aad = [0u8; MAX_AAD_LEN];
+    let n = cose::aad(&req.kid, req.piv.as_bytes(), &mut aad)?;
+    seal_parts(
+        aead,
+        nonce,
+        &value[..vlen],
+        &aad[..n],
+        outer,
+        outer_code,
+        plain,
+        out,
+    )
+}
+
+/// Builds the outer message around the encrypted plaintext of `plain`, with the OSCORE
+/// option value `option_value` and the AEAD's associated data `aad` as given (Group OSCORE
+/// builds both its own way). Returns the message's length; the ciphertext is its end.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn seal_parts<A: AeadBackend>(
+    aead: &A,
+    nonce: &[u8; crate::NONCE_LEN],
+    option_value: &[u8],
+    aad: &[u8],
     outer: Outer<'_>,
     outer_code: u8,
     plain: &Plain<'_>,
@@ -456,9 +487,7 @@ fn seal<A: AeadBackend>(
     {
         return Err(Error::UnsupportedOption);
     }
-    let mut value = [0u8; MAX_OPTION_VALUE];
-    let vlen = opt.emit(&mut value)?;
-    let oscore = CoapOption::new(number::OSCORE, &value[..vlen]);
+    let oscore = CoapOption::new(number::OSCORE, option_value);
     // Views over the caller's sorted list: nothing is copied, and both stay sorted.
     let class = |c: OptionClass| move |o: &CoapOption<'_>| coap::option_class(o.number) == c;
     let inner = || {
@@ -501,10 +530,8 @@ fn seal<A: AeadBackend>(
         plain.payload,
         &mut out[start..start + pt_len],
     )?;
-    let mut aad = [0u8; MAX_AAD_LEN];
-    let n = cose::aad(&req.kid, req.piv.as_bytes(), &mut aad)?;
     let tag = aead
-        .seal_in_place(nonce, &aad[..n], &mut out[start..start + pt_len])
+        .seal_in_place(nonce, aad, &mut out[start..start + pt_len])
         .map_err(|_| Error::BufferTooSmall)?;
     out[start + pt_len..total].copy_from_slice(&tag);
     Ok(total)

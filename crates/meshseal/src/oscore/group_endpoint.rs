@@ -1,4 +1,5 @@
-//! A Group OSCORE server's verification of requests in group mode (RFC 10021 §8.2): the
+//! Group OSCORE requests in group mode: a member protecting them ([`GroupClient`], RFC 10021
+//! §8.1) and a server verifying them ([`GroupServer`], §8.2). The server checks the
 //! OSCORE option with the Group Flag and the group's Gid, the sender found by its kid among
 //! the members this server knows, the countersignature verified under that member's public
 //! key, the replay window of that member, then the AEAD under its group-mode key.
@@ -9,19 +10,20 @@
 //! also holds is refused as `bad_signature` before any decryption. Memory is fixed: up to `N`
 //! members, and the caller lends the scratch buffer the signature's input is built in.
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroize;
 
-use super::coap::{number, Inner, Packet};
+use super::coap::{code, number, Inner, Packet};
 use super::context::{Id, IdContext};
 use super::cose::{self, PartialIv};
-use super::endpoint::RequestId;
+use super::endpoint::{map_core, seal_parts, Outer, Plain, RequestId};
 use super::group::{
-    encrypt0, keystream, to_be_signed, verify_countersignature, ExternalAad, GroupCommon,
-    SIGNATURE_LEN,
+    countersign, encrypt0, keystream, to_be_signed, verify_countersignature, ExternalAad,
+    GroupCommon, SIGNATURE_LEN,
 };
-use super::option::OscoreOption;
+use super::option::{self, OscoreOption};
 use super::Error;
+use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, RustCryptoCcm};
 use crate::replay::{OrderPolicy, ReplayWindow};
 use crate::TAG_LEN;
@@ -210,4 +212,161 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             id,
         })
     }
+}
+
+/// A member sending requests to the whole group in group mode (RFC 10021 §8.1): sealed with
+/// its group-mode Sender Key, countersigned with its Ed25519 key, the signature encrypted
+/// with the keystream. Its sequence numbers come from a [`Counter`] over a durable store, as
+/// for every sender of this crate: a store without a counter record is refused.
+pub struct GroupClient<S: CounterStore> {
+    gid: IdContext,
+    common: GroupCommon,
+    kid: Id,
+    key: RustCryptoCcm,
+    credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
+    signing: SigningKey,
+    counter: Counter<S>,
+}
+
+impl<S: CounterStore> core::fmt::Debug for GroupClient<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GroupClient")
+            .field("kid", &self.kid)
+            .field("next_seq", &self.counter.peek())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a member needs to send in a group: its group's Gid and common keys, its Sender ID,
+/// its group-mode Sender Key, its credential and signing key.
+#[derive(Debug)]
+pub struct ClientKeys<'a> {
+    /// The group's Gid.
+    pub gid: &'a [u8],
+    /// Common IV and Signature Encryption Key.
+    pub common: GroupCommon,
+    /// This member's Sender ID.
+    pub kid: &'a [u8],
+    /// This member's group-mode Sender Key.
+    pub group_key: &'a [u8; crate::KEY_LEN],
+    /// This member's authentication credential, as the group distributes it.
+    pub credential: &'a [u8],
+    /// This member's signing key (the one in its credential).
+    pub signing: SigningKey,
+}
+
+impl<S: CounterStore> GroupClient<S> {
+    fn with(keys: ClientKeys<'_>, counter: Counter<S>) -> Result<Self, Error> {
+        Ok(GroupClient {
+            gid: IdContext::from_slice(keys.gid).map_err(|_| Error::InvalidConfig)?,
+            kid: Id::from_slice(keys.kid).map_err(|_| Error::InvalidConfig)?,
+            key: RustCryptoCcm::new(keys.group_key),
+            credential: heapless::Vec::from_slice(keys.credential)
+                .map_err(|_| Error::InvalidConfig)?,
+            common: keys.common,
+            signing: keys.signing,
+            counter,
+        })
+    }
+
+    /// A member resuming its counter from `store` (reserving `block` numbers per write).
+    pub fn new(keys: ClientKeys<'_>, store: S, block: u64) -> Result<Self, Error> {
+        Self::with(keys, Counter::boot(store, block).map_err(map_core)?)
+    }
+
+    /// A member whose Sender ID never sent under this group's keys: its counter starts at 0.
+    pub fn provision(keys: ClientKeys<'_>, store: S, block: u64) -> Result<Self, Error> {
+        Self::with(keys, Counter::provision(store, block).map_err(map_core)?)
+    }
+
+    /// The next sequence number.
+    pub fn next_seq(&self) -> u64 {
+        self.counter.peek()
+    }
+
+    /// Protects a request to the group into `out` (outer code POST, as for RFC 8613);
+    /// `scratch` (the ciphertext's length plus 320 bytes) holds the countersignature's input.
+    /// Returns the message's length and what responses are bound to. A number is consumed
+    /// only when everything fits.
+    pub fn protect_request(
+        &mut self,
+        outer: Outer<'_>,
+        plain: &Plain<'_>,
+        out: &mut [u8],
+        scratch: &mut [u8],
+    ) -> Result<(usize, RequestId), Error> {
+        if !code::is_request(plain.code) {
+            return Err(Error::InvalidConfig);
+        }
+        let piv = PartialIv::from_seq(self.counter.peek())?;
+        let repr = option::Repr {
+            partial_iv: Some(piv.as_bytes()),
+            kid_context: Some(&self.gid),
+            kid: Some(&self.kid),
+        };
+        let mut value = [0u8; 64];
+        let vlen = repr.emit(&mut value)?;
+        value[0] |= GROUP_FLAG;
+        let option_value = &value[..vlen];
+        let mut ext = [0u8; MAX_EXTERNAL_AAD];
+        let ext_len = ExternalAad {
+            request_kid: &self.kid,
+            request_piv: piv.as_bytes(),
+            gid: &self.gid,
+            oscore_option: option_value,
+            sender_credential: &self.credential,
+        }
+        .encode(&mut ext)?;
+        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
+        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        let nonce = cose::nonce(&self.common.common_iv, &self.kid, &piv)?;
+        // Sealed into `out` first without consuming the number, so that a short buffer costs
+        // nothing; the number is taken before anything leaves this call.
+        let cap = out
+            .len()
+            .checked_sub(SIGNATURE_LEN)
+            .ok_or(Error::BufferTooSmall)?;
+        let n = seal_parts(
+            &self.key,
+            &nonce,
+            option_value,
+            &aad[..aad_len],
+            outer,
+            code::POST,
+            plain,
+            &mut out[..cap],
+        )?;
+        let ct_start = n - ciphertext_len(&out[..n])?;
+        let tbs = match to_be_signed(&ext[..ext_len], &out[ct_start..n], scratch) {
+            Ok(t) => t,
+            Err(e) => {
+                out[..n].zeroize();
+                return Err(e);
+            }
+        };
+        let seq = match self.counter.take() {
+            Ok(s) => s,
+            Err(e) => {
+                out[..n].zeroize();
+                scratch[..tbs].zeroize();
+                return Err(map_core(e));
+            }
+        };
+        debug_assert_eq!(seq, piv.seq());
+        let ks = keystream(&self.common, &self.kid, piv.as_bytes(), &self.gid, true)?;
+        let sig = countersign(&self.signing, &scratch[..tbs], &ks);
+        scratch[..tbs].zeroize();
+        out[n..n + SIGNATURE_LEN].copy_from_slice(&sig);
+        Ok((n + SIGNATURE_LEN, RequestId::fresh(self.kid.clone(), piv)))
+    }
+}
+
+/// The Group Flag of the OSCORE option.
+const GROUP_FLAG: u8 = 0x20;
+
+/// Length of the ciphertext (inner message and tag) at the end of the sealed message `msg`:
+/// everything after the payload marker.
+fn ciphertext_len(msg: &[u8]) -> Result<usize, Error> {
+    let p = Packet::new_checked(msg)?;
+    Ok(p.payload_range().len())
 }
