@@ -398,3 +398,175 @@ fn a_group_client_protects_the_same_request_as_aiocoap_and_the_server_takes_it()
     // A client over a store without a counter record does not start.
     assert!(GroupClient::new(keys(), MemoryStore::default(), 16).is_err());
 }
+
+/// Member `own`'s pairwise keys with member `peer` (by index in the vectors).
+fn pairwise_of(v: &Value, own: usize, peer: usize) -> meshseal::oscore::group::PairwiseKeys {
+    let (secret, salt, gid) = (
+        hex_of(&v["master_secret"]),
+        hex_of(&v["master_salt"]),
+        hex_of(&v["gid"]),
+    );
+    let g = GroupParams {
+        master_secret: &secret,
+        master_salt: &salt,
+        gid: &gid,
+    };
+    let (a, b) = (&v["members"][own], &v["members"][peer]);
+    let (ka, kb) = (hex_of(&a["sender_id"]), hex_of(&b["sender_id"]));
+    let (ga, gb) = (g.member_key(&ka).unwrap(), g.member_key(&kb).unwrap());
+    let (ca, cb) = (hex_of(&a["credential"]), hex_of(&b["credential"]));
+    let sk = SigningKey::from_bytes(&hex_of(&a["ed25519_seed"]).try_into().unwrap());
+    let vk = VerifyingKey::from_bytes(&hex_of(&b["ed25519_public"]).try_into().unwrap()).unwrap();
+    let shared = shared_secret(&sk, &vk);
+    pairwise_keys(
+        &gid,
+        &Side {
+            id: &ka,
+            group_key: &ga,
+            credential: &ca,
+        },
+        &Side {
+            id: &kb,
+            group_key: &gb,
+            credential: &cb,
+        },
+        &shared,
+    )
+    .unwrap()
+}
+
+#[test]
+fn pairwise_responses_match_aiocoap_both_ways() {
+    use meshseal::counter::MemoryStore;
+    use meshseal::oscore::coap::{CoapOption, MessageType};
+    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+    use meshseal::oscore::{Error, Outer, Plain};
+
+    let v = vectors();
+    let request = hex_of(&v["group_request"]["message"]);
+    let response = hex_of(&v["pairwise_response"]["message"]);
+    let (secret, salt, gid) = (
+        hex_of(&v["master_secret"]),
+        hex_of(&v["master_salt"]),
+        hex_of(&v["gid"]),
+    );
+    let g = GroupParams {
+        master_secret: &secret,
+        master_salt: &salt,
+        gid: &gid,
+    };
+    let (client_m, server_m) = (&v["members"][0], &v["members"][1]);
+    // The server, member 0x52, answering the client 0x25 in pairwise mode.
+    let client_kid = hex_of(&client_m["sender_id"]);
+    let client_vk =
+        VerifyingKey::from_bytes(&hex_of(&client_m["ed25519_public"]).try_into().unwrap()).unwrap();
+    let mut server = GroupServer::<2>::new(&gid, g.common().unwrap())
+        .unwrap()
+        .answering_as(
+            &hex_of(&server_m["sender_id"]),
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    server
+        .add(
+            Member::new(
+                &client_kid,
+                &g.member_key(&client_kid).unwrap(),
+                &hex_of(&client_m["credential"]),
+                client_vk,
+            )
+            .unwrap()
+            .answered_with(&pairwise_of(&v, 1, 0).sender_key),
+        )
+        .unwrap();
+    let mut scratch = [0u8; 512];
+    let mut buf = request.clone();
+    let id = server.unprotect_request(&mut buf, &mut scratch).unwrap().id;
+    let plain = Plain {
+        code: 0x44,
+        options: &[],
+        payload: &[0x01],
+    };
+    let outer = Outer {
+        msg_type: MessageType::NonConfirmable,
+        message_id: 0x5678,
+        token: &[0x4a, 0x01],
+    };
+    let mut out = [0u8; 128];
+    let n = server
+        .protect_response(id.clone(), outer, &plain, &mut out)
+        .unwrap();
+    assert_eq!(
+        out[..n].to_vec(),
+        response,
+        "the response aiocoap's server sends"
+    );
+    // Answered once: the nonce is not used again under the pairwise key.
+    assert_eq!(
+        server.protect_response(id, outer, &plain, &mut out).err(),
+        Some(Error::InvalidConfig)
+    );
+    // The client, member 0x25, verifies aiocoap's response to its request.
+    let signing = SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap());
+    let client_key = g.member_key(&client_kid).unwrap();
+    let client_cred = hex_of(&client_m["credential"]);
+    let mut client = GroupClient::new(
+        ClientKeys {
+            gid: &gid,
+            common: g.common().unwrap(),
+            kid: &client_kid,
+            group_key: &client_key,
+            credential: &client_cred,
+            signing,
+        },
+        MemoryStore {
+            limit: Some(20),
+            writes: 0,
+        },
+        16,
+    )
+    .unwrap();
+    client
+        .add_responder(
+            &hex_of(&server_m["sender_id"]),
+            &pairwise_of(&v, 0, 1).recipient_key,
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    let path = [CoapOption::new(11, b"lamp")];
+    let req_plain = Plain {
+        code: 0x02,
+        options: &path,
+        payload: &[0x01],
+    };
+    let req_outer = Outer {
+        msg_type: MessageType::NonConfirmable,
+        message_id: 0x1234,
+        token: &[0x4a, 0x01],
+    };
+    let (n, req_id) = client
+        .protect_request(req_outer, &req_plain, &mut out, &mut scratch)
+        .unwrap();
+    assert_eq!(out[..n].to_vec(), request);
+    let mut r = response.clone();
+    let (from, inner) = client.unprotect_response(&req_id, &mut r).unwrap();
+    assert_eq!(
+        (&from[..], inner.code, inner.payload),
+        (&[0x52u8][..], 0x44, &[1u8][..])
+    );
+    // A changed response, or one from a member the client does not know, is refused.
+    let mut bad = response.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(
+        client.unprotect_response(&req_id, &mut bad).err(),
+        Some(Error::DecryptFailed)
+    );
+    let mut other = response.clone();
+    let kid_at = other.iter().position(|&b| b == 0xff).unwrap() - 1;
+    other[kid_at] = 0x77;
+    assert_eq!(
+        client.unprotect_response(&req_id, &mut other).err(),
+        Some(Error::UnknownKid)
+    );
+}

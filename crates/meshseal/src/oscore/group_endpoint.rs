@@ -37,6 +37,11 @@ const MAX_EXTERNAL_AAD: usize = 64 + MAX_CREDENTIAL_LEN;
 pub struct Member<A: AeadBackend = RustCryptoCcm> {
     kid: Id,
     key: A,
+    /// The server's pairwise Sender Key towards this member, for responses.
+    response_key: Option<A>,
+    /// The latest verified request not answered yet: the only one a response may reuse the
+    /// nonce of, once.
+    unanswered: Option<u64>,
     credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
     verifying_key: VerifyingKey,
     window: ReplayWindow<1>,
@@ -64,10 +69,19 @@ impl Member<RustCryptoCcm> {
         Ok(Member {
             kid: Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?,
             key: RustCryptoCcm::new(group_key),
+            response_key: None,
+            unanswered: None,
             credential: heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?,
             verifying_key,
             window: ReplayWindow::provisioned(),
         })
+    }
+
+    /// Answers this member's requests in pairwise mode with `key`: the server's pairwise
+    /// Sender Key towards it ([`super::group::pairwise_keys`], the server as `own`).
+    pub fn answered_with(mut self, key: &[u8; crate::KEY_LEN]) -> Self {
+        self.response_key = Some(RustCryptoCcm::new(key));
+        self
     }
 }
 
@@ -87,6 +101,8 @@ pub struct GroupServer<const N: usize, A: AeadBackend = RustCryptoCcm> {
     gid: IdContext,
     common: GroupCommon,
     members: heapless::Vec<Member<A>, N>,
+    /// This server's own Sender ID and credential, for its responses.
+    own: Option<(Id, heapless::Vec<u8, MAX_CREDENTIAL_LEN>)>,
 }
 
 impl<const N: usize, A: AeadBackend> core::fmt::Debug for GroupServer<N, A> {
@@ -104,7 +120,79 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             gid: IdContext::from_slice(gid).map_err(|_| Error::InvalidConfig)?,
             common,
             members: heapless::Vec::new(),
+            own: None,
         })
+    }
+
+    /// Makes this server answer (in pairwise mode) as the member with Sender ID `kid` and
+    /// authentication credential `credential`.
+    pub fn answering_as(mut self, kid: &[u8], credential: &[u8]) -> Result<Self, Error> {
+        self.own = Some((
+            Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?,
+            heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?,
+        ));
+        Ok(self)
+    }
+
+    /// Protects the answer to a verified request `req` in pairwise mode (RFC 10021 §9.3)
+    /// into `out`: the option carries this server's kid, the nonce is the request's under the
+    /// pairwise key, the outer code is 2.04. Only the member's latest verified request can be
+    /// answered, and only once (the nonce is never used twice under that key); anything else
+    /// is refused as `invalid_config` without output. Needs [`GroupServer::answering_as`] and
+    /// the member's [`Member::answered_with`] key.
+    pub fn protect_response(
+        &mut self,
+        req: RequestId,
+        outer: Outer<'_>,
+        plain: &Plain<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if code::is_request(plain.code) {
+            return Err(Error::InvalidConfig);
+        }
+        let (own_kid, own_cred) = self.own.as_ref().ok_or(Error::InvalidConfig)?;
+        let at = self
+            .members
+            .iter()
+            .position(|m| m.kid[..] == *req.kid())
+            .ok_or(Error::UnknownKid)?;
+        let piv = PartialIv::from_bytes(req.partial_iv())?;
+        if self.members[at].unanswered != Some(piv.seq()) {
+            return Err(Error::InvalidConfig);
+        }
+        let m = &self.members[at];
+        let key = m.response_key.as_ref().ok_or(Error::InvalidConfig)?;
+        let repr = option::Repr {
+            partial_iv: None,
+            kid_context: None,
+            kid: Some(own_kid),
+        };
+        let mut value = [0u8; 64];
+        let vlen = repr.emit(&mut value)?;
+        let mut ext = [0u8; MAX_EXTERNAL_AAD];
+        let ext_len = ExternalAad {
+            request_kid: req.kid(),
+            request_piv: req.partial_iv(),
+            gid: &self.gid,
+            oscore_option: &value[..vlen],
+            sender_credential: own_cred,
+        }
+        .encode(&mut ext)?;
+        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
+        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        let nonce = cose::nonce(&self.common.common_iv, req.kid(), &piv)?;
+        let n = seal_parts(
+            key,
+            &nonce,
+            &value[..vlen],
+            &aad[..aad_len],
+            outer,
+            code::CHANGED,
+            plain,
+            out,
+        )?;
+        self.members[at].unanswered = None;
+        Ok(n)
     }
 
     /// Adds a member; refused when full or when its kid is taken.
@@ -204,6 +292,7 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             return Err(e);
         }
         self.members[at].window.accept(seq);
+        self.members[at].unanswered = Some(seq);
         let body: &'b [u8] = body;
         let id = RequestId::fresh(sender.clone(), piv);
         Ok(Request {
@@ -226,6 +315,9 @@ pub struct GroupClient<S: CounterStore> {
     credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
     signing: SigningKey,
     counter: Counter<S>,
+    /// Members whose pairwise responses this client verifies: kid, pairwise Recipient Key,
+    /// credential.
+    responders: heapless::Vec<(Id, RustCryptoCcm, heapless::Vec<u8, MAX_CREDENTIAL_LEN>), 8>,
 }
 
 impl<S: CounterStore> core::fmt::Debug for GroupClient<S> {
@@ -266,7 +358,101 @@ impl<S: CounterStore> GroupClient<S> {
             common: keys.common,
             signing: keys.signing,
             counter,
+            responders: heapless::Vec::new(),
         })
+    }
+
+    /// Accepts pairwise responses from the member with Sender ID `kid`, verified with
+    /// `key` (this client's pairwise Recipient Key for it, [`super::group::pairwise_keys`]
+    /// with this client as `own`) and bound to its `credential`. Up to 8 responders.
+    pub fn add_responder(
+        &mut self,
+        kid: &[u8],
+        key: &[u8; crate::KEY_LEN],
+        credential: &[u8],
+    ) -> Result<(), Error> {
+        let id = Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?;
+        if self.responders.iter().any(|r| r.0 == id) {
+            return Err(Error::InvalidConfig);
+        }
+        let cred = heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?;
+        self.responders
+            .push((id, RustCryptoCcm::new(key), cred))
+            .map_err(|_| Error::InvalidConfig)
+    }
+
+    /// Verifies a pairwise-mode response to request `req` in place; returns the responder's
+    /// Sender ID and the decrypted response. A response with its own Partial IV uses its
+    /// nonce; otherwise the request's.
+    pub fn unprotect_response<'b>(
+        &self,
+        req: &RequestId,
+        buf: &'b mut [u8],
+    ) -> Result<(Id, Inner<'b>), Error> {
+        let p = Packet::new_checked(&buf[..])?;
+        let mut found = None;
+        for o in p.options() {
+            if o.number == number::OSCORE {
+                if found.is_some() {
+                    return Err(Error::MalformedOption);
+                }
+                found = Some(o.value);
+            }
+        }
+        let option = heapless::Vec::<u8, 64>::from_slice(found.ok_or(Error::NotProtected)?)
+            .map_err(|_| Error::MalformedOption)?;
+        let opt = OscoreOption::new_checked_group(&option[..])?;
+        if opt.group_flag() {
+            // A group-mode (signed) response: not built yet.
+            return Err(Error::MalformedOption);
+        }
+        if opt.kid_context().is_some_and(|c| c != &self.gid[..]) {
+            return Err(Error::UnknownKidContext);
+        }
+        let kid = opt.kid().ok_or(Error::UnknownKid)?;
+        let (id, key, cred) = self
+            .responders
+            .iter()
+            .find(|r| r.0[..] == *kid)
+            .ok_or(Error::UnknownKid)?;
+        let req_piv = PartialIv::from_bytes(req.partial_iv())?;
+        let nonce = match opt.partial_iv() {
+            Some(own) => cose::nonce(&self.common.common_iv, id, &PartialIv::from_bytes(own)?)?,
+            None => cose::nonce(&self.common.common_iv, req.kid(), &req_piv)?,
+        };
+        let mut ext = [0u8; MAX_EXTERNAL_AAD];
+        let ext_len = ExternalAad {
+            request_kid: req.kid(),
+            request_piv: req.partial_iv(),
+            gid: &self.gid,
+            oscore_option: &option,
+            sender_credential: cred,
+        }
+        .encode(&mut ext)?;
+        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
+        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        let payload = p.payload_range();
+        if payload.len() < 1 + TAG_LEN {
+            return Err(Error::Malformed);
+        }
+        let region: &'b mut [u8] = &mut buf[payload];
+        let split = region.len() - TAG_LEN;
+        let (body, tag) = region.split_at_mut(split);
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(tag);
+        if key
+            .open_in_place(&nonce, &aad[..aad_len], body, &t)
+            .is_err()
+        {
+            body.fill(0);
+            return Err(Error::DecryptFailed);
+        }
+        if let Err(e) = Inner::parse(body) {
+            body.fill(0);
+            return Err(e);
+        }
+        let body: &'b [u8] = body;
+        Ok((id.clone(), Inner::parse(body)?))
     }
 
     /// A member resuming its counter from `store` (reserving `block` numbers per write).

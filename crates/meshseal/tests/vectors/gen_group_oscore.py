@@ -28,6 +28,9 @@ def public_of(seed: bytes) -> bytes:
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+from aiocoap import NON as NON_TYPE  # noqa: E402
+
+
 def framed(outer):
     """The outer message as sent (NON, message id 0x1234, token 4a01: the transport's fields,
     which OSCORE does not protect)."""
@@ -127,6 +130,24 @@ def main():
         "signature": signature.hex(),
         "payload": outer.payload.hex(),
         "message": framed(outer).hex(),
+    }
+    # The second member's answer, as aiocoap's server sends it: a pairwise-mode 2.04 with
+    # payload 01, reusing the request's nonce under its pairwise key.
+    from aiocoap import CHANGED
+    b = contexts[members[1]["id"]]
+    incoming = Message.decode(framed(outer))
+    incoming.direction = oscore.Direction.INCOMING
+    _, _, unprotected, _ = b._extract_encrypted0(incoming)
+    aspect = b.get_oscore_context_for(unprotected)
+    _, request_id = aspect.unprotect(incoming)
+    response = Message(code=CHANGED, payload=b"\x01")
+    response.direction = oscore.Direction.OUTGOING
+    protected, _ = aspect.context_for_response().protect(response, request_id)
+    protected.mtype, protected.mid, protected.token = NON_TYPE, 0x5678, b"\x4a\x01"
+    out["pairwise_response"] = {
+        "sender_id": b.sender_id.hex(),
+        "oscore_option": protected.opt.oscore.hex(),
+        "message": protected.encode().hex(),
     }
     with open(sys.argv[1], "w") as f:
         json.dump(out, f, indent=2)
