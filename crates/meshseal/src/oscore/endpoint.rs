@@ -143,8 +143,8 @@ struct Received {
     payload: core::ops::Range<usize>,
 }
 
-fn read_oscore(buf: &[u8], id_context: Option<&[u8]>) -> Result<Received, Error> {
-    let p = Packet::new_checked(buf)?;
+/// The value of the message's one OSCORE option (two are malformed, none is not protected).
+pub(super) fn oscore_value<T: AsRef<[u8]>>(p: &Packet<T>) -> Result<&[u8], Error> {
     let mut found = None;
     for o in p.options() {
         if o.number == number::OSCORE {
@@ -154,7 +154,12 @@ fn read_oscore(buf: &[u8], id_context: Option<&[u8]>) -> Result<Received, Error>
             found = Some(o.value);
         }
     }
-    let value = found.ok_or(Error::NotProtected)?;
+    found.ok_or(Error::NotProtected)
+}
+
+fn read_oscore(buf: &[u8], id_context: Option<&[u8]>) -> Result<Received, Error> {
+    let p = Packet::new_checked(buf)?;
+    let value = oscore_value(&p)?;
     let opt = OscoreOption::new_checked(value)?;
     let piv = opt.partial_iv().map(PartialIv::from_bytes).transpose()?;
     let kid = opt.kid();

@@ -13,10 +13,10 @@
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroize;
 
-use super::coap::{code, number, Inner, Packet};
+use super::coap::{code, Inner, Packet};
 use super::context::{Id, IdContext};
 use super::cose::{self, PartialIv};
-use super::endpoint::{map_core, seal_parts, Outer, Plain, RequestId};
+use super::endpoint::{map_core, oscore_value, seal_parts, Outer, Plain, RequestId};
 use super::group::{
     countersign, encrypt0, keystream, to_be_signed, verify_countersignature, ExternalAad,
     GroupCommon, SIGNATURE_LEN,
@@ -212,18 +212,8 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         scratch: &mut [u8],
     ) -> Result<Request<'b>, Error> {
         let p = Packet::new_checked(&buf[..])?;
-        let mut found = None;
-        for o in p.options() {
-            if o.number == number::OSCORE {
-                if found.is_some() {
-                    return Err(Error::MalformedOption);
-                }
-                found = Some(o.value);
-            }
-        }
-        let value = found.ok_or(Error::NotProtected)?;
-        let mut option =
-            heapless::Vec::<u8, 64>::from_slice(value).map_err(|_| Error::MalformedOption)?;
+        let mut option = heapless::Vec::<u8, 64>::from_slice(oscore_value(&p)?)
+            .map_err(|_| Error::MalformedOption)?;
         let opt = OscoreOption::new_checked_group(&option[..])?;
         if !opt.group_flag() {
             // A pairwise-mode request: not this call's.
@@ -390,16 +380,7 @@ impl<S: CounterStore> GroupClient<S> {
         buf: &'b mut [u8],
     ) -> Result<(Id, Inner<'b>), Error> {
         let p = Packet::new_checked(&buf[..])?;
-        let mut found = None;
-        for o in p.options() {
-            if o.number == number::OSCORE {
-                if found.is_some() {
-                    return Err(Error::MalformedOption);
-                }
-                found = Some(o.value);
-            }
-        }
-        let option = heapless::Vec::<u8, 64>::from_slice(found.ok_or(Error::NotProtected)?)
+        let option = heapless::Vec::<u8, 64>::from_slice(oscore_value(&p)?)
             .map_err(|_| Error::MalformedOption)?;
         let opt = OscoreOption::new_checked_group(&option[..])?;
         if opt.group_flag() {
