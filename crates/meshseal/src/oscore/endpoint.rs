@@ -419,27 +419,50 @@ impl<S: CounterStore, A: AeadBackend> Endpoint<S, A> {
     }
 }
 
-/// Decrypts `ct ‖ tag` in place; returns the plaintext part. Wipes it on failure.
+/// Decrypts `ct ‖ tag` in place with the RFC 8613 AAD bound to `req`; returns the plaintext
+/// part. Wipes it on failure.
 fn open<'b, A: AeadBackend>(
     aead: &A,
     nonce: &[u8; crate::NONCE_LEN],
     req: &RequestId,
     ct: &'b mut [u8],
 ) -> Result<&'b mut [u8], Error> {
+    let mut aad = [0u8; MAX_AAD_LEN];
+    let n = cose::aad(&req.kid, req.piv.as_bytes(), &mut aad)?;
+    open_parts(aead, nonce, &aad[..n], ct)
+}
+
+/// Decrypts `ct ‖ tag` in place with the associated data `aad` as given (Group OSCORE builds
+/// its own); returns the plaintext part. Wipes it on failure.
+pub(super) fn open_parts<'b, A: AeadBackend>(
+    aead: &A,
+    nonce: &[u8; crate::NONCE_LEN],
+    aad: &[u8],
+    ct: &'b mut [u8],
+) -> Result<&'b mut [u8], Error> {
     if ct.len() < TAG_LEN + 1 {
         return Err(Error::Malformed);
     }
-    let mut aad = [0u8; MAX_AAD_LEN];
-    let n = cose::aad(&req.kid, req.piv.as_bytes(), &mut aad)?;
     let split = ct.len() - TAG_LEN;
     let (body, tag) = ct.split_at_mut(split);
     let mut t = [0u8; TAG_LEN];
     t.copy_from_slice(tag);
-    if aead.open_in_place(nonce, &aad[..n], body, &t).is_err() {
+    if aead.open_in_place(nonce, aad, body, &t).is_err() {
         body.fill(0);
         return Err(Error::DecryptFailed);
     }
     Ok(body)
+}
+
+/// Parses a decrypted plaintext, wiping it if it is not a well-formed inner message.
+#[cfg(feature = "group-oscore")]
+pub(super) fn parse_or_wipe(body: &mut [u8]) -> Result<Inner<'_>, Error> {
+    if let Err(e) = Inner::parse(body) {
+        body.fill(0);
+        return Err(e);
+    }
+    let body: &[u8] = body;
+    Inner::parse(body)
 }
 
 /// Builds the outer message around the encrypted plaintext of `plain`, with the RFC 8613

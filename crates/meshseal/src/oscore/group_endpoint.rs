@@ -16,7 +16,9 @@ use zeroize::Zeroize;
 use super::coap::{code, Inner, Packet};
 use super::context::{Id, IdContext};
 use super::cose::{self, PartialIv};
-use super::endpoint::{map_core, oscore_value, seal_parts, Outer, Plain, RequestId};
+use super::endpoint::{
+    map_core, open_parts, oscore_value, parse_or_wipe, seal_parts, Outer, Plain, RequestId,
+};
 use super::group::{
     countersign, encrypt0, keystream, to_be_signed, verify_countersignature, ExternalAad,
     GroupCommon, SIGNATURE_LEN,
@@ -169,23 +171,19 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         };
         let mut value = [0u8; 64];
         let vlen = repr.emit(&mut value)?;
-        let mut ext = [0u8; MAX_EXTERNAL_AAD];
-        let ext_len = ExternalAad {
+        let aad = Aad::of(&ExternalAad {
             request_kid: req.kid(),
             request_piv: req.partial_iv(),
             gid: &self.gid,
             oscore_option: &value[..vlen],
             sender_credential: own_cred,
-        }
-        .encode(&mut ext)?;
-        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
-        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        })?;
         let nonce = cose::nonce(&self.common.common_iv, req.kid(), &piv)?;
         let n = seal_parts(
             key,
             &nonce,
             &value[..vlen],
-            &aad[..aad_len],
+            aad.encrypt0(),
             outer,
             code::CHANGED,
             plain,
@@ -236,16 +234,14 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         }
         let ct_end = payload.end - SIGNATURE_LEN;
         // The signature, over the ciphertext and the external AAD.
-        let mut ext = [0u8; MAX_EXTERNAL_AAD];
-        let ext_len = ExternalAad {
+        let aad = Aad::of(&ExternalAad {
             request_kid: &m.kid,
             request_piv: piv.as_bytes(),
             gid: &self.gid,
             oscore_option: &option,
             sender_credential: &m.credential,
-        }
-        .encode(&mut ext)?;
-        let tbs = to_be_signed(&ext[..ext_len], &buf[payload.start..ct_end], scratch)?;
+        })?;
+        let tbs = to_be_signed(aad.external(), &buf[payload.start..ct_end], scratch)?;
         let ks = keystream(&self.common, &m.kid, piv.as_bytes(), &self.gid, true)?;
         let mut encrypted = [0u8; SIGNATURE_LEN];
         encrypted.copy_from_slice(&buf[ct_end..payload.end]);
@@ -255,20 +251,9 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         // Authentic: the window may judge it.
         let seq = piv.seq();
         let replayed = m.window.check(seq, OrderPolicy::Window).err();
-        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
-        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
         let nonce = cose::nonce(&self.common.common_iv, &m.kid, &piv)?;
         let region: &'b mut [u8] = &mut buf[payload.start..ct_end];
-        let (body, tag) = region.split_at_mut(ct_end - payload.start - TAG_LEN);
-        let mut t = [0u8; TAG_LEN];
-        t.copy_from_slice(tag);
-        if m.key
-            .open_in_place(&nonce, &aad[..aad_len], body, &t)
-            .is_err()
-        {
-            body.fill(0);
-            return Err(Error::DecryptFailed);
-        }
+        let body = open_parts(&m.key, &nonce, aad.encrypt0(), region)?;
         if let Some(e) = replayed {
             body.fill(0);
             return Err(match e {
@@ -277,19 +262,11 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             });
         }
         let sender = m.kid.clone();
-        if let Err(e) = Inner::parse(body) {
-            body.fill(0);
-            return Err(e);
-        }
+        let inner = parse_or_wipe(body)?;
         self.members[at].window.accept(seq);
         self.members[at].unanswered = Some(seq);
-        let body: &'b [u8] = body;
         let id = RequestId::fresh(sender.clone(), piv);
-        Ok(Request {
-            sender,
-            inner: Inner::parse(body)?,
-            id,
-        })
+        Ok(Request { sender, inner, id })
     }
 }
 
@@ -401,39 +378,17 @@ impl<S: CounterStore> GroupClient<S> {
             Some(own) => cose::nonce(&self.common.common_iv, id, &PartialIv::from_bytes(own)?)?,
             None => cose::nonce(&self.common.common_iv, req.kid(), &req_piv)?,
         };
-        let mut ext = [0u8; MAX_EXTERNAL_AAD];
-        let ext_len = ExternalAad {
+        let aad = Aad::of(&ExternalAad {
             request_kid: req.kid(),
             request_piv: req.partial_iv(),
             gid: &self.gid,
             oscore_option: &option,
             sender_credential: cred,
-        }
-        .encode(&mut ext)?;
-        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
-        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        })?;
         let payload = p.payload_range();
-        if payload.len() < 1 + TAG_LEN {
-            return Err(Error::Malformed);
-        }
         let region: &'b mut [u8] = &mut buf[payload];
-        let split = region.len() - TAG_LEN;
-        let (body, tag) = region.split_at_mut(split);
-        let mut t = [0u8; TAG_LEN];
-        t.copy_from_slice(tag);
-        if key
-            .open_in_place(&nonce, &aad[..aad_len], body, &t)
-            .is_err()
-        {
-            body.fill(0);
-            return Err(Error::DecryptFailed);
-        }
-        if let Err(e) = Inner::parse(body) {
-            body.fill(0);
-            return Err(e);
-        }
-        let body: &'b [u8] = body;
-        Ok((id.clone(), Inner::parse(body)?))
+        let body = open_parts(key, &nonce, aad.encrypt0(), region)?;
+        Ok((id.clone(), parse_or_wipe(body)?))
     }
 
     /// A member resuming its counter from `store` (reserving `block` numbers per write).
@@ -475,17 +430,13 @@ impl<S: CounterStore> GroupClient<S> {
         let vlen = repr.emit(&mut value)?;
         value[0] |= GROUP_FLAG;
         let option_value = &value[..vlen];
-        let mut ext = [0u8; MAX_EXTERNAL_AAD];
-        let ext_len = ExternalAad {
+        let aad = Aad::of(&ExternalAad {
             request_kid: &self.kid,
             request_piv: piv.as_bytes(),
             gid: &self.gid,
             oscore_option: option_value,
             sender_credential: &self.credential,
-        }
-        .encode(&mut ext)?;
-        let mut aad = [0u8; MAX_EXTERNAL_AAD + 16];
-        let aad_len = encrypt0(&ext[..ext_len], &mut aad)?;
+        })?;
         let nonce = cose::nonce(&self.common.common_iv, &self.kid, &piv)?;
         // Sealed into `out` first without consuming the number, so that a short buffer costs
         // nothing; the number is taken before anything leaves this call.
@@ -497,14 +448,14 @@ impl<S: CounterStore> GroupClient<S> {
             &self.key,
             &nonce,
             option_value,
-            &aad[..aad_len],
+            aad.encrypt0(),
             outer,
             code::POST,
             plain,
             &mut out[..cap],
         )?;
         let ct_start = n - ciphertext_len(&out[..n])?;
-        let tbs = match to_be_signed(&ext[..ext_len], &out[ct_start..n], scratch) {
+        let tbs = match to_be_signed(aad.external(), &out[ct_start..n], scratch) {
             Ok(t) => t,
             Err(e) => {
                 out[..n].zeroize();
@@ -525,6 +476,38 @@ impl<S: CounterStore> GroupClient<S> {
         scratch[..tbs].zeroize();
         out[n..n + SIGNATURE_LEN].copy_from_slice(&sig);
         Ok((n + SIGNATURE_LEN, RequestId::fresh(self.kid.clone(), piv)))
+    }
+}
+
+/// A group message's external AAD and the AEAD's associated data built from it.
+struct Aad {
+    ext: [u8; MAX_EXTERNAL_AAD],
+    ext_len: usize,
+    enc: [u8; MAX_EXTERNAL_AAD + 16],
+    enc_len: usize,
+}
+
+impl Aad {
+    fn of(e: &ExternalAad<'_>) -> Result<Self, Error> {
+        let mut a = Aad {
+            ext: [0; MAX_EXTERNAL_AAD],
+            ext_len: 0,
+            enc: [0; MAX_EXTERNAL_AAD + 16],
+            enc_len: 0,
+        };
+        a.ext_len = e.encode(&mut a.ext)?;
+        a.enc_len = encrypt0(&a.ext[..a.ext_len], &mut a.enc)?;
+        Ok(a)
+    }
+
+    /// The external AAD (what the countersignature also covers).
+    fn external(&self) -> &[u8] {
+        &self.ext[..self.ext_len]
+    }
+
+    /// `["Encrypt0", h'', external_aad]`.
+    fn encrypt0(&self) -> &[u8] {
+        &self.enc[..self.enc_len]
     }
 }
 
