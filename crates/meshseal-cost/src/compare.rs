@@ -174,6 +174,17 @@ pub struct Comparison {
     pub schemes: Vec<SchemeCost>,
 }
 
+impl Comparison {
+    /// The model over this comparison's radio, battery and crypto profiles.
+    pub fn model(&self) -> Model<'_> {
+        Model {
+            radio: &self.radio,
+            battery: &self.battery,
+            crypto: &self.crypto,
+        }
+    }
+}
+
 /// Costs every scheme for `payload` bytes every `interval` seconds; also returns each
 /// scheme's traffic, for [`curves`].
 pub fn compute(
@@ -254,11 +265,7 @@ pub fn plot_panels(
     copies: u8,
     ram: &crate::fanout::SessionRam,
 ) -> Result<(plot::Panel, plot::Panel, Vec<String>), CostError> {
-    let m = Model {
-        radio: &cmp.radio,
-        battery: &cmp.battery,
-        crypto: &cmp.crypto,
-    };
+    let m = cmp.model();
     let base = traffic
         .iter()
         .find(|v| v[0].key == "dtls12")

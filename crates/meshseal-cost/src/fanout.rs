@@ -13,7 +13,7 @@ use meshseal::{GroupKeys, Repeat, Sender, SenderConfig, SenderIdMode};
 use serde::{Deserialize, Serialize};
 
 use crate::compare::Comparison;
-use crate::model::{Model, Traffic};
+use crate::model::Traffic;
 use crate::CostError;
 
 const RECORDED_RAM: &str = include_str!("../../../bench/results/session-ram-m4.json");
@@ -159,11 +159,7 @@ pub fn fanout(
         repeated_len(cmp.payload, copies, SenderIdMode::Explicit)?,
         repeated_len(cmp.payload, copies, SenderIdMode::Implicit)?,
     ];
-    let m = Model {
-        radio: &cmp.radio,
-        battery: &cmp.battery,
-        crypto: &cmp.crypto,
-    };
+    let m = cmp.model();
     let rows = traffic
         .iter()
         .map(|v| {
