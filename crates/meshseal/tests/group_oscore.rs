@@ -24,6 +24,31 @@ fn hex_of(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().unwrap()).unwrap()
 }
 
+/// The vectors' group inputs, and the parameters over them.
+struct Group {
+    secret: Vec<u8>,
+    salt: Vec<u8>,
+    gid: Vec<u8>,
+}
+
+impl Group {
+    fn of(v: &Value) -> Group {
+        Group {
+            secret: hex_of(&v["master_secret"]),
+            salt: hex_of(&v["master_salt"]),
+            gid: hex_of(&v["gid"]),
+        }
+    }
+
+    fn params(&self) -> GroupParams<'_> {
+        GroupParams {
+            master_secret: &self.secret,
+            master_salt: &self.salt,
+            gid: &self.gid,
+        }
+    }
+}
+
 fn key16(v: &Value) -> [u8; 16] {
     hex_of(v).try_into().unwrap()
 }
@@ -31,16 +56,8 @@ fn key16(v: &Value) -> [u8; 16] {
 #[test]
 fn the_group_context_matches_aiocoap() {
     let v = vectors();
-    let (secret, salt, gid) = (
-        hex_of(&v["master_secret"]),
-        hex_of(&v["master_salt"]),
-        hex_of(&v["gid"]),
-    );
-    let g = GroupParams {
-        master_secret: &secret,
-        master_salt: &salt,
-        gid: &gid,
-    };
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
     let c = g.common().unwrap();
     assert_eq!(c.common_iv.to_vec(), hex_of(&v["common_iv"]));
     assert_eq!(
@@ -77,7 +94,7 @@ fn the_group_context_matches_aiocoap() {
         let (own_cred, peer_cred) = (hex_of(&own["credential"]), hex_of(&peer["credential"]));
         let (own_key, peer_key) = (key16(&own["sender_key"]), key16(&peer["sender_key"]));
         let keys = pairwise_keys(
-            &gid,
+            gid,
             &Side {
                 id: &own_id,
                 group_key: &own_key,
@@ -130,16 +147,8 @@ fn an_aiocoap_group_mode_request_verifies_and_is_protected_again_byte_for_byte()
 
     let v = vectors();
     let r = &v["group_request"];
-    let (secret, salt, gid) = (
-        hex_of(&v["master_secret"]),
-        hex_of(&v["master_salt"]),
-        hex_of(&v["gid"]),
-    );
-    let g = GroupParams {
-        master_secret: &secret,
-        master_salt: &salt,
-        gid: &gid,
-    };
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
     let common = g.common().unwrap();
     let sender = v["members"]
         .as_array()
@@ -158,7 +167,7 @@ fn an_aiocoap_group_mode_request_verifies_and_is_protected_again_byte_for_byte()
     let ext = ExternalAad {
         request_kid: &kid,
         request_piv: &piv,
-        gid: &gid,
+        gid,
         oscore_option: &option,
         sender_credential: &cred,
     };
@@ -181,7 +190,7 @@ fn an_aiocoap_group_mode_request_verifies_and_is_protected_again_byte_for_byte()
         .unwrap();
     assert_eq!(plain, hex_of(&r["plaintext"]));
     // The countersignature: keystream, then Ed25519 over the CounterSignature0 structure.
-    let ks = keystream(&common, &kid, &piv, &gid, true).unwrap();
+    let ks = keystream(&common, &kid, &piv, gid, true).unwrap();
     assert_eq!(ks.to_vec(), hex_of(&r["keystream"]));
     let mut tbs = [0u8; 400];
     let t = to_be_signed(ext_bytes, &ciphertext, &mut tbs).unwrap();
@@ -209,7 +218,7 @@ fn an_aiocoap_group_mode_request_verifies_and_is_protected_again_byte_for_byte()
         Err(meshseal::oscore::Error::BadSignature)
     );
     let t = to_be_signed(ext_bytes, &ciphertext, &mut tbs).unwrap();
-    let response_ks = keystream(&common, &kid, &piv, &gid, false).unwrap();
+    let response_ks = keystream(&common, &kid, &piv, gid, false).unwrap();
     assert!(verify_countersignature(&vk, &tbs[..t], &encrypted, &response_ks).is_err());
     let other = SigningKey::from_bytes(&[7; 32]).verifying_key();
     assert!(verify_countersignature(&other, &tbs[..t], &encrypted, &ks).is_err());
@@ -217,17 +226,9 @@ fn an_aiocoap_group_mode_request_verifies_and_is_protected_again_byte_for_byte()
 
 fn group_server(v: &Value) -> meshseal::oscore::group_endpoint::GroupServer<4> {
     use meshseal::oscore::group_endpoint::{GroupServer, Member};
-    let (secret, salt, gid) = (
-        hex_of(&v["master_secret"]),
-        hex_of(&v["master_salt"]),
-        hex_of(&v["gid"]),
-    );
-    let g = GroupParams {
-        master_secret: &secret,
-        master_salt: &salt,
-        gid: &gid,
-    };
-    let mut server = GroupServer::new(&gid, g.common().unwrap()).unwrap();
+    let group = Group::of(v);
+    let (g, gid) = (group.params(), &group.gid);
+    let mut server = GroupServer::new(gid, g.common().unwrap()).unwrap();
     // The server is the member with Sender ID 0x52; it knows the other two.
     for m in v["members"].as_array().unwrap() {
         let kid = hex_of(&m["sender_id"]);
@@ -327,22 +328,14 @@ fn a_group_client_protects_the_same_request_as_aiocoap_and_the_server_takes_it()
 
     let v = vectors();
     let r = &v["group_request"];
-    let (secret, salt, gid) = (
-        hex_of(&v["master_secret"]),
-        hex_of(&v["master_salt"]),
-        hex_of(&v["gid"]),
-    );
-    let g = GroupParams {
-        master_secret: &secret,
-        master_salt: &salt,
-        gid: &gid,
-    };
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
     let me = &v["members"][0];
     let kid = hex_of(&me["sender_id"]);
     let key = g.member_key(&kid).unwrap();
     let cred = hex_of(&me["credential"]);
     let keys = || ClientKeys {
-        gid: &gid,
+        gid,
         common: g.common().unwrap(),
         kid: &kid,
         group_key: &key,
@@ -401,16 +394,8 @@ fn a_group_client_protects_the_same_request_as_aiocoap_and_the_server_takes_it()
 
 /// Member `own`'s pairwise keys with member `peer` (by index in the vectors).
 fn pairwise_of(v: &Value, own: usize, peer: usize) -> meshseal::oscore::group::PairwiseKeys {
-    let (secret, salt, gid) = (
-        hex_of(&v["master_secret"]),
-        hex_of(&v["master_salt"]),
-        hex_of(&v["gid"]),
-    );
-    let g = GroupParams {
-        master_secret: &secret,
-        master_salt: &salt,
-        gid: &gid,
-    };
+    let group = Group::of(v);
+    let (g, gid) = (group.params(), &group.gid);
     let (a, b) = (&v["members"][own], &v["members"][peer]);
     let (ka, kb) = (hex_of(&a["sender_id"]), hex_of(&b["sender_id"]));
     let (ga, gb) = (g.member_key(&ka).unwrap(), g.member_key(&kb).unwrap());
@@ -419,7 +404,7 @@ fn pairwise_of(v: &Value, own: usize, peer: usize) -> meshseal::oscore::group::P
     let vk = VerifyingKey::from_bytes(&hex_of(&b["ed25519_public"]).try_into().unwrap()).unwrap();
     let shared = shared_secret(&sk, &vk);
     pairwise_keys(
-        &gid,
+        gid,
         &Side {
             id: &ka,
             group_key: &ga,
@@ -445,22 +430,14 @@ fn pairwise_responses_match_aiocoap_both_ways() {
     let v = vectors();
     let request = hex_of(&v["group_request"]["message"]);
     let response = hex_of(&v["pairwise_response"]["message"]);
-    let (secret, salt, gid) = (
-        hex_of(&v["master_secret"]),
-        hex_of(&v["master_salt"]),
-        hex_of(&v["gid"]),
-    );
-    let g = GroupParams {
-        master_secret: &secret,
-        master_salt: &salt,
-        gid: &gid,
-    };
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
     let (client_m, server_m) = (&v["members"][0], &v["members"][1]);
     // The server, member 0x52, answering the client 0x25 in pairwise mode.
     let client_kid = hex_of(&client_m["sender_id"]);
     let client_vk =
         VerifyingKey::from_bytes(&hex_of(&client_m["ed25519_public"]).try_into().unwrap()).unwrap();
-    let mut server = GroupServer::<2>::new(&gid, g.common().unwrap())
+    let mut server = GroupServer::<2>::new(gid, g.common().unwrap())
         .unwrap()
         .answering_as(
             &hex_of(&server_m["sender_id"]),
@@ -512,7 +489,7 @@ fn pairwise_responses_match_aiocoap_both_ways() {
     let client_cred = hex_of(&client_m["credential"]);
     let mut client = GroupClient::new(
         ClientKeys {
-            gid: &gid,
+            gid,
             common: g.common().unwrap(),
             kid: &client_kid,
             group_key: &client_key,
