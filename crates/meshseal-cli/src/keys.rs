@@ -564,19 +564,20 @@ pub fn group_export(
     Ok(Outcome::Done)
 }
 
-/// Applies a rekey message addressed to `member` to its state.
-pub fn apply_rekey(
+/// Verifies a rekey message addressed to `member` and records the new epoch in its state
+/// directory (`epoch.json`, written durably before this returns): the rekey applied, or the
+/// core's refusal of the message.
+pub fn take_rekey(
     g: &Group,
     member: u32,
     st: &StateDir,
     frame: &mut [u8],
     now: u64,
-    json_out: bool,
-) -> Result<Outcome, CliError> {
+) -> Result<Result<Rekey, Error>, CliError> {
     let key = member_key(g, member, st)?;
     let r = match open_rekey(&key, g.file.epoch, frame) {
         Ok(r) => r,
-        Err(e) => return Ok(Outcome::Refused(e, json_out)),
+        Err(e) => return Ok(Err(e)),
     };
     let mut removed = g.removed.clone();
     for &id in r.removed() {
@@ -589,7 +590,7 @@ pub fn apply_rekey(
         epoch: r.epoch,
         master_secret: hex::encode(r.secret()),
         salt: hex::encode(r.salt()),
-        removed: removed.clone(),
+        removed,
         previous: Some(PreviousFile {
             epoch: g.file.epoch,
             master_secret: hex::encode(&g.secret[..]),
@@ -602,6 +603,22 @@ pub fn apply_rekey(
             .map_err(|e| CliError::usage(format!("cannot encode state: {e}")))?,
     );
     write_secret_file(&st.file("epoch.json"), &text)?;
+    Ok(Ok(r))
+}
+
+/// Applies a rekey message addressed to `member` to its state.
+pub fn apply_rekey(
+    g: &Group,
+    member: u32,
+    st: &StateDir,
+    frame: &mut [u8],
+    now: u64,
+    json_out: bool,
+) -> Result<Outcome, CliError> {
+    let r = match take_rekey(g, member, st, frame, now)? {
+        Ok(r) => r,
+        Err(e) => return Ok(Outcome::Refused(e, json_out)),
+    };
     if json_out {
         outln!(
             "{}",

@@ -174,7 +174,9 @@ impl Gateway {
                     // Every datagram received and judged: a batch is counted as received
                     // before its verdicts are, so waiting on `received` alone races them.
                     let judged = v["accepted"].as_u64().unwrap_or(0)
-                        + v["refused_total"].as_u64().unwrap_or(0);
+                        + v["refused_total"].as_u64().unwrap_or(0)
+                        + v["rekeys"]["applied"].as_u64().unwrap_or(0)
+                        + v["rekeys"]["ignored"].as_u64().unwrap_or(0);
                     if v["received"].as_u64().is_some_and(|r| r >= n) && judged >= n {
                         return v;
                     }
@@ -408,7 +410,10 @@ fn garbage_flood_survives() {
     let received = s["received"].as_u64().unwrap();
     let refused = s["refused_total"].as_u64().unwrap();
     let accepted = s["accepted"].as_u64().unwrap();
-    assert_eq!(received, refused + accepted, "{s}");
+    // Random bytes that start like a well-formed rekey message are ignored (this gateway
+    // holds no identity); everything else is refused by its reason.
+    let ignored = s["rekeys"]["ignored"].as_u64().unwrap();
+    assert_eq!(received, refused + accepted + ignored, "{s}");
     assert!(s["refused"]["oversized"].as_u64().unwrap() >= 2, "{s}");
     assert!(s["refused"]["malformed"].as_u64().unwrap() >= 1, "{s}");
     assert!(s["refused"]["bad_tag"].as_u64().unwrap() >= 1, "{s}");
@@ -693,7 +698,198 @@ fn metrics_are_served_in_the_prometheus_text_format() {
         "{body}"
     );
     assert!(body.contains("meshseal_gateway_batch_size_count"), "{body}");
+    assert_eq!(value("meshseal_gateway_rekeys_total"), 0.0);
+    assert_eq!(value("meshseal_gateway_epoch"), 0.0);
     let (status, _) = http_get(port, "/other");
     assert!(status.contains("404"), "{status}");
     gw.stop();
+}
+
+/// Provisions `member`'s state directory `dir` (the gateway's identity).
+fn provision_identity(env: &Env, member: u32, dir: &Path) {
+    let o = bin()
+        .args(["provision", "--group"])
+        .arg(env.path("g.toml"))
+        .args(["--member", &member.to_string(), "--state"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+/// `group rekey` removing `remove`: the rekey message of each remaining member.
+fn rekey(env: &Env, remove: &str, grace: &str) -> Vec<(u64, Vec<u8>)> {
+    let o = bin()
+        .args(["group", "rekey", "--group"])
+        .arg(env.path("g.toml"))
+        .args(["--remove", remove, "--grace", grace, "--json", "--out"])
+        .arg(env.path("g-next.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["member"].as_u64().unwrap(),
+                hex::decode(f["frame"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A member device applies its rekey message (`meshseal open` with its state directory).
+fn apply_rekey(env: &Env, member: u32, msg: &[u8]) {
+    let o = bin()
+        .args(["open", "--group"])
+        .arg(env.path("g.toml"))
+        .args(["--receiver", &member.to_string(), "--state"])
+        .arg(env.path(&format!("device-{member}")))
+        .args(["--json", &hex::encode(msg)])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+/// The gateway holds member 4's identity: it applies its rekey message, follows the group
+/// into epoch 1 (the old epoch through the grace period, the removed member refused), and a
+/// `kill -9` in epoch 1 loses nothing and repeats nothing.
+fn gateway_follows_a_rekey_across_a_crash(store: &str) {
+    let env = Env::new(4);
+    let id = env.path("gateway-4");
+    provision_identity(&env, 4, &id);
+    let ident = ["--member", "4", "--state", id.to_str().unwrap()];
+    let before1 = env.seal(1, 3);
+    let held2 = env.seal(2, 2);
+    let before3 = env.seal(3, 1);
+    let mut args = vec!["--provision"];
+    args.extend_from_slice(&ident);
+    let mut gw = Gateway::start(&env, store, &args, "a.jsonl");
+    gw.send(&before1);
+    gw.send(&before3);
+    let s = gw.stats_after(4);
+    assert_eq!(
+        (s["accepted"].as_u64(), s["epoch"].as_u64()),
+        (Some(4), Some(0)),
+        "{s}"
+    );
+
+    let msgs = rekey(&env, "3", "3600");
+    let msg = |m: u64| msgs.iter().find(|(id, _)| *id == m).unwrap().1.clone();
+    assert_eq!(msgs.len(), 3, "members 1, 2 and the gateway's 4");
+    apply_rekey(&env, 1, &msg(1));
+    // Another member's message is ignored; the gateway's own is applied, then refused as a
+    // replay when it comes again.
+    gw.send(&[msg(1), msg(4), msg(4)]);
+    let s = gw.stats_after(7);
+    assert_eq!(s["rekeys"]["applied"], 1, "{s}");
+    assert_eq!(s["rekeys"]["ignored"], 1, "{s}");
+    assert_eq!(s["refused"]["replay"], 1, "{s}");
+    assert_eq!(s["epoch"], 1, "{s}");
+    let after1 = env.seal(1, 3);
+    gw.send(&after1);
+    // Member 2 has not moved yet: its epoch-0 frame is accepted through the grace period.
+    gw.send(&held2[..1]);
+    // The removed member is refused.
+    let from3 = env.seal(3, 1);
+    gw.send(&from3);
+    let s = gw.stats_after(12);
+    assert_eq!(s["accepted"], 8, "{s}");
+    assert_eq!(s["refused"]["unknown_sender"], 1, "{s}");
+    let epochs: Vec<(u64, u64)> = gw
+        .messages()
+        .iter()
+        .map(|m| (m["sender"].as_u64().unwrap(), m["epoch"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        epochs,
+        [
+            (1, 0),
+            (1, 0),
+            (1, 0),
+            (3, 0),
+            (1, 1),
+            (1, 1),
+            (1, 1),
+            (2, 0)
+        ]
+    );
+    gw.kill9();
+
+    // Restarted in epoch 1 from the member state: nothing delivered again, nothing legitimate
+    // refused, the grace period resumed.
+    let mut gw = Gateway::start(&env, store, &ident, "b.jsonl");
+    gw.send(&after1);
+    gw.send(&held2);
+    let more1 = env.seal(1, 2);
+    gw.send(&more1);
+    gw.send(&[msg(4)]);
+    let s = gw.stats_after(8);
+    assert_eq!(s["epoch"], 1, "{s}");
+    assert_eq!(s["accepted"], 3, "{s}");
+    assert_eq!(refused(&s, &["replay"]), 5, "{s}");
+    let got: Vec<(u64, u64, u64)> = gw
+        .messages()
+        .iter()
+        .map(|m| {
+            (
+                m["sender"].as_u64().unwrap(),
+                m["seq"].as_u64().unwrap(),
+                m["epoch"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [(2, 1, 0), (1, 6, 1), (1, 7, 1)]);
+    gw.stop();
+}
+
+#[test]
+fn gateway_follows_a_rekey_across_a_crash_with_redb() {
+    let env_store = tempfile::tempdir().unwrap();
+    let path = env_store.path().join("replay.redb");
+    gateway_follows_a_rekey_across_a_crash(path.to_str().unwrap());
+}
+
+#[test]
+fn gateway_follows_a_rekey_across_a_crash_with_redis() {
+    let Some(redis) = Redis::start() else { return };
+    gateway_follows_a_rekey_across_a_crash(&format!("redis://127.0.0.1:{}", redis.port));
+}
+
+#[test]
+fn a_gateway_without_identity_ignores_rekey_messages() {
+    let env = Env::new(2);
+    let id = env.path("gateway-1");
+    provision_identity(&env, 1, &id);
+    let mut gw = Gateway::start(&env, &store(&env), &["--provision"], "a.jsonl");
+    let msgs = rekey(&env, "2", "0");
+    gw.send(&msgs.iter().map(|(_, m)| m.clone()).collect::<Vec<_>>());
+    let s = gw.stats_after(1);
+    assert_eq!(
+        (s["rekeys"]["ignored"].as_u64(), s["epoch"].as_u64()),
+        (Some(1), Some(0)),
+        "{s}"
+    );
+    gw.stop();
+    // --member needs --state, and the state directory must be the member's.
+    let start = |extra: &[&str]| {
+        bin()
+            .args(["gateway", "--group"])
+            .arg(env.path("g.toml"))
+            .args(["--bind", "127.0.0.1:0", "--store", &store(&env)])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = start(&["--member", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let o = start(&["--member", "2", "--state", id.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("member 1"),
+        "{o:?}"
+    );
 }

@@ -33,6 +33,7 @@ fn setup() -> GroupSetup {
         members: (1..=SENDERS).collect(),
         order: OrderPolicy::Window,
         id_mode: SenderIdMode::Explicit,
+        previous_epoch: None,
     }
 }
 

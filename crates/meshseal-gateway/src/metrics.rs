@@ -8,7 +8,8 @@
 //! `meshseal_gateway_store_commits` (durable writes or shared-store calls),
 //! `meshseal_gateway_mqtt_pending` (published, not yet acknowledged, with `--mqtt`),
 //! `meshseal_gateway_store_commit_seconds` (histogram) and `meshseal_gateway_batch_size`
-//! (histogram of datagrams per batch).
+//! (histogram of datagrams per batch), `meshseal_gateway_rekeys` (rekey messages applied) and
+//! `meshseal_gateway_epoch` (the current key epoch).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -46,6 +47,8 @@ pub struct Metrics {
     commit_seconds: Histogram,
     batch_size: Histogram,
     mqtt_pending: Gauge,
+    rekeys: Counter,
+    epoch: Gauge,
 }
 
 impl Metrics {
@@ -62,6 +65,8 @@ impl Metrics {
             commit_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             mqtt_pending: Gauge::default(),
+            rekeys: Counter::default(),
+            epoch: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -96,6 +101,12 @@ impl Metrics {
             "MQTT messages published and not yet acknowledged (with --mqtt)",
             m.mqtt_pending.clone(),
         );
+        registry.register(
+            "rekeys",
+            "Rekey messages applied (key epochs entered)",
+            m.rekeys.clone(),
+        );
+        registry.register("epoch", "The current key epoch", m.epoch.clone());
         // Every reason appears, at zero, from the first scrape.
         for e in Error::ALL {
             let _ = m.refused.get_or_create(&Reason { reason: e.reason() });
@@ -131,6 +142,17 @@ impl Metrics {
     pub fn committed(&self, calls: u64, seconds: f64) {
         self.commits.inc_by(calls);
         self.commit_seconds.observe(seconds);
+    }
+
+    /// The gateway entered key epoch `epoch`.
+    pub fn rekeyed(&self, epoch: u16) {
+        self.rekeys.inc();
+        self.set_epoch(epoch);
+    }
+
+    /// The current key epoch (at start).
+    pub fn set_epoch(&self, epoch: u16) {
+        self.epoch.set(i64::from(epoch));
     }
 
     /// MQTT messages waiting for the broker's acknowledgement.

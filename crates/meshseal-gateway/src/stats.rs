@@ -22,6 +22,12 @@ pub struct GatewayStats {
     pub batches: u64,
     /// Durable writes or shared-store calls made.
     pub store_calls: u64,
+    /// Rekey messages applied (the gateway entered a new epoch).
+    pub rekeys: u64,
+    /// Rekey messages to other members (or any, when the gateway holds no identity).
+    pub rekeys_ignored: u64,
+    /// The current key epoch.
+    pub epoch: u16,
     refused: [u64; Error::COUNT],
     /// None only if the histogram could not be created (it cannot at this precision).
     latency_ns: Option<Histogram<u64>>,
@@ -36,6 +42,9 @@ impl Default for GatewayStats {
             oversized: 0,
             batches: 0,
             store_calls: 0,
+            rekeys: 0,
+            rekeys_ignored: 0,
+            epoch: 0,
             refused: [0; Error::COUNT],
             // 3 significant digits, auto-resizing: recording never fails for lack of range.
             latency_ns: Histogram::new(3).ok(),
@@ -110,6 +119,8 @@ impl GatewayStats {
             "refused_total": self.refused_total(),
             "refused": refused,
             "store": {"backend": backend, "calls": self.store_calls, "batches": self.batches},
+            "epoch": self.epoch,
+            "rekeys": {"applied": self.rekeys, "ignored": self.rekeys_ignored},
             "latency_us": {
                 "samples": n,
                 "p50": self.latency_us(0.5),

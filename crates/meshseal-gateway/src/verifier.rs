@@ -5,6 +5,11 @@
 //!
 //! Every refusal is counted under the core's reason name and logged at debug level. Datagrams
 //! longer than the largest accepted frame are counted as `oversized` and never parsed.
+//!
+//! A rekey message is handed to the gateway's member identity ([`crate::epochs::Rekeyer`]) in
+//! its place in the batch: frames before it are judged in the old epoch, frames after it in the
+//! new one (and the old through its grace period). Messages to other members, or any when the
+//! gateway holds no identity, are counted as `rekeys_ignored`.
 
 use std::io::{self, Write};
 use std::time::Instant;
@@ -13,6 +18,8 @@ use meshseal::{
     AeadBackend, Error, FrameId, Freshness, GroupKeys, Recipient, RecipientConfig, RustCryptoCcm,
     SenderIdMode, TAG_LEN,
 };
+
+use crate::epochs::{unix_now, EpochChange, Rekeyer};
 
 use crate::stats::GatewayStats;
 use crate::store::{Candidate, ReplayBackend};
@@ -126,6 +133,7 @@ pub struct Verifier<B: ReplayBackend, A: AeadBackend = RustCryptoCcm> {
     line: Vec<u8>,
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     mqtt: Option<crate::mqtt::MqttSink>,
+    rekeyer: Option<Box<dyn Rekeyer<A> + Send>>,
 }
 
 impl<B: ReplayBackend, A: AeadBackend> std::fmt::Debug for Verifier<B, A> {
@@ -145,9 +153,26 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
         windows: Windows,
         backend: B,
     ) -> Result<Self, GatewayError> {
+        Self::with_previous(keys, None, setup, windows, backend)
+    }
+
+    /// Like [`Verifier::new`], also accepting the previous epoch's frames with `previous`
+    /// keys until the given time (Unix seconds): a gateway restarted in a grace period.
+    pub fn with_previous(
+        keys: GroupKeys<A>,
+        previous: Option<(GroupKeys<A>, u64)>,
+        setup: &GroupSetup,
+        windows: Windows,
+        backend: B,
+    ) -> Result<Self, GatewayError> {
         if setup.id_mode != SenderIdMode::Explicit {
             return Err(GatewayError::Config(
                 "the group uses implicit sender ids; a UDP gateway needs them in the frame".into(),
+            ));
+        }
+        if keys.epoch() != setup.epoch || keys.group_id() != setup.group_id {
+            return Err(GatewayError::Config(
+                "the keys are not of the group setup's epoch".into(),
             ));
         }
         let cfg = RecipientConfig {
@@ -155,17 +180,107 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
             order: setup.order,
         };
         let members = Members(setup.members.iter().copied().collect());
+        let rx = match previous {
+            Some((old, until)) => {
+                let mut rx = Recipient::new(old, cfg, members, windows);
+                rx.install_epoch(keys, Some(until)).map_err(|e| {
+                    GatewayError::Config(format!("cannot resume the grace period: {e}"))
+                })?;
+                rx
+            }
+            None => Recipient::new(keys, cfg, members, windows),
+        };
+        let mut stats = GatewayStats::default();
+        stats.epoch = setup.epoch;
         Ok(Verifier {
-            rx: Recipient::new(keys, cfg, members, windows),
+            rx,
             backend,
-            stats: GatewayStats::default(),
+            stats,
             held: Vec::new(),
             candidates: Vec::new(),
             verdicts: Vec::new(),
             line: Vec::with_capacity(256),
             metrics: None,
             mqtt: None,
+            rekeyer: None,
         })
+    }
+
+    /// Applies the rekey messages addressed to this gateway's member identity.
+    pub fn set_rekeyer(&mut self, rekeyer: Box<dyn Rekeyer<A> + Send>) {
+        self.rekeyer = Some(rekeyer);
+    }
+
+    /// The current key epoch, and the previous one with the end of its grace period.
+    pub fn epochs(&self) -> (u16, Option<(u16, u64)>) {
+        (self.rx.keys().epoch(), self.rx.previous_epoch())
+    }
+
+    /// Takes the rekey message in `buf`: applied (the new epoch durable, then installed) when
+    /// addressed to this gateway's identity; counted as ignored when addressed to another
+    /// member or when the gateway holds no identity; otherwise refused by its reason.
+    fn rekey(&mut self, buf: &mut [u8], now: u64) {
+        let Some(r) = self.rekeyer.as_mut() else {
+            if let Err(e) = meshseal::rekey::parse_header(buf) {
+                self.refused(e);
+                return;
+            }
+            self.stats.rekeys_ignored = self.stats.rekeys_ignored.saturating_add(1);
+            tracing::debug!("rekey message ignored: the gateway holds no member identity");
+            return;
+        };
+        match r.apply(buf, now) {
+            Ok(change) => self.enter(change),
+            Err(Error::UnknownSender) => {
+                self.stats.rekeys_ignored = self.stats.rekeys_ignored.saturating_add(1);
+                tracing::debug!("rekey message to another member ignored");
+            }
+            Err(e) => {
+                self.refused(e);
+                tracing::info!(reason = e.reason(), "rekey message refused: {e}");
+            }
+        }
+    }
+
+    /// Switches to a new epoch whose rekey is durable.
+    fn enter(&mut self, change: EpochChange<A>) {
+        let EpochChange {
+            keys,
+            grace_until,
+            removed,
+        } = change;
+        let (old, epoch) = (self.rx.keys().epoch(), keys.epoch());
+        if let Err(e) = self.backend.enter_epoch(epoch) {
+            // Frames of the new epoch attach to their state when they come (Redis) or carry
+            // their epoch in each record (redb): nothing is accepted without its state.
+            tracing::warn!(error = %e, epoch, "the replay store did not record the new epoch yet");
+        }
+        let grace = grace_until.filter(|_| {
+            // A jump of a multiple of 4 epochs cannot keep the old one (same bits on the
+            // wire); the rekey is applied without grace rather than not at all.
+            epoch & 3 != old & 3
+        });
+        if let Err(e) = self.rx.install_epoch(keys, grace) {
+            tracing::error!(error = %e, epoch, "cannot install the new epoch");
+            self.refused(e);
+            return;
+        }
+        for id in &removed {
+            self.rx.members_mut().0.remove(id);
+        }
+        self.stats.rekeys = self.stats.rekeys.saturating_add(1);
+        self.stats.epoch = epoch;
+        if let Some(m) = &self.metrics {
+            m.rekeyed(epoch);
+        }
+        tracing::info!(epoch, previous = old, grace_until = ?grace, removed = ?removed, "rekeyed");
+    }
+
+    fn refused(&mut self, e: Error) {
+        self.stats.refuse(e);
+        if let Some(m) = &self.metrics {
+            m.refused(e.reason());
+        }
     }
 
     /// Counters so far.
@@ -180,6 +295,7 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
 
     /// Publishes this pipeline's counters to `metrics` too (`--metrics`).
     pub fn set_metrics(&mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) {
+        metrics.set_epoch(self.rx.keys().epoch());
         self.metrics = Some(metrics);
     }
 
@@ -203,6 +319,10 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
             m.batch(batch.lens.len());
         }
         let max = batch.max;
+        let now = unix_now();
+        if self.rx.expire_epoch(now) {
+            tracing::info!("the previous epoch's grace period ended");
+        }
         for slot in 0..batch.lens.len() {
             let len = batch.lens[slot];
             self.stats.received = self.stats.received.saturating_add(1);
@@ -215,6 +335,10 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                 continue;
             }
             let buf = &mut batch.bufs[slot][..len];
+            if meshseal::rekey::is_rekey(buf) {
+                self.rekey(buf, now);
+                continue;
+            }
             match self.rx.open(buf) {
                 Ok(o) => {
                     let end = len - TAG_LEN;
@@ -225,6 +349,7 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                             seq: o.seq,
                         },
                         verified,
+                        epoch: o.epoch,
                     });
                     self.held.push(Held {
                         slot,
@@ -236,10 +361,7 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
                     });
                 }
                 Err(e) => {
-                    self.stats.refuse(e);
-                    if let Some(m) = &self.metrics {
-                        m.refused(e.reason());
-                    }
+                    self.refused(e);
                     tracing::debug!(reason = e.reason(), "refused: {e}");
                 }
             }
@@ -291,9 +413,9 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
         if let (Some(m), Some(q)) = (&self.metrics, &self.mqtt) {
             m.mqtt_pending(q.counters().pending());
         }
-        let now = Instant::now();
+        let done = Instant::now();
         for at in &batch.arrived {
-            let ns = now.saturating_duration_since(*at).as_nanos();
+            let ns = done.saturating_duration_since(*at).as_nanos();
             self.stats
                 .record_latency(u64::try_from(ns).unwrap_or(u64::MAX));
         }

@@ -7,9 +7,10 @@ use std::collections::{HashMap, HashSet};
 use meshseal::context::Membership;
 use meshseal::replay::{Lane, ReplayStore, ReplayWindow, WindowKey};
 
-/// One 64-frame replay window per sender, never evicted, for the one key epoch (`.1`) the
-/// gateway verifies: its stores are kept per group and epoch, so every window they restore
-/// belongs to that epoch. Plain group frames only: the gateway holds no source keys and never
+/// One 64-frame replay window per sender, never evicted. Each window records the key epoch of
+/// the numbers it holds (a sender's first frame of a newer epoch opens a new window, as in the
+/// core); `.1` is the epoch the gateway was started in, given to windows restored from a store
+/// that recorded none. Plain group frames only: the gateway holds no source keys and never
 /// accepts a pairwise or signed frame.
 #[derive(Debug, Clone, Default)]
 pub struct Windows(pub HashMap<u32, ReplayWindow>, pub u16);
@@ -19,10 +20,7 @@ impl ReplayStore<1> for Windows {
         if key.lane != Lane::Group {
             return None;
         }
-        let epoch = self.1;
-        let w = self.0.get_mut(&key.sender)?;
-        *w = w.in_epoch(epoch);
-        Some(w)
+        self.0.get_mut(&key.sender)
     }
 
     fn insert(&mut self, key: WindowKey, window: ReplayWindow) -> Option<WindowKey> {

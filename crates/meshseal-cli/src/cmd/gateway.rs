@@ -1,6 +1,11 @@
 //! `meshseal gateway` and `meshseal loadgen`: thin wrappers that load the group file and call
 //! into the `meshseal-gateway` crate. Exit codes: 0 after a clean shutdown or a finished load
 //! run, 1 for usage, configuration, store or I/O errors.
+//!
+//! With `--member ID --state DIR` the gateway holds a member identity, kept in a member state
+//! directory exactly as `meshseal open` keeps it: the rekey messages addressed to the member
+//! are applied (`epoch.json`, written durably before the gateway switches keys), and a restart
+//! resumes in the newest epoch, with the previous one through its grace period.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,6 +15,8 @@ use std::time::Duration;
 
 use clap::Args;
 use meshseal::counter::CounterStore;
+use meshseal::Error;
+use meshseal_gateway::epochs::{EpochChange, Rekeyer};
 use meshseal_gateway::server::{self, Control, ServeConfig};
 use meshseal_gateway::store::embedded::{Embedded, DEFAULT_AHEAD};
 use meshseal_gateway::store::shared::Shared;
@@ -19,9 +26,11 @@ use meshseal_gateway::windows::Windows;
 use meshseal_gateway::{loadgen, GatewayError, GroupSetup};
 use serde_json::json;
 
-use crate::cli_util::{CliError, Outcome};
-use crate::group::Group;
+use crate::cli_util::{now_secs, CliError, Outcome};
+use crate::group::{Ccm, Group};
+use crate::keys;
 use crate::registry::{self, Registry};
+use crate::state::StateDir;
 
 #[derive(Args)]
 pub struct GatewayArgs {
@@ -73,6 +82,50 @@ pub struct GatewayArgs {
     /// Log level: error, warn, info, debug (each refusal), trace.
     #[arg(long, default_value = "info")]
     log: String,
+    /// The member whose identity the gateway holds: it applies the rekey messages addressed
+    /// to this member and follows the group into each new epoch (needs --state).
+    #[arg(long, requires = "state")]
+    member: Option<u32>,
+    /// The member's state directory (`meshseal provision`): its identity and the epochs its
+    /// rekeys took it to. Locked while the gateway runs.
+    #[arg(long, requires = "member")]
+    state: Option<PathBuf>,
+}
+
+/// The gateway's member identity: its rekeys are recorded in its state directory as
+/// `meshseal open` records them.
+struct Identity {
+    group: PathBuf,
+    g: Group,
+    member: u32,
+    st: StateDir,
+}
+
+impl Identity {
+    fn refresh(&mut self, now: u64) -> Result<(), CliError> {
+        self.g = keys::apply_state(Group::load(&self.group)?, &self.st, now)?;
+        Ok(())
+    }
+}
+
+impl Rekeyer<Ccm> for Identity {
+    fn apply(&mut self, msg: &mut [u8], now: u64) -> Result<EpochChange<Ccm>, Error> {
+        let durable = |e: CliError| {
+            tracing::error!(error = %e.0, "cannot record the new epoch; rekey refused");
+            Error::CounterStore
+        };
+        let r = keys::take_rekey(&self.g, self.member, &self.st, msg, now).map_err(durable)??;
+        self.refresh(now).map_err(durable)?;
+        if self.g.file.epoch != r.epoch {
+            // The group file is already past the rekey's epoch: it wins (as for `open`).
+            return Err(Error::Replay);
+        }
+        Ok(EpochChange {
+            keys: self.g.keys().map_err(durable)?,
+            grace_until: self.g.previous.as_ref().map(|p| p.until),
+            removed: r.removed().to_vec(),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -126,6 +179,7 @@ fn setup_of(g: &Group) -> GroupSetup {
     GroupSetup {
         group_id: g.file.group_id,
         epoch: g.file.epoch,
+        previous_epoch: g.previous.as_ref().map(|p| p.epoch),
         members: g.member_ids(),
         order: g.order(),
         id_mode: g.id_mode(),
@@ -164,30 +218,50 @@ pub fn run(a: GatewayArgs) -> Result<Outcome, CliError> {
     }
     // First, before any thread or connection exists: see `Control::with_signals`.
     let control = Control::with_signals().map_err(gw)?;
-    let g = Group::load(&a.group)?;
+    let mut g = Group::load(&a.group)?;
+    let state = match (a.member, &a.state) {
+        (Some(member), Some(dir)) => Some((member, StateDir::open(dir, g.file.group_id, member)?)),
+        _ => None,
+    };
+    if let Some((member, st)) = &state {
+        g = keys::apply_state(g, st, now_secs())?;
+        st.check_group(&g, *member)?;
+        g.require_member(*member, "--member")?;
+    }
     let setup = setup_of(&g);
-    let keys = g.keys()?;
+    let keys = (g.keys()?, g.previous_keys()?);
     let bind = resolve("--bind", &a.bind)?;
+    let identity = state.map(|(member, st)| Identity {
+        group: a.group.clone(),
+        g,
+        member,
+        st,
+    });
     if a.store.starts_with("redis://") || a.store.starts_with("rediss://") {
         let (backend, windows) = Shared::open(&a.store, &setup, a.provision).map_err(gw)?;
-        serve(&a, &setup, keys, bind, windows, backend, &control)
+        serve(&a, &setup, keys, identity, bind, windows, backend, &control)
     } else {
         let (backend, windows) =
             Embedded::open(a.store.as_ref(), &setup, a.provision, a.ahead).map_err(gw)?;
-        serve(&a, &setup, keys, bind, windows, backend, &control)
+        serve(&a, &setup, keys, identity, bind, windows, backend, &control)
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve<B: ReplayBackend>(
     a: &GatewayArgs,
     setup: &GroupSetup,
-    keys: crate::group::Keys,
+    (keys, previous): (crate::group::Keys, Option<(crate::group::Keys, u64)>),
+    identity: Option<Identity>,
     bind: SocketAddr,
     windows: Windows,
     backend: B,
     control: &Control,
 ) -> Result<Outcome, CliError> {
-    let mut v = Verifier::new(keys, setup, windows, backend).map_err(gw)?;
+    let mut v = Verifier::with_previous(keys, previous, setup, windows, backend).map_err(gw)?;
+    if let Some(id) = identity {
+        v.set_rekeyer(Box::new(id));
+    }
     if let Some(url) = &a.mqtt {
         let target = meshseal_gateway::mqtt::Target::parse(url).map_err(gw)?;
         let id = format!("meshseal-gateway-{}-{}", setup.group_id, std::process::id());

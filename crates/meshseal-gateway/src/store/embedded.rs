@@ -19,14 +19,22 @@
 //! accepted numbers, exact only after a clean shutdown) is read in that format once, then
 //! rewritten exactly.
 //!
-//! Layout: table `meta` (`group` = group id u32 BE ‖ epoch u16 BE; `provisioned` = 0 or 1;
-//! `exact` present once records are exact windows; `clean` after a clean shutdown) and table
-//! `senders` (sender id → 17-byte record: highest u64 BE ‖ flags (bit 0 verified) ‖ bitmap u64
-//! BE).
+//! Key epochs: each record holds the epoch of its window, so the windows of an epoch change
+//! (a sender's last frames of the old epoch, its first of the new) are committed like any
+//! other, and a restart restores each window in its own epoch. The `group` record holds the
+//! newest epoch the gateway entered: a gateway whose member state is older than its store (a
+//! lost state directory) is refused at start, not run in an epoch it already left.
+//!
+//! Layout: table `meta` (`group` = group id u32 BE ‖ newest epoch u16 BE; `provisioned` = 0 or
+//! 1; `exact` present once records are exact windows; `clean` after a clean shutdown) and table
+//! `senders` (sender id → 19-byte record: highest u64 BE ‖ flags (bit 0 verified) ‖ bitmap u64
+//! BE ‖ epoch u16 BE; records of 17 bytes, written before epochs were kept, belong to the
+//! `group` record's epoch).
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use meshseal::context::epoch_is_newer;
 use meshseal::frame::SEQ_MAX;
 use meshseal::replay::ReplayWindow;
 use meshseal::Error;
@@ -38,7 +46,9 @@ use crate::{GatewayError, GroupSetup};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SENDERS: TableDefinition<u32, &[u8]> = TableDefinition::new("senders");
-const RECORD_LEN: usize = 17;
+const RECORD_LEN: usize = 19;
+/// A record written before epochs were kept.
+const LEGACY_RECORD_LEN: usize = 17;
 
 /// Kept for the command line's `--ahead`, which no longer changes anything: state is committed
 /// exactly, per batch.
@@ -54,6 +64,8 @@ struct Record {
     ceiling: u64,
     verified: bool,
     bitmap: u64,
+    /// The key epoch of the window; `None` in a legacy record.
+    epoch: Option<u16>,
 }
 
 impl Record {
@@ -61,21 +73,26 @@ impl Record {
         let mut r = [0u8; RECORD_LEN];
         r[..8].copy_from_slice(&self.ceiling.to_be_bytes());
         r[8] = u8::from(self.verified);
-        r[9..].copy_from_slice(&self.bitmap.to_be_bytes());
+        r[9..17].copy_from_slice(&self.bitmap.to_be_bytes());
+        r[17..].copy_from_slice(&self.epoch.unwrap_or_default().to_be_bytes());
         r
     }
 
     fn decode(b: &[u8]) -> Option<Record> {
-        let b: &[u8; RECORD_LEN] = b.try_into().ok()?;
+        if b.len() != RECORD_LEN && b.len() != LEGACY_RECORD_LEN {
+            return None;
+        }
         let mut c = [0u8; 8];
         c.copy_from_slice(&b[..8]);
         let mut m = [0u8; 8];
-        m.copy_from_slice(&b[9..]);
+        m.copy_from_slice(&b[9..17]);
+        let epoch = b.get(17..19).map(|e| u16::from_be_bytes([e[0], e[1]]));
         let ceiling = u64::from_be_bytes(c);
         (ceiling <= SEQ_MAX && b[8] <= 1).then_some(Record {
             ceiling,
             verified: b[8] == 1,
             bitmap: u64::from_be_bytes(m),
+            epoch,
         })
     }
 }
@@ -83,6 +100,7 @@ impl Record {
 /// The redb backend.
 pub struct Embedded {
     db: Database,
+    group_id: u32,
     /// Senders of the current batch, reused.
     touched: Vec<u32>,
 }
@@ -93,16 +111,17 @@ impl std::fmt::Debug for Embedded {
     }
 }
 
-fn group_bytes(setup: &GroupSetup) -> [u8; 6] {
+fn group_bytes(group_id: u32, epoch: u16) -> [u8; 6] {
     let mut g = [0u8; 6];
-    g[..4].copy_from_slice(&setup.group_id.to_be_bytes());
-    g[4..].copy_from_slice(&setup.epoch.to_be_bytes());
+    g[..4].copy_from_slice(&group_id.to_be_bytes());
+    g[4..].copy_from_slice(&epoch.to_be_bytes());
     g
 }
 
 impl Embedded {
     /// Opens (or creates) the database at `path` for `setup`'s group and epoch and restores
-    /// the windows. `provision` creates verified state for every member and is allowed only
+    /// the windows (each in its own epoch). A store that recorded an older epoch of the group
+    /// is taken into this one; one that recorded a newer epoch is refused. `provision` creates verified state for every member and is allowed only
     /// for a new database (at group creation, before any member sent a frame). A database
     /// created without it holds no verified state: frames are delivered with unknown freshness.
     pub fn open(
@@ -112,8 +131,9 @@ impl Embedded {
         ahead: u64,
     ) -> Result<(Embedded, Windows), GatewayError> {
         let db = Database::create(path).map_err(db_err)?;
-        let want = group_bytes(setup);
+        let want = group_bytes(setup.group_id, setup.epoch);
         let (group, provisioned, clean, exact, records) = read_all(&db)?;
+        let stored_epoch = group.map_or(setup.epoch, |g| u16::from_be_bytes([g[4], g[5]]));
         let provisioned = match group {
             None => {
                 let tx = db.begin_write().map_err(db_err)?;
@@ -127,10 +147,19 @@ impl Embedded {
                 tx.commit().map_err(db_err)?;
                 provision
             }
-            Some(g) if g != want => {
+            Some(g) if g[..4] != want[..4] => {
                 return Err(GatewayError::Config(format!(
-                    "{} holds replay state of another group or key epoch",
+                    "{} holds replay state of another group",
                     path.display()
+                )))
+            }
+            Some(_) if epoch_is_newer(stored_epoch, setup.epoch) => {
+                return Err(GatewayError::Config(format!(
+                    "{} holds replay state of key epoch {stored_epoch}, newer than this \
+                     gateway's epoch {}: its member state is behind (restore its state \
+                     directory, or apply the rekey messages it missed)",
+                    path.display(),
+                    setup.epoch
                 )))
             }
             Some(_) if provision => {
@@ -150,18 +179,28 @@ impl Embedded {
                 // The legacy format: every number up to the ceiling may have been accepted.
                 window_below(r.ceiling, r.verified)?
             };
-            windows.0.insert(sender, w);
+            windows
+                .0
+                .insert(sender, w.in_epoch(r.epoch.unwrap_or(stored_epoch)));
         }
         if provisioned {
             for &m in &setup.members {
-                windows.0.entry(m).or_insert_with(ReplayWindow::provisioned);
+                windows
+                    .0
+                    .entry(m)
+                    .or_insert_with(|| ReplayWindow::provisioned().in_epoch(setup.epoch));
             }
         }
         let mut store = Embedded {
             db,
+            group_id: setup.group_id,
             touched: Vec::new(),
         };
-        if clean || !exact {
+        if stored_epoch != setup.epoch {
+            store.enter_epoch(setup.epoch)?;
+        }
+        let legacy = records.values().any(|r| r.epoch.is_none());
+        if clean || !exact || legacy {
             // From here on the records are exact windows, committed per batch.
             store.write(&windows, windows.0.keys().copied(), false)?;
         }
@@ -197,6 +236,7 @@ impl Embedded {
                     ceiling: highest,
                     verified,
                     bitmap,
+                    epoch: Some(w.epoch()),
                 };
                 t.insert(s, r.encode().as_slice()).map_err(db_err)?;
             }
@@ -284,6 +324,16 @@ impl ReplayBackend for Embedded {
         1
     }
 
+    fn enter_epoch(&mut self, epoch: u16) -> Result<(), GatewayError> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut meta = tx.open_table(META).map_err(db_err)?;
+            meta.insert("group", group_bytes(self.group_id, epoch).as_slice())
+                .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
     fn shutdown(&mut self, windows: &Windows) -> Result<(), GatewayError> {
         self.write(windows, windows.0.keys().copied(), true)?;
         tracing::info!(senders = windows.0.len(), "replay state flushed (clean)");
@@ -303,6 +353,7 @@ mod tests {
             members: vec![1, 2, 3],
             order: OrderPolicy::Window,
             id_mode: SenderIdMode::Explicit,
+            previous_epoch: None,
         }
     }
 
@@ -310,6 +361,7 @@ mod tests {
         Candidate {
             id: FrameId { sender, seq },
             verified: true,
+            epoch: 0,
         }
     }
 
@@ -319,9 +371,14 @@ mod tests {
             ceiling: 12345,
             verified: true,
             bitmap: 0xf0f0,
+            epoch: Some(0x1234),
         };
         assert_eq!(Record::decode(&r.encode()), Some(r));
+        // A record written before epochs were kept.
+        let legacy = Record::decode(&r.encode()[..LEGACY_RECORD_LEN]);
+        assert_eq!(legacy, Some(Record { epoch: None, ..r }));
         assert_eq!(Record::decode(&[0u8; 16]), None);
+        assert_eq!(Record::decode(&[0u8; 18]), None);
         let mut bad = r.encode();
         bad[8] = 2;
         assert_eq!(Record::decode(&bad), None);
@@ -369,8 +426,45 @@ mod tests {
         // Provisioning an existing store is refused, as is another group.
         assert!(Embedded::open(&path, &setup(), true, 100).is_err());
         let mut other = setup();
-        other.epoch = 1;
+        other.group_id = 8;
         assert!(Embedded::open(&path, &other, false, 100).is_err());
+    }
+
+    #[test]
+    fn windows_keep_their_epoch_and_a_store_never_goes_back_an_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.redb");
+        let (mut s, mut w) = Embedded::open(&path, &setup(), true, 100).unwrap();
+        let mut v = Vec::new();
+        let batch = accept(&mut w, 1, &[5, 6]);
+        s.confirm(&batch, &w, &mut v);
+        // The gateway enters epoch 1; sender 2 opens its window of epoch 1.
+        s.enter_epoch(1).unwrap();
+        let win2 = ReplayWindow::provisioned().in_epoch(1);
+        w.0.insert(2, win2);
+        let batch = accept(&mut w, 2, &[7]);
+        s.confirm(&batch, &w, &mut v);
+        drop(s); // a crash
+                 // Restarted in epoch 1: each window in its own epoch.
+        let mut at1 = setup();
+        at1.epoch = 1;
+        let (s, w2) = Embedded::open(&path, &at1, false, 100).unwrap();
+        assert_eq!((w2.0[&1].epoch(), w2.0[&1].highest()), (0, Some(6)));
+        assert_eq!((w2.0[&2].epoch(), w2.0[&2].highest()), (1, Some(7)));
+        assert_eq!(w2.0[&3].epoch(), 1, "provisioned in the current epoch");
+        drop(s);
+        // A gateway whose member state lost the rekey (epoch 0) is refused, not run in an
+        // epoch the store already left.
+        let e = Embedded::open(&path, &setup(), false, 100).unwrap_err();
+        assert!(
+            e.to_string().contains("newer than this gateway's epoch 0"),
+            "{e}"
+        );
+        // A later epoch takes the store in.
+        let mut at2 = setup();
+        at2.epoch = 2;
+        assert!(Embedded::open(&path, &at2, false, 100).is_ok());
+        assert!(Embedded::open(&path, &at1, false, 100).is_err());
     }
 
     #[test]
@@ -383,16 +477,16 @@ mod tests {
             let tx = db.begin_write().unwrap();
             {
                 let mut meta = tx.open_table(META).unwrap();
-                meta.insert("group", group_bytes(&setup()).as_slice())
-                    .unwrap();
+                meta.insert("group", group_bytes(7, 0).as_slice()).unwrap();
                 meta.insert("provisioned", [1u8].as_slice()).unwrap();
                 let mut t = tx.open_table(SENDERS).unwrap();
                 let r = Record {
                     ceiling: 200,
                     verified: true,
                     bitmap: u64::MAX,
+                    epoch: None,
                 };
-                t.insert(1, r.encode().as_slice()).unwrap();
+                t.insert(1, &r.encode()[..LEGACY_RECORD_LEN]).unwrap();
             }
             tx.commit().unwrap();
         }

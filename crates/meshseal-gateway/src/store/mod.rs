@@ -27,6 +27,8 @@ pub struct Candidate {
     pub id: FrameId,
     /// Whether the sender's window is verified (kept with durable state).
     pub verified: bool,
+    /// The key epoch the frame was sealed under.
+    pub epoch: u16,
 }
 
 /// Confirms accepted frames against durable or shared replay state.
@@ -43,6 +45,10 @@ pub trait ReplayBackend {
         windows: &Windows,
         verdicts: &mut Vec<Result<(), Error>>,
     ) -> u64;
+
+    /// Records that the gateway entered key epoch `epoch` (after its rekey was made durable);
+    /// frames of the previous epoch may still arrive through its grace period.
+    fn enter_epoch(&mut self, epoch: u16) -> Result<(), GatewayError>;
 
     /// Called once at clean shutdown with the final windows.
     fn shutdown(&mut self, windows: &Windows) -> Result<(), GatewayError>;

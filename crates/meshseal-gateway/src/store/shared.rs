@@ -19,6 +19,14 @@
 //! lost its data (restarted without persistence), every frame is refused until an operator
 //! acts, instead of an empty state accepting replays.
 //!
+//! Key epochs: each epoch has its own keys (`{G.E}`), and a frame is checked in the keys of
+//! the epoch it was sealed under, so through a grace period a batch may touch two epochs (one
+//! script call each). A gateway attaches to an epoch's keys when it enters the epoch (after
+//! its rekey was made durable) or when the first frame of it arrives; whichever gateway comes
+//! first creates them, the others read the same token. At start a gateway restores each
+//! member's window from the current epoch's keys, or else from the previous epoch's while its
+//! grace period lasts.
+//!
 //! Layout 1 (a key per sender for the highest number and one for the bitmap, four Redis calls
 //! per frame) is migrated once, atomically, by [`MIGRATE`] when a gateway of this version
 //! attaches; gateways of the older version must be stopped first.
@@ -177,25 +185,36 @@ fn rerr(e: redis::RedisError) -> GatewayError {
     GatewayError::Redis(e.to_string())
 }
 
+/// The keys of one epoch's shared state.
+#[derive(Debug)]
+struct EpochKeys {
+    epoch: u16,
+    meta: String,
+    windows: String,
+    token: String,
+}
+
 /// The Redis backend.
 pub struct Shared {
     client: redis::Client,
     conn: Option<redis::Connection>,
     script: redis::Script,
-    prefix: String,
-    token: String,
+    group_id: u32,
+    provisioned: bool,
     strict: bool,
-    /// `meta` and `w` key names.
-    meta: String,
-    windows: String,
+    /// The epochs attached to (the current one and, through a grace period, the previous).
+    epochs: Vec<EpochKeys>,
     /// The frames of a batch, packed for [`SCRIPT`] (reused).
     blob: Vec<u8>,
+    /// Positions in the batch of the frames packed (reused).
+    picked: Vec<usize>,
 }
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("prefix", &self.prefix)
+            .field("group_id", &self.group_id)
+            .field("epochs", &self.epochs)
             .finish_non_exhaustive()
     }
 }
@@ -207,10 +226,91 @@ fn connect(client: &redis::Client) -> Result<redis::Connection, redis::RedisErro
     Ok(conn)
 }
 
+fn prefix(group_id: u32, epoch: u16) -> String {
+    format!("meshseal:{{{group_id}.{epoch}}}")
+}
+
+/// Attaches to (or creates) the keys of `epoch`; returns them and whether this call created
+/// them. Layout 1 is migrated here.
+fn attach(
+    conn: &mut redis::Connection,
+    group_id: u32,
+    epoch: u16,
+    provision: bool,
+    members: &[u32],
+) -> Result<(EpochKeys, bool, bool), GatewayError> {
+    let prefix = prefix(group_id, epoch);
+    let meta = format!("{prefix}:meta");
+    let mut fresh = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut fresh);
+    let (token, provisioned, layout, created): (String, String, String, i64) =
+        redis::Script::new(INIT)
+            .key(&meta)
+            .arg(hex::encode(fresh))
+            .arg(if provision { "1" } else { "0" })
+            .invoke(conn)
+            .map_err(rerr)?;
+    let windows = format!("{prefix}:w");
+    if layout != "2" {
+        let moved: i64 = redis::Script::new(MIGRATE)
+            .key(&meta)
+            .key(&windows)
+            .arg(&prefix)
+            .arg(members)
+            .invoke(conn)
+            .map_err(rerr)?;
+        tracing::warn!(
+            senders = moved,
+            "redis replay state moved to layout 2 (one hash)"
+        );
+    }
+    let keys = EpochKeys {
+        epoch,
+        meta,
+        windows,
+        token,
+    };
+    Ok((keys, provisioned == "1", created == 1))
+}
+
+/// The highest number of each of `members` found in `hash`.
+fn highest_numbers(
+    conn: &mut redis::Connection,
+    hash: &str,
+    members: &[u32],
+) -> Result<Vec<(u32, u64)>, GatewayError> {
+    let mut found = Vec::new();
+    for chunk in members.chunks(CHUNK) {
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(hash)
+            .arg(chunk)
+            .query(conn)
+            .map_err(rerr)?;
+        for (&m, v) in chunk.iter().zip(values) {
+            let Some(v) = v else { continue };
+            let h = v
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(f64::from_le_bytes)
+                .filter(|h| v.len() == 16 && h.fract() == 0.0 && *h >= 0.0)
+                .ok_or_else(|| {
+                    GatewayError::Config(format!(
+                        "redis window of sender {m} is malformed ({} bytes)",
+                        v.len()
+                    ))
+                })?;
+            found.push((m, h as u64));
+        }
+    }
+    Ok(found)
+}
+
 impl Shared {
-    /// Connects to `url` (`redis://host:port`) and restores the windows of `setup`'s group and
-    /// epoch. `provision` creates verified state for every member and is allowed only when
-    /// Redis holds no state for them yet (at group creation).
+    /// Connects to `url` (`redis://host:port`) and restores the windows of `setup`'s group:
+    /// each member's from the current epoch, or else from the previous epoch
+    /// (`setup.previous_epoch`, through its grace period). `provision` creates verified state
+    /// for every member and is allowed only when Redis holds no state for the current epoch
+    /// yet (at group creation).
     pub fn open(
         url: &str,
         setup: &GroupSetup,
@@ -218,100 +318,118 @@ impl Shared {
     ) -> Result<(Shared, Windows), GatewayError> {
         let client = redis::Client::open(url).map_err(rerr)?;
         let mut conn = connect(&client).map_err(rerr)?;
-        let prefix = format!("meshseal:{{{}.{}}}", setup.group_id, setup.epoch);
-        let meta = format!("{prefix}:meta");
-        let mut fresh = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut fresh);
-        let (token, provisioned, layout, created): (String, String, String, i64) =
-            redis::Script::new(INIT)
-                .key(&meta)
-                .arg(hex::encode(fresh))
-                .arg(if provision { "1" } else { "0" })
-                .invoke(&mut conn)
-                .map_err(rerr)?;
-        if provision && created == 0 {
+        let (current, provisioned, created) = attach(
+            &mut conn,
+            setup.group_id,
+            setup.epoch,
+            provision,
+            &setup.members,
+        )?;
+        if provision && !created {
             return Err(GatewayError::Config(format!(
                 "redis already holds replay state for group {} epoch {}; provisioning is only for new state",
                 setup.group_id, setup.epoch
             )));
         }
-        let windows_key = format!("{prefix}:w");
-        if layout != "2" {
-            let moved: i64 = redis::Script::new(MIGRATE)
-                .key(&meta)
-                .key(&windows_key)
-                .arg(&prefix)
-                .arg(&setup.members)
-                .invoke(&mut conn)
-                .map_err(rerr)?;
-            tracing::warn!(
-                senders = moved,
-                "redis replay state moved to layout 2 (one hash)"
-            );
-        }
-        let provisioned = provisioned == "1";
-        let mut s = Shared {
-            client,
-            conn: None,
-            script: redis::Script::new(SCRIPT),
-            prefix,
-            token,
-            strict: setup.order == meshseal::OrderPolicy::Strict,
-            meta,
-            windows: windows_key,
-            blob: Vec::new(),
-        };
         let mut windows = Windows(Default::default(), setup.epoch);
-        for chunk in setup.members.chunks(CHUNK) {
-            let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
-                .arg(&s.windows)
-                .arg(chunk)
-                .query(&mut conn)
-                .map_err(rerr)?;
-            for (&m, v) in chunk.iter().zip(values) {
-                match v {
-                    Some(v) => {
-                        let h = v
-                            .get(..8)
-                            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                            .map(f64::from_le_bytes)
-                            .filter(|h| v.len() == 16 && h.fract() == 0.0 && *h >= 0.0)
-                            .ok_or_else(|| {
-                                GatewayError::Config(format!(
-                                    "redis window of sender {m} is malformed ({} bytes)",
-                                    v.len()
-                                ))
-                            })?;
-                        windows.0.insert(m, window_below(h as u64, provisioned)?);
-                    }
-                    None if provisioned => {
-                        windows.0.insert(m, ReplayWindow::provisioned());
-                    }
-                    None => {}
-                }
+        for (m, h) in highest_numbers(&mut conn, &current.windows, &setup.members)? {
+            windows
+                .0
+                .insert(m, window_below(h, provisioned)?.in_epoch(setup.epoch));
+        }
+        let mut epochs = vec![current];
+        if let Some(p) = setup.previous_epoch {
+            let (previous, _, _) =
+                attach(&mut conn, setup.group_id, p, provisioned, &setup.members)?;
+            let missing: Vec<u32> = setup
+                .members
+                .iter()
+                .copied()
+                .filter(|m| !windows.0.contains_key(m))
+                .collect();
+            for (m, h) in highest_numbers(&mut conn, &previous.windows, &missing)? {
+                windows
+                    .0
+                    .insert(m, window_below(h, provisioned)?.in_epoch(p));
+            }
+            epochs.push(previous);
+        }
+        if provisioned {
+            for &m in &setup.members {
+                windows
+                    .0
+                    .entry(m)
+                    .or_insert_with(|| ReplayWindow::provisioned().in_epoch(setup.epoch));
             }
         }
-        s.conn = Some(conn);
-        tracing::info!(prefix = %s.prefix, provisioned, created = created == 1, "redis replay state attached");
+        tracing::info!(
+            group = setup.group_id,
+            epoch = setup.epoch,
+            provisioned,
+            created,
+            "redis replay state attached"
+        );
+        let s = Shared {
+            client,
+            conn: Some(conn),
+            script: redis::Script::new(SCRIPT),
+            group_id: setup.group_id,
+            provisioned,
+            strict: setup.order == meshseal::OrderPolicy::Strict,
+            epochs,
+            blob: Vec::new(),
+            picked: Vec::new(),
+        };
         Ok((s, windows))
     }
 
-    fn run(&mut self, frames: &[Candidate]) -> Result<Vec<i64>, redis::RedisError> {
+    fn conn(&mut self) -> Result<&mut redis::Connection, redis::RedisError> {
         if self.conn.is_none() {
             self.conn = Some(connect(&self.client)?);
         }
-        let mut inv = self.script.prepare_invoke();
-        inv.key(&self.meta).key(&self.windows);
-        inv.arg(&self.token)
-            .arg(if self.strict { "1" } else { "0" });
+        self.conn
+            .as_mut()
+            .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::IoError, "not connected")))
+    }
+
+    /// The index of `epoch`'s keys, attaching to them first if needed.
+    fn epoch_keys(&mut self, epoch: u16) -> Result<usize, GatewayError> {
+        if let Some(i) = self.epochs.iter().position(|k| k.epoch == epoch) {
+            return Ok(i);
+        }
+        let (group_id, provisioned) = (self.group_id, self.provisioned);
+        let conn = self.conn().map_err(rerr)?;
+        let r = attach(conn, group_id, epoch, provisioned, &[]);
+        if r.is_err() {
+            self.conn = None;
+        }
+        let (keys, _, _) = r?;
+        tracing::info!(epoch, "attached to the redis replay state of a new epoch");
+        // Keep the newest two: the current epoch and the one in its grace period.
+        if self.epochs.len() >= 2 {
+            self.epochs.remove(0);
+        }
+        self.epochs.push(keys);
+        Ok(self.epochs.len() - 1)
+    }
+
+    /// Runs [`SCRIPT`] on the frames at `self.picked`, all of the epoch at index `at`.
+    fn run(&mut self, at: usize, frames: &[Candidate]) -> Result<Vec<i64>, redis::RedisError> {
+        self.conn()?;
         let mut blob = std::mem::take(&mut self.blob);
         blob.clear();
-        for f in frames {
+        for &i in &self.picked {
+            let f = &frames[i];
             blob.extend_from_slice(&f.id.sender.to_le_bytes());
             // Sequence numbers are below 2^40: exact as an f64, Lua's number.
             blob.extend_from_slice(&(f.id.seq as f64).to_le_bytes());
         }
-        inv.arg(&blob[..]);
+        let mut inv = self.script.prepare_invoke();
+        let keys = &self.epochs[at];
+        inv.key(&keys.meta).key(&keys.windows);
+        inv.arg(&keys.token)
+            .arg(if self.strict { "1" } else { "0" })
+            .arg(&blob[..]);
         self.blob = blob;
         let Some(conn) = self.conn.as_mut() else {
             return Err(redis::RedisError::from((
@@ -340,33 +458,62 @@ impl ReplayBackend for Shared {
         verdicts: &mut Vec<Result<(), Error>>,
     ) -> u64 {
         verdicts.clear();
-        if frames.is_empty() {
-            return 0;
-        }
-        match self.run(frames) {
-            Ok(codes) if codes.len() == frames.len() => {
-                verdicts.extend(codes.into_iter().map(|c| match c {
-                    0 => Ok(()),
-                    1 => Err(Error::Replay),
-                    2 => Err(Error::TooOld),
-                    3 => Err(Error::OutOfOrder),
-                    _ => Err(Error::CounterStore),
-                }));
+        verdicts.resize(frames.len(), Err(Error::CounterStore));
+        // One script call per epoch in the batch: almost always one, two in a grace period.
+        let mut epochs: Vec<u16> = Vec::new();
+        for f in frames {
+            if !epochs.contains(&f.epoch) {
+                epochs.push(f.epoch);
             }
-            Ok(codes) => {
-                tracing::error!(
+        }
+        let mut calls = 0;
+        for epoch in epochs {
+            let mut picked = std::mem::take(&mut self.picked);
+            picked.clear();
+            picked.extend(
+                frames
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.epoch == epoch)
+                    .map(|(i, _)| i),
+            );
+            self.picked = picked;
+            let at = match self.epoch_keys(epoch) {
+                Ok(at) => at,
+                Err(e) => {
+                    // Its frames stay refused (`counter_store`).
+                    tracing::error!(error = %e, epoch, "cannot attach to the epoch's redis state; refusing its frames");
+                    continue;
+                }
+            };
+            calls += 1;
+            match self.run(at, frames) {
+                Ok(codes) if codes.len() == self.picked.len() => {
+                    for (&i, c) in self.picked.iter().zip(codes) {
+                        verdicts[i] = match c {
+                            0 => Ok(()),
+                            1 => Err(Error::Replay),
+                            2 => Err(Error::TooOld),
+                            3 => Err(Error::OutOfOrder),
+                            _ => Err(Error::CounterStore),
+                        };
+                    }
+                }
+                Ok(codes) => tracing::error!(
                     got = codes.len(),
-                    want = frames.len(),
+                    want = self.picked.len(),
                     "redis script answered the wrong number of verdicts"
-                );
-                verdicts.extend(frames.iter().map(|_| Err(Error::CounterStore)));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "redis replay check failed; refusing the batch");
-                verdicts.extend(frames.iter().map(|_| Err(Error::CounterStore)));
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "redis replay check failed; refusing the batch")
+                }
             }
         }
-        1
+        calls
+    }
+
+    fn enter_epoch(&mut self, epoch: u16) -> Result<(), GatewayError> {
+        self.epoch_keys(epoch).map(|_| ())
     }
 
     fn shutdown(&mut self, _windows: &Windows) -> Result<(), GatewayError> {
