@@ -1,6 +1,6 @@
 //! The bare receiver `scripts/gateway-ratio.sh` holds the gateway against: the gateway's own
 //! receive path ([`Receiver`] into a reused [`Batch`], one `recvmmsg` with `MSG_WAITFORONE` per
-//! batch) and nothing after it: no parsing, verification, store or output. It counts what it
+//! batch, the same socket receive buffer) and nothing after it: no parsing, verification, store or output. It counts what it
 //! takes until SIGTERM, then prints `{"received":N,"bytes":B}` on stderr.
 //!
 //! Usage: `cargo run --release -p meshseal-gateway --example bare_recv -- 127.0.0.1:0`
@@ -9,7 +9,9 @@ use std::io::Write;
 use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
 
-use meshseal_gateway::server::{Control, Receiver, DEFAULT_BATCH, POLL};
+use meshseal_gateway::server::{
+    set_receive_buffer, Control, Receiver, DEFAULT_BATCH, DEFAULT_RECV_BUFFER, POLL,
+};
 use meshseal_gateway::verifier::Batch;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:0".into());
     let socket = UdpSocket::bind(&bind)?;
     socket.set_read_timeout(Some(POLL))?;
+    // The gateway's default socket setup.
+    set_receive_buffer(&socket, DEFAULT_RECV_BUFFER)?;
     let mut err = std::io::stderr();
     writeln!(
         err,

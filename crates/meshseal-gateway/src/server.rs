@@ -21,11 +21,37 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// Default datagrams per batch.
 ///
 /// One durable commit serves a batch, and a batch takes only what is queued when it is
-/// received, so batches stay small at light load and grow with it: at 64, a redb commit's CPU
-/// (about 150 µs on the test machine) capped the gateway at about 230 k frames per CPU-second,
-/// at 1024 it verifies over 500 k (`scripts/gateway-ratio.sh`). The cost is the crash window:
+/// received, so batches stay small at light load and grow with it: a commit's fixed cost is
+/// shared by up to this many frames (`docs/gateway.md` has the figures). The cost is the crash
+/// window:
 /// a batch committed but not yet written out at a `kill -9` is lost (refused if sent again).
 pub const DEFAULT_BATCH: usize = 1024;
+
+/// Default socket receive buffer requested (`SO_RCVBUF`): room for the datagrams that arrive
+/// while a batch is committed (an fsync of a millisecond or two at several hundred thousand
+/// datagrams a second). The kernel caps it at `net.core.rmem_max`.
+pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
+
+/// Asks for a socket receive buffer of `bytes` (`SO_RCVBUF`) and returns what the kernel
+/// granted (Linux reports twice the usable size and caps the request at
+/// `net.core.rmem_max`). Elsewhere a no-op returning 0.
+pub fn set_receive_buffer(socket: &UdpSocket, bytes: usize) -> Result<usize, GatewayError> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+        setsockopt(socket, sockopt::RcvBuf, &bytes).map_err(|e| {
+            GatewayError::io("cannot set the receive buffer", std::io::Error::from(e))
+        })?;
+        getsockopt(socket, sockopt::RcvBuf).map_err(|e| {
+            GatewayError::io("cannot read the receive buffer", std::io::Error::from(e))
+        })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (socket, bytes);
+        Ok(0)
+    }
+}
 
 /// Flags set from signal handlers or other threads.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +106,8 @@ pub struct ServeConfig {
     pub max_datagram: usize,
     /// Print the counters this often (to `stats_out`), if set.
     pub stats_every: Option<Duration>,
+    /// Socket receive buffer to ask for, bytes (0: the system default).
+    pub recv_buffer: usize,
 }
 
 /// Serves `socket` until `control.stop` is set, then flushes the replay state. Counters are
@@ -95,6 +123,14 @@ pub fn serve<B: ReplayBackend, A: AeadBackend>(
     socket
         .set_read_timeout(Some(POLL))
         .map_err(|e| GatewayError::io("cannot set socket timeout", e))?;
+    if cfg.recv_buffer > 0 {
+        let granted = set_receive_buffer(socket, cfg.recv_buffer)?;
+        tracing::info!(
+            requested = cfg.recv_buffer,
+            granted,
+            "socket receive buffer"
+        );
+    }
     let mut batch = Batch::new(cfg.batch, cfg.max_datagram);
     let mut receiver = Receiver::new(cfg.batch.min(MAX_BATCH));
     let mut last_stats = Instant::now();

@@ -346,6 +346,7 @@ fn serve_survives_garbage_and_flushes_on_stop() {
         batch: 32,
         max_datagram: 200,
         stats_every: None,
+        recv_buffer: 0,
     };
     let all = frames(3, 10);
     let handle = {

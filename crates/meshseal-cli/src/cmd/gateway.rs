@@ -76,6 +76,11 @@ pub struct GatewayArgs {
     /// (backpressure) instead of dropping.
     #[arg(long, default_value_t = meshseal_gateway::mqtt::DEFAULT_QUEUE)]
     mqtt_queue: usize,
+    /// Socket receive buffer to ask for, in bytes (SO_RCVBUF, capped by the kernel at
+    /// net.core.rmem_max; 0 keeps the system default): it holds the datagrams that arrive while
+    /// a batch is committed.
+    #[arg(long, default_value_t = server::DEFAULT_RECV_BUFFER)]
+    recv_buffer: usize,
     /// Largest datagram treated as a frame; longer ones are refused as oversized.
     #[arg(long, default_value_t = DEFAULT_MAX_DATAGRAM)]
     max_datagram: usize,
@@ -299,6 +304,7 @@ fn serve<B: ReplayBackend>(
         batch: a.batch,
         max_datagram: a.max_datagram,
         stats_every: a.stats.then(|| Duration::from_secs_f64(a.stats_every)),
+        recv_buffer: a.recv_buffer,
     };
     let result = server::serve(&socket, &mut v, &mut *out, &mut err, control, cfg);
     server::print_stats(&v, &mut err);

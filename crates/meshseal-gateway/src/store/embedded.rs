@@ -1,8 +1,13 @@
 //! Durable replay state in an embedded redb database, committed per batch (group commit).
 //!
 //! Every batch of frames the core accepted is made durable before any of its messages is
-//! released: one redb transaction writes the exact window (highest number, bitmap, verified
-//! flag) of every sender the batch touched, and commits (fsync) once for the whole batch. After
+//! released: one redb transaction appends the exact windows (highest number, bitmap, verified
+//! flag, epoch) of every sender the batch touched to a log, as *one* value, and commits (fsync)
+//! once for the whole batch. From time to time the log is folded into the per-sender table in
+//! one transaction (the windows of the senders it covers written, the log dropped): when it
+//! holds [`FOLD_FACTOR`] times more entries than the senders it covers (at least
+//! [`FOLD_MIN`]), or [`FOLD_MAX`] entries, so a fold costs at most one record per
+//! [`FOLD_FACTOR`] logged windows while a batch costs one insert, not one per sender. After
 //! a crash (`kill -9`, power loss) the gateway restores those exact windows, so
 //! - no frame it delivered can be delivered again: its number was durable before its message
 //!   was written;
@@ -25,7 +30,8 @@
 //! newest epoch the gateway entered: a gateway whose member state is older than its store (a
 //! lost state directory) is refused at start, not run in an epoch it already left.
 //!
-//! Layout: table `meta` (`group` = group id u32 BE ‖ newest epoch u16 BE; `provisioned` = 0 or
+//! Layout: table `log` (batch number u64 → the batch's windows, each sender id u32 BE ‖ a
+//! 19-byte record; restored in order over `senders`), table `meta` (`group` = group id u32 BE ‖ newest epoch u16 BE; `provisioned` = 0 or
 //! 1; `exact` present once records are exact windows; `clean` after a clean shutdown) and table
 //! `senders` (sender id → 19-byte record: highest u64 BE ‖ flags (bit 0 verified) ‖ bitmap u64
 //! BE ‖ epoch u16 BE; records of 17 bytes, written before epochs were kept, belong to the
@@ -46,6 +52,15 @@ use crate::{GatewayError, GroupSetup};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SENDERS: TableDefinition<u32, &[u8]> = TableDefinition::new("senders");
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// A log entry: sender id ‖ record.
+const ENTRY_LEN: usize = 4 + RECORD_LEN;
+/// The log is folded once it holds this many times more entries than senders it covers...
+pub const FOLD_FACTOR: usize = 4;
+/// ... and at least this many entries ...
+pub const FOLD_MIN: usize = 4096;
+/// ... or this many entries whatever it covers (a bound on the restart's work).
+pub const FOLD_MAX: usize = 1 << 20;
 const RECORD_LEN: usize = 19;
 /// A record written before epochs were kept.
 const LEGACY_RECORD_LEN: usize = 17;
@@ -103,6 +118,14 @@ pub struct Embedded {
     group_id: u32,
     /// Senders of the current batch, reused.
     touched: Vec<u32>,
+    /// The batch's log value, reused.
+    entry: Vec<u8>,
+    /// Key of the next log value.
+    next_log: u64,
+    /// Entries in the log since the last fold.
+    logged: usize,
+    /// Senders those entries cover.
+    dirty: std::collections::HashSet<u32>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -132,7 +155,7 @@ impl Embedded {
     ) -> Result<(Embedded, Windows), GatewayError> {
         let db = Database::create(path).map_err(db_err)?;
         let want = group_bytes(setup.group_id, setup.epoch);
-        let (group, provisioned, clean, exact, records) = read_all(&db)?;
+        let (group, provisioned, clean, exact, records, logged) = read_all(&db)?;
         let stored_epoch = group.map_or(setup.epoch, |g| u16::from_be_bytes([g[4], g[5]]));
         let provisioned = match group {
             None => {
@@ -195,13 +218,17 @@ impl Embedded {
             db,
             group_id: setup.group_id,
             touched: Vec::new(),
+            entry: Vec::new(),
+            next_log: 0,
+            logged: 0,
+            dirty: Default::default(),
         };
         if stored_epoch != setup.epoch {
             store.enter_epoch(setup.epoch)?;
         }
         let legacy = records.values().any(|r| r.epoch.is_none());
-        if clean || !exact || legacy {
-            // From here on the records are exact windows, committed per batch.
+        if clean || !exact || legacy || logged > 0 {
+            // From here on the records are exact windows, and the log starts empty.
             store.write(&windows, windows.0.keys().copied(), false)?;
         }
         tracing::info!(
@@ -216,8 +243,9 @@ impl Embedded {
         Ok((store, windows))
     }
 
-    /// Writes the exact windows of `senders` and the format mark in one durable transaction
-    /// (and the clean mark when `clean`, else removes it).
+    /// Writes the exact windows of `senders`, drops the log (which they must cover) and sets
+    /// the format mark, in one durable transaction (and the clean mark when `clean`, else
+    /// removes it).
     fn write(
         &mut self,
         windows: &Windows,
@@ -240,6 +268,7 @@ impl Embedded {
                 };
                 t.insert(s, r.encode().as_slice()).map_err(db_err)?;
             }
+            tx.delete_table(LOG).map_err(db_err)?;
             let mut meta = tx.open_table(META).map_err(db_err)?;
             meta.insert("exact", [1u8].as_slice()).map_err(db_err)?;
             if clean {
@@ -248,18 +277,70 @@ impl Embedded {
                 meta.remove("clean").map_err(db_err)?;
             }
         }
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        self.next_log = 0;
+        self.logged = 0;
+        self.dirty.clear();
+        Ok(())
+    }
+
+    /// Appends the windows of `self.touched` to the log as one value, in one durable
+    /// transaction.
+    fn log(&mut self, windows: &Windows) -> Result<(), GatewayError> {
+        let mut entry = std::mem::take(&mut self.entry);
+        entry.clear();
+        for &s in &self.touched {
+            let Some(w) = windows.0.get(&s) else { continue };
+            let (Some(highest), verified, [bitmap]) = w.to_parts() else {
+                continue;
+            };
+            let r = Record {
+                ceiling: highest,
+                verified,
+                bitmap,
+                epoch: Some(w.epoch()),
+            };
+            entry.extend_from_slice(&s.to_be_bytes());
+            entry.extend_from_slice(&r.encode());
+        }
+        let r = (|| {
+            let tx = self.db.begin_write().map_err(db_err)?;
+            tx.open_table(LOG)
+                .map_err(db_err)?
+                .insert(self.next_log, entry.as_slice())
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })();
+        self.entry = entry;
+        r?;
+        self.next_log += 1;
+        self.logged += self.touched.len();
+        self.dirty.extend(self.touched.iter().copied());
+        Ok(())
+    }
+
+    /// Whether the log is due to be folded.
+    fn fold_due(&self) -> bool {
+        self.logged >= FOLD_MAX
+            || (self.logged >= FOLD_MIN && self.logged >= FOLD_FACTOR * self.dirty.len())
     }
 }
 
-type Contents = (Option<[u8; 6]>, bool, bool, bool, HashMap<u32, Record>);
+type Contents = (
+    Option<[u8; 6]>,
+    bool,
+    bool,
+    bool,
+    HashMap<u32, Record>,
+    usize,
+);
 
 fn read_all(db: &Database) -> Result<Contents, GatewayError> {
     let tx = db.begin_read().map_err(db_err)?;
     let meta = match tx.open_table(META) {
         Ok(t) => t,
         Err(TableError::TableDoesNotExist(_)) => {
-            return Ok((None, false, false, false, HashMap::new()))
+            return Ok((None, false, false, false, HashMap::new(), 0))
         }
         Err(e) => return Err(db_err(e)),
     };
@@ -287,7 +368,30 @@ fn read_all(db: &Database) -> Result<Contents, GatewayError> {
         Err(TableError::TableDoesNotExist(_)) => {}
         Err(e) => return Err(db_err(e)),
     }
-    Ok((group, provisioned, clean, exact, records))
+    // The log, in batch order, over the table: the last window written wins.
+    let mut logged = 0;
+    match tx.open_table(LOG) {
+        Ok(t) => {
+            for row in t.iter().map_err(db_err)? {
+                let (k, v) = row.map_err(db_err)?;
+                let v = v.value();
+                if v.len() % ENTRY_LEN != 0 {
+                    return Err(GatewayError::Redb(format!("bad log value {}", k.value())));
+                }
+                for e in v.chunks_exact(ENTRY_LEN) {
+                    let sender = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+                    let r = Record::decode(&e[4..]).ok_or_else(|| {
+                        GatewayError::Redb(format!("bad log record of sender {sender}"))
+                    })?;
+                    records.insert(sender, r);
+                    logged += 1;
+                }
+            }
+        }
+        Err(TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(db_err(e)),
+    }
+    Ok((group, provisioned, clean, exact, records, logged))
 }
 
 impl ReplayBackend for Embedded {
@@ -310,10 +414,18 @@ impl ReplayBackend for Embedded {
         touched.extend(frames.iter().map(|f| f.id.sender));
         touched.sort_unstable();
         touched.dedup();
-        let r = self.write(windows, touched.iter().copied(), false);
         self.touched = touched;
-        match r {
-            Ok(()) => verdicts.extend(frames.iter().map(|_| Ok(()))),
+        match self.log(windows) {
+            Ok(()) => {
+                verdicts.extend(frames.iter().map(|_| Ok(())));
+                if self.fold_due() {
+                    let dirty: Vec<u32> = self.dirty.iter().copied().collect();
+                    if let Err(e) = self.write(windows, dirty.into_iter(), false) {
+                        // The log stays, durable: folding is tried again after the next batch.
+                        tracing::warn!(error = %e, "cannot fold the replay log");
+                    }
+                }
+            }
             Err(e) => {
                 // Not durable: nothing of this batch is released (the windows in memory keep
                 // the numbers, so the frames are refused, never delivered twice).
@@ -428,6 +540,56 @@ mod tests {
         let mut other = setup();
         other.group_id = 8;
         assert!(Embedded::open(&path, &other, false, 100).is_err());
+    }
+
+    fn log_values(s: &Embedded) -> usize {
+        let tx = s.db.begin_read().unwrap();
+        match tx.open_table(LOG) {
+            Ok(t) => t.iter().unwrap().count(),
+            Err(_) => 0,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_one_log_value_and_the_log_is_folded_without_changing_a_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.redb");
+        let mut su = setup();
+        su.members = (1..=1000).collect();
+        let (mut s, mut w) = Embedded::open(&path, &su, true, 100).unwrap();
+        let mut v = Vec::new();
+        let mut batch_no = 0u64;
+        let mut batch = |s: &mut Embedded, w: &mut Windows| {
+            let q = 3 * batch_no;
+            batch_no += 1;
+            let frames: Vec<Candidate> = (1..=1000)
+                .flat_map(|snd| accept(w, snd, &[q, q + 2]))
+                .collect();
+            assert_eq!(s.confirm(&frames, w, &mut v), 1);
+            assert!(v.iter().all(|x| x.is_ok()));
+        };
+        for _ in 0..4 {
+            batch(&mut s, &mut w);
+        }
+        // 4 batches of 1000 senders: 4000 entries in 4 values, not yet worth a fold.
+        assert_eq!((log_values(&s), s.logged), (4, 4000));
+        drop(s); // a crash with the log unfolded
+        let (mut s, w2) = Embedded::open(&path, &su, false, 100).unwrap();
+        assert_eq!(w2.0, w.0, "the log restores every window exactly");
+        assert_eq!(log_values(&s), 0, "opening folds the log");
+        for _ in 0..5 {
+            batch(&mut s, &mut w);
+        }
+        // The fifth batch made 5000 entries over 1000 senders: folded.
+        assert_eq!((log_values(&s), s.logged), (0, 0));
+        batch(&mut s, &mut w);
+        assert_eq!(log_values(&s), 1);
+        drop(s);
+        let (_, w3) = Embedded::open(&path, &su, false, 100).unwrap();
+        assert_eq!(
+            w3.0, w.0,
+            "folded table and log together restore every window"
+        );
     }
 
     #[test]
