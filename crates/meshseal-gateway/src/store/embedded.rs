@@ -153,7 +153,29 @@ impl Embedded {
         provision: bool,
         ahead: u64,
     ) -> Result<(Embedded, Windows), GatewayError> {
+        let _ = ahead;
         let db = Database::create(path).map_err(db_err)?;
+        Self::open_db(db, &path.display().to_string(), setup, provision)
+    }
+
+    /// [`Embedded::open`] over any redb storage (the tests use one that simulates power loss).
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        setup: &GroupSetup,
+        provision: bool,
+    ) -> Result<(Embedded, Windows), GatewayError> {
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(db_err)?;
+        Self::open_db(db, "the replay store", setup, provision)
+    }
+
+    fn open_db(
+        db: Database,
+        path: &str,
+        setup: &GroupSetup,
+        provision: bool,
+    ) -> Result<(Embedded, Windows), GatewayError> {
         let want = group_bytes(setup.group_id, setup.epoch);
         let (group, provisioned, clean, exact, records, logged) = read_all(&db)?;
         let stored_epoch = group.map_or(setup.epoch, |g| u16::from_be_bytes([g[4], g[5]]));
@@ -173,7 +195,7 @@ impl Embedded {
             Some(g) if g[..4] != want[..4] => {
                 return Err(GatewayError::Config(format!(
                     "{} holds replay state of another group",
-                    path.display()
+                    path
                 )))
             }
             Some(_) if epoch_is_newer(stored_epoch, setup.epoch) => {
@@ -181,14 +203,13 @@ impl Embedded {
                     "{} holds replay state of key epoch {stored_epoch}, newer than this \
                      gateway's epoch {}: its member state is behind (restore its state \
                      directory, or apply the rekey messages it missed)",
-                    path.display(),
-                    setup.epoch
+                    path, setup.epoch
                 )))
             }
             Some(_) if provision => {
                 return Err(GatewayError::Config(format!(
                     "{} already holds replay state; provisioning is only for a new store",
-                    path.display()
+                    path
                 )))
             }
             Some(_) => provisioned,
@@ -236,10 +257,8 @@ impl Embedded {
             clean,
             exact,
             provisioned,
-            "replay store {} opened",
-            path.display()
+            "replay store {path} opened"
         );
-        let _ = ahead;
         Ok((store, windows))
     }
 
