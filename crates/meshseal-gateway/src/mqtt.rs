@@ -5,12 +5,16 @@
 //! default 4096): while the broker is unreachable, messages wait there and in the client's
 //! in-flight state, and are sent again after it reconnects; once the queue is full, publishing
 //! blocks, and with it the receive loop (backpressure: datagrams wait in the socket, then the
-//! kernel drops them and nothing is delivered unseen). A message is published once per
+//! kernel drops them and nothing is delivered unseen). A broker that accepts the connection and
+//! never acknowledges is the same: the client keeps a bounded number of publishes in flight,
+//! the queue fills, the loop waits. The wait gives way to a shutdown request: the messages it
+//! was holding are counted as `abandoned` (they are in the gateway's output, and their replay
+//! state is durable) and the gateway stops. A message is published once per
 //! delivery: after its replay state is durable, never again for the same (sender, number), also
 //! across a restart, since a restarted gateway refuses what it delivered. QoS 1 may still hand a
 //! subscriber a retransmitted copy (the DUP flag) after a broker restart.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +72,9 @@ pub struct MqttCounters {
     pub acked: AtomicU64,
     /// Connection errors seen (each followed by a reconnection attempt).
     pub errors: AtomicU64,
+    /// Messages given up, unpublished, because the gateway was asked to stop while the queue
+    /// was full.
+    pub abandoned: AtomicU64,
 }
 
 impl MqttCounters {
@@ -84,6 +91,7 @@ pub struct MqttSink {
     client: Client,
     topic: String,
     counters: Arc<MqttCounters>,
+    stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for MqttSink {
@@ -137,18 +145,40 @@ impl MqttSink {
             client,
             topic: format!("{}/{group_id}", target.prefix),
             counters,
+            stop: Arc::default(),
         })
     }
 
-    /// Publishes `payload` (a message's JSON line) for `sender`, with QoS 1; blocks while the
-    /// queue is full.
+    /// A full queue stops waiting once `stop` is set (the gateway's shutdown flag).
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> MqttSink {
+        self.stop = stop;
+        self
+    }
+
+    /// Publishes `payload` (a message's JSON line) for `sender`, with QoS 1. Waits while the
+    /// queue is full, until there is room or a shutdown is requested (then the message is
+    /// counted as abandoned).
     pub fn publish(&self, sender: u32, payload: &[u8]) -> Result<(), GatewayError> {
         let topic = format!("{}/{sender}", self.topic);
-        self.client
-            .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
-            .map_err(|e| GatewayError::Config(format!("MQTT client stopped: {e}")))?;
-        self.counters.published.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        loop {
+            match self
+                .client
+                .try_publish(topic.as_str(), QoS::AtLeastOnce, false, payload)
+            {
+                Ok(()) => {
+                    self.counters.published.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(rumqttc::ClientError::TryRequest(_)) => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        self.counters.abandoned.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(GatewayError::Config(format!("MQTT client stopped: {e}"))),
+            }
+        }
     }
 
     /// The shared counters.

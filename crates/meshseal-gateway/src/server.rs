@@ -162,7 +162,17 @@ pub fn serve<B: ReplayBackend, A: AeadBackend>(
 
 /// Prints the counters as one JSON line.
 pub fn print_stats<B: ReplayBackend, A: AeadBackend>(v: &Verifier<B, A>, w: &mut dyn Write) {
-    let line = v.stats().to_json(v.backend_name());
+    let mut line = v.stats().to_json(v.backend_name());
+    if let Some(c) = v.mqtt_counters() {
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        line["mqtt"] = serde_json::json!({
+            "published": n(&c.published),
+            "acked": n(&c.acked),
+            "pending": c.pending(),
+            "abandoned": n(&c.abandoned),
+            "errors": n(&c.errors),
+        });
+    }
     let _ = writeln!(w, "{line}");
     let _ = w.flush();
     tracing::info!(

@@ -304,6 +304,11 @@ impl<B: ReplayBackend, A: AeadBackend> Verifier<B, A> {
         self.mqtt = Some(sink);
     }
 
+    /// The MQTT side's counters, with `--mqtt`.
+    pub fn mqtt_counters(&self) -> Option<std::sync::Arc<crate::mqtt::MqttCounters>> {
+        self.mqtt.as_ref().map(crate::mqtt::MqttSink::counters)
+    }
+
     /// The in-memory windows.
     pub fn windows(&self) -> &Windows {
         self.rx.replay_store()

@@ -273,7 +273,7 @@ fn serve<B: ReplayBackend>(
         let sink =
             meshseal_gateway::mqtt::MqttSink::start(&target, setup.group_id, &id, a.mqtt_queue)
                 .map_err(gw)?;
-        v.set_mqtt(sink);
+        v.set_mqtt(sink.with_stop(control.stop.clone()));
     }
     if let Some(addr) = &a.metrics {
         let m = meshseal_gateway::metrics::Metrics::new();
