@@ -13,13 +13,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$here/../..
 out=$root/target/psa-m4
 mkdir -p "$out"
-(cd "$root" &&
- CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
- CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
- CARGO_TARGET_DIR=$out/cargo \
-     cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf \
-         --no-default-features --features panic-halt)
+# Two libraries: with header privacy (through PSA's ECB) for the vector firmware, and without
+# it for the size build (the smallest device: no header privacy, plain frames only).
+ffi() { # $1 = features, $2 = target directory
+    (cd "$root" &&
+     CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat \
+     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort \
+     CARGO_TARGET_DIR=$2 \
+         cargo build -q -p meshseal-ffi --release --target thumbv7em-none-eabihf \
+             --no-default-features --features "$1")
+}
+ffi panic-halt,header-privacy "$out/cargo"
+ffi panic-halt "$out/cargo-min"
 lib=$out/cargo/thumbv7em-none-eabihf/release/libmeshseal_ffi.a
+minlib=$out/cargo-min/thumbv7em-none-eabihf/release/libmeshseal_ffi.a
 python3 "$here/gen_vectors.py" "$root/crates/meshseal/tests/vectors" "$out/vectors.h"
 
 . "$here/../mbedtls-m4/fetch.sh"
@@ -33,21 +40,23 @@ for c in "$work"/src/library/*.c; do
     [ "$o" -nt "$c" ] && [ "$o" -nt "$here/config.h" ] || "$CC" "${CFLAGS[@]}" -w -c "$c" -o "$o"
 done
 LDFLAGS=(-nostartfiles -T"$here/../mbedtls-m4/link.ld" -Wl,--gc-sections
+         -Wl,--defsym=__aeabi_memcpy=memcpy,--defsym=__aeabi_memcpy4=memcpy,--defsym=__aeabi_memcpy8=memcpy
          -Wl,--wrap=calloc,--wrap=free --specs=nano.specs --specs=nosys.specs)
 startup=("$here/../mbedtls-m4/startup.c" "$here/entropy.c")
 "$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/baseline.c" "${startup[@]}" "$out"/obj/*.o \
     -o "$out/baseline.elf"
-"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/main.c" "${startup[@]}" "$out"/obj/*.o "$lib" \
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/main.c" "${startup[@]}" "$out"/obj/*.o -lc "$lib" \
     -Wl,-Map="$out/main.map" -o "$out/main.elf"
 
-# The size build: main.c without the vectors and header privacy, contexts at their exact size.
+# The size build: main.c without the vectors and header privacy, contexts at their exact size,
+# on the library without header privacy.
 sizes=$(timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -monitor none \
     -serial none -semihosting-config enable=on,target=native -kernel "$out/main.elf" 2>&1 || true)
 sender_bytes=$(sed -n 's/.* sender_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
 recipient_bytes=$(sed -n 's/.* recipient_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
 [ -n "$sender_bytes" ] && [ -n "$recipient_bytes" ] || { echo "psa-m4 main failed: $sizes" >&2; exit 1; }
 "$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" -DSIZE_BUILD -DSENDER_BYTES="$sender_bytes" \
-    -DRECIPIENT_BYTES="$recipient_bytes" "$here/main.c" "${startup[@]}" "$out"/obj/*.o "$lib" \
+    -DRECIPIENT_BYTES="$recipient_bytes" "$here/main.c" "${startup[@]}" "$out"/obj/*.o -lc "$minlib" \
     -Wl,-Map="$out/size.map" -o "$out/size.elf"
 
 section() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'; }

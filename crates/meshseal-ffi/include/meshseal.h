@@ -1257,6 +1257,21 @@ MeshsealResult meshseal_open(struct MeshsealRecipient *rx,
                              struct MeshsealOpened *out);
 
 /**
+ * Opens a plain group frame (no extension byte) in place, judged exactly as [`meshseal_open`]
+ * judges it under `MESHSEAL_CLASS_TELEMETRY`; any other frame (a response, challenge, echo,
+ * timestamp, repeat, fragment, pairwise or signed frame) is refused as `MALFORMED`. The open
+ * of a device that takes only plain frames: firmware that calls no other open links none of
+ * the extension steps (`docs/footprint.md`).
+ *
+ * # Safety
+ * As for [`meshseal_open`].
+ */
+MeshsealResult meshseal_open_plain(struct MeshsealRecipient *rx,
+                                   uint8_t *frame,
+                                   size_t frame_len,
+                                   struct MeshsealOpened *out);
+
+/**
  * Like [`meshseal_open`] for a frame whose sender id the link layer supplies:
  * [`meshseal_open_with`] with `has_link_sender`.
  *
@@ -1377,7 +1392,8 @@ MeshsealResult meshseal_seal_with(struct MeshsealSender *tx,
 /**
  * Seals `payload` into `out` (capacity `out_cap`); the frame length goes to `*out_len`.
  * Fails without using a sequence number when `out` is too small (`BUFFER_TOO_SMALL`).
- * [`meshseal_seal_with`] with NULL options.
+ * The frame [`meshseal_seal_with`] seals with NULL options, through the core's plain-frame
+ * path: firmware that calls no other seal links none of the extension steps.
  *
  * # Safety
  * `tx` points to an initialized sender; `payload` to `payload_len` readable bytes (null if

@@ -168,6 +168,9 @@ impl AeadBackend for Platform {
     }
 
     fn privacy_mask(&self, block: &[u8; 16]) -> Option<[u8; 16]> {
+        if !cfg!(feature = "header-privacy") {
+            return None;
+        }
         let mask = self.mask?;
         let mut out = [0u8; 16];
         // SAFETY: a registered, non-null callback; `block` and `out` are 16 bytes each, `out`
@@ -176,7 +179,7 @@ impl AeadBackend for Platform {
     }
 
     fn header_privacy(&self) -> bool {
-        self.mask.is_some()
+        cfg!(feature = "header-privacy") && self.mask.is_some()
     }
 }
 
@@ -244,13 +247,16 @@ impl AeadBackend for Backend {
 /// The keys the core uses for `k`: its AEAD (the platform's when `k.aead` is set, else the
 /// software one over `k.key`), header privacy as `k.privacy` says, and its IV, group and
 /// epoch. A platform AEAD without its seal or open callback, or without a mask callback for a
-/// private group, is refused (`NULL_POINTER`); the software AEAD in a build without it is
-/// `UNSUPPORTED`.
+/// private group, is refused (`NULL_POINTER`); the software AEAD in a build without it, and a
+/// private group in a build without `header-privacy`, are `UNSUPPORTED`.
 ///
 /// # Safety
 /// `k.aead` is null or points to a readable [`MeshsealAead`].
 pub(crate) unsafe fn core_keys(k: &MeshsealKeys) -> Checked<GroupKeys<Backend>> {
     let private = flag(k.privacy)?;
+    if private && !cfg!(feature = "header-privacy") {
+        return Err(MeshsealResult::Unsupported);
+    }
     // SAFETY: forwarded from this function's contract.
     let platform = unsafe { raw::opt_ref(k.aead)? };
     let backend = match platform {

@@ -43,7 +43,9 @@ impl Members {
     }
 
     fn removed(&self) -> &[u32] {
-        &self.removed[..usize::from(self.removed_len)]
+        self.removed
+            .get(..usize::from(self.removed_len))
+            .unwrap_or(&self.removed)
     }
 
     fn remove(&mut self, id: u32) -> Checked<()> {

@@ -214,28 +214,7 @@ pub unsafe extern "C" fn meshseal_open_with(
             };
             raw::check_out(out)?;
             let opened = rx.open_with(buf, &how)?;
-            let info = MeshsealOpened {
-                sender: opened.sender,
-                seq: opened.seq,
-                epoch: opened.epoch,
-                freshness: match opened.freshness {
-                    Freshness::Fresh => MESHSEAL_FRESHNESS_FRESH,
-                    _ => MESHSEAL_FRESHNESS_UNKNOWN,
-                },
-                binding: binding(opened.binding),
-                fragment_index: opened.fragment.map_or(0, |f| f.index),
-                fragment_count: opened.fragment.map_or(0, |f| f.count),
-                has_time: u8::from(opened.time.is_some()),
-                late: u8::from(opened.late),
-                time: opened.time.unwrap_or(0),
-                source: source(opened.source),
-                has_repeat: u8::from(opened.repeat.is_some()),
-                repeat_copies: opened.repeat.map_or(0, |r| r.copies),
-                repeat_window: opened.repeat.map_or(0, |r| r.window),
-                gap: opened.gap,
-                payload_offset: offset_in(frame, opened.payload),
-                payload_len: opened.payload.len(),
-            };
+            let info = opened_info(frame, &opened);
             // SAFETY: forwarded from this function's contract.
             unsafe { put(out, info) }
         };
@@ -245,6 +224,32 @@ pub unsafe extern "C" fn meshseal_open_with(
             with_peer_keys(peers, open)
         }
     })
+}
+
+/// What `out` reports of an opened frame.
+fn opened_info(frame: *const u8, opened: &meshseal::Opened<'_>) -> MeshsealOpened {
+    MeshsealOpened {
+        sender: opened.sender,
+        seq: opened.seq,
+        epoch: opened.epoch,
+        freshness: match opened.freshness {
+            Freshness::Fresh => MESHSEAL_FRESHNESS_FRESH,
+            _ => MESHSEAL_FRESHNESS_UNKNOWN,
+        },
+        binding: binding(opened.binding),
+        fragment_index: opened.fragment.map_or(0, |f| f.index),
+        fragment_count: opened.fragment.map_or(0, |f| f.count),
+        has_time: u8::from(opened.time.is_some()),
+        late: u8::from(opened.late),
+        time: opened.time.unwrap_or(0),
+        source: source(opened.source),
+        has_repeat: u8::from(opened.repeat.is_some()),
+        repeat_copies: opened.repeat.map_or(0, |r| r.copies),
+        repeat_window: opened.repeat.map_or(0, |r| r.window),
+        gap: opened.gap,
+        payload_offset: offset_in(frame, opened.payload),
+        payload_len: opened.payload.len(),
+    }
 }
 
 /// Opens a frame that carries its sender id, in place, under traffic class `class`
@@ -269,6 +274,37 @@ pub unsafe extern "C" fn meshseal_open(
     };
     // SAFETY: forwarded from this function's contract; `opts` is a local without keys.
     unsafe { meshseal_open_with(rx, frame, frame_len, &opts, out) }
+}
+
+/// Opens a plain group frame (no extension byte) in place, judged exactly as [`meshseal_open`]
+/// judges it under `MESHSEAL_CLASS_TELEMETRY`; any other frame (a response, challenge, echo,
+/// timestamp, repeat, fragment, pairwise or signed frame) is refused as `MALFORMED`. The open
+/// of a device that takes only plain frames: firmware that calls no other open links none of
+/// the extension steps (`docs/footprint.md`).
+///
+/// # Safety
+/// As for [`meshseal_open`].
+#[no_mangle]
+pub unsafe extern "C" fn meshseal_open_plain(
+    rx: *mut MeshsealRecipient,
+    frame: *mut u8,
+    frame_len: size_t,
+    out: *mut MeshsealOpened,
+) -> MeshsealResult {
+    run(|| {
+        // SAFETY: forwarded from this function's contract.
+        let (rx, buf) = unsafe {
+            (
+                context::<RecipientImpl, _>(rx)?,
+                bytes_mut(frame, frame_len)?,
+            )
+        };
+        raw::check_out(out)?;
+        let opened = rx.open_plain(buf)?;
+        let info = opened_info(frame, &opened);
+        // SAFETY: forwarded from this function's contract.
+        unsafe { put(out, info) }
+    })
 }
 
 /// Like [`meshseal_open`] for a frame whose sender id the link layer supplies:

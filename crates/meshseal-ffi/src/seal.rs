@@ -205,7 +205,8 @@ pub unsafe extern "C" fn meshseal_seal_with(
 
 /// Seals `payload` into `out` (capacity `out_cap`); the frame length goes to `*out_len`.
 /// Fails without using a sequence number when `out` is too small (`BUFFER_TOO_SMALL`).
-/// [`meshseal_seal_with`] with NULL options.
+/// The frame [`meshseal_seal_with`] seals with NULL options, through the core's plain-frame
+/// path: firmware that calls no other seal links none of the extension steps.
 ///
 /// # Safety
 /// `tx` points to an initialized sender; `payload` to `payload_len` readable bytes (null if
@@ -219,9 +220,22 @@ pub unsafe extern "C" fn meshseal_seal(
     out_cap: size_t,
     out_len: *mut size_t,
 ) -> MeshsealResult {
-    let opts = core::ptr::null();
-    // SAFETY: forwarded from this function's contract; NULL options are the defaults.
-    unsafe { meshseal_seal_with(tx, payload, payload_len, opts, out, out_cap, out_len) }
+    let seal = || {
+        // SAFETY: forwarded from this function's contract.
+        unsafe {
+            seal_into(
+                tx,
+                payload,
+                payload_len,
+                out,
+                out_cap,
+                out_len,
+                |tx, p, buf| tx.seal(p, buf),
+            )
+        }
+    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { sealing(out_len, seal) }
 }
 
 /// Seals a response bound to the request `(req_sender, req_seq)`: [`meshseal_seal_with`]

@@ -249,6 +249,72 @@ fn the_opened_fields_keep_their_offsets() {
 }
 
 #[test]
+fn open_plain_opens_what_open_opens_and_refuses_the_rest() {
+    let (mut a, mut b, mut c) = (Member::new(1), Member::new(2), Member::new(3));
+    let plain_open = |m: &mut Member, frame: &[u8]| {
+        let mut buf = frame.to_vec();
+        let mut o = MeshsealOpened::default();
+        // SAFETY: an initialized recipient and live buffers.
+        let r = unsafe { meshseal_open_plain(m.rx(), buf.as_mut_ptr(), buf.len(), &mut o) };
+        (r, o, buf)
+    };
+    for i in 0..5u8 {
+        let f = a.seal(&[i; 3], core::ptr::null()).unwrap();
+        let (r, o, buf) = plain_open(&mut b, &f);
+        assert_eq!(r, MeshsealResult::Ok);
+        assert_eq!(buf[o.payload_offset..][..o.payload_len], [i; 3]);
+        let (o2, payload) = c.open(&f, core::ptr::null()).unwrap();
+        assert_eq!(
+            (o.sender, o.seq, o.freshness),
+            (o2.sender, o2.seq, o2.freshness)
+        );
+        assert_eq!(payload, [i; 3]);
+        // The replay and a tampered copy are refused as `meshseal_open` refuses them.
+        assert_eq!(plain_open(&mut b, &f).0, MeshsealResult::Replay);
+        let mut bad = f.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(plain_open(&mut b, &bad).0, MeshsealResult::BadTag);
+    }
+    // A timed frame has an extension: refused, and its number is not used up.
+    let d = meshseal_seal_options_default();
+    let timed = a
+        .seal(
+            b"t",
+            &MeshsealSeal {
+                has_time: 1,
+                time: 9,
+                ..d
+            },
+        )
+        .unwrap();
+    assert_eq!(plain_open(&mut b, &timed).0, MeshsealResult::Malformed);
+    assert!(c.open(&timed, core::ptr::null()).is_ok());
+    // Bad arguments, never undefined behaviour.
+    let mut o = MeshsealOpened::default();
+    let mut buf = a.seal(b"x", core::ptr::null()).unwrap();
+    // SAFETY: null and short arguments are what is being tested; the rest is live.
+    unsafe {
+        assert_eq!(
+            meshseal_open_plain(core::ptr::null_mut(), buf.as_mut_ptr(), buf.len(), &mut o),
+            MeshsealResult::NullPointer
+        );
+        assert_eq!(
+            meshseal_open_plain(b.rx(), core::ptr::null_mut(), buf.len(), &mut o),
+            MeshsealResult::NullPointer
+        );
+        assert_eq!(
+            meshseal_open_plain(b.rx(), buf.as_mut_ptr(), buf.len(), core::ptr::null_mut()),
+            MeshsealResult::NullPointer
+        );
+        assert_eq!(
+            meshseal_open_plain(b.rx(), buf.as_mut_ptr(), 3, &mut o),
+            MeshsealResult::Malformed
+        );
+    }
+    assert_eq!(plain_open(&mut b, &buf).0, MeshsealResult::Ok);
+}
+
+#[test]
 fn the_existing_calls_seal_what_the_options_call_seals() {
     let (mut a, mut b) = (Member::new(1), Member::new(1));
     let payload = b"lamp on";

@@ -248,20 +248,19 @@ impl NonceInput {
             | u64::from(self.epoch) << 32
             | u64::from(self.sender);
         let lo = (self.seq & 0xff_ffff_ffff) << 24;
-        let mut n = [0u8; NONCE_LEN];
-        n[..8].copy_from_slice(&(hi ^ iv_hi).to_be_bytes());
-        n[8..].copy_from_slice(&(lo ^ iv_lo).to_be_bytes()[..5]);
-        n
+        let [a, b, c, d, e, f, g, h] = (hi ^ iv_hi).to_be_bytes();
+        let [i, j, k, l, m, ..] = (lo ^ iv_lo).to_be_bytes();
+        [a, b, c, d, e, f, g, h, i, j, k, l, m]
     }
 }
 
 /// The IV as the two words [`NonceInput::nonce_words`] uses.
 fn iv_words(iv: &[u8; IV_LEN]) -> (u64, u64) {
-    let mut hi = [0u8; 8];
-    hi.copy_from_slice(&iv[..8]);
-    let mut lo = [0u8; 8];
-    lo[..5].copy_from_slice(&iv[8..]);
-    (u64::from_be_bytes(hi), u64::from_be_bytes(lo))
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m] = *iv;
+    (
+        u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+        u64::from_be_bytes([i, j, k, l, m, 0, 0, 0]),
+    )
 }
 
 /// An AEAD backend and common IV for one group and key epoch.

@@ -267,8 +267,10 @@ impl Stats {
     }
 
     pub(crate) fn count(&mut self, e: Error) {
-        let slot = &mut self.refused[e.index()];
-        *slot = slot.saturating_add(1);
+        // Every reason has its slot; `get_mut` keeps a panic path out of the firmware.
+        if let Some(slot) = self.refused.get_mut(e.index()) {
+            *slot = slot.saturating_add(1);
+        }
     }
 }
 

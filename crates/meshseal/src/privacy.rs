@@ -198,7 +198,9 @@ pub fn mask_input(frame: &[u8]) -> Option<[u8; 16]> {
         return None;
     }
     let mut block = [0u8; 16];
-    block[..TAG_LEN].copy_from_slice(&frame[frame.len() - TAG_LEN..]);
+    for (b, t) in block.iter_mut().zip(frame.get(frame.len() - TAG_LEN..)?) {
+        *b = *t;
+    }
     Some(block)
 }
 

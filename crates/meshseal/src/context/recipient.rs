@@ -455,9 +455,13 @@ where
         frame: &'b [u8],
         judged: Result<Judged, Error>,
     ) -> Result<Opened<'b>, Error> {
-        let opened = judged.map(|(o, range)| Opened {
-            payload: &frame[range],
-            ..o
+        let opened = judged.and_then(|(o, range)| {
+            Ok(Opened {
+                payload: frame
+                    .get(range)
+                    .ok_or(Error::Malformed(WireError::Truncated))?,
+                ..o
+            })
         });
         self.count(&opened);
         opened
@@ -629,8 +633,13 @@ where
         let seq = at.seq;
         // `locate` holds no borrow of the keys: look them up again (the same slot).
         let keys = self.keys_for(f.epoch_bits())?;
-        let end = buf.len() - TAG_LEN;
-        let (body, tag) = buf[f.header_len..].split_at_mut(end - f.header_len);
+        let end = buf.len().saturating_sub(TAG_LEN);
+        // `PlainFrame::check` left room for the header and the tag: checked all the same, so
+        // no panic path is linked.
+        let (body, tag) = buf
+            .get_mut(f.header_len..)
+            .and_then(|rest| rest.split_at_mut_checked(end.checked_sub(f.header_len)?))
+            .ok_or(Error::Malformed(WireError::Truncated))?;
         open_body(keys, f.header, 0, sender, seq, &[], body, tag)?;
         if let Err(e) = at.verdict {
             body.fill(0);

@@ -312,10 +312,17 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         if self.remaining() == 0 {
             return Err(Error::CounterExhausted);
         }
-        let (hlen, h) = header.emit(out).ok_or(Error::InvalidConfig)?;
+        // Checked slicing throughout (the lengths were checked above): no panic path.
+        let frame = out.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        let (hlen, h) = header.emit(frame).ok_or(Error::InvalidConfig)?;
+        let (body, tag_out) = frame
+            .get_mut(hlen..)
+            .and_then(|rest| rest.split_at_mut_checked(payload.len()))
+            .ok_or(Error::InvalidConfig)?;
         let seq = self.counter.take()?;
-        let (body, tag_out) = out[hlen..total].split_at_mut(payload.len());
-        body.copy_from_slice(payload);
+        for (b, p) in body.iter_mut().zip(payload) {
+            *b = *p;
+        }
         seal_body(
             &self.keys,
             h,
@@ -326,7 +333,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             body,
             tag_out,
         )?;
-        mask_header(&self.keys, &mut out[..total], hlen)?;
+        mask_header(&self.keys, frame, hlen)?;
         self.advance_length(form, seq);
         Ok(total)
     }

@@ -147,8 +147,10 @@ pub(super) fn open_body<A: AeadBackend>(
     body: &mut [u8],
     tag: &[u8],
 ) -> Result<(), Error> {
-    let mut t = [0u8; TAG_LEN];
-    t.copy_from_slice(tag);
+    let Ok(t) = <[u8; TAG_LEN]>::try_from(tag) else {
+        body.fill(0);
+        return Err(Error::BadTag);
+    };
     let result = keys
         .aead()
         .open_in_place(&nonce(keys, header, ext, sender, seq), aad, body, &t);
@@ -179,9 +181,15 @@ pub(super) fn seal_body<A: AeadBackend>(
         .aead()
         .seal_in_place(&nonce(keys, header, ext, sender, seq), aad, body)
     {
-        Ok(tag) => {
-            tag_out.copy_from_slice(&tag);
+        Ok(tag) if tag_out.len() == TAG_LEN => {
+            for (o, t) in tag_out.iter_mut().zip(tag) {
+                *o = t;
+            }
             Ok(())
+        }
+        Ok(_) => {
+            body.fill(0);
+            Err(Error::BufferTooSmall)
         }
         Err(e) => {
             body.fill(0);
@@ -235,7 +243,10 @@ pub(crate) fn unmask_header<A: AeadBackend>(
     };
     // Unmask what may be header (at most one block, never the tag), read the header's length,
     // and mask the ciphertext bytes of that span back.
-    let span = (frame.len() - TAG_LEN).min(privacy::MAX_PRIVATE_HEADER);
+    let span = frame
+        .len()
+        .saturating_sub(TAG_LEN)
+        .min(privacy::MAX_PRIVATE_HEADER);
     privacy::apply_mask(frame, span, &mask);
     let parsed = match Frame::new_checked(&*frame, mode) {
         Ok(f) if f.header_len() <= privacy::MAX_PRIVATE_HEADER => Ok(f.header_len()),
@@ -249,8 +260,10 @@ pub(crate) fn unmask_header<A: AeadBackend>(
             return Err(Error::Malformed(e));
         }
     };
-    for (b, m) in frame[hlen..span].iter_mut().zip(&mask[hlen..]) {
-        *b ^= m;
+    if let (Some(rest), Some(m)) = (frame.get_mut(hlen..span), mask.get(hlen..)) {
+        for (b, m) in rest.iter_mut().zip(m) {
+            *b ^= m;
+        }
     }
     Ok(Some((mask, hlen)))
 }

@@ -128,7 +128,7 @@ impl Repr {
         {
             return Err(WireError::Truncated);
         }
-        let mut at = emit_base(buf, h, self.sender, self.seq);
+        let mut at = emit_base(buf, h, self.sender, self.seq).ok_or(WireError::Truncated)?;
         if ext != 0 {
             buf[at] = ext;
             at += 1;
@@ -191,30 +191,35 @@ impl PlainHeader {
             SeqForm::Short => e | self.seq.value as u8,
             SeqForm::Bytes(n) => e | LONG_BIT | n,
         };
-        Some((emit_base(buf, h, self.sender, self.seq), h))
+        Some((emit_base(buf, h, self.sender, self.seq)?, h))
     }
 }
 
-/// Writes the header byte, the sender id and the sequence bytes; returns the bytes written.
-/// The caller has checked that `buf` holds them.
+/// Writes the header byte, the sender id and the sequence bytes; returns the bytes written,
+/// or `None` if `buf` is too short (callers check the length first; the checked writes keep
+/// every panic path, and with it the formatting code a panic links, out of the firmware).
 #[inline]
-fn emit_base(buf: &mut [u8], h: u8, sender: Option<u32>, seq: TruncatedSeq) -> usize {
-    buf[0] = h;
+fn emit_base(buf: &mut [u8], h: u8, sender: Option<u32>, seq: TruncatedSeq) -> Option<usize> {
+    *buf.first_mut()? = h;
     let mut at = 1;
     if let Some(mut id) = sender {
         // LEB128.
         while id >= 0x80 {
-            buf[at] = id as u8 | 0x80;
+            *buf.get_mut(at)? = id as u8 | 0x80;
             id >>= 7;
             at += 1;
         }
-        buf[at] = id as u8;
+        *buf.get_mut(at)? = id as u8;
         at += 1;
     }
     if let SeqForm::Bytes(n) = seq.form {
         let n = usize::from(n);
-        buf[at..at + n].copy_from_slice(&seq.value.to_be_bytes()[8 - n..]);
+        let bytes = seq.value.to_be_bytes();
+        let src = bytes.get(8usize.checked_sub(n)?..)?;
+        for (d, s) in buf.get_mut(at..at + n)?.iter_mut().zip(src) {
+            *d = *s;
+        }
         at += n;
     }
-    at
+    Some(at)
 }
