@@ -547,3 +547,60 @@ fn pairwise_responses_match_aiocoap_both_ways() {
         Some(Error::UnknownKid)
     );
 }
+
+#[test]
+fn credentials_are_built_as_aiocoap_builds_them() {
+    use meshseal::oscore::group::{ccs_credential, CCS_CREDENTIAL_LEN};
+    let v = vectors();
+    for m in v["members"].as_array().unwrap() {
+        let vk =
+            VerifyingKey::from_bytes(&hex_of(&m["ed25519_public"]).try_into().unwrap()).unwrap();
+        let mut out = [0u8; CCS_CREDENTIAL_LEN];
+        let n = ccs_credential(&vk, &mut out).unwrap();
+        assert_eq!(out[..n], hex_of(&m["credential"])[..]);
+        assert!(ccs_credential(&vk, &mut [0u8; 20]).is_err());
+    }
+}
+
+#[test]
+fn a_restarted_server_with_its_windows_refuses_what_it_verified() {
+    use meshseal::oscore::group_endpoint::{GroupServer, Member};
+    use meshseal::oscore::Error;
+    let v = vectors();
+    let message = hex_of(&v["group_request"]["message"]);
+    let mut server = group_server(&v);
+    let mut scratch = [0u8; 512];
+    let mut buf = message.clone();
+    server.unprotect_request(&mut buf, &mut scratch).unwrap();
+    let saved: Vec<(Vec<u8>, meshseal::replay::ReplayWindow)> = server
+        .windows()
+        .map(|(kid, w)| (kid.to_vec(), *w))
+        .collect();
+    assert_eq!(saved.len(), 2);
+    // A new server from the same members and the saved windows.
+    let group = Group::of(&v);
+    let g = group.params();
+    let mut restarted: GroupServer<4> = GroupServer::new(&group.gid, g.common().unwrap()).unwrap();
+    for m in v["members"].as_array().unwrap() {
+        let kid = hex_of(&m["sender_id"]);
+        let Some((_, w)) = saved.iter().find(|(k, _)| *k == kid) else {
+            continue;
+        };
+        let vk =
+            VerifyingKey::from_bytes(&hex_of(&m["ed25519_public"]).try_into().unwrap()).unwrap();
+        let key = g.member_key(&kid).unwrap();
+        let member = Member::new(&kid, &key, &hex_of(&m["credential"]), vk)
+            .unwrap()
+            .with_window(*w);
+        restarted.add(member).unwrap();
+    }
+    let mut again = message.clone();
+    assert_eq!(
+        restarted.unprotect_request(&mut again, &mut scratch).err(),
+        Some(Error::Replay)
+    );
+    // Without the saved windows the same request would pass: the windows are what refuse it.
+    let mut fresh = group_server(&v);
+    let mut again = message.clone();
+    assert!(fresh.unprotect_request(&mut again, &mut scratch).is_ok());
+}

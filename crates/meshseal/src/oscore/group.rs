@@ -203,6 +203,23 @@ fn encode(
     Ok(e.writer().position())
 }
 
+/// Longest credential [`ccs_credential`] writes.
+pub const CCS_CREDENTIAL_LEN: usize = 48;
+
+/// A member's authentication credential for its Ed25519 public key: a CWT Claims Set holding
+/// only a confirmation claim with the COSE_Key, `{8: {1: {1: 1 (OKP), 3: -8 (EdDSA), -1: 6
+/// (Ed25519), -2: x}}}` (a KCCS, as RFC 10021's examples and aiocoap's tools write it). Its
+/// bytes enter the external AAD and the pairwise keys, so every member must build them alike;
+/// returns the length written to `out`.
+pub fn ccs_credential(public: &VerifyingKey, out: &mut [u8]) -> Result<usize, Error> {
+    encode(out, |e| {
+        e.map(1)?.u8(8)?.map(1)?.u8(1)?.map(4)?;
+        e.u8(1)?.u8(1)?.u8(3)?.i8(-8)?.i8(-1)?.u8(6)?.i8(-2)?;
+        e.bytes(public.as_bytes())?;
+        Ok(())
+    })
+}
+
 /// What a group-mode message's external AAD binds (RFC 10021 §4.3): the request it belongs to,
 /// the group, the message's own OSCORE option, and the sender's credential.
 #[derive(Debug, Clone, Copy)]

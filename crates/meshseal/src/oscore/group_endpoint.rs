@@ -79,6 +79,13 @@ impl Member<RustCryptoCcm> {
         })
     }
 
+    /// This member's replay window as a server restored it (from what
+    /// [`GroupServer::windows`] gave before a restart) instead of a provisioned one.
+    pub fn with_window(mut self, window: ReplayWindow<1>) -> Self {
+        self.window = window;
+        self
+    }
+
     /// Answers this member's requests in pairwise mode with `key`: the server's pairwise
     /// Sender Key towards it ([`super::group::pairwise_keys`], the server as `own`).
     pub fn answered_with(mut self, key: &[u8; crate::KEY_LEN]) -> Self {
@@ -191,6 +198,12 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         )?;
         self.members[at].unanswered = None;
         Ok(n)
+    }
+
+    /// Every member's Sender ID and replay window, to be kept durably: a server restarted with
+    /// them ([`Member::with_window`]) refuses every request it verified before.
+    pub fn windows(&self) -> impl Iterator<Item = (&[u8], &ReplayWindow<1>)> {
+        self.members.iter().map(|m| (&m.kid[..], &m.window))
     }
 
     /// Adds a member; refused when full or when its kid is taken.

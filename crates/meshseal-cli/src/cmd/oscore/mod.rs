@@ -1,4 +1,5 @@
-//! `meshseal oscore`: an OSCORE (RFC 8613) CoAP server and client over UDP.
+//! `meshseal oscore`: an OSCORE (RFC 8613) CoAP server and client over UDP, and (`group`) a
+//! Group OSCORE member.
 //!
 //! The context file (TOML, as sensitive as the key):
 //!
@@ -42,6 +43,8 @@ use zeroize::Zeroizing;
 
 use crate::cli_util::{CliError, Outcome};
 
+mod group;
+
 #[derive(Subcommand)]
 pub enum OscoreCmd {
     /// Serve /temp (GET), /lamp (GET, PUT) and /echo (POST) over OSCORE.
@@ -57,6 +60,12 @@ pub enum OscoreCmd {
     Context {
         #[command(subcommand)]
         cmd: ContextCmd,
+    },
+    /// Group OSCORE (RFC 10021): context files for a group, a member serving group-mode
+    /// requests, a member sending them.
+    Group {
+        #[command(subcommand)]
+        cmd: group::GroupCmd,
     },
     /// Send one OSCORE request and print the verified response.
     Client {
@@ -82,6 +91,7 @@ pub enum OscoreCmd {
 pub fn run(cmd: OscoreCmd) -> Result<Outcome, CliError> {
     match cmd {
         OscoreCmd::Server { context, bind } => server(&context, &bind),
+        OscoreCmd::Group { cmd } => group::run(cmd),
         OscoreCmd::Context {
             cmd:
                 ContextCmd::New {
@@ -588,6 +598,21 @@ fn parse_uri(uri: &str) -> Result<Target, CliError> {
     })
 }
 
+/// The request's Uri-Host, Uri-Path and Uri-Query options for `target`.
+fn request_options(target: &Target) -> Vec<CoapOption<'_>> {
+    let mut opts: Vec<CoapOption<'_>> = Vec::new();
+    if let Some(h) = &target.host {
+        opts.push(CoapOption::new(number::URI_HOST, h.as_bytes()));
+    }
+    for s in &target.path {
+        opts.push(CoapOption::new(number::URI_PATH, s.as_bytes()));
+    }
+    for q in &target.query {
+        opts.push(CoapOption::new(number::URI_QUERY, q.as_bytes()));
+    }
+    opts
+}
+
 fn method_code(m: &str) -> u8 {
     match m {
         "PUT" => code::PUT,
@@ -631,16 +656,7 @@ fn client(
     let mut echo: Option<Vec<u8>> = None;
     let mut echoed = false;
     let answer = loop {
-        let mut opts: Vec<CoapOption<'_>> = Vec::new();
-        if let Some(h) = &target.host {
-            opts.push(CoapOption::new(number::URI_HOST, h.as_bytes()));
-        }
-        for s in &target.path {
-            opts.push(CoapOption::new(number::URI_PATH, s.as_bytes()));
-        }
-        for q in &target.query {
-            opts.push(CoapOption::new(number::URI_QUERY, q.as_bytes()));
-        }
+        let mut opts = request_options(&target);
         if let Some(e) = &echo {
             opts.push(CoapOption::new(number::ECHO, e));
         }

@@ -1,0 +1,676 @@
+//! `meshseal oscore group`: a Group OSCORE (RFC 10021) member over UDP, interoperable with
+//! aiocoap's `SimpleGroupContext`. `new` writes the context files of a whole group, `server`
+//! answers group-mode requests (in pairwise mode, as aiocoap's servers do), `client` sends one
+//! group-mode request and verifies the pairwise-mode response.
+//!
+//! A member's context file (TOML, as sensitive as its keys; `group new` writes one per member):
+//!
+//! ```toml
+//! gid = "a3b2c1d0e5f60718"                        # Group Identifier (the ID Context)
+//! master_secret = "000102030405060708090a0b0c0d0e0f"
+//! master_salt = "9e7ca92223786340"
+//! sender_id = "01"
+//! private_key = "..."                             # this member's Ed25519 private key (seed)
+//! state = "member-01-state"                       # directory, relative to this file
+//!
+//! [[peers]]
+//! sender_id = "02"
+//! public_key = "..."                              # Ed25519 public key
+//! ```
+//!
+//! The profile is fixed (the one meshseal implements): AES-CCM-16-64-128 for the group and
+//! pairwise modes, HKDF SHA-256, EdDSA with Ed25519, ECDH-SS + HKDF-256 over the Ed25519 keys.
+//! Each member's authentication credential is the CWT Claims Set of its public key
+//! ([`meshseal::oscore::group::ccs_credential`]), built alike by every member.
+//!
+//! The state directory holds the client's sequence counter (`sender.counter`, reserved before a
+//! number is used) and the server's replay windows (`replay.json`, one per peer, rewritten
+//! atomically after every verified request and before it is acted on). A state directory that
+//! exists without `sender.counter` is refused for sending, and one without `replay.json` for
+//! serving: the counter or the windows were lost, and going on would reuse nonces or accept
+//! replays. Such a member needs a new group context (a new Gid or master secret).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use meshseal::counter::{write_atomic, FileStore};
+use meshseal::oscore::coap::{code, number, CoapOption, MessageType, Packet};
+use meshseal::oscore::group::{
+    ccs_credential, pairwise_keys, shared_secret, GroupParams, Side, CCS_CREDENTIAL_LEN,
+};
+use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+use meshseal::oscore::{Error as OscoreError, Outer, Plain};
+use meshseal::replay::ReplayWindow;
+use meshseal::source::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use super::{
+    code_name, empty, error_response, exchange, log, method_code, method_name, pad8, parse_uri,
+    random, request_options, unhex, Dedup, Resources, WindowFile, MAX_DATAGRAM,
+};
+use crate::cli_util::{CliError, Outcome};
+
+/// Most peers one member's context names.
+pub const MAX_PEERS: usize = 64;
+
+#[derive(Subcommand)]
+pub enum GroupCmd {
+    /// Write the context files of a new group: `member-XX.toml` for Sender IDs 01..N, with a
+    /// fresh Gid (8 bytes), master secret (16) and salt (8), and an Ed25519 key per member.
+    /// Files are 0600.
+    New {
+        /// Members in the group (2 to 64).
+        #[arg(long)]
+        members: usize,
+        /// Directory to write the files into (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Answer group-mode requests to /temp (GET), /lamp (GET, PUT) and /echo (POST) in
+    /// pairwise mode.
+    Server {
+        /// This member's context file.
+        #[arg(long)]
+        context: PathBuf,
+        /// Address to listen on, e.g. 127.0.0.1:5683.
+        #[arg(long)]
+        bind: String,
+    },
+    /// Send one group-mode request and print the verified pairwise-mode response.
+    Client {
+        /// This member's context file.
+        #[arg(long)]
+        context: PathBuf,
+        #[arg(long, default_value = "GET", value_parser = ["GET", "PUT", "POST", "DELETE"])]
+        method: String,
+        /// Request payload as hex.
+        #[arg(long = "hex", default_value = "")]
+        payload: String,
+        /// Print {"status":..,"code":..,"responder":HEX,"payload":HEX} instead of the payload.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for a response (the request is retransmitted meanwhile).
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+        /// coap://HOST:PORT/path of a member of the group (unicast).
+        uri: String,
+    },
+}
+
+pub fn run(cmd: GroupCmd) -> Result<Outcome, CliError> {
+    match cmd {
+        GroupCmd::New {
+            members,
+            out_dir,
+            force,
+        } => new(members, &out_dir, force),
+        GroupCmd::Server { context, bind } => server(&context, &bind),
+        GroupCmd::Client {
+            context,
+            method,
+            payload,
+            json,
+            timeout,
+            uri,
+        } => client(&context, &method, &payload, json, timeout, &uri),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerFile {
+    sender_id: String,
+    public_key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextFile {
+    gid: String,
+    master_secret: String,
+    #[serde(default)]
+    master_salt: String,
+    sender_id: String,
+    private_key: String,
+    state: PathBuf,
+    peers: Vec<PeerFile>,
+}
+
+impl Drop for ContextFile {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.master_secret.zeroize();
+        self.private_key.zeroize();
+    }
+}
+
+fn new(members: usize, dir: &Path, force: bool) -> Result<Outcome, CliError> {
+    if !(2..=MAX_PEERS).contains(&members) {
+        return Err(CliError::usage(format!(
+            "--members must be 2 to {MAX_PEERS}"
+        )));
+    }
+    let ids: Vec<String> = (1..=members).map(|i| format!("{i:02x}")).collect();
+    let paths: Vec<PathBuf> = ids
+        .iter()
+        .map(|id| dir.join(format!("member-{id}.toml")))
+        .collect();
+    if let Some(p) = paths.iter().find(|p| p.exists() && !force) {
+        return Err(CliError::usage(format!(
+            "{} exists (use --force to overwrite)",
+            p.display()
+        )));
+    }
+    fs::create_dir_all(dir)
+        .map_err(|e| CliError::io(format!("cannot create {}", dir.display()), e))?;
+    let gid = hex::encode(random::<8>()?);
+    let secret = Zeroizing::new(hex::encode(random::<16>()?));
+    let salt = hex::encode(random::<8>()?);
+    let seeds: Vec<Zeroizing<[u8; 32]>> = (0..members)
+        .map(|_| random::<32>().map(Zeroizing::new))
+        .collect::<Result<_, _>>()?;
+    let publics: Vec<String> = seeds
+        .iter()
+        .map(|s| hex::encode(SigningKey::from_bytes(s).verifying_key().as_bytes()))
+        .collect();
+    for (i, path) in paths.iter().enumerate() {
+        let f = ContextFile {
+            gid: gid.clone(),
+            master_secret: secret.to_string(),
+            master_salt: salt.clone(),
+            sender_id: ids[i].clone(),
+            private_key: hex::encode(&seeds[i][..]),
+            state: PathBuf::from(format!("member-{}-state", ids[i])),
+            peers: (0..members)
+                .filter(|&j| j != i)
+                .map(|j| PeerFile {
+                    sender_id: ids[j].clone(),
+                    public_key: publics[j].clone(),
+                })
+                .collect(),
+        };
+        let body = Zeroizing::new(
+            toml::to_string(&f).map_err(|e| CliError::usage(format!("cannot encode: {e}")))?,
+        );
+        let text = Zeroizing::new(format!(
+            "# Group OSCORE context of member {} (RFC 10021); as sensitive as its keys. Written by \
+             `meshseal oscore group new`.\n# AES-CCM-16-64-128, HKDF SHA-256, EdDSA Ed25519, \
+             ECDH-SS + HKDF-256.\n{}",
+            ids[i],
+            body.as_str()
+        ));
+        crate::keys::write_secret_file(path, &text)?;
+    }
+    eprintln!(
+        "wrote {} context files of group {gid} in {}",
+        members,
+        dir.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// One peer as this member knows it.
+struct Peer {
+    kid: Vec<u8>,
+    verifying: VerifyingKey,
+    credential: Vec<u8>,
+}
+
+/// A loaded member: its group, its own keys, its peers and where its state lives.
+struct Loaded {
+    gid: Vec<u8>,
+    secret: Zeroizing<Vec<u8>>,
+    salt: Vec<u8>,
+    kid: Vec<u8>,
+    signing: SigningKey,
+    credential: Vec<u8>,
+    peers: Vec<Peer>,
+    state: PathBuf,
+    is_new: bool,
+    _lock: File,
+}
+
+fn credential_of(vk: &VerifyingKey) -> Result<Vec<u8>, CliError> {
+    let mut out = [0u8; CCS_CREDENTIAL_LEN];
+    let n = ccs_credential(vk, &mut out).map_err(|e| CliError::usage(e.to_string()))?;
+    Ok(out[..n].to_vec())
+}
+
+fn key32(field: &str, s: &str) -> Result<Zeroizing<[u8; 32]>, CliError> {
+    let v = Zeroizing::new(unhex(field, s)?);
+    let mut out = Zeroizing::new([0u8; 32]);
+    if v.len() != 32 {
+        return Err(CliError::usage(format!("{field} must be 32 bytes")));
+    }
+    out.copy_from_slice(&v);
+    Ok(out)
+}
+
+fn load(path: &Path) -> Result<Loaded, CliError> {
+    let text = Zeroizing::new(
+        fs::read_to_string(path)
+            .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?,
+    );
+    let bad = |e: String| CliError::usage(format!("{}: {e}", path.display()));
+    let f: ContextFile = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let signing = SigningKey::from_bytes(&*key32("private_key", &f.private_key)?);
+    let credential = credential_of(&signing.verifying_key())?;
+    if f.peers.len() > MAX_PEERS {
+        return Err(bad(format!("more than {MAX_PEERS} peers")));
+    }
+    let mut peers: Vec<Peer> = Vec::with_capacity(f.peers.len());
+    let kid = unhex("sender_id", &f.sender_id)?;
+    for p in &f.peers {
+        let pk = key32("public_key", &p.public_key)?;
+        let verifying = VerifyingKey::from_bytes(&pk)
+            .map_err(|_| bad(format!("peer {}: not an Ed25519 public key", p.sender_id)))?;
+        let pkid = unhex("peers.sender_id", &p.sender_id)?;
+        if pkid == kid || peers.iter().any(|q| q.kid == pkid) {
+            return Err(bad(format!("Sender ID {} given twice", p.sender_id)));
+        }
+        peers.push(Peer {
+            credential: credential_of(&verifying)?,
+            kid: pkid,
+            verifying,
+        });
+    }
+    let state = path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(&f.state);
+    let is_new = !state.exists();
+    fs::create_dir_all(&state)
+        .map_err(|e| CliError::io(format!("cannot create {}", state.display()), e))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.join(".lock"))
+        .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
+    lock.try_lock()
+        .map_err(|e| CliError::usage(format!("state {} is in use: {e}", state.display())))?;
+    let l = Loaded {
+        gid: unhex("gid", &f.gid)?,
+        secret: Zeroizing::new(unhex("master_secret", &f.master_secret)?),
+        salt: unhex("master_salt", &f.master_salt)?,
+        kid,
+        signing,
+        credential,
+        peers,
+        state,
+        is_new,
+        _lock: lock,
+    };
+    // Every derivation once, so a bad file is refused before anything is sent or served.
+    l.params().common().map_err(|e| bad(e.to_string()))?;
+    Ok(l)
+}
+
+impl Loaded {
+    fn params(&self) -> GroupParams<'_> {
+        GroupParams {
+            master_secret: &self.secret,
+            master_salt: &self.salt,
+            gid: &self.gid,
+        }
+    }
+
+    /// The pairwise keys this member holds with `peer`.
+    fn pairwise(&self, peer: &Peer) -> Result<meshseal::oscore::group::PairwiseKeys, CliError> {
+        let g = self.params();
+        let err = |e: OscoreError| CliError::usage(format!("pairwise keys: {e}"));
+        let own_key = g.member_key(&self.kid).map_err(err)?;
+        let peer_key = g.member_key(&peer.kid).map_err(err)?;
+        let shared = shared_secret(&self.signing, &peer.verifying);
+        pairwise_keys(
+            &self.gid,
+            &Side {
+                id: &self.kid,
+                group_key: &own_key,
+                credential: &self.credential,
+            },
+            &Side {
+                id: &peer.kid,
+                group_key: &peer_key,
+                credential: &peer.credential,
+            },
+            &shared,
+        )
+        .map_err(err)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+const WINDOWS_FILE: &str = "replay.json";
+
+fn save_windows(state: &Path, server: &GroupServer<MAX_PEERS>) -> Result<(), CliError> {
+    let map: BTreeMap<String, WindowFile> = server
+        .windows()
+        .map(|(kid, w)| {
+            let (highest, verified, [bitmap]) = w.to_parts();
+            (
+                hex::encode(kid),
+                WindowFile {
+                    highest,
+                    verified,
+                    bitmap,
+                },
+            )
+        })
+        .collect();
+    let text = serde_json::to_vec(&map)
+        .map_err(|e| CliError::usage(format!("cannot encode windows: {e}")))?;
+    write_atomic(&state.join(WINDOWS_FILE), &text)
+        .map_err(|e| CliError::io("cannot write replay windows".into(), e))
+}
+
+fn load_windows(l: &Loaded) -> Result<BTreeMap<String, WindowFile>, CliError> {
+    let path = l.state.join(WINDOWS_FILE);
+    match fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| CliError::usage(format!("corrupt {}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && l.is_new => Ok(BTreeMap::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::usage(format!(
+            "{} lost its replay windows ({WINDOWS_FILE}): serving on would accept replays; the \
+             member needs a new group context (a new Gid or master secret)",
+            l.state.display()
+        ))),
+        Err(e) => Err(CliError::io("cannot read replay windows".into(), e)),
+    }
+}
+
+fn group_server(l: &Loaded) -> Result<GroupServer<MAX_PEERS>, CliError> {
+    let g = l.params();
+    let err = |e: OscoreError| CliError::usage(format!("group context: {e}"));
+    let windows = load_windows(l)?;
+    let mut server = GroupServer::new(&l.gid, g.common().map_err(err)?)
+        .map_err(err)?
+        .answering_as(&l.kid, &l.credential)
+        .map_err(err)?;
+    for p in &l.peers {
+        let key = g.member_key(&p.kid).map_err(err)?;
+        let pairwise = l.pairwise(p)?;
+        let mut m = Member::new(&p.kid, &key, &p.credential, p.verifying)
+            .map_err(err)?
+            .answered_with(&pairwise.sender_key);
+        match windows.get(&hex::encode(&p.kid)) {
+            Some(w) => {
+                let w = ReplayWindow::from_parts(w.highest, w.verified, [w.bitmap])
+                    .map_err(|e| CliError::usage(format!("replay window: {e}")))?;
+                m = m.with_window(w);
+            }
+            // A peer added to the file after the state was made has sent nothing here yet only
+            // if the whole state is new; otherwise its window is unknown.
+            None if l.is_new => {}
+            None => {
+                return Err(CliError::usage(format!(
+                    "no replay window for peer {} in {}: a peer added to an existing member \
+                     needs a new group context",
+                    hex::encode(&p.kid),
+                    l.state.display()
+                )))
+            }
+        }
+        server.add(m).map_err(err)?;
+    }
+    if l.is_new {
+        save_windows(&l.state, &server)?;
+    }
+    Ok(server)
+}
+
+fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
+    let l = load(context)?;
+    let mut server = group_server(&l)?;
+    let sock = std::net::UdpSocket::bind(bind)
+        .map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
+    let addr = sock
+        .local_addr()
+        .map_err(|e| CliError::io("local address".into(), e))?;
+    eprintln!(
+        "group oscore server on {addr}, member {} of group {}",
+        hex::encode(&l.kid),
+        hex::encode(&l.gid)
+    );
+    let mut res = Resources {
+        lamp: b"off".to_vec(),
+    };
+    let mut dedup = Dedup(VecDeque::new());
+    let mut buf = [0u8; MAX_DATAGRAM];
+    let mut scratch = vec![0u8; MAX_DATAGRAM + 512];
+    loop {
+        let (n, peer) = sock
+            .recv_from(&mut buf)
+            .map_err(|e| CliError::io("receive".into(), e))?;
+        let mut msg = buf[..n].to_vec();
+        let Ok(p) = Packet::new_checked(&msg[..]) else {
+            log(json!({"event": "refused", "reason": OscoreError::Malformed.reason()}));
+            continue;
+        };
+        let (ty, mid, c) = (p.msg_type(), p.message_id(), p.code());
+        let token = p.token().to_vec();
+        if !matches!(ty, MessageType::Confirmable | MessageType::NonConfirmable) {
+            continue;
+        }
+        if c == code::EMPTY {
+            let _ = sock.send_to(&empty(MessageType::Reset, mid), peer);
+            continue;
+        }
+        if !code::is_request(c) {
+            continue;
+        }
+        if ty == MessageType::Confirmable {
+            if let Some(r) = dedup.get(peer, mid) {
+                let _ = sock.send_to(r, peer);
+                continue;
+            }
+        }
+        let (resp_ty, resp_mid) = match ty {
+            MessageType::Confirmable => (MessageType::Acknowledgement, mid),
+            _ => (
+                MessageType::NonConfirmable,
+                u16::from_be_bytes(random::<2>()?),
+            ),
+        };
+        let outer = Outer {
+            msg_type: resp_ty,
+            message_id: resp_mid,
+            token: &token,
+        };
+        let mut out = [0u8; MAX_DATAGRAM];
+        let verified = server
+            .unprotect_request(&mut msg, &mut scratch)
+            .map(|r| (r.sender.to_vec(), r.id, r.inner));
+        let reply = match verified {
+            Ok((sender, id, request)) => {
+                let path = request
+                    .options()
+                    .filter(|o| o.number == number::URI_PATH)
+                    .map(|o| String::from_utf8_lossy(o.value).into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let (method, payload) = (request.code, request.payload.to_vec());
+                // Durable before acting: a crash cannot make this request acceptable again.
+                save_windows(&l.state, &server)?;
+                let (rc, cf, body) = res.handle(method, &path, &payload);
+                log(json!({
+                    "event": "request", "mode": "group", "sender": hex::encode(&sender),
+                    "method": method_name(method), "path": format!("/{path}"),
+                    "seq": u64::from_be_bytes(pad8(id.partial_iv())), "payload_len": payload.len(),
+                    "code": code_name(rc),
+                }));
+                let cf_bytes = cf.map(|v| if v == 0 { Vec::new() } else { vec![v] });
+                let opts: Vec<CoapOption<'_>> = cf_bytes
+                    .iter()
+                    .map(|v| CoapOption::new(number::CONTENT_FORMAT, v))
+                    .collect();
+                let plain = Plain {
+                    code: rc,
+                    options: &opts,
+                    payload: &body,
+                };
+                match server.protect_response(id, outer, &plain, &mut out) {
+                    Ok(k) => out[..k].to_vec(),
+                    Err(e) => {
+                        log(json!({"event": "error", "reason": e.reason()}));
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                log(json!({"event": "refused", "reason": e.reason()}));
+                error_response(outer, e)?
+            }
+        };
+        if ty == MessageType::Confirmable {
+            dedup.put(peer, mid, &reply);
+        }
+        let _ = sock.send_to(&reply, peer);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+fn group_client(l: &Loaded) -> Result<GroupClient<FileStore>, CliError> {
+    let g = l.params();
+    let err = |e: OscoreError| CliError::usage(format!("group context: {e}"));
+    let group_key = g.member_key(&l.kid).map_err(err)?;
+    let keys = ClientKeys {
+        gid: &l.gid,
+        common: g.common().map_err(err)?,
+        kid: &l.kid,
+        group_key: &group_key,
+        credential: &l.credential,
+        signing: l.signing.clone(),
+    };
+    let store = FileStore::new(l.state.join("sender.counter"));
+    let mut c = if l.is_new {
+        GroupClient::provision(keys, store, 1)
+    } else {
+        // An existing state directory without its counter lost it: starting again at 0
+        // under the same keys would repeat nonces.
+        GroupClient::new(keys, store, 1)
+    }
+    .map_err(|e| {
+        CliError::usage(format!(
+            "counter of {}: {e} (a member whose counter was lost needs a new group context; \
+             never delete sender.counter)",
+            l.state.display()
+        ))
+    })?;
+    for p in &l.peers {
+        let pw = l.pairwise(p)?;
+        c.add_responder(&p.kid, &pw.recipient_key, &p.credential)
+            .map_err(err)?;
+    }
+    Ok(c)
+}
+
+fn client(
+    context: &Path,
+    method: &str,
+    payload_hex: &str,
+    json_out: bool,
+    timeout: u64,
+    uri: &str,
+) -> Result<Outcome, CliError> {
+    let payload = unhex("--hex", payload_hex)?;
+    let target = parse_uri(uri)?;
+    let l = load(context)?;
+    if l.peers.len() > 8 {
+        // GroupClient verifies responses from up to 8 responders.
+        return Err(CliError::usage(
+            "the client verifies responses from at most 8 peers".into(),
+        ));
+    }
+    let mut c = group_client(&l)?;
+    let sock = std::net::UdpSocket::bind(if target.addr.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })
+    .map_err(|e| CliError::io("cannot bind".into(), e))?;
+    sock.connect(target.addr)
+        .map_err(|e| CliError::io(format!("cannot reach {}", target.addr), e))?;
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    let opts = request_options(&target);
+    let token = random::<4>()?;
+    let mid = u16::from_be_bytes(random::<2>()?);
+    let mut out = [0u8; MAX_DATAGRAM];
+    let mut scratch = vec![0u8; MAX_DATAGRAM + 512];
+    let (n, id) = c
+        .protect_request(
+            Outer {
+                msg_type: MessageType::Confirmable,
+                message_id: mid,
+                token: &token,
+            },
+            &Plain {
+                code: method_code(method),
+                options: &opts,
+                payload: &payload,
+            },
+            &mut out,
+            &mut scratch,
+        )
+        .map_err(|e| CliError::usage(format!("cannot protect: {e}")))?;
+    let mut resp = exchange(&sock, &out[..n], mid, &token, deadline)?;
+    let p =
+        Packet::new_checked(&resp[..]).map_err(|_| CliError::usage("malformed response".into()))?;
+    if p.option(number::OSCORE).is_none() {
+        let (rc, diag) = (p.code(), String::from_utf8_lossy(p.payload()).into_owned());
+        if json_out {
+            outln!(
+                "{}",
+                json!({"status": "refused", "code": code_name(rc), "diagnostic": diag})
+            );
+        }
+        eprintln!("refused by the server: {} {diag}", code_name(rc));
+        return Ok(Outcome::Challenged);
+    }
+    match c.unprotect_response(&id, &mut resp) {
+        Ok((responder, inner)) => {
+            let ok = code::split(inner.code).0 == 2;
+            if json_out {
+                outln!(
+                    "{}",
+                    json!({"status": if ok {"ok"} else {"error_response"}, "code": code_name(inner.code),
+                           "responder": hex::encode(&responder[..]), "payload": hex::encode(inner.payload)})
+                );
+            } else {
+                outln!("{}", hex::encode(inner.payload));
+                eprintln!(
+                    "{} from {}",
+                    code_name(inner.code),
+                    hex::encode(&responder[..])
+                );
+            }
+            Ok(if ok {
+                Outcome::Done
+            } else {
+                Outcome::Challenged
+            })
+        }
+        Err(e) => {
+            if json_out {
+                outln!(
+                    "{}",
+                    json!({"status": "invalid_response", "reason": e.reason()})
+                );
+            }
+            eprintln!("response refused: {} ({e})", e.reason());
+            Ok(Outcome::Challenged)
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! `meshseal oscore group`: the context files `new` writes, a member serving group-mode requests
+//! and members sending them, and the state rules (windows kept across a restart; a lost
+//! counter or lost windows refused). Interop with aiocoap is `tests/interop/group_oscore/`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_meshseal"))
+}
+
+fn new_group(dir: &Path, members: &str) -> std::process::Output {
+    bin()
+        .args(["oscore", "group", "new", "--members", members, "--out-dir"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(ctx: &Path) -> Server {
+        let mut child = bin()
+            .args(["oscore", "group", "server", "--context"])
+            .arg(ctx)
+            .args(["--bind", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        assert!(banner.starts_with("group oscore server on"), "{banner}");
+        let addr = banner
+            .split_whitespace()
+            .nth(4)
+            .unwrap()
+            .trim_end_matches(',');
+        let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+        Server { child, port }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(ctx: &Path, port: u16, args: &[&str], path: &str) -> (i32, Value) {
+    let o = bin()
+        .args([
+            "oscore",
+            "group",
+            "client",
+            "--json",
+            "--timeout",
+            "10",
+            "--context",
+        ])
+        .arg(ctx)
+        .args(args)
+        .arg(format!("coap://127.0.0.1:{port}/{path}"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    let v = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
+    (o.status.code().unwrap(), v)
+}
+
+#[test]
+fn members_talk_and_a_restarted_server_keeps_its_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = new_group(dir.path(), "3");
+    assert!(o.status.success(), "{o:?}");
+    for m in ["01", "02", "03"] {
+        let p = dir.path().join(format!("member-{m}.toml"));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+    }
+    let (m1, m2, m3) = (
+        dir.path().join("member-01.toml"),
+        dir.path().join("member-02.toml"),
+        dir.path().join("member-03.toml"),
+    );
+    let server = Server::start(&m1);
+    let (rc, v) = client(&m2, server.port, &[], "temp");
+    assert_eq!(rc, 0, "{v}");
+    assert_eq!(
+        (v["code"].as_str(), v["responder"].as_str()),
+        (Some("2.05"), Some("01"))
+    );
+    let (rc, v) = client(
+        &m3,
+        server.port,
+        &["--method", "PUT", "--hex", "6f6e"],
+        "lamp",
+    );
+    assert_eq!((rc, v["code"].as_str()), (0, Some("2.04")), "{v}");
+    let (_, v) = client(&m2, server.port, &[], "lamp");
+    assert_eq!(v["payload"], "6f6e");
+    let (rc, v) = client(&m2, server.port, &["--method", "POST"], "temp");
+    assert_eq!((rc, v["code"].as_str()), (2, Some("4.05")), "{v}");
+    drop(server);
+
+    // The windows were kept: member 02 sent numbers 0..=2, member 03 number 0.
+    let windows: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("member-01-state/replay.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(windows["02"]["highest"], 2, "{windows}");
+    assert_eq!(windows["03"]["highest"], 0, "{windows}");
+    let server = Server::start(&m1);
+    let (rc, v) = client(&m2, server.port, &[], "temp");
+    assert_eq!(rc, 0, "{v}");
+    drop(server);
+
+    // Lost windows: the server refuses to start rather than accept replays.
+    std::fs::remove_file(dir.path().join("member-01-state/replay.json")).unwrap();
+    let o = bin()
+        .args(["oscore", "group", "server", "--context"])
+        .arg(&m1)
+        .args(["--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("lost its replay windows"));
+    // Lost counter: the client refuses to send rather than reuse its numbers.
+    std::fs::remove_file(dir.path().join("member-02-state/sender.counter")).unwrap();
+    let (rc, _) = client(&m2, 9, &[], "temp");
+    assert_eq!(rc, 1);
+}
+
+#[test]
+fn new_refuses_bad_sizes_and_existing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["1", "65"] {
+        assert_eq!(new_group(dir.path(), bad).status.code(), Some(1), "{bad}");
+    }
+    assert!(new_group(dir.path(), "2").status.success());
+    let before = std::fs::read(dir.path().join("member-01.toml")).unwrap();
+    assert_eq!(new_group(dir.path(), "2").status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(dir.path().join("member-01.toml")).unwrap(),
+        before,
+        "an existing group is not overwritten"
+    );
+    let o = bin()
+        .args([
+            "oscore",
+            "group",
+            "new",
+            "--members",
+            "2",
+            "--force",
+            "--out-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_ne!(
+        std::fs::read(dir.path().join("member-01.toml")).unwrap(),
+        before
+    );
+}

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Group OSCORE (RFC 10021) interop between meshseal and aiocoap on loopback; exits 1 on any
+mismatch.
+
+    python3 tests/interop/group_oscore/run.py --meshseal target/debug/meshseal
+
+`meshseal oscore group new` writes a group of three; aiocoap's SimpleGroupContext is built
+from the same files (group_context.py). Part A: an aiocoap member sends group-mode requests to
+a meshseal member. Part B: a meshseal member sends group-mode requests to an aiocoap member.
+Both servers answer in pairwise mode. Each part runs GET/PUT/POST with payloads of 0-512 bytes,
+replays a recorded request from another socket (refused), lets an on-path relay change a byte
+of a request's ciphertext, of its countersignature and of a response (all refused), and sends
+a request from an impostor: a member id with a signing key the group does not know (refused).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+import aiocoap
+from aiocoap import Message
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "oscore"))
+from group_context import group_context  # noqa: E402
+from run import Relay, check, free_port, raw_exchange, FAILS  # noqa: E402
+
+SIZES = [0, 1, 2, 4, 16, 64, 100, 255, 256, 300, 511, 512]
+# From the end of a group-mode request: the encrypted countersignature's last byte, and the
+# last byte of the AEAD tag just before the 64-byte countersignature.
+SIGNATURE_BYTE = -1
+TAG_BYTE = -65
+
+
+class GroupRelay(Relay):
+    """The relay of the RFC 8613 run, changing a chosen byte of the next request."""
+
+    def __init__(self, upstream_port):
+        super().__init__(upstream_port)
+        self.offset = -1
+
+    def flip(self, data):
+        i = len(data) + self.offset if self.offset < 0 else self.offset
+        return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
+
+
+class MeshsealGroupServer:
+    def __init__(self, binary, context, port):
+        self.proc = subprocess.Popen(
+            [binary, "oscore", "group", "server", "--context", context,
+             "--bind", f"127.0.0.1:{port}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        banner = self.proc.stderr.readline()
+        if "group oscore server on" not in banner:
+            raise RuntimeError(f"meshseal group server did not start: {banner!r}")
+        self.log = []
+        import threading
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.log.append(json.loads(line))
+
+    def events(self, **match):
+        time.sleep(0.1)
+        return [e for e in self.log if all(e.get(k) == v for k, v in match.items())]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class AiocoapGroupServer:
+    def __init__(self, context, port):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "aiocoap_group_server.py"), "--context",
+             context, "--port", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"aiocoap group server did not start: {line!r}")
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+async def part_a(binary, tmp):
+    print("== A: aiocoap member -> meshseal member (group-mode requests)", flush=True)
+    port = free_port()
+    server = MeshsealGroupServer(binary, os.path.join(tmp, "member-01.toml"), port)
+    relay = GroupRelay(port)
+    relay.start()
+    uri = f"coap://127.0.0.1:{relay.port}"
+    ctx = await aiocoap.Context.create_client_context()
+    ctx.client_credentials[f"{uri}/*"] = group_context(os.path.join(tmp, "member-02.toml"))
+
+    async def request(code, path, payload=b"", context=ctx):
+        msg = Message(code=code, uri=f"{uri}/{path}", payload=payload)
+        return await asyncio.wait_for(context.request(msg).response, 20)
+
+    async def refused(code, path, payload=b"", context=ctx):
+        try:
+            r = await request(code, path, payload, context)
+            return ("accepted", r.code)
+        except Exception as e:  # noqa: BLE001 - the client sees an unprotected error
+            return ("error", type(e).__name__)
+
+    try:
+        r = await request(aiocoap.GET, "temp")
+        check(r.code == aiocoap.CONTENT and r.payload == b"21.5 C", "A GET /temp")
+        for n in SIZES:
+            p = os.urandom(n)
+            r = await request(aiocoap.PUT, "lamp", p)
+            ok = r.code == aiocoap.CHANGED
+            r = await request(aiocoap.GET, "lamp")
+            ok = ok and r.code == aiocoap.CONTENT and r.payload == p
+            r = await request(aiocoap.POST, "echo", p)
+            ok = ok and r.code == aiocoap.CONTENT and r.payload == p
+            check(ok, f"A PUT+GET /lamp, POST /echo with {n} bytes")
+        served = server.events(event="request", mode="group", sender="02")
+        check(len(served) == 1 + 3 * len(SIZES),
+              f"A server verified every group-mode request once ({len(served)})")
+
+        # Replay: record a PUT, move the lamp on, replay the recording from another socket.
+        before = len(relay.requests)
+        await request(aiocoap.PUT, "lamp", b"old")
+        captured = relay.requests[before]
+        await request(aiocoap.PUT, "lamp", b"new")
+        reply = raw_exchange(port, captured)
+        check(reply is not None and reply.code == aiocoap.UNAUTHORIZED
+              and reply.opt.oscore is None, "A replayed request refused: 4.01")
+        check(len(server.events(event="refused", reason="replay")) == 1,
+              "A server logged reason replay")
+
+        # A changed byte of the ciphertext, then of the countersignature.
+        for what, offset in (("ciphertext", TAG_BYTE), ("countersignature", SIGNATURE_BYTE)):
+            relay.offset, relay.tamper_request = offset, True
+            got = await refused(aiocoap.PUT, "lamp", b"evil")
+            check(got[0] == "error", f"A request with a changed {what} not answered ({got})")
+        check(len(server.events(event="refused", reason="bad_signature")) == 2,
+              "A server refused both changes as bad_signature (the signature covers the "
+              "ciphertext and is checked first)")
+
+        # A changed response: aiocoap refuses it.
+        relay.tamper_response = True
+        got = await refused(aiocoap.GET, "temp")
+        check(got[0] == "error", f"A aiocoap refused a changed pairwise response ({got})")
+
+        # An impostor: member 02's Sender ID with a signing key the group does not know.
+        imp = await aiocoap.Context.create_client_context()
+        imp.client_credentials[f"{uri}/*"] = group_context(
+            os.path.join(tmp, "member-02.toml"), private_key=secrets.token_bytes(32))
+        got = await refused(aiocoap.PUT, "lamp", b"impostor", imp)
+        await imp.shutdown()
+        check(got[0] == "error", f"A impostor's request not answered ({got})")
+        check(len(server.events(event="refused", reason="bad_signature")) == 3,
+              "A server refused the impostor as bad_signature")
+
+        r = await request(aiocoap.GET, "lamp")
+        check(r.payload == b"new", "A no refused request changed /lamp")
+    finally:
+        relay.stopped = True
+        server.stop()
+        await ctx.shutdown()
+
+
+def meshseal_client(binary, ctx, uri, method="GET", payload=b"", timeout=20):
+    p = subprocess.run(
+        [binary, "oscore", "group", "client", "--context", ctx, "--method", method,
+         "--hex", payload.hex(), "--json", "--timeout", str(timeout), uri],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = json.loads(p.stdout) if p.stdout.strip() else {}
+    return p.returncode, out, p.stderr
+
+
+def part_b(binary, tmp):
+    print("== B: meshseal member -> aiocoap member (group-mode requests)", flush=True)
+    port = free_port()
+    server = AiocoapGroupServer(os.path.join(tmp, "member-02.toml"), port)
+    relay = GroupRelay(port)
+    relay.start()
+    base = f"coap://127.0.0.1:{relay.port}"
+    member = os.path.join(tmp, "member-03.toml")
+
+    def call(path, method="GET", payload=b"", ctx=member, timeout=20):
+        return meshseal_client(binary, ctx, f"{base}/{path}", method, payload, timeout)
+
+    try:
+        rc, out, err = call("temp")
+        check(rc == 0 and out.get("code") == "2.05" and out.get("payload") == b"19.0 C".hex()
+              and out.get("responder") == "02", f"B GET /temp ({rc} {out} {err.strip()})")
+        for n in SIZES:
+            p = os.urandom(n)
+            rc1, o1, _ = call("lamp", "PUT", p)
+            rc2, o2, _ = call("lamp")
+            rc3, o3, _ = call("echo", "POST", p)
+            check(
+                (rc1, rc2, rc3) == (0, 0, 0)
+                and o1.get("code") == "2.04"
+                and o2.get("payload") == p.hex()
+                and o3.get("payload") == p.hex(),
+                f"B PUT+GET /lamp, POST /echo with {n} bytes",
+            )
+
+        # Replay from another socket: aiocoap must not act on it again.
+        before = len(relay.requests)
+        call("lamp", "PUT", b"old")
+        captured = relay.requests[before]
+        call("lamp", "PUT", b"new")
+        reply = raw_exchange(port, captured, timeout=2.0)
+        check(reply is None or (reply.opt.oscore is None and reply.code.is_response()
+                                and not reply.code.is_successful()),
+              f"B replayed request refused by aiocoap ({reply and reply.code})")
+        rc, out, _ = call("lamp")
+        check(out.get("payload") == b"new".hex(), "B replay had no effect on /lamp")
+
+        # A changed ciphertext, then countersignature: aiocoap refuses; /lamp unchanged.
+        for what, offset in (("ciphertext", TAG_BYTE), ("countersignature", SIGNATURE_BYTE)):
+            relay.offset, relay.tamper_request = offset, True
+            rc, out, _ = call("lamp", "PUT", b"evil", timeout=3)
+            check(rc != 0 and out.get("status") != "ok",
+                  f"B request with a changed {what} refused by aiocoap ({rc} {out})")
+        rc, out, _ = call("lamp")
+        check(out.get("payload") == b"new".hex(), "B changed requests had no effect on /lamp")
+
+        # A changed response: the meshseal client refuses it.
+        relay.tamper_response = True
+        rc, out, _ = call("temp")
+        check(rc == 2 and out == {"status": "invalid_response", "reason": "decrypt_failed"},
+              f"B meshseal refused a changed pairwise response ({out})")
+
+        # An impostor: member 01's Sender ID with a signing key the group does not know.
+        with open(os.path.join(tmp, "member-01.toml")) as f:
+            text = f.read()
+        impostor = os.path.join(tmp, "impostor-01.toml")
+        lines = []
+        for line in text.splitlines():
+            if line.startswith("private_key"):
+                line = f'private_key = "{secrets.token_bytes(32).hex()}"'
+            elif line.startswith("state"):
+                line = 'state = "impostor-01-state"'
+            lines.append(line)
+        with open(impostor, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(impostor, 0o600)
+        rc, out, _ = call("lamp", "PUT", b"impostor", ctx=impostor, timeout=3)
+        check(rc != 0 and out.get("status") != "ok", f"B impostor refused by aiocoap ({rc} {out})")
+        rc, out, _ = call("lamp")
+        check(out.get("payload") == b"new".hex(), "B the impostor had no effect on /lamp")
+    finally:
+        relay.stopped = True
+        server.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--meshseal", required=True)
+    args = ap.parse_args()
+    binary = os.path.abspath(args.meshseal)
+    with tempfile.TemporaryDirectory(prefix="group-oscore-interop-") as tmp:
+        p = subprocess.run([binary, "oscore", "group", "new", "--members", "3", "--out-dir", tmp],
+                           capture_output=True, text=True)
+        check(p.returncode == 0, f"group new ({p.stderr.strip()})")
+        asyncio.run(part_a(binary, tmp))
+        part_b(binary, tmp)
+    if FAILS:
+        print(f"{len(FAILS)} check(s) failed", flush=True)
+        sys.exit(1)
+    print("all Group OSCORE interop checks passed", flush=True)
+
+
+if __name__ == "__main__":
+    main()
