@@ -12,7 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use meshseal::counter::MemoryStore;
 use meshseal::oscore::coap::{Inner, Packet};
-use meshseal::oscore::group::GroupParams;
+use meshseal::oscore::group::{GroupParams, PairwiseKeys};
 use meshseal::oscore::group_endpoint::{GroupServer, Member};
 use meshseal::oscore::option::OscoreOption;
 use meshseal::oscore::{Endpoint, Params, SecurityContext, Verified};
@@ -55,7 +55,8 @@ fuzz_target!(|data: &[u8]| {
     {
         panic!("arbitrary bytes verified as a protected request");
     }
-    // A Group OSCORE server with one member: arbitrary bytes never verify as its request.
+    // A Group OSCORE server with one member (group and pairwise mode): arbitrary bytes never
+    // verify as its request.
     let g = GroupParams {
         master_secret: &SECRET,
         master_salt: &SALT,
@@ -66,11 +67,18 @@ fuzz_target!(|data: &[u8]| {
     let vk = SigningKey::from_bytes(&[0x42; 32]).verifying_key();
     let key = g.member_key(&[0x25]).expect("key");
     group
-        .add(Member::new(&[0x25], &key, &[0xa1, 0x08], vk).expect("member"))
+        .add(
+            Member::new(&[0x25], &key, &[0xa1, 0x08], vk)
+                .expect("member")
+                .pairwise(&PairwiseKeys {
+                    sender_key: [7; 16],
+                    recipient_key: [9; 16],
+                }),
+        )
         .expect("add");
     let mut buf = data.to_vec();
     let mut scratch = [0u8; 2048];
     if group.unprotect_request(&mut buf, &mut scratch).is_ok() {
-        panic!("arbitrary bytes verified as a group-mode request");
+        panic!("arbitrary bytes verified as a group-mode or pairwise-mode request");
     }
 });

@@ -112,15 +112,26 @@ fn members_talk_and_a_restarted_server_keeps_its_windows() {
     assert_eq!(v["payload"], "6f6e");
     let (rc, v) = client(&m2, server.port, &["--method", "POST"], "temp");
     assert_eq!((rc, v["code"].as_str()), (2, Some("4.05")), "{v}");
+    // Pairwise mode to member 01; a member the file does not name is refused before sending.
+    let (rc, v) = client(
+        &m3,
+        server.port,
+        &["--to", "01", "--method", "POST", "--hex", "0a"],
+        "echo",
+    );
+    assert_eq!((rc, v["payload"].as_str()), (0, Some("0a")), "{v}");
+    let (rc, _) = client(&m3, server.port, &["--to", "09"], "temp");
+    assert_eq!(rc, 1);
     drop(server);
 
-    // The windows were kept: member 02 sent numbers 0..=2, member 03 number 0.
+    // The windows were kept: member 02 sent numbers 0..=2, member 03 numbers 0 and 1 (one
+    // sequence number space for both modes).
     let windows: Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("member-01-state/replay.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(windows["02"]["highest"], 2, "{windows}");
-    assert_eq!(windows["03"]["highest"], 0, "{windows}");
+    assert_eq!(windows["03"]["highest"], 1, "{windows}");
     let server = Server::start(&m1);
     let (rc, v) = client(&m2, server.port, &[], "temp");
     assert_eq!(rc, 0, "{v}");

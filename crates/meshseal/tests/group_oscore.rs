@@ -604,3 +604,184 @@ fn a_restarted_server_with_its_windows_refuses_what_it_verified() {
     let mut again = message.clone();
     assert!(fresh.unprotect_request(&mut again, &mut scratch).is_ok());
 }
+
+#[test]
+fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
+    use meshseal::counter::MemoryStore;
+    use meshseal::oscore::coap::{CoapOption, MessageType};
+    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+    use meshseal::oscore::{Error, Outer, Plain};
+
+    let v = vectors();
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
+    let (client_m, server_m) = (&v["members"][0], &v["members"][1]);
+    let client_kid = hex_of(&client_m["sender_id"]);
+    let server_kid = hex_of(&server_m["sender_id"]);
+    let vk = |m: &Value| {
+        VerifyingKey::from_bytes(&hex_of(&m["ed25519_public"]).try_into().unwrap()).unwrap()
+    };
+    // Server 0x52 knows client 0x25 with both pairwise keys.
+    let mut server = GroupServer::<2>::new(gid, g.common().unwrap())
+        .unwrap()
+        .answering_as(&server_kid, &hex_of(&server_m["credential"]))
+        .unwrap();
+    server
+        .add(
+            Member::new(
+                &client_kid,
+                &g.member_key(&client_kid).unwrap(),
+                &hex_of(&client_m["credential"]),
+                vk(client_m),
+            )
+            .unwrap()
+            .pairwise(&pairwise_of(&v, 1, 0)),
+        )
+        .unwrap();
+    let client_key = g.member_key(&client_kid).unwrap();
+    let client_cred = hex_of(&client_m["credential"]);
+    let mut client = GroupClient::provision(
+        ClientKeys {
+            gid,
+            common: g.common().unwrap(),
+            kid: &client_kid,
+            group_key: &client_key,
+            credential: &client_cred,
+            signing: SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
+        },
+        MemoryStore::default(),
+        16,
+    )
+    .unwrap();
+    client
+        .add_peer(
+            &server_kid,
+            &pairwise_of(&v, 0, 1),
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    let path = [CoapOption::new(11, b"lamp")];
+    let plain = Plain {
+        code: 0x03,
+        options: &path,
+        payload: b"on",
+    };
+    let outer = Outer {
+        msg_type: MessageType::Confirmable,
+        message_id: 7,
+        token: &[1, 2],
+    };
+    let (mut out, mut scratch) = ([0u8; 256], [0u8; 512]);
+    // To a member it holds no pairwise key for: refused, no number used.
+    assert_eq!(
+        client
+            .protect_request_to(&[0x77], outer, &plain, &mut out)
+            .err(),
+        Some(Error::UnknownKid)
+    );
+    assert_eq!(client.next_seq(), 0);
+    let (n, id) = client
+        .protect_request_to(&server_kid, outer, &plain, &mut out)
+        .unwrap();
+    let pairwise_req = out[..n].to_vec();
+    // No countersignature: 64 bytes shorter than the group-mode request of the same message.
+    let (gn, _) = client
+        .protect_request(outer, &plain, &mut out, &mut scratch)
+        .unwrap();
+    let group_req = out[..gn].to_vec();
+    assert_eq!(gn, n + 64);
+    let mut m = pairwise_req.clone();
+    let req = server.unprotect_request(&mut m, &mut scratch).unwrap();
+    assert!(req.pairwise);
+    assert_eq!(
+        (&req.sender[..], req.inner.payload),
+        (&client_kid[..], &b"on"[..])
+    );
+    let req_id = req.id.clone();
+    assert_eq!(req_id.partial_iv(), id.partial_iv());
+    // The pairwise response to it verifies at the client.
+    let resp_plain = Plain {
+        code: 0x44,
+        options: &[],
+        payload: &[],
+    };
+    let rn = server
+        .protect_response(req_id, outer, &resp_plain, &mut out)
+        .unwrap();
+    let mut resp = out[..rn].to_vec();
+    let (from, inner) = client.unprotect_response(&id, &mut resp).unwrap();
+    assert_eq!((&from[..], inner.code), (&server_kid[..], 0x44));
+    // One window for both modes: the group-mode request (the next number) is taken, the
+    // pairwise one again is a replay.
+    let mut m = group_req.clone();
+    assert!(
+        !server
+            .unprotect_request(&mut m, &mut scratch)
+            .unwrap()
+            .pairwise
+    );
+    let mut m = pairwise_req.clone();
+    assert_eq!(
+        server.unprotect_request(&mut m, &mut scratch).err(),
+        Some(Error::Replay)
+    );
+    // Every single-bit change of the protected part is refused, and never as a replay.
+    let start = pairwise_req.iter().position(|&b| b == 0xff).unwrap();
+    let mut fresh = GroupServer::<2>::new(gid, g.common().unwrap()).unwrap();
+    fresh
+        .add(
+            Member::new(
+                &client_kid,
+                &g.member_key(&client_kid).unwrap(),
+                &client_cred,
+                vk(client_m),
+            )
+            .unwrap()
+            .pairwise(&pairwise_of(&v, 1, 0)),
+        )
+        .unwrap();
+    for i in start..pairwise_req.len() {
+        let mut m = pairwise_req.clone();
+        m[i] ^= 0x01;
+        let e = fresh.unprotect_request(&mut m, &mut scratch).err();
+        assert!(e.is_some() && e != Some(Error::Replay), "byte {i}: {e:?}");
+    }
+    // A third member cannot speak for 0x25 in pairwise mode: its own pairwise key with the
+    // server is not 0x25's.
+    let third = &v["members"][2];
+    let mut impostor = GroupClient::provision(
+        ClientKeys {
+            gid,
+            common: g.common().unwrap(),
+            kid: &client_kid,
+            group_key: &client_key,
+            credential: &client_cred,
+            signing: SigningKey::from_bytes(&hex_of(&third["ed25519_seed"]).try_into().unwrap()),
+        },
+        MemoryStore::default(),
+        16,
+    )
+    .unwrap();
+    impostor
+        .add_peer(
+            &server_kid,
+            &pairwise_of(&v, 2, 1),
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    let (n, _) = impostor
+        .protect_request_to(&server_kid, outer, &plain, &mut out)
+        .unwrap();
+    let mut m = out[..n].to_vec();
+    assert_eq!(
+        fresh.unprotect_request(&mut m, &mut scratch).err(),
+        Some(Error::DecryptFailed)
+    );
+    // A server that holds no pairwise key for a member refuses its pairwise requests.
+    let mut group_only = group_server(&v);
+    let mut m = pairwise_req.clone();
+    assert_eq!(
+        group_only.unprotect_request(&mut m, &mut scratch).err(),
+        Some(Error::UnknownKid)
+    );
+}

@@ -11,6 +11,8 @@ Both servers answer in pairwise mode. Each part runs GET/PUT/POST with payloads 
 replays a recorded request from another socket (refused), lets an on-path relay change a byte
 of a request's ciphertext, of its countersignature and of a response (all refused), and sends
 a request from an impostor: a member id with a signing key the group does not know (refused).
+Each part then does the same in pairwise mode: requests to the one member, sealed under the
+key only the two share (payloads of 0-512 bytes, a replay and a changed request refused).
 """
 
 import argparse
@@ -171,16 +173,47 @@ async def part_a(binary, tmp):
 
         r = await request(aiocoap.GET, "lamp")
         check(r.payload == b"new", "A no refused request changed /lamp")
+
+        # Pairwise mode: aiocoap's member 03 to meshseal's member 01 alone.
+        pw = await aiocoap.Context.create_client_context()
+        pw.client_credentials[f"{uri}/*"] = group_context(
+            os.path.join(tmp, "member-03.toml")).pairwise_for(bytes.fromhex("01"))
+        for n in SIZES:
+            p = os.urandom(n)
+            r = await request(aiocoap.PUT, "lamp", p, pw)
+            ok = r.code == aiocoap.CHANGED
+            r = await request(aiocoap.POST, "echo", p, pw)
+            ok = ok and r.code == aiocoap.CONTENT and r.payload == p
+            check(ok, f"A pairwise PUT /lamp, POST /echo with {n} bytes")
+        served = server.events(event="request", mode="pairwise", sender="03")
+        check(len(served) == 2 * len(SIZES),
+              f"A server verified every pairwise-mode request once ({len(served)})")
+        before = len(relay.requests)
+        await request(aiocoap.PUT, "lamp", b"pw-old", pw)
+        captured = relay.requests[before]
+        await request(aiocoap.PUT, "lamp", b"pw-new", pw)
+        reply = raw_exchange(port, captured)
+        check(reply is not None and reply.code == aiocoap.UNAUTHORIZED
+              and reply.opt.oscore is None, "A replayed pairwise request refused: 4.01")
+        relay.offset, relay.tamper_request = -1, True
+        got = await refused(aiocoap.PUT, "lamp", b"evil", pw)
+        check(got[0] == "error", f"A changed pairwise request not answered ({got})")
+        check(len(server.events(event="refused", reason="decrypt_failed")) == 1,
+              "A server refused the changed pairwise request as decrypt_failed")
+        r = await request(aiocoap.GET, "lamp", b"", pw)
+        check(r.payload == b"pw-new", "A refused pairwise requests had no effect on /lamp")
+        await pw.shutdown()
     finally:
         relay.stopped = True
         server.stop()
         await ctx.shutdown()
 
 
-def meshseal_client(binary, ctx, uri, method="GET", payload=b"", timeout=20):
+def meshseal_client(binary, ctx, uri, method="GET", payload=b"", timeout=20, to=None):
+    extra = ["--to", to] if to else []
     p = subprocess.run(
         [binary, "oscore", "group", "client", "--context", ctx, "--method", method,
-         "--hex", payload.hex(), "--json", "--timeout", str(timeout), uri],
+         "--hex", payload.hex(), "--json", "--timeout", str(timeout), *extra, uri],
         capture_output=True,
         text=True,
         timeout=60,
@@ -198,8 +231,8 @@ def part_b(binary, tmp):
     base = f"coap://127.0.0.1:{relay.port}"
     member = os.path.join(tmp, "member-03.toml")
 
-    def call(path, method="GET", payload=b"", ctx=member, timeout=20):
-        return meshseal_client(binary, ctx, f"{base}/{path}", method, payload, timeout)
+    def call(path, method="GET", payload=b"", ctx=member, timeout=20, to=None):
+        return meshseal_client(binary, ctx, f"{base}/{path}", method, payload, timeout, to)
 
     try:
         rc, out, err = call("temp")
@@ -263,6 +296,29 @@ def part_b(binary, tmp):
         check(rc != 0 and out.get("status") != "ok", f"B impostor refused by aiocoap ({rc} {out})")
         rc, out, _ = call("lamp")
         check(out.get("payload") == b"new".hex(), "B the impostor had no effect on /lamp")
+
+        # Pairwise mode: meshseal's member 03 to aiocoap's member 02 alone.
+        for n in SIZES:
+            p = os.urandom(n)
+            rc1, o1, _ = call("lamp", "PUT", p, to="02")
+            rc2, o2, _ = call("echo", "POST", p, to="02")
+            check((rc1, rc2) == (0, 0) and o1.get("code") == "2.04"
+                  and o2.get("payload") == p.hex() and o2.get("responder") == "02",
+                  f"B pairwise PUT /lamp, POST /echo with {n} bytes")
+        before = len(relay.requests)
+        call("lamp", "PUT", b"pw-old", to="02")
+        captured = relay.requests[before]
+        call("lamp", "PUT", b"pw-new", to="02")
+        reply = raw_exchange(port, captured, timeout=2.0)
+        check(reply is None or (reply.opt.oscore is None and not reply.code.is_successful()),
+              f"B replayed pairwise request refused by aiocoap ({reply and reply.code})")
+        relay.offset, relay.tamper_request = -1, True
+        rc, out, _ = call("lamp", "PUT", b"evil", timeout=3, to="02")
+        check(rc != 0 and out.get("status") != "ok",
+              f"B changed pairwise request refused by aiocoap ({rc} {out})")
+        rc, out, _ = call("lamp", to="02")
+        check(out.get("payload") == b"pw-new".hex(),
+              "B refused pairwise requests had no effect on /lamp")
     finally:
         relay.stopped = True
         server.stop()

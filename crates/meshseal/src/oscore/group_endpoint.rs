@@ -1,8 +1,12 @@
-//! Group OSCORE requests in group mode: a member protecting them ([`GroupClient`], RFC 10021
-//! §8.1) and a server verifying them ([`GroupServer`], §8.2). The server checks the
-//! OSCORE option with the Group Flag and the group's Gid, the sender found by its kid among
-//! the members this server knows, the countersignature verified under that member's public
-//! key, the replay window of that member, then the AEAD under its group-mode key.
+//! Group OSCORE requests: a member protecting them ([`GroupClient`]) in group mode (RFC 10021
+//! §8.1) or in pairwise mode to one member (§9.2), and a server verifying both ([`GroupServer`],
+//! §8.2 and §9.4). For a group-mode request the server checks the OSCORE option with the Group
+//! Flag and the group's Gid, the sender found by its kid among the members this server knows,
+//! the countersignature verified under that member's public key, the replay window of that
+//! member, then the AEAD under its group-mode key. A pairwise-mode request (no Group Flag, the
+//! Gid as kid context) carries no countersignature: it is verified under the pairwise key the
+//! two members share, which only they can derive, against the same replay window (a member has
+//! one sequence number space for both modes).
 //!
 //! Nothing is released before both the countersignature and the tag verify, and the window
 //! judges only an authentic request (a forged one cannot move it). The signature is checked
@@ -41,6 +45,8 @@ pub struct Member<A: AeadBackend = RustCryptoCcm> {
     key: A,
     /// The server's pairwise Sender Key towards this member, for responses.
     response_key: Option<A>,
+    /// The server's pairwise Recipient Key for this member, for its pairwise-mode requests.
+    pairwise_key: Option<A>,
     /// The latest verified request not answered yet: the only one a response may reuse the
     /// nonce of, once.
     unanswered: Option<u64>,
@@ -72,6 +78,7 @@ impl Member<RustCryptoCcm> {
             kid: Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?,
             key: RustCryptoCcm::new(group_key),
             response_key: None,
+            pairwise_key: None,
             unanswered: None,
             credential: heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?,
             verifying_key,
@@ -92,13 +99,24 @@ impl Member<RustCryptoCcm> {
         self.response_key = Some(RustCryptoCcm::new(key));
         self
     }
+
+    /// Both pairwise keys the server holds with this member ([`super::group::pairwise_keys`],
+    /// the server as `own`): its responses are sealed with `keys.sender_key`, and the member's
+    /// pairwise-mode requests are verified with `keys.recipient_key`.
+    pub fn pairwise(mut self, keys: &super::group::PairwiseKeys) -> Self {
+        self.response_key = Some(RustCryptoCcm::new(&keys.sender_key));
+        self.pairwise_key = Some(RustCryptoCcm::new(&keys.recipient_key));
+        self
+    }
 }
 
-/// A verified group-mode request.
+/// A verified request.
 #[derive(Debug)]
 pub struct Request<'b> {
     /// Who sent it.
     pub sender: Id,
+    /// Whether it came in pairwise mode (to this member alone) rather than group mode.
+    pub pairwise: bool,
     /// The decrypted request.
     pub inner: Inner<'b>,
     /// What a response is bound to.
@@ -214,9 +232,9 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         self.members.push(m).map_err(|_| Error::InvalidConfig)
     }
 
-    /// Verifies the group-mode request in `buf` in place; `scratch` (at least the payload's
-    /// length plus 320 bytes) holds the countersignature's input. On any refusal the
-    /// decrypted bytes, if any, are wiped.
+    /// Verifies the request in `buf` in place, in group mode or in pairwise mode; `scratch`
+    /// (at least the payload's length plus 320 bytes) holds a countersignature's input. On any
+    /// refusal the decrypted bytes, if any, are wiped.
     pub fn unprotect_request<'b>(
         &mut self,
         buf: &'b mut [u8],
@@ -226,10 +244,7 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         let mut option = heapless::Vec::<u8, 64>::from_slice(oscore_value(&p)?)
             .map_err(|_| Error::MalformedOption)?;
         let opt = OscoreOption::new_checked_group(&option[..])?;
-        if !opt.group_flag() {
-            // A pairwise-mode request: not this call's.
-            return Err(Error::MalformedOption);
-        }
+        let pairwise = !opt.group_flag();
         if opt.kid_context() != Some(&self.gid[..]) {
             return Err(Error::UnknownKidContext);
         }
@@ -242,11 +257,6 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             .position(|m| m.kid[..] == *kid)
             .ok_or(Error::UnknownKid)?;
         let m = &self.members[at];
-        if payload.len() < 1 + TAG_LEN + SIGNATURE_LEN {
-            return Err(Error::Malformed);
-        }
-        let ct_end = payload.end - SIGNATURE_LEN;
-        // The signature, over the ciphertext and the external AAD.
         let aad = Aad::of(&ExternalAad {
             request_kid: &m.kid,
             request_piv: piv.as_bytes(),
@@ -254,19 +264,35 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             oscore_option: &option,
             sender_credential: &m.credential,
         })?;
-        let tbs = to_be_signed(aad.external(), &buf[payload.start..ct_end], scratch)?;
-        let ks = keystream(&self.common, &m.kid, piv.as_bytes(), &self.gid, true)?;
-        let mut encrypted = [0u8; SIGNATURE_LEN];
-        encrypted.copy_from_slice(&buf[ct_end..payload.end]);
-        verify_countersignature(&m.verifying_key, &scratch[..tbs], &encrypted, &ks)?;
-        scratch[..tbs].zeroize();
+        let (key, ct_end) = if pairwise {
+            // Only this member and the server can derive the pairwise key: the AEAD alone
+            // authenticates the sender.
+            let key = m.pairwise_key.as_ref().ok_or(Error::UnknownKid)?;
+            if payload.len() < 1 + TAG_LEN {
+                return Err(Error::Malformed);
+            }
+            (key, payload.end)
+        } else {
+            if payload.len() < 1 + TAG_LEN + SIGNATURE_LEN {
+                return Err(Error::Malformed);
+            }
+            let ct_end = payload.end - SIGNATURE_LEN;
+            // The signature, over the ciphertext and the external AAD.
+            let tbs = to_be_signed(aad.external(), &buf[payload.start..ct_end], scratch)?;
+            let ks = keystream(&self.common, &m.kid, piv.as_bytes(), &self.gid, true)?;
+            let mut encrypted = [0u8; SIGNATURE_LEN];
+            encrypted.copy_from_slice(&buf[ct_end..payload.end]);
+            verify_countersignature(&m.verifying_key, &scratch[..tbs], &encrypted, &ks)?;
+            scratch[..tbs].zeroize();
+            (&m.key, ct_end)
+        };
         option.clear();
-        // Authentic: the window may judge it.
+        // Authentic once the AEAD verifies: only then may the window judge it.
         let seq = piv.seq();
         let replayed = m.window.check(seq, OrderPolicy::Window).err();
         let nonce = cose::nonce(&self.common.common_iv, &m.kid, &piv)?;
         let region: &'b mut [u8] = &mut buf[payload.start..ct_end];
-        let body = open_parts(&m.key, &nonce, aad.encrypt0(), region)?;
+        let body = open_parts(key, &nonce, aad.encrypt0(), region)?;
         if let Some(e) = replayed {
             body.fill(0);
             return Err(match e {
@@ -279,7 +305,12 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         self.members[at].window.accept(seq);
         self.members[at].unanswered = Some(seq);
         let id = RequestId::fresh(sender.clone(), piv);
-        Ok(Request { sender, inner, id })
+        Ok(Request {
+            sender,
+            pairwise,
+            inner,
+            id,
+        })
     }
 }
 
@@ -295,9 +326,19 @@ pub struct GroupClient<S: CounterStore> {
     credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
     signing: SigningKey,
     counter: Counter<S>,
-    /// Members whose pairwise responses this client verifies: kid, pairwise Recipient Key,
-    /// credential.
-    responders: heapless::Vec<(Id, RustCryptoCcm, heapless::Vec<u8, MAX_CREDENTIAL_LEN>), 8>,
+    /// Members whose pairwise responses this client verifies (and to which it may send
+    /// pairwise-mode requests).
+    responders: heapless::Vec<Responder, 8>,
+}
+
+/// A member this client talks to in pairwise mode.
+struct Responder {
+    kid: Id,
+    /// The client's pairwise Recipient Key for it: verifies its responses.
+    recipient: RustCryptoCcm,
+    /// The client's pairwise Sender Key towards it: protects pairwise-mode requests.
+    sender: Option<RustCryptoCcm>,
+    credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
 }
 
 impl<S: CounterStore> core::fmt::Debug for GroupClient<S> {
@@ -351,13 +392,46 @@ impl<S: CounterStore> GroupClient<S> {
         key: &[u8; crate::KEY_LEN],
         credential: &[u8],
     ) -> Result<(), Error> {
-        let id = Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?;
-        if self.responders.iter().any(|r| r.0 == id) {
+        self.push_responder(kid, RustCryptoCcm::new(key), None, credential)
+    }
+
+    /// Talks to the member with Sender ID `kid` in pairwise mode both ways: `keys` are the
+    /// pairwise keys this client holds with it ([`super::group::pairwise_keys`], this client
+    /// as `own`); its responses are verified, and [`GroupClient::protect_request_to`] sends
+    /// it pairwise-mode requests. Up to 8 peers.
+    pub fn add_peer(
+        &mut self,
+        kid: &[u8],
+        keys: &super::group::PairwiseKeys,
+        credential: &[u8],
+    ) -> Result<(), Error> {
+        self.push_responder(
+            kid,
+            RustCryptoCcm::new(&keys.recipient_key),
+            Some(RustCryptoCcm::new(&keys.sender_key)),
+            credential,
+        )
+    }
+
+    fn push_responder(
+        &mut self,
+        kid: &[u8],
+        recipient: RustCryptoCcm,
+        sender: Option<RustCryptoCcm>,
+        credential: &[u8],
+    ) -> Result<(), Error> {
+        let kid = Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?;
+        if self.responders.iter().any(|r| r.kid == kid) {
             return Err(Error::InvalidConfig);
         }
-        let cred = heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?;
+        let credential = heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?;
         self.responders
-            .push((id, RustCryptoCcm::new(key), cred))
+            .push(Responder {
+                kid,
+                recipient,
+                sender,
+                credential,
+            })
             .map_err(|_| Error::InvalidConfig)
     }
 
@@ -381,11 +455,12 @@ impl<S: CounterStore> GroupClient<S> {
             return Err(Error::UnknownKidContext);
         }
         let kid = opt.kid().ok_or(Error::UnknownKid)?;
-        let (id, key, cred) = self
+        let r = self
             .responders
             .iter()
-            .find(|r| r.0[..] == *kid)
+            .find(|r| r.kid[..] == *kid)
             .ok_or(Error::UnknownKid)?;
+        let (id, key, cred) = (&r.kid, &r.recipient, &r.credential);
         let req_piv = PartialIv::from_bytes(req.partial_iv())?;
         let nonce = match opt.partial_iv() {
             Some(own) => cose::nonce(&self.common.common_iv, id, &PartialIv::from_bytes(own)?)?,
@@ -489,6 +564,66 @@ impl<S: CounterStore> GroupClient<S> {
         scratch[..tbs].zeroize();
         out[n..n + SIGNATURE_LEN].copy_from_slice(&sig);
         Ok((n + SIGNATURE_LEN, RequestId::fresh(self.kid.clone(), piv)))
+    }
+
+    /// Protects a request to the one member with Sender ID `to` in pairwise mode (RFC 10021
+    /// §9.2) into `out`: sealed under the pairwise Sender Key towards it ([`add_peer`]), no
+    /// countersignature, the option without the Group Flag and with the Gid as kid context.
+    /// Its number comes from the same counter as group-mode requests. A number is consumed
+    /// only when everything fits.
+    ///
+    /// [`add_peer`]: GroupClient::add_peer
+    pub fn protect_request_to(
+        &mut self,
+        to: &[u8],
+        outer: Outer<'_>,
+        plain: &Plain<'_>,
+        out: &mut [u8],
+    ) -> Result<(usize, RequestId), Error> {
+        if !code::is_request(plain.code) {
+            return Err(Error::InvalidConfig);
+        }
+        let key = self
+            .responders
+            .iter()
+            .find(|r| r.kid[..] == *to)
+            .and_then(|r| r.sender.as_ref())
+            .ok_or(Error::UnknownKid)?;
+        let piv = PartialIv::from_seq(self.counter.peek())?;
+        let repr = option::Repr {
+            partial_iv: Some(piv.as_bytes()),
+            kid_context: Some(&self.gid),
+            kid: Some(&self.kid),
+        };
+        let mut value = [0u8; 64];
+        let vlen = repr.emit(&mut value)?;
+        let option_value = &value[..vlen];
+        let aad = Aad::of(&ExternalAad {
+            request_kid: &self.kid,
+            request_piv: piv.as_bytes(),
+            gid: &self.gid,
+            oscore_option: option_value,
+            sender_credential: &self.credential,
+        })?;
+        let nonce = cose::nonce(&self.common.common_iv, &self.kid, &piv)?;
+        let n = seal_parts(
+            key,
+            &nonce,
+            option_value,
+            aad.encrypt0(),
+            outer,
+            code::POST,
+            plain,
+            out,
+        )?;
+        match self.counter.take() {
+            Ok(seq) => debug_assert_eq!(seq, piv.seq()),
+            Err(e) => {
+                out[..n].zeroize();
+                return Err(map_core(e));
+            }
+        }
+        Ok((n, RequestId::fresh(self.kid.clone(), piv)))
     }
 }
 

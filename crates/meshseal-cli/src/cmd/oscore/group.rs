@@ -1,7 +1,8 @@
 //! `meshseal oscore group`: a Group OSCORE (RFC 10021) member over UDP, interoperable with
 //! aiocoap's `SimpleGroupContext`. `new` writes the context files of a whole group, `server`
-//! answers group-mode requests (in pairwise mode, as aiocoap's servers do), `client` sends one
-//! group-mode request and verifies the pairwise-mode response.
+//! answers requests in group mode or pairwise mode (always in pairwise mode, as aiocoap's
+//! servers do), `client` sends one request, in group mode or (`--to`) in pairwise mode to one
+//! member, and verifies the pairwise-mode response.
 //!
 //! A member's context file (TOML, as sensitive as its keys; `group new` writes one per member):
 //!
@@ -74,8 +75,8 @@ pub enum GroupCmd {
         #[arg(long)]
         force: bool,
     },
-    /// Answer group-mode requests to /temp (GET), /lamp (GET, PUT) and /echo (POST) in
-    /// pairwise mode.
+    /// Answer requests to /temp (GET), /lamp (GET, PUT) and /echo (POST), in group mode or
+    /// pairwise mode, in pairwise mode.
     Server {
         /// This member's context file.
         #[arg(long)]
@@ -84,7 +85,8 @@ pub enum GroupCmd {
         #[arg(long)]
         bind: String,
     },
-    /// Send one group-mode request and print the verified pairwise-mode response.
+    /// Send one request (in group mode, or with --to in pairwise mode) and print the verified
+    /// pairwise-mode response.
     Client {
         /// This member's context file.
         #[arg(long)]
@@ -100,6 +102,10 @@ pub enum GroupCmd {
         /// Seconds to wait for a response (the request is retransmitted meanwhile).
         #[arg(long, default_value_t = 10)]
         timeout: u64,
+        /// Send in pairwise mode to the member with this Sender ID (hex): sealed under the
+        /// pairwise key only the two share, no countersignature.
+        #[arg(long, value_name = "SENDER_ID")]
+        to: Option<String>,
         /// coap://HOST:PORT/path of a member of the group (unicast).
         uri: String,
     },
@@ -119,8 +125,17 @@ pub fn run(cmd: GroupCmd) -> Result<Outcome, CliError> {
             payload,
             json,
             timeout,
+            to,
             uri,
-        } => client(&context, &method, &payload, json, timeout, &uri),
+        } => client(
+            &context,
+            &method,
+            &payload,
+            json,
+            timeout,
+            to.as_deref(),
+            &uri,
+        ),
     }
 }
 
@@ -402,7 +417,7 @@ fn group_server(l: &Loaded) -> Result<GroupServer<MAX_PEERS>, CliError> {
         let pairwise = l.pairwise(p)?;
         let mut m = Member::new(&p.kid, &key, &p.credential, p.verifying)
             .map_err(err)?
-            .answered_with(&pairwise.sender_key);
+            .pairwise(&pairwise);
         match windows.get(&hex::encode(&p.kid)) {
             Some(w) => {
                 let w = ReplayWindow::from_parts(w.highest, w.verified, [w.bitmap])
@@ -490,9 +505,9 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
         let mut out = [0u8; MAX_DATAGRAM];
         let verified = server
             .unprotect_request(&mut msg, &mut scratch)
-            .map(|r| (r.sender.to_vec(), r.id, r.inner));
+            .map(|r| (r.sender.to_vec(), r.pairwise, r.id, r.inner));
         let reply = match verified {
-            Ok((sender, id, request)) => {
+            Ok((sender, pairwise, id, request)) => {
                 let path = request
                     .options()
                     .filter(|o| o.number == number::URI_PATH)
@@ -504,7 +519,8 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
                 save_windows(&l.state, &server)?;
                 let (rc, cf, body) = res.handle(method, &path, &payload);
                 log(json!({
-                    "event": "request", "mode": "group", "sender": hex::encode(&sender),
+                    "event": "request", "mode": if pairwise { "pairwise" } else { "group" },
+                    "sender": hex::encode(&sender),
                     "method": method_name(method), "path": format!("/{path}"),
                     "seq": u64::from_be_bytes(pad8(id.partial_iv())), "payload_len": payload.len(),
                     "code": code_name(rc),
@@ -571,8 +587,7 @@ fn group_client(l: &Loaded) -> Result<GroupClient<FileStore>, CliError> {
     })?;
     for p in &l.peers {
         let pw = l.pairwise(p)?;
-        c.add_responder(&p.kid, &pw.recipient_key, &p.credential)
-            .map_err(err)?;
+        c.add_peer(&p.kid, &pw, &p.credential).map_err(err)?;
     }
     Ok(c)
 }
@@ -583,9 +598,11 @@ fn client(
     payload_hex: &str,
     json_out: bool,
     timeout: u64,
+    to: Option<&str>,
     uri: &str,
 ) -> Result<Outcome, CliError> {
     let payload = unhex("--hex", payload_hex)?;
+    let to = to.map(|t| unhex("--to", t)).transpose()?;
     let target = parse_uri(uri)?;
     let l = load(context)?;
     if l.peers.len() > 8 {
@@ -609,22 +626,30 @@ fn client(
     let mid = u16::from_be_bytes(random::<2>()?);
     let mut out = [0u8; MAX_DATAGRAM];
     let mut scratch = vec![0u8; MAX_DATAGRAM + 512];
-    let (n, id) = c
-        .protect_request(
-            Outer {
-                msg_type: MessageType::Confirmable,
-                message_id: mid,
-                token: &token,
-            },
-            &Plain {
-                code: method_code(method),
-                options: &opts,
-                payload: &payload,
-            },
-            &mut out,
-            &mut scratch,
-        )
-        .map_err(|e| CliError::usage(format!("cannot protect: {e}")))?;
+    let outer = Outer {
+        msg_type: MessageType::Confirmable,
+        message_id: mid,
+        token: &token,
+    };
+    let plain = Plain {
+        code: method_code(method),
+        options: &opts,
+        payload: &payload,
+    };
+    let (n, id) = match &to {
+        Some(kid) => {
+            if !l.peers.iter().any(|p| p.kid == *kid) {
+                return Err(CliError::usage(format!(
+                    "--to {}: no member with that Sender ID in {}",
+                    hex::encode(kid),
+                    context.display()
+                )));
+            }
+            c.protect_request_to(kid, outer, &plain, &mut out)
+        }
+        None => c.protect_request(outer, &plain, &mut out, &mut scratch),
+    }
+    .map_err(|e| CliError::usage(format!("cannot protect: {e}")))?;
     let mut resp = exchange(&sock, &out[..n], mid, &token, deadline)?;
     let p =
         Packet::new_checked(&resp[..]).map_err(|_| CliError::usage("malformed response".into()))?;
