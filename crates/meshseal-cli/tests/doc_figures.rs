@@ -191,3 +191,32 @@ fn fan_out_table_matches_compare() {
         }
     }
 }
+
+#[test]
+fn group_oscore_overhead_table_matches_compare() {
+    let doc = doc();
+    let v = compare("ieee802154", "60");
+    for (name, key) in [
+        (
+            "meshseal compact frame (steady traffic, explicit sender id)",
+            "meshseal",
+        ),
+        ("OSCORE (RFC 8613)", "oscore"),
+        (
+            "Group OSCORE, group mode (signed request, pairwise response)",
+            "group_oscore_group",
+        ),
+        ("Group OSCORE, pairwise mode", "group_oscore_pairwise"),
+    ] {
+        let cells = row(&doc, name);
+        let r = v["message_overhead"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no overhead row {key}"));
+        assert_eq!(r["name"], name);
+        assert_eq!(cells[0], r["request_added"].to_string(), "{name} request");
+        assert_eq!(cells[1], r["response_added"].to_string(), "{name} response");
+    }
+}

@@ -8,7 +8,9 @@ use meshseal::SenderIdMode;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::measure::{self, DtlsResult, HostCrypto, OscoreResult, Recorded, DTLS13_SIZES, SIZES};
+use crate::measure::{
+    self, DtlsResult, GroupOscoreResult, HostCrypto, OscoreResult, Recorded, DTLS13_SIZES, SIZES,
+};
 use crate::model::{self, Baselines, Battery, Crypto, Model, Radio, SchemeCost, Traffic};
 use crate::plot;
 use crate::CostError;
@@ -18,6 +20,8 @@ const RECORDED_OSCORE: &str = include_str!("../../../bench/results/oscore-aiocoa
 const RECORDED_MBEDTLS: &str = include_str!("../../../bench/results/dtls12-mbedtls.json");
 const RECORDED_DTLS13: &str = include_str!("../../../bench/results/dtls13-wolfssl.json");
 const RECORDED_HOST: &str = include_str!("../../../bench/results/host-crypto.json");
+const RECORDED_GROUP_OSCORE: &str =
+    include_str!("../../../bench/results/group-oscore-aiocoap.json");
 
 fn parse_json<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, CostError> {
     serde_json::from_str(text)
@@ -42,6 +46,8 @@ pub struct Loaded {
     pub dtls13: Option<DtlsResult>,
     /// OSCORE with aiocoap.
     pub oscore: OscoreResult,
+    /// Group OSCORE with aiocoap, when measured.
+    pub group_oscore: Option<GroupOscoreResult>,
     /// HMAC-SHA256 timing of the host.
     pub host: HostCrypto,
 }
@@ -87,6 +93,8 @@ pub fn measure_all(results: Option<&Path>, bench_dir: &Path) -> Result<Loaded, C
     };
     eprintln!("measuring OSCORE with aiocoap …");
     let (oscore, oscore_raw) = measure::oscore(bench_dir)?;
+    eprintln!("measuring Group OSCORE with aiocoap …");
+    let (group_oscore, group_raw) = measure::group_oscore(bench_dir)?;
     eprintln!("timing HMAC-SHA256 on this host …");
     let host = measure::host_crypto();
     let mut frames = Vec::new();
@@ -111,6 +119,10 @@ pub fn measure_all(results: Option<&Path>, bench_dir: &Path) -> Result<Loaded, C
             "oscore-aiocoap.json",
             out.write("oscore-aiocoap.json", &oscore_raw)?,
         ),
+        (
+            "group-oscore-aiocoap.json",
+            out.write("group-oscore-aiocoap.json", &group_raw)?,
+        ),
         ("host-crypto.json", out.write("host-crypto.json", &host)?),
         (
             "meshseal-frames.json",
@@ -124,6 +136,7 @@ pub fn measure_all(results: Option<&Path>, bench_dir: &Path) -> Result<Loaded, C
         mbedtls,
         dtls13,
         oscore,
+        group_oscore: Some(group_oscore),
         host,
     })
 }
@@ -148,6 +161,10 @@ pub fn load_recorded(dir: Option<&Path>) -> Result<Loaded, CostError> {
             "oscore-aiocoap.json",
             &read_recorded(dir, "oscore-aiocoap.json", RECORDED_OSCORE)?,
         )?,
+        group_oscore: match read_recorded(dir, "group-oscore-aiocoap.json", RECORDED_GROUP_OSCORE) {
+            Ok(text) => Some(parse_json("group-oscore-aiocoap.json", &text)?),
+            Err(_) => None,
+        },
         host: parse_json(
             "host-crypto.json",
             &read_recorded(dir, "host-crypto.json", RECORDED_HOST)?,
@@ -172,6 +189,75 @@ pub struct Comparison {
     pub baselines: serde_json::Value,
     /// One row per scheme.
     pub schemes: Vec<SchemeCost>,
+    /// Bytes each protection adds to one CoAP-sized request and to its response.
+    pub message_overhead: Vec<OverheadRow>,
+}
+
+/// Bytes a protection adds to a request and to its response.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverheadRow {
+    /// Short name.
+    pub key: &'static str,
+    /// What is compared.
+    pub name: &'static str,
+    /// Bytes added to the request (the frame over the payload for meshseal; the protected
+    /// over the plain CoAP message for OSCORE).
+    pub request_added: usize,
+    /// Bytes added to the response.
+    pub response_added: usize,
+    /// Where the figures come from.
+    pub source: String,
+}
+
+/// The overhead rows: the compact frame (sealed now), RFC 8613 OSCORE and Group OSCORE in
+/// both modes (measured with aiocoap).
+fn overhead_rows(
+    payload: usize,
+    explicit: &measure::MeshsealRow,
+    loaded: &Loaded,
+) -> Vec<OverheadRow> {
+    let mut rows = vec![OverheadRow {
+        key: "meshseal",
+        name: "meshseal compact frame (steady traffic, explicit sender id)",
+        request_added: explicit.steady_min - payload,
+        response_added: explicit.response - payload,
+        source: "sealed by the core now (a response frame binds the request)".into(),
+    }];
+    if let Some(r) = loaded.oscore.row(payload) {
+        rows.push(OverheadRow {
+            key: "oscore",
+            name: "OSCORE (RFC 8613)",
+            request_added: r.request_overhead,
+            response_added: r.response_overhead,
+            source: format!(
+                "measured: {} {}, {}",
+                loaded.oscore.tool, loaded.oscore.aiocoap, loaded.oscore.date
+            ),
+        });
+    }
+    if let Some(g) = &loaded.group_oscore {
+        if let Some(r) = g.row(payload) {
+            let src = format!(
+                "measured: {} {}, {} ({}-byte Gid)",
+                g.tool, g.aiocoap, g.date, g.gid_len
+            );
+            rows.push(OverheadRow {
+                key: "group_oscore_group",
+                name: "Group OSCORE, group mode (signed request, pairwise response)",
+                request_added: r.group_request_overhead,
+                response_added: r.response_to_group_overhead,
+                source: src.clone(),
+            });
+            rows.push(OverheadRow {
+                key: "group_oscore_pairwise",
+                name: "Group OSCORE, pairwise mode",
+                request_added: r.pairwise_request_overhead,
+                response_added: r.response_to_pairwise_overhead,
+                source: src,
+            });
+        }
+    }
+    rows
 }
 
 impl Comparison {
@@ -236,6 +322,9 @@ pub fn compute(
                    "records": m.records, "refused_payloads": m.refused_payloads})),
         "oscore": {"tool": loaded.oscore.tool, "version": loaded.oscore.aiocoap, "date": loaded.oscore.date,
                    "rows": loaded.oscore.rows},
+        "group_oscore": loaded.group_oscore.as_ref().map(|g| json!({
+                   "tool": g.tool, "version": g.aiocoap, "date": g.date, "gid_len": g.gid_len,
+                   "rows": g.rows})),
         "host_crypto": loaded.host,
     });
     Ok((
@@ -247,6 +336,7 @@ pub fn compute(
             crypto,
             baselines,
             schemes,
+            message_overhead: overhead_rows(payload, &explicit, loaded),
         },
         traffic,
     ))
@@ -382,8 +472,24 @@ pub fn table(c: &Comparison) -> String {
             r.battery_months
         );
     }
+    let _ = writeln!(s, "bytes added to one request and its response:");
+    let _ = writeln!(
+        s,
+        "{:<64} {:>9} {:>10}",
+        "protection", "request", "response"
+    );
+    for r in &c.message_overhead {
+        let _ = writeln!(
+            s,
+            "{:<64} {:>9} {:>10}",
+            r.name, r.request_added, r.response_added
+        );
+    }
     let _ = writeln!(s, "sources:");
     for r in &c.schemes {
+        let _ = writeln!(s, "  {:<20} {}", r.key, r.source);
+    }
+    for r in &c.message_overhead {
         let _ = writeln!(s, "  {:<20} {}", r.key, r.source);
     }
     for (k, v) in &c.radio.sources {

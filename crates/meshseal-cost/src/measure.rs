@@ -163,6 +163,61 @@ impl OscoreResult {
     }
 }
 
+/// One row of the Group OSCORE measurement (`bench/group_oscore_sizes.py`): a CoAP request
+/// in group mode and in pairwise mode, and the pairwise-mode response to each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupOscoreRow {
+    /// Payload bytes.
+    pub payload: usize,
+    /// Plain CoAP request.
+    pub coap_request: usize,
+    /// Group-mode request on the wire.
+    pub group_request: usize,
+    /// Bytes group mode adds to the request (countersignature included).
+    pub group_request_overhead: usize,
+    /// Pairwise-mode request on the wire.
+    pub pairwise_request: usize,
+    /// Bytes pairwise mode adds to the request.
+    pub pairwise_request_overhead: usize,
+    /// Plain CoAP response.
+    pub coap_response: usize,
+    /// The (pairwise-mode) response to the group-mode request.
+    pub response_to_group: usize,
+    /// Bytes it adds.
+    pub response_to_group_overhead: usize,
+    /// The response to the pairwise-mode request.
+    pub response_to_pairwise: usize,
+    /// Bytes it adds.
+    pub response_to_pairwise_overhead: usize,
+}
+
+/// The Group OSCORE measurement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupOscoreResult {
+    /// Implementation.
+    pub tool: String,
+    /// aiocoap version.
+    pub aiocoap: String,
+    /// Measurement date (UTC).
+    #[serde(default)]
+    pub date: String,
+    /// Algorithms.
+    pub algorithm: String,
+    /// Length of the Group Identifier.
+    pub gid_len: usize,
+    /// How messages were carried.
+    pub transport: String,
+    /// Per payload size.
+    pub rows: Vec<GroupOscoreRow>,
+}
+
+impl GroupOscoreResult {
+    /// The row nearest to `payload` (the overheads do not depend on the payload length).
+    pub fn row(&self, payload: usize) -> Option<&GroupOscoreRow> {
+        self.rows.iter().min_by_key(|r| r.payload.abs_diff(payload))
+    }
+}
+
 /// Compact frames sealed by the core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeshsealRow {
@@ -178,6 +233,9 @@ pub struct MeshsealRow {
     pub steady_mean: f64,
     /// The frame lengths of one period of the full-length rule in steady traffic.
     pub period: Vec<usize>,
+    /// A response frame to a request (bound to its sender and number), in steady traffic.
+    #[serde(default)]
+    pub response: usize,
 }
 
 /// Seals `rounds` frames of `payload` bytes and measures their lengths.
@@ -200,6 +258,13 @@ pub fn meshseal_frames(payload: usize, mode: SenderIdMode) -> Result<MeshsealRow
         lens.push(n);
     }
     let steady = &lens[1..];
+    let answer = meshseal::Seal::default().response(meshseal::FrameId {
+        sender: 9,
+        seq: 1000,
+    });
+    let response = tx
+        .seal_with(&data, &answer, &mut buf)
+        .map_err(|e| CostError::Core("seal", e))?;
     Ok(MeshsealRow {
         payload,
         mode: match mode {
@@ -210,6 +275,7 @@ pub fn meshseal_frames(payload: usize, mode: SenderIdMode) -> Result<MeshsealRow
         steady_min: steady.iter().copied().min().unwrap_or(lens[0]),
         steady_mean: steady.iter().sum::<usize>() as f64 / steady.len() as f64,
         period: steady[..period].to_vec(),
+        response,
     })
 }
 
@@ -569,7 +635,19 @@ fn finish_server(mut server: Child) {
 
 /// Runs `bench/oscore_sizes.py` (aiocoap) and adds the date.
 pub fn oscore(bench: &Path) -> Result<(OscoreResult, serde_json::Value), CostError> {
-    let script = bench.join("oscore_sizes.py");
+    aiocoap_script(bench, "oscore_sizes.py")
+}
+
+/// Runs `bench/group_oscore_sizes.py` (aiocoap's Group OSCORE) and adds the date.
+pub fn group_oscore(bench: &Path) -> Result<(GroupOscoreResult, serde_json::Value), CostError> {
+    aiocoap_script(bench, "group_oscore_sizes.py")
+}
+
+fn aiocoap_script<T: serde::de::DeserializeOwned>(
+    bench: &Path,
+    name: &str,
+) -> Result<(T, serde_json::Value), CostError> {
+    let script = bench.join(name);
     let out = Command::new("python3")
         .arg(&script)
         .args(SIZES.iter().map(|s| s.to_string()))
