@@ -83,7 +83,7 @@ pub enum Kind {
 }
 
 /// Bytes of stack painted below the caller's frame.
-const PAINT: usize = 48 * 1024;
+const PAINT: usize = 128 * 1024;
 const PATTERN: u32 = 0x5aa5_c33c;
 
 /// Runs `f` on a painted stack and returns the most stack it used, in bytes, measured from
