@@ -35,11 +35,13 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Notes (a new key generation) may come before the banner.
+        let mut err = BufReader::new(child.stderr.take().unwrap());
         let mut banner = String::new();
-        BufReader::new(child.stderr.take().unwrap())
-            .read_line(&mut banner)
-            .unwrap();
-        assert!(banner.starts_with("group oscore server on"), "{banner}");
+        while !banner.starts_with("group oscore server on") {
+            banner.clear();
+            assert!(err.read_line(&mut banner).unwrap() > 0, "server exited");
+        }
         let addr = banner
             .split_whitespace()
             .nth(4)
@@ -184,5 +186,59 @@ fn new_refuses_bad_sizes_and_existing_files() {
     assert_ne!(
         std::fs::read(dir.path().join("member-01.toml")).unwrap(),
         before
+    );
+}
+
+#[test]
+fn a_new_key_generation_restarts_numbers_and_an_old_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(new_group(dir.path(), "2").status.success());
+    let (m1, m2) = (
+        dir.path().join("member-01.toml"),
+        dir.path().join("member-02.toml"),
+    );
+    let old2 = std::fs::read(&m2).unwrap();
+    let server = Server::start(&m1);
+    for _ in 0..3 {
+        assert_eq!(client(&m2, server.port, &[], "temp").0, 0);
+    }
+    drop(server);
+    let seq_of_last = |m: &Path| -> u64 {
+        let w: Value = serde_json::from_slice(
+            &std::fs::read(m.parent().unwrap().join("member-01-state/replay.json")).unwrap(),
+        )
+        .unwrap();
+        w["02"]["highest"].as_u64().unwrap()
+    };
+    assert_eq!(seq_of_last(&m1), 2);
+    let o = bin()
+        .args(["oscore", "group", "rekey", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let new2 = std::fs::read_to_string(&m2).unwrap();
+    assert_ne!(new2.as_bytes(), &old2[..]);
+    assert!(new2.contains("private_key"), "the members keep their keys");
+    // The new generation: both members discard their old state; the client starts at 0 again
+    // and the server, with fresh windows, takes it.
+    let server = Server::start(&m1);
+    assert_eq!(client(&m2, server.port, &[], "temp").0, 0);
+    assert_eq!(seq_of_last(&m1), 0);
+    assert_eq!(client(&m2, server.port, &[], "temp").0, 0);
+    drop(server);
+    // The old generation's file again: refused, its numbers under those keys may be in use.
+    std::fs::write(&m2, &old2).unwrap();
+    let (rc, _) = client(&m2, 9, &[], "temp");
+    assert_eq!(rc, 1);
+    let o = bin()
+        .args(["oscore", "group", "client", "--context"])
+        .arg(&m2)
+        .arg("coap://127.0.0.1:9/temp")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("left this key generation"),
+        "{o:?}"
     );
 }

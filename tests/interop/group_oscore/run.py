@@ -13,6 +13,9 @@ of a request's ciphertext, of its countersignature and of a response (all refuse
 a request from an impostor: a member id with a signing key the group does not know (refused).
 Each part then does the same in pairwise mode: requests to the one member, sealed under the
 key only the two share (payloads of 0-512 bytes, a replay and a changed request refused).
+Part C moves the group to a new key generation (`meshseal oscore group rekey`: new Gid, master
+secret and salt): members of the new generation talk both ways, sequence numbers start again at
+0, and a member still holding the old generation is refused.
 """
 
 import argparse
@@ -63,6 +66,8 @@ class MeshsealGroupServer:
             text=True,
         )
         banner = self.proc.stderr.readline()
+        while banner and "group oscore server on" not in banner:
+            banner = self.proc.stderr.readline()  # notes, e.g. a new key generation
         if "group oscore server on" not in banner:
             raise RuntimeError(f"meshseal group server did not start: {banner!r}")
         self.log = []
@@ -324,6 +329,49 @@ def part_b(binary, tmp):
         server.stop()
 
 
+async def part_c(binary, tmp):
+    print("== C: a new key generation", flush=True)
+    old = group_context(os.path.join(tmp, "member-02.toml"))
+    p = subprocess.run([binary, "oscore", "group", "rekey", "--dir", tmp],
+                       capture_output=True, text=True)
+    check(p.returncode == 0, f"group rekey ({p.stderr.strip()})")
+    port = free_port()
+    server = MeshsealGroupServer(binary, os.path.join(tmp, "member-01.toml"), port)
+    uri = f"coap://127.0.0.1:{port}"
+    ctx = await aiocoap.Context.create_client_context()
+    ctx.client_credentials[f"{uri}/*"] = group_context(os.path.join(tmp, "member-02.toml"))
+    stale = await aiocoap.Context.create_client_context()
+    stale.client_credentials[f"{uri}/*"] = old
+    try:
+        r = await asyncio.wait_for(
+            ctx.request(Message(code=aiocoap.GET, uri=f"{uri}/temp")).response, 20)
+        check(r.code == aiocoap.CONTENT, "C aiocoap member of the new generation served")
+        seqs = [e["seq"] for e in server.events(event="request", sender="02")]
+        check(seqs == [0], f"C its numbers start again at 0 under the new keys ({seqs})")
+        try:
+            r = await asyncio.wait_for(
+                stale.request(Message(code=aiocoap.GET, uri=f"{uri}/temp")).response, 20)
+            got = ("accepted", r.code)
+        except Exception as e:  # noqa: BLE001
+            got = ("error", type(e).__name__)
+        check(got[0] == "error" and len(server.events(event="refused",
+                                                      reason="unknown_kid_context")) == 1,
+              f"C a member of the old generation refused (unknown_kid_context) ({got})")
+    finally:
+        server.stop()
+        await ctx.shutdown()
+        await stale.shutdown()
+    port = free_port()
+    aio = AiocoapGroupServer(os.path.join(tmp, "member-02.toml"), port)
+    try:
+        rc, out, err = meshseal_client(binary, os.path.join(tmp, "member-03.toml"),
+                                       f"coap://127.0.0.1:{port}/temp")
+        check(rc == 0 and out.get("payload") == b"19.0 C".hex() and "new key generation" in err,
+              f"C meshseal member moved to the new generation, served by aiocoap ({rc} {out})")
+    finally:
+        aio.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--meshseal", required=True)
@@ -335,6 +383,7 @@ def main():
         check(p.returncode == 0, f"group new ({p.stderr.strip()})")
         asyncio.run(part_a(binary, tmp))
         part_b(binary, tmp)
+        asyncio.run(part_c(binary, tmp))
     if FAILS:
         print(f"{len(FAILS)} check(s) failed", flush=True)
         sys.exit(1)

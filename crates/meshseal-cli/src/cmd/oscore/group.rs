@@ -30,6 +30,14 @@
 //! exists without `sender.counter` is refused for sending, and one without `replay.json` for
 //! serving: the counter or the windows were lost, and going on would reuse nonces or accept
 //! replays. Such a member needs a new group context (a new Gid or master secret).
+//!
+//! Key generations (RFC 10021 §3.2, §12.2): `group rekey` gives every member file a new Gid,
+//! master secret and salt (the members and their keys stay). The state directory records which
+//! generation it holds (`generation.json`: the Gid and the Common IV, which depends on all
+//! three). A member started with a new generation discards the old generation's counter and
+//! windows and starts its numbers again at 0, as the RFC requires (new keys, new nonces); a
+//! member started with a generation it already left is refused, since its numbers under those
+//! keys may be in use.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
@@ -75,6 +83,14 @@ pub enum GroupCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Move the group in DIR to a new key generation: every member file gets a new Gid,
+    /// master secret and salt; members, Sender IDs and signing keys stay. Each member discards
+    /// its old state when it next starts.
+    Rekey {
+        /// The directory `group new` wrote.
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Answer requests to /temp (GET), /lamp (GET, PUT) and /echo (POST), in group mode or
     /// pairwise mode, in pairwise mode.
     Server {
@@ -118,6 +134,7 @@ pub fn run(cmd: GroupCmd) -> Result<Outcome, CliError> {
             out_dir,
             force,
         } => new(members, &out_dir, force),
+        GroupCmd::Rekey { dir } => rekey(&dir),
         GroupCmd::Server { context, bind } => server(&context, &bind),
         GroupCmd::Client {
             context,
@@ -232,6 +249,117 @@ fn new(members: usize, dir: &Path, force: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::Done)
 }
 
+/// `group rekey`: a new Gid, master secret and salt in every member file of `dir`.
+fn rekey(dir: &Path) -> Result<Outcome, CliError> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| CliError::io(format!("cannot read {}", dir.display()), e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("member-") && n.ends_with(".toml"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(CliError::usage(format!(
+            "no member-*.toml in {}",
+            dir.display()
+        )));
+    }
+    let gid = hex::encode(random::<8>()?);
+    let secret = Zeroizing::new(hex::encode(random::<16>()?));
+    let salt = hex::encode(random::<8>()?);
+    // Every file read and checked before any is written: a group is never left half moved.
+    let mut parsed = Vec::with_capacity(files.len());
+    for path in &files {
+        let text = Zeroizing::new(
+            fs::read_to_string(path)
+                .map_err(|e| CliError::io(format!("cannot read {}", path.display()), e))?,
+        );
+        let mut f: ContextFile = toml::from_str(&text)
+            .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
+        f.gid = gid.clone();
+        f.master_secret = secret.to_string();
+        f.master_salt = salt.clone();
+        parsed.push((path, f));
+    }
+    for (path, f) in &parsed {
+        let body = Zeroizing::new(
+            toml::to_string(f).map_err(|e| CliError::usage(format!("cannot encode: {e}")))?,
+        );
+        let text = Zeroizing::new(format!(
+            "# Group OSCORE context of member {} (RFC 10021); as sensitive as its keys. Written by \
+             `meshseal oscore group rekey`.\n# AES-CCM-16-64-128, HKDF SHA-256, EdDSA Ed25519, \
+             ECDH-SS + HKDF-256.\n{}",
+            f.sender_id,
+            body.as_str()
+        ));
+        crate::keys::write_secret_file(path, &text)?;
+    }
+    eprintln!(
+        "moved {} member files in {} to group {gid}",
+        parsed.len(),
+        dir.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// The key generation a state directory holds, and the ones it left.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GenerationFile {
+    current: String,
+    #[serde(default)]
+    retired: Vec<String>,
+}
+
+const GENERATION_FILE: &str = "generation.json";
+
+/// Puts `state` in the generation `id`: a new directory records it; one of an older generation
+/// has its counter and windows discarded (returns true: start as new); one that already left
+/// `id` is refused.
+fn enter_generation(state: &Path, id: &str) -> Result<bool, CliError> {
+    let path = state.join(GENERATION_FILE);
+    let mut g: GenerationFile = match fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| CliError::usage(format!("corrupt {}: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => GenerationFile {
+            current: id.to_owned(),
+            retired: Vec::new(),
+        },
+        Err(e) => return Err(CliError::io("cannot read the key generation".into(), e)),
+    };
+    if g.retired.iter().any(|r| r == id) {
+        return Err(CliError::usage(format!(
+            "{} left this key generation (Gid and keys of an older `group rekey`): its numbers \
+             under those keys may be in use; use the member's current context file",
+            state.display()
+        )));
+    }
+    let moved = g.current != id;
+    if moved {
+        // RFC 10021 §3.2: the old generation's sequence numbers and replay windows go with
+        // its keys.
+        for f in ["sender.counter", WINDOWS_FILE] {
+            match fs::remove_file(state.join(f)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(CliError::io(format!("cannot discard {f}"), e))
+                }
+                _ => {}
+            }
+        }
+        let old = std::mem::replace(&mut g.current, id.to_owned());
+        g.retired.push(old);
+    }
+    let text = serde_json::to_vec(&g)
+        .map_err(|e| CliError::usage(format!("cannot encode the key generation: {e}")))?;
+    write_atomic(&path, &text)
+        .map_err(|e| CliError::io("cannot write the key generation".into(), e))?;
+    Ok(moved)
+}
+
 /// One peer as this member knows it.
 struct Peer {
     kid: Vec<u8>,
@@ -301,7 +429,7 @@ fn load(path: &Path) -> Result<Loaded, CliError> {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(&f.state);
-    let is_new = !state.exists();
+    let mut is_new = !state.exists();
     fs::create_dir_all(&state)
         .map_err(|e| CliError::io(format!("cannot create {}", state.display()), e))?;
     let lock = File::options()
@@ -312,10 +440,29 @@ fn load(path: &Path) -> Result<Loaded, CliError> {
         .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
     lock.try_lock()
         .map_err(|e| CliError::usage(format!("state {} is in use: {e}", state.display())))?;
+    let gid = unhex("gid", &f.gid)?;
+    let secret = Zeroizing::new(unhex("master_secret", &f.master_secret)?);
+    let salt = unhex("master_salt", &f.master_salt)?;
+    let common = GroupParams {
+        master_secret: &secret,
+        master_salt: &salt,
+        gid: &gid,
+    }
+    .common()
+    .map_err(|e| bad(e.to_string()))?;
+    let generation = format!("{}-{}", hex::encode(&gid), hex::encode(common.common_iv));
+    if enter_generation(&state, &generation)? {
+        eprintln!(
+            "{}: new key generation (group {}); the old generation's state is discarded",
+            state.display(),
+            hex::encode(&gid)
+        );
+        is_new = true;
+    }
     let l = Loaded {
-        gid: unhex("gid", &f.gid)?,
-        secret: Zeroizing::new(unhex("master_secret", &f.master_secret)?),
-        salt: unhex("master_salt", &f.master_salt)?,
+        gid,
+        secret,
+        salt,
         kid,
         signing,
         credential,
@@ -324,8 +471,6 @@ fn load(path: &Path) -> Result<Loaded, CliError> {
         is_new,
         _lock: lock,
     };
-    // Every derivation once, so a bad file is refused before anything is sent or served.
-    l.params().common().map_err(|e| bad(e.to_string()))?;
     Ok(l)
 }
 
