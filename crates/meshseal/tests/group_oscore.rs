@@ -254,7 +254,11 @@ fn a_group_server_verifies_aiocoap_s_request_once() {
     let mut server = group_server(&v);
     let mut scratch = [0u8; 512];
     let mut buf = message.clone();
-    let req = server.unprotect_request(&mut buf, &mut scratch).unwrap();
+    let req = server
+        .unprotect_request(&mut buf, &mut scratch)
+        .unwrap()
+        .fresh()
+        .unwrap();
     assert_eq!(&req.sender[..], [0x25]);
     assert_eq!(req.inner.code, 0x02); // POST
     let path: Vec<&[u8]> = req
@@ -381,7 +385,11 @@ fn a_group_client_protects_the_same_request_as_aiocoap_and_the_server_takes_it()
     let second = out[..n2].to_vec();
     assert_ne!(second, hex_of(&r["message"]));
     let mut m = second.clone();
-    let req = server.unprotect_request(&mut m, &mut scratch).unwrap();
+    let req = server
+        .unprotect_request(&mut m, &mut scratch)
+        .unwrap()
+        .fresh()
+        .unwrap();
     assert_eq!(req.id.partial_iv(), [21]);
     let mut m = second;
     assert_eq!(
@@ -458,7 +466,12 @@ fn pairwise_responses_match_aiocoap_both_ways() {
         .unwrap();
     let mut scratch = [0u8; 512];
     let mut buf = request.clone();
-    let id = server.unprotect_request(&mut buf, &mut scratch).unwrap().id;
+    let id = server
+        .unprotect_request(&mut buf, &mut scratch)
+        .unwrap()
+        .fresh()
+        .unwrap()
+        .id;
     let plain = Plain {
         code: 0x44,
         options: &[],
@@ -691,7 +704,11 @@ fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
     let group_req = out[..gn].to_vec();
     assert_eq!(gn, n + 64);
     let mut m = pairwise_req.clone();
-    let req = server.unprotect_request(&mut m, &mut scratch).unwrap();
+    let req = server
+        .unprotect_request(&mut m, &mut scratch)
+        .unwrap()
+        .fresh()
+        .unwrap();
     assert!(req.pairwise);
     assert_eq!(
         (&req.sender[..], req.inner.payload),
@@ -717,6 +734,8 @@ fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
     assert!(
         !server
             .unprotect_request(&mut m, &mut scratch)
+            .unwrap()
+            .fresh()
             .unwrap()
             .pairwise
     );
@@ -783,5 +802,183 @@ fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
     assert_eq!(
         group_only.unprotect_request(&mut m, &mut scratch).err(),
         Some(Error::UnknownKid)
+    );
+}
+
+#[test]
+fn a_server_that_lost_a_window_recovers_it_with_echo() {
+    use meshseal::counter::{Counter, MemoryStore};
+    use meshseal::oscore::coap::{CoapOption, MessageType};
+    use meshseal::oscore::group_endpoint::{
+        ClientKeys, GroupClient, GroupServer, GroupVerified, Member,
+    };
+    use meshseal::oscore::{Error, Outer, Plain};
+
+    let v = vectors();
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
+    let (client_m, server_m) = (&v["members"][0], &v["members"][1]);
+    let client_kid = hex_of(&client_m["sender_id"]);
+    let server_kid = hex_of(&server_m["sender_id"]);
+    let client_cred = hex_of(&client_m["credential"]);
+    let client_key = g.member_key(&client_kid).unwrap();
+    let vk =
+        VerifyingKey::from_bytes(&hex_of(&client_m["ed25519_public"]).try_into().unwrap()).unwrap();
+    let server_for = |lost: bool| {
+        let mut s = GroupServer::<2>::new(gid, g.common().unwrap())
+            .unwrap()
+            .answering_as(&server_kid, &hex_of(&server_m["credential"]))
+            .unwrap();
+        let m = Member::new(&client_kid, &client_key, &client_cred, vk)
+            .unwrap()
+            .pairwise(&pairwise_of(&v, 1, 0));
+        s.add(if lost { m.with_lost_window() } else { m }).unwrap();
+        s
+    };
+    let mut client = GroupClient::provision(
+        ClientKeys {
+            gid,
+            common: g.common().unwrap(),
+            kid: &client_kid,
+            group_key: &client_key,
+            credential: &client_cred,
+            signing: SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
+        },
+        MemoryStore::default(),
+        16,
+    )
+    .unwrap();
+    client
+        .add_peer(
+            &server_kid,
+            &pairwise_of(&v, 0, 1),
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    let outer = Outer {
+        msg_type: MessageType::Confirmable,
+        message_id: 3,
+        token: &[9],
+    };
+    let path = [CoapOption::new(11, b"lamp")];
+    let plain = Plain {
+        code: 0x03,
+        options: &path,
+        payload: b"on",
+    };
+    let (mut out, mut scratch) = ([0u8; 256], [0u8; 512]);
+    // A request verified before the server lost its state: a recording an attacker keeps.
+    let mut before = server_for(false);
+    let (n, _) = client
+        .protect_request(outer, &plain, &mut out, &mut scratch)
+        .unwrap();
+    let recording = out[..n].to_vec();
+    let mut m = recording.clone();
+    assert!(before
+        .unprotect_request(&mut m, &mut scratch)
+        .unwrap()
+        .fresh()
+        .is_some());
+
+    // Restarted without its windows: authentic requests are challenged, not acted on.
+    let mut server = server_for(true);
+    assert_eq!(
+        server.windows().count(),
+        0,
+        "a lost window is not saved as if known"
+    );
+    let mut counter = Counter::provision(MemoryStore::default(), 16).unwrap();
+    for msg in [recording.clone(), {
+        let (n, _) = client
+            .protect_request(outer, &plain, &mut out, &mut scratch)
+            .unwrap();
+        out[..n].to_vec()
+    }] {
+        let mut m = msg.clone();
+        match server.unprotect_request(&mut m, &mut scratch).unwrap() {
+            GroupVerified::EchoRequired { sender, id } => {
+                assert_eq!(&sender[..], &client_kid[..]);
+                assert!(!id.may_reuse_nonce());
+                // Its nonce is never reused for an answer.
+                let p = Plain {
+                    code: 0x44,
+                    options: &[],
+                    payload: &[],
+                };
+                assert_eq!(
+                    server.protect_response(id, outer, &p, &mut out).err(),
+                    Some(Error::InvalidConfig)
+                );
+            }
+            GroupVerified::Fresh(_) => panic!("acted on a request of unknown freshness"),
+        }
+        assert!(
+            !m.windows(2).any(|w| w == b"on"),
+            "plaintext left in the buffer"
+        );
+    }
+    // The challenge, under the server's own Partial IV; the client reads the Echo value.
+    let (n, req_id) = client
+        .protect_request(outer, &plain, &mut out, &mut scratch)
+        .unwrap();
+    let mut m = out[..n].to_vec();
+    let id = match server.unprotect_request(&mut m, &mut scratch).unwrap() {
+        GroupVerified::EchoRequired { id, .. } => id,
+        GroupVerified::Fresh(_) => panic!("fresh without Echo"),
+    };
+    let echo = [0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8];
+    let cn = server
+        .protect_echo_challenge(&id, outer, echo, &mut counter, &mut out)
+        .unwrap();
+    assert_eq!(
+        counter.peek(),
+        1,
+        "the challenge took the server's own number"
+    );
+    let mut resp = out[..cn].to_vec();
+    let (from, inner) = client.unprotect_response(&req_id, &mut resp).unwrap();
+    assert_eq!((&from[..], inner.code), (&server_kid[..], 0x81));
+    assert_eq!(inner.option(252), Some(&echo[..]));
+    // The request again with the Echo value: fresh, and it sets the window.
+    let with_echo = [CoapOption::new(11, b"lamp"), CoapOption::new(252, &echo)];
+    let echoed = Plain {
+        code: 0x03,
+        options: &with_echo,
+        payload: b"on",
+    };
+    let (n, _) = client
+        .protect_request(outer, &echoed, &mut out, &mut scratch)
+        .unwrap();
+    let mut m = out[..n].to_vec();
+    let req = server
+        .unprotect_request(&mut m, &mut scratch)
+        .unwrap()
+        .fresh()
+        .expect("fresh with the Echo value");
+    assert_eq!(req.inner.payload, b"on");
+    assert_eq!(server.windows().count(), 1);
+    // Everything from before the recovery stays refused; new requests pass.
+    let mut m = recording.clone();
+    assert!(matches!(
+        server.unprotect_request(&mut m, &mut scratch).err(),
+        Some(Error::Replay | Error::TooOld)
+    ));
+    let (n, _) = client
+        .protect_request(outer, &plain, &mut out, &mut scratch)
+        .unwrap();
+    let mut m = out[..n].to_vec();
+    assert!(server
+        .unprotect_request(&mut m, &mut scratch)
+        .unwrap()
+        .fresh()
+        .is_some());
+    // A challenge for a member whose window is known is refused.
+    let mut m = recording;
+    let _ = server.unprotect_request(&mut m, &mut scratch);
+    assert_eq!(
+        server
+            .protect_echo_challenge(&id, outer, echo, &mut counter, &mut out)
+            .err(),
+        Some(Error::InvalidConfig)
     );
 }

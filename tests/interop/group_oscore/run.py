@@ -208,6 +208,26 @@ async def part_a(binary, tmp):
         r = await request(aiocoap.GET, "lamp", b"", pw)
         check(r.payload == b"pw-new", "A refused pairwise requests had no effect on /lamp")
         await pw.shutdown()
+
+        # Lost windows (RFC 10021 §10): restarted without replay.json, the server answers
+        # with a 4.01 and an Echo option; aiocoap repeats its request with it and is served.
+        old = captured
+        server.stop()
+        os.remove(os.path.join(tmp, "member-01-state", "replay.json"))
+        server = MeshsealGroupServer(binary, os.path.join(tmp, "member-01.toml"), port)
+        r = await request(aiocoap.GET, "temp")
+        check(r.code == aiocoap.CONTENT and r.payload == b"21.5 C",
+              "A aiocoap answered the Echo challenge; request served")
+        check(len(server.events(event="echo_challenge", sender="02")) == 1
+              and len(server.events(event="request")) == 1,
+              "A server challenged once, then acted once")
+        # A recording of member 03 from before the restart: its window is lost too, so it is
+        # challenged (a protected answer under the server's own number), never acted on.
+        reply = raw_exchange(port, old)
+        check(reply is not None and reply.opt.oscore is not None
+              and len(server.events(event="echo_challenge", sender="03")) == 1,
+              "A a pre-restart recording is challenged, not acted on")
+        check(len(server.events(event="request")) == 1, "A the recording was not served")
     finally:
         relay.stopped = True
         server.stop()

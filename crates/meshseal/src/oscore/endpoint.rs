@@ -47,6 +47,16 @@ impl RequestId {
         }
     }
 
+    /// An authentic request whose freshness is unknown: an answer takes its own Partial IV.
+    #[cfg(feature = "group-oscore")]
+    pub(crate) fn unconfirmed(kid: Id, piv: PartialIv) -> Self {
+        RequestId {
+            kid,
+            piv,
+            reuse_nonce: false,
+        }
+    }
+
     /// The kid of the request's sender.
     pub fn kid(&self) -> &[u8] {
         &self.kid

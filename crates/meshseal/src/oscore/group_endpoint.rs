@@ -17,7 +17,7 @@
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use zeroize::Zeroize;
 
-use super::coap::{code, Inner, Packet};
+use super::coap::{code, number, CoapOption, Inner, Packet};
 use super::context::{Id, IdContext};
 use super::cose::{self, PartialIv};
 use super::endpoint::{
@@ -29,6 +29,7 @@ use super::group::{
 };
 use super::option::{self, OscoreOption};
 use super::Error;
+use super::ECHO_LEN;
 use crate::counter::{Counter, CounterStore};
 use crate::crypto::{AeadBackend, RustCryptoCcm};
 use crate::replay::{OrderPolicy, ReplayWindow};
@@ -50,6 +51,11 @@ pub struct Member<A: AeadBackend = RustCryptoCcm> {
     /// The latest verified request not answered yet: the only one a response may reuse the
     /// nonce of, once.
     unanswered: Option<u64>,
+    /// Whether `window` is this member's (false after the server lost it: its requests are
+    /// answered with an Echo challenge until one returns it).
+    known: bool,
+    /// The Echo value of the latest challenge sent to this member.
+    echo: Option<[u8; ECHO_LEN]>,
     credential: heapless::Vec<u8, MAX_CREDENTIAL_LEN>,
     verifying_key: VerifyingKey,
     window: ReplayWindow<1>,
@@ -80,6 +86,8 @@ impl Member<RustCryptoCcm> {
             response_key: None,
             pairwise_key: None,
             unanswered: None,
+            known: true,
+            echo: None,
             credential: heapless::Vec::from_slice(credential).map_err(|_| Error::InvalidConfig)?,
             verifying_key,
             window: ReplayWindow::provisioned(),
@@ -90,6 +98,16 @@ impl Member<RustCryptoCcm> {
     /// [`GroupServer::windows`] gave before a restart) instead of a provisioned one.
     pub fn with_window(mut self, window: ReplayWindow<1>) -> Self {
         self.window = window;
+        self.known = true;
+        self
+    }
+
+    /// This member as a server that lost its replay window sees it (a restart without its
+    /// saved windows): its authentic requests are not acted on but answered with an Echo
+    /// challenge ([`GroupServer::protect_echo_challenge`]) until a request returns the Echo
+    /// value (RFC 10021 §10, RFC 9175); that request sets the window.
+    pub fn with_lost_window(mut self) -> Self {
+        self.known = false;
         self
     }
 
@@ -107,6 +125,31 @@ impl Member<RustCryptoCcm> {
         self.response_key = Some(RustCryptoCcm::new(&keys.sender_key));
         self.pairwise_key = Some(RustCryptoCcm::new(&keys.recipient_key));
         self
+    }
+}
+
+/// The result of verifying a request.
+#[derive(Debug)]
+pub enum GroupVerified<'b> {
+    /// Authentic and fresh: act on it and answer with [`GroupServer::protect_response`].
+    Fresh(Request<'b>),
+    /// Authentic, but the server holds no replay window for its sender: do not act; answer
+    /// with [`GroupServer::protect_echo_challenge`]. The plaintext has been wiped.
+    EchoRequired {
+        /// Who sent it.
+        sender: Id,
+        /// What the challenge must be bound to.
+        id: RequestId,
+    },
+}
+
+impl<'b> GroupVerified<'b> {
+    /// The request, when fresh.
+    pub fn fresh(self) -> Option<Request<'b>> {
+        match self {
+            GroupVerified::Fresh(r) => Some(r),
+            GroupVerified::EchoRequired { .. } => None,
+        }
     }
 }
 
@@ -174,23 +217,81 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         plain: &Plain<'_>,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        if code::is_request(plain.code) {
+        if code::is_request(plain.code) || !req.may_reuse_nonce() {
             return Err(Error::InvalidConfig);
         }
-        let (own_kid, own_cred) = self.own.as_ref().ok_or(Error::InvalidConfig)?;
-        let at = self
-            .members
-            .iter()
-            .position(|m| m.kid[..] == *req.kid())
-            .ok_or(Error::UnknownKid)?;
+        let at = self.member_at(req.kid())?;
         let piv = PartialIv::from_bytes(req.partial_iv())?;
         if self.members[at].unanswered != Some(piv.seq()) {
             return Err(Error::InvalidConfig);
         }
-        let m = &self.members[at];
-        let key = m.response_key.as_ref().ok_or(Error::InvalidConfig)?;
+        let n = self.seal_response(at, &req, None, outer, plain, out)?;
+        self.members[at].unanswered = None;
+        Ok(n)
+    }
+
+    /// Answers a request verified as [`GroupVerified::EchoRequired`] with a 4.01 Unauthorized
+    /// carrying `echo` (fresh random bytes from the caller), in pairwise mode under this
+    /// server's own Partial IV, drawn from `counter` (its sender counter: the request may be
+    /// a recording, so its nonce is never reused). The next request of that member that
+    /// returns `echo` sets its replay window.
+    pub fn protect_echo_challenge<S: CounterStore>(
+        &mut self,
+        req: &RequestId,
+        outer: Outer<'_>,
+        echo: [u8; ECHO_LEN],
+        counter: &mut Counter<S>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let at = self.member_at(req.kid())?;
+        if self.members[at].known {
+            return Err(Error::InvalidConfig);
+        }
+        let own = PartialIv::from_seq(counter.peek())?;
+        let opts = [CoapOption::new(number::ECHO, &echo)];
+        let plain = Plain {
+            code: code::UNAUTHORIZED,
+            options: &opts,
+            payload: &[],
+        };
+        // Sealed first, the number taken before anything leaves: a short buffer costs none.
+        let n = self.seal_response(at, req, Some(&own), outer, &plain, out)?;
+        match counter.take() {
+            Ok(seq) => debug_assert_eq!(seq, own.seq()),
+            Err(e) => {
+                out[..n].zeroize();
+                return Err(map_core(e));
+            }
+        }
+        self.members[at].echo = Some(echo);
+        Ok(n)
+    }
+
+    fn member_at(&self, kid: &[u8]) -> Result<usize, Error> {
+        self.members
+            .iter()
+            .position(|m| m.kid[..] == *kid)
+            .ok_or(Error::UnknownKid)
+    }
+
+    /// Seals a pairwise-mode response to `req` for member `at`: with the request's nonce, or
+    /// with this server's own Partial IV `own` (then carried in the option).
+    fn seal_response(
+        &self,
+        at: usize,
+        req: &RequestId,
+        own: Option<&PartialIv>,
+        outer: Outer<'_>,
+        plain: &Plain<'_>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let (own_kid, own_cred) = self.own.as_ref().ok_or(Error::InvalidConfig)?;
+        let key = self.members[at]
+            .response_key
+            .as_ref()
+            .ok_or(Error::InvalidConfig)?;
         let repr = option::Repr {
-            partial_iv: None,
+            partial_iv: own.map(PartialIv::as_bytes),
             kid_context: None,
             kid: Some(own_kid),
         };
@@ -203,8 +304,15 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             oscore_option: &value[..vlen],
             sender_credential: own_cred,
         })?;
-        let nonce = cose::nonce(&self.common.common_iv, req.kid(), &piv)?;
-        let n = seal_parts(
+        let nonce = match own {
+            Some(p) => cose::nonce(&self.common.common_iv, own_kid, p)?,
+            None => cose::nonce(
+                &self.common.common_iv,
+                req.kid(),
+                &PartialIv::from_bytes(req.partial_iv())?,
+            )?,
+        };
+        seal_parts(
             key,
             &nonce,
             &value[..vlen],
@@ -213,15 +321,16 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             code::CHANGED,
             plain,
             out,
-        )?;
-        self.members[at].unanswered = None;
-        Ok(n)
+        )
     }
 
     /// Every member's Sender ID and replay window, to be kept durably: a server restarted with
     /// them ([`Member::with_window`]) refuses every request it verified before.
     pub fn windows(&self) -> impl Iterator<Item = (&[u8], &ReplayWindow<1>)> {
-        self.members.iter().map(|m| (&m.kid[..], &m.window))
+        self.members
+            .iter()
+            .filter(|m| m.known)
+            .map(|m| (&m.kid[..], &m.window))
     }
 
     /// Adds a member; refused when full or when its kid is taken.
@@ -239,7 +348,7 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         &mut self,
         buf: &'b mut [u8],
         scratch: &mut [u8],
-    ) -> Result<Request<'b>, Error> {
+    ) -> Result<GroupVerified<'b>, Error> {
         let p = Packet::new_checked(&buf[..])?;
         let mut option = heapless::Vec::<u8, 64>::from_slice(oscore_value(&p)?)
             .map_err(|_| Error::MalformedOption)?;
@@ -287,9 +396,13 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             (&m.key, ct_end)
         };
         option.clear();
-        // Authentic once the AEAD verifies: only then may the window judge it.
+        // Authentic once the AEAD verifies: only then may the window judge it (a lost window
+        // judges nothing).
         let seq = piv.seq();
-        let replayed = m.window.check(seq, OrderPolicy::Window).err();
+        let replayed = m
+            .known
+            .then(|| m.window.check(seq, OrderPolicy::Window).err())
+            .flatten();
         let nonce = cose::nonce(&self.common.common_iv, &m.kid, &piv)?;
         let region: &'b mut [u8] = &mut buf[payload.start..ct_end];
         let body = open_parts(key, &nonce, aad.encrypt0(), region)?;
@@ -301,16 +414,41 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
             });
         }
         let sender = m.kid.clone();
+        if !m.known {
+            let echoed = match (m.echo, Inner::parse(&*body)) {
+                (Some(ours), Ok(i)) => i.option(number::ECHO) == Some(&ours[..]),
+                _ => false,
+            };
+            if !echoed {
+                // Maybe a recording: not acted on, and never answered with its nonce.
+                body.fill(0);
+                return Ok(GroupVerified::EchoRequired {
+                    id: RequestId::unconfirmed(sender.clone(), piv),
+                    sender,
+                });
+            }
+        }
         let inner = parse_or_wipe(body)?;
-        self.members[at].window.accept(seq);
-        self.members[at].unanswered = Some(seq);
+        let m = &mut self.members[at];
+        if !m.known {
+            // The Echo value came back: this request is new, and everything before it may be
+            // a recording.
+            let mut w = ReplayWindow::unverified_at(seq);
+            w.verify_from_here();
+            m.window = w;
+            m.known = true;
+            m.echo = None;
+        } else {
+            m.window.accept(seq);
+        }
+        m.unanswered = Some(seq);
         let id = RequestId::fresh(sender.clone(), piv);
-        Ok(Request {
+        Ok(GroupVerified::Fresh(Request {
             sender,
             pairwise,
             inner,
             id,
-        })
+        }))
     }
 }
 

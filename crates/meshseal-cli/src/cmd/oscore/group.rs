@@ -24,12 +24,14 @@
 //! Each member's authentication credential is the CWT Claims Set of its public key
 //! ([`meshseal::oscore::group::ccs_credential`]), built alike by every member.
 //!
-//! The state directory holds the client's sequence counter (`sender.counter`, reserved before a
+//! The state directory holds the member's sequence counter (`sender.counter`, reserved before a
 //! number is used) and the server's replay windows (`replay.json`, one per peer, rewritten
 //! atomically after every verified request and before it is acted on). A state directory that
-//! exists without `sender.counter` is refused for sending, and one without `replay.json` for
-//! serving: the counter or the windows were lost, and going on would reuse nonces or accept
-//! replays. Such a member needs a new group context (a new Gid or master secret).
+//! exists without `sender.counter` is refused for sending (going on would reuse nonces). A
+//! server without a peer's window (`replay.json` lost, or a peer added later) answers that
+//! peer's authentic requests with a 4.01 and an Echo option, under its own sequence number,
+//! until a request returns the Echo value (RFC 10021 §10, RFC 9175); the client repeats its
+//! request with it once.
 //!
 //! Key generations (RFC 10021 §3.2, §12.2): `group rekey` gives every member file a new Gid,
 //! master secret and salt (the members and their keys stay). The state directory records which
@@ -45,13 +47,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
+use meshseal::counter::Counter;
 use meshseal::counter::{write_atomic, FileStore};
 use meshseal::oscore::coap::{code, number, CoapOption, MessageType, Packet};
 use meshseal::oscore::group::{
     ccs_credential, pairwise_keys, shared_secret, GroupParams, Side, CCS_CREDENTIAL_LEN,
 };
-use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
-use meshseal::oscore::{Error as OscoreError, Outer, Plain};
+use meshseal::oscore::group_endpoint::{
+    ClientKeys, GroupClient, GroupServer, GroupVerified, Member,
+};
+use meshseal::oscore::{Error as OscoreError, Outer, Plain, ECHO_LEN};
 use meshseal::replay::ReplayWindow;
 use meshseal::source::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -534,25 +539,25 @@ fn save_windows(state: &Path, server: &GroupServer<MAX_PEERS>) -> Result<(), Cli
         .map_err(|e| CliError::io("cannot write replay windows".into(), e))
 }
 
-fn load_windows(l: &Loaded) -> Result<BTreeMap<String, WindowFile>, CliError> {
+/// The saved windows, or `None` when they were lost (an existing state without the file).
+fn load_windows(l: &Loaded) -> Result<Option<BTreeMap<String, WindowFile>>, CliError> {
     let path = l.state.join(WINDOWS_FILE);
     match fs::read(&path) {
         Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
             .map_err(|e| CliError::usage(format!("corrupt {}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && l.is_new => Ok(BTreeMap::new()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::usage(format!(
-            "{} lost its replay windows ({WINDOWS_FILE}): serving on would accept replays; the \
-             member needs a new group context (a new Gid or master secret)",
-            l.state.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && l.is_new => Ok(Some(BTreeMap::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(CliError::io("cannot read replay windows".into(), e)),
     }
 }
 
-fn group_server(l: &Loaded) -> Result<GroupServer<MAX_PEERS>, CliError> {
+/// The server and how many peers' windows it lost.
+fn group_server(l: &Loaded) -> Result<(GroupServer<MAX_PEERS>, usize), CliError> {
     let g = l.params();
     let err = |e: OscoreError| CliError::usage(format!("group context: {e}"));
     let windows = load_windows(l)?;
+    let mut lost = 0;
     let mut server = GroupServer::new(&l.gid, g.common().map_err(err)?)
         .map_err(err)?
         .answering_as(&l.kid, &l.credential)
@@ -563,22 +568,18 @@ fn group_server(l: &Loaded) -> Result<GroupServer<MAX_PEERS>, CliError> {
         let mut m = Member::new(&p.kid, &key, &p.credential, p.verifying)
             .map_err(err)?
             .pairwise(&pairwise);
-        match windows.get(&hex::encode(&p.kid)) {
+        match windows.as_ref().and_then(|w| w.get(&hex::encode(&p.kid))) {
             Some(w) => {
                 let w = ReplayWindow::from_parts(w.highest, w.verified, [w.bitmap])
                     .map_err(|e| CliError::usage(format!("replay window: {e}")))?;
                 m = m.with_window(w);
             }
-            // A peer added to the file after the state was made has sent nothing here yet only
-            // if the whole state is new; otherwise its window is unknown.
+            // Only a new state knows that a peer has sent nothing yet; otherwise its window
+            // is unknown (the file was lost, or the peer was added later): Echo recovery.
             None if l.is_new => {}
             None => {
-                return Err(CliError::usage(format!(
-                    "no replay window for peer {} in {}: a peer added to an existing member \
-                     needs a new group context",
-                    hex::encode(&p.kid),
-                    l.state.display()
-                )))
+                m = m.with_lost_window();
+                lost += 1;
             }
         }
         server.add(m).map_err(err)?;
@@ -586,21 +587,40 @@ fn group_server(l: &Loaded) -> Result<GroupServer<MAX_PEERS>, CliError> {
     if l.is_new {
         save_windows(&l.state, &server)?;
     }
-    Ok(server)
+    Ok((server, lost))
 }
 
 fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
     let l = load(context)?;
-    let mut server = group_server(&l)?;
+    let (mut server, lost) = group_server(&l)?;
+    // The member's own numbers, for Echo challenges (which never reuse a request's nonce).
+    let store = FileStore::new(l.state.join("sender.counter"));
+    let mut counter = if l.is_new {
+        Counter::provision(store, 16)
+    } else {
+        Counter::boot(store, 16)
+    }
+    .map_err(|e| {
+        CliError::usage(format!(
+            "counter of {}: {e} (a member whose counter was lost needs a new group context; \
+             never delete sender.counter)",
+            l.state.display()
+        ))
+    })?;
     let sock = std::net::UdpSocket::bind(bind)
         .map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
     let addr = sock
         .local_addr()
         .map_err(|e| CliError::io("local address".into(), e))?;
     eprintln!(
-        "group oscore server on {addr}, member {} of group {}",
+        "group oscore server on {addr}, member {} of group {}, {}",
         hex::encode(&l.kid),
-        hex::encode(&l.gid)
+        hex::encode(&l.gid),
+        if lost == 0 {
+            "replay windows known".to_owned()
+        } else {
+            format!("{lost} replay window(s) lost (Echo recovery)")
+        }
     );
     let mut res = Resources {
         lamp: b"off".to_vec(),
@@ -648,11 +668,25 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
             token: &token,
         };
         let mut out = [0u8; MAX_DATAGRAM];
-        let verified = server
-            .unprotect_request(&mut msg, &mut scratch)
-            .map(|r| (r.sender.to_vec(), r.pairwise, r.id, r.inner));
+        let verified = server.unprotect_request(&mut msg, &mut scratch);
         let reply = match verified {
-            Ok((sender, pairwise, id, request)) => {
+            Ok(GroupVerified::EchoRequired { sender, id }) => {
+                log(json!({
+                    "event": "echo_challenge", "sender": hex::encode(&sender[..]),
+                    "seq": u64::from_be_bytes(pad8(id.partial_iv())),
+                }));
+                let echo: [u8; ECHO_LEN] = random()?;
+                match server.protect_echo_challenge(&id, outer, echo, &mut counter, &mut out) {
+                    Ok(k) => out[..k].to_vec(),
+                    Err(e) => {
+                        log(json!({"event": "error", "reason": e.reason()}));
+                        continue;
+                    }
+                }
+            }
+            Ok(GroupVerified::Fresh(r)) => {
+                let (sender, pairwise, id, request) =
+                    (r.sender.to_vec(), r.pairwise, r.id, r.inner);
                 let path = request
                     .options()
                     .filter(|o| o.number == number::URI_PATH)
@@ -766,65 +800,84 @@ fn client(
     sock.connect(target.addr)
         .map_err(|e| CliError::io(format!("cannot reach {}", target.addr), e))?;
     let deadline = Instant::now() + Duration::from_secs(timeout);
-    let opts = request_options(&target);
-    let token = random::<4>()?;
-    let mid = u16::from_be_bytes(random::<2>()?);
+    if let Some(kid) = &to {
+        if !l.peers.iter().any(|p| p.kid == *kid) {
+            return Err(CliError::usage(format!(
+                "--to {}: no member with that Sender ID in {}",
+                hex::encode(kid),
+                context.display()
+            )));
+        }
+    }
+    let mut echo: Option<Vec<u8>> = None;
     let mut out = [0u8; MAX_DATAGRAM];
     let mut scratch = vec![0u8; MAX_DATAGRAM + 512];
-    let outer = Outer {
-        msg_type: MessageType::Confirmable,
-        message_id: mid,
-        token: &token,
-    };
-    let plain = Plain {
-        code: method_code(method),
-        options: &opts,
-        payload: &payload,
-    };
-    let (n, id) = match &to {
-        Some(kid) => {
-            if !l.peers.iter().any(|p| p.kid == *kid) {
-                return Err(CliError::usage(format!(
-                    "--to {}: no member with that Sender ID in {}",
-                    hex::encode(kid),
-                    context.display()
-                )));
-            }
-            c.protect_request_to(kid, outer, &plain, &mut out)
+    // At most twice: once more when the server answers with an Echo challenge (it lost this
+    // member's replay window), carrying the Echo value.
+    let answer = loop {
+        let mut opts = request_options(&target);
+        if let Some(e) = &echo {
+            opts.push(CoapOption::new(number::ECHO, e));
         }
-        None => c.protect_request(outer, &plain, &mut out, &mut scratch),
-    }
-    .map_err(|e| CliError::usage(format!("cannot protect: {e}")))?;
-    let mut resp = exchange(&sock, &out[..n], mid, &token, deadline)?;
-    let p =
-        Packet::new_checked(&resp[..]).map_err(|_| CliError::usage("malformed response".into()))?;
-    if p.option(number::OSCORE).is_none() {
-        let (rc, diag) = (p.code(), String::from_utf8_lossy(p.payload()).into_owned());
-        if json_out {
-            outln!(
-                "{}",
-                json!({"status": "refused", "code": code_name(rc), "diagnostic": diag})
-            );
+        let token = random::<4>()?;
+        let mid = u16::from_be_bytes(random::<2>()?);
+        let outer = Outer {
+            msg_type: MessageType::Confirmable,
+            message_id: mid,
+            token: &token,
+        };
+        let plain = Plain {
+            code: method_code(method),
+            options: &opts,
+            payload: &payload,
+        };
+        let (n, id) = match &to {
+            Some(kid) => c.protect_request_to(kid, outer, &plain, &mut out),
+            None => c.protect_request(outer, &plain, &mut out, &mut scratch),
         }
-        eprintln!("refused by the server: {} {diag}", code_name(rc));
-        return Ok(Outcome::Challenged);
-    }
-    match c.unprotect_response(&id, &mut resp) {
-        Ok((responder, inner)) => {
-            let ok = code::split(inner.code).0 == 2;
+        .map_err(|e| CliError::usage(format!("cannot protect: {e}")))?;
+        let mut resp = exchange(&sock, &out[..n], mid, &token, deadline)?;
+        let p = Packet::new_checked(&resp[..])
+            .map_err(|_| CliError::usage("malformed response".into()))?;
+        if p.option(number::OSCORE).is_none() {
+            let (rc, diag) = (p.code(), String::from_utf8_lossy(p.payload()).into_owned());
             if json_out {
                 outln!(
                     "{}",
-                    json!({"status": if ok {"ok"} else {"error_response"}, "code": code_name(inner.code),
-                           "responder": hex::encode(&responder[..]), "payload": hex::encode(inner.payload)})
+                    json!({"status": "refused", "code": code_name(rc), "diagnostic": diag})
+                );
+            }
+            eprintln!("refused by the server: {} {diag}", code_name(rc));
+            return Ok(Outcome::Challenged);
+        }
+        let answer = c.unprotect_response(&id, &mut resp).map(|(r, inner)| {
+            (
+                r.to_vec(),
+                inner.code,
+                inner.option(number::ECHO).map(<[u8]>::to_vec),
+                inner.payload.to_vec(),
+            )
+        });
+        match answer {
+            Ok((_, code::UNAUTHORIZED, Some(e), _)) if echo.is_none() => {
+                eprintln!("the server asked for Echo; repeating the request");
+                echo = Some(e);
+            }
+            other => break other,
+        }
+    };
+    match answer {
+        Ok((responder, rc, _, body)) => {
+            let ok = code::split(rc).0 == 2;
+            if json_out {
+                outln!(
+                    "{}",
+                    json!({"status": if ok {"ok"} else {"error_response"}, "code": code_name(rc),
+                           "responder": hex::encode(&responder), "payload": hex::encode(&body)})
                 );
             } else {
-                outln!("{}", hex::encode(inner.payload));
-                eprintln!(
-                    "{} from {}",
-                    code_name(inner.code),
-                    hex::encode(&responder[..])
-                );
+                outln!("{}", hex::encode(&body));
+                eprintln!("{} from {}", code_name(rc), hex::encode(&responder));
             }
             Ok(if ok {
                 Outcome::Done
