@@ -982,3 +982,158 @@ fn a_server_that_lost_a_window_recovers_it_with_echo() {
         Some(Error::InvalidConfig)
     );
 }
+
+#[test]
+fn group_mode_responses_are_signed_and_verified_by_any_member() {
+    use meshseal::counter::MemoryStore;
+    use meshseal::oscore::coap::{CoapOption, MessageType};
+    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+    use meshseal::oscore::{Error, Outer, Plain};
+
+    let v = vectors();
+    let group = Group::of(&v);
+    let (g, gid) = (group.params(), &group.gid);
+    let (client_m, server_m) = (&v["members"][0], &v["members"][1]);
+    let client_kid = hex_of(&client_m["sender_id"]);
+    let server_kid = hex_of(&server_m["sender_id"]);
+    let client_cred = hex_of(&client_m["credential"]);
+    let client_key = g.member_key(&client_kid).unwrap();
+    let server_key = g.member_key(&server_kid).unwrap();
+    let vk = |m: &Value| {
+        VerifyingKey::from_bytes(&hex_of(&m["ed25519_public"]).try_into().unwrap()).unwrap()
+    };
+    let server_signing =
+        SigningKey::from_bytes(&hex_of(&server_m["ed25519_seed"]).try_into().unwrap());
+    let mut server = GroupServer::<2>::new(gid, g.common().unwrap())
+        .unwrap()
+        .answering_as(&server_kid, &hex_of(&server_m["credential"]))
+        .unwrap()
+        .signing_responses(&server_key, server_signing);
+    server
+        .add(
+            Member::new(&client_kid, &client_key, &client_cred, vk(client_m))
+                .unwrap()
+                .pairwise(&pairwise_of(&v, 1, 0)),
+        )
+        .unwrap();
+    let mut client = GroupClient::provision(
+        ClientKeys {
+            gid,
+            common: g.common().unwrap(),
+            kid: &client_kid,
+            group_key: &client_key,
+            credential: &client_cred,
+            signing: SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
+        },
+        MemoryStore::default(),
+        16,
+    )
+    .unwrap();
+    client
+        .add_peer(
+            &server_kid,
+            &pairwise_of(&v, 0, 1),
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    let outer = Outer {
+        msg_type: MessageType::NonConfirmable,
+        message_id: 5,
+        token: &[7],
+    };
+    let path = [CoapOption::new(11, b"temp")];
+    let get = Plain {
+        code: 0x01,
+        options: &path,
+        payload: &[],
+    };
+    let content = Plain {
+        code: 0x45,
+        options: &[],
+        payload: b"21.5 C",
+    };
+    let (mut out, mut scratch) = ([0u8; 256], [0u8; 512]);
+    let (n, req_id) = client
+        .protect_request(outer, &get, &mut out, &mut scratch)
+        .unwrap();
+    let mut m = out[..n].to_vec();
+    let id = server
+        .unprotect_request(&mut m, &mut scratch)
+        .unwrap()
+        .fresh()
+        .unwrap()
+        .id;
+    let rn = server
+        .protect_group_response(id.clone(), outer, &content, &mut out, &mut scratch)
+        .unwrap();
+    let response = out[..rn].to_vec();
+    // Answered once, in either mode.
+    assert_eq!(
+        server.protect_response(id, outer, &content, &mut out).err(),
+        Some(Error::InvalidConfig)
+    );
+    // A client that does not accept this responder's group-mode responses refuses it.
+    let mut r = response.clone();
+    assert_eq!(
+        client.verify_response(&req_id, &mut r, &mut scratch).err(),
+        Some(Error::UnknownKid)
+    );
+    client
+        .accept_group_responses(&server_kid, &server_key, vk(server_m))
+        .unwrap();
+    let mut r = response.clone();
+    let (from, inner) = client
+        .verify_response(&req_id, &mut r, &mut scratch)
+        .unwrap();
+    assert_eq!(
+        (&from[..], inner.code, inner.payload),
+        (&server_kid[..], 0x45, &b"21.5 C"[..])
+    );
+    // Pairwise-only verification refuses a group-mode response.
+    let mut r = response.clone();
+    assert_eq!(
+        client.unprotect_response(&req_id, &mut r).err(),
+        Some(Error::MalformedOption)
+    );
+    // Every single-bit change is refused: the signature covers the ciphertext.
+    let start = response.iter().position(|&b| b == 0xff).unwrap();
+    for i in start..response.len() {
+        let mut r = response.clone();
+        r[i] ^= 0x01;
+        assert!(
+            client
+                .verify_response(&req_id, &mut r, &mut scratch)
+                .is_err(),
+            "byte {i}"
+        );
+    }
+    // A responder claiming another member's key is refused: the signature does not verify.
+    let mut other = GroupClient::provision(
+        ClientKeys {
+            gid,
+            common: g.common().unwrap(),
+            kid: &client_kid,
+            group_key: &client_key,
+            credential: &client_cred,
+            signing: SigningKey::from_bytes(&[9; 32]),
+        },
+        MemoryStore::default(),
+        16,
+    )
+    .unwrap();
+    other
+        .add_responder(
+            &server_kid,
+            &pairwise_of(&v, 0, 1).recipient_key,
+            &hex_of(&server_m["credential"]),
+        )
+        .unwrap();
+    other
+        .accept_group_responses(&server_kid, &server_key, vk(&v["members"][2]))
+        .unwrap();
+    let mut r = response;
+    assert_eq!(
+        other.verify_response(&req_id, &mut r, &mut scratch).err(),
+        Some(Error::BadSignature)
+    );
+}

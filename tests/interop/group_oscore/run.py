@@ -23,9 +23,11 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import aiocoap
@@ -57,10 +59,10 @@ class GroupRelay(Relay):
 
 
 class MeshsealGroupServer:
-    def __init__(self, binary, context, port):
+    def __init__(self, binary, context, port, extra=()):
         self.proc = subprocess.Popen(
             [binary, "oscore", "group", "server", "--context", context,
-             "--bind", f"127.0.0.1:{port}"],
+             "--bind", f"127.0.0.1:{port}", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -71,7 +73,6 @@ class MeshsealGroupServer:
         if "group oscore server on" not in banner:
             raise RuntimeError(f"meshseal group server did not start: {banner!r}")
         self.log = []
-        import threading
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -228,10 +229,58 @@ async def part_a(binary, tmp):
               and len(server.events(event="echo_challenge", sender="03")) == 1,
               "A a pre-restart recording is challenged, not acted on")
         check(len(server.events(event="request")) == 1, "A the recording was not served")
+
+        # Group-mode responses: meshseal's server signs its answers; aiocoap verifies them.
+        server.stop()
+        server = MeshsealGroupServer(binary, os.path.join(tmp, "member-01.toml"), port,
+                                     ["--group-responses"])
+        before = len(relay.responses)
+        r = await request(aiocoap.GET, "temp")
+        check(r.code == aiocoap.CONTENT and r.payload == b"21.5 C",
+              "A aiocoap verified a group-mode (signed) response")
+        raw = Message.decode(relay.responses[before]) if len(relay.responses) > before else None
+        check(raw is not None and raw.opt.oscore and raw.opt.oscore[0] & 0x20
+              and len(raw.payload) >= 8 + 64,
+              "A the response carried the Group Flag and a countersignature")
+        relay.tamper_response = True
+        got = await refused(aiocoap.GET, "temp")
+        check(got[0] == "error", f"A aiocoap refused a changed group-mode response ({got})")
     finally:
         relay.stopped = True
         server.stop()
         await ctx.shutdown()
+
+
+class AiocoapGroupResponder(threading.Thread):
+    """Answers requests with aiocoap's SimpleGroupContext in group mode (signed responses),
+    which aiocoap's own server never does: it protects each response with the group context
+    itself. Serves GET /temp only."""
+
+    def __init__(self, context_file):
+        super().__init__(daemon=True)
+        self.ctx = group_context(context_file)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answered = 0
+        self.stopped = False
+
+    def run(self):
+        from aiocoap import oscore
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            msg = Message.decode(data)
+            aspect = self.ctx.get_oscore_context_for(oscore.verify_start(msg))
+            _, request_id = aspect.unprotect(msg)
+            resp = Message(code=aiocoap.CONTENT, payload=b"19.0 C")
+            protected, _ = self.ctx.protect(resp, request_id)
+            protected.mtype, protected.mid, protected.token = aiocoap.ACK, msg.mid, msg.token
+            self.sock.sendto(protected.encode(), peer)
+            self.answered += 1
 
 
 def meshseal_client(binary, ctx, uri, method="GET", payload=b"", timeout=20, to=None):
@@ -347,6 +396,26 @@ def part_b(binary, tmp):
     finally:
         relay.stopped = True
         server.stop()
+
+    # Group-mode responses protected by aiocoap's group context: meshseal verifies them.
+    responder = AiocoapGroupResponder(os.path.join(tmp, "member-02.toml"))
+    responder.start()
+    relay = GroupRelay(responder.port)
+    relay.start()
+    try:
+        rc, out, err = meshseal_client(binary, member, f"coap://127.0.0.1:{relay.port}/temp")
+        raw = Message.decode(relay.responses[-1]) if relay.responses else None
+        check(rc == 0 and out.get("payload") == b"19.0 C".hex() and out.get("responder") == "02"
+              and raw is not None and raw.opt.oscore[0] & 0x20,
+              f"B meshseal verified aiocoap's group-mode (signed) response ({rc} {out})")
+        relay.tamper_response = True
+        rc, out, _ = meshseal_client(binary, member, f"coap://127.0.0.1:{relay.port}/temp")
+        check(rc == 2 and out.get("status") == "invalid_response"
+              and out.get("reason") == "bad_signature",
+              f"B meshseal refused a changed group-mode response ({out})")
+    finally:
+        relay.stopped = True
+        responder.stopped = True
 
 
 async def part_c(binary, tmp):

@@ -1,8 +1,8 @@
 //! `meshseal oscore group`: a Group OSCORE (RFC 10021) member over UDP, interoperable with
 //! aiocoap's `SimpleGroupContext`. `new` writes the context files of a whole group, `server`
-//! answers requests in group mode or pairwise mode (always in pairwise mode, as aiocoap's
-//! servers do), `client` sends one request, in group mode or (`--to`) in pairwise mode to one
-//! member, and verifies the pairwise-mode response.
+//! answers requests in group mode or pairwise mode (in pairwise mode, as aiocoap's servers do,
+//! or with `--group-responses` in group mode, signed), `client` sends one request, in group mode
+//! or (`--to`) in pairwise mode to one member, and verifies the response in either mode.
 //!
 //! A member's context file (TOML, as sensitive as its keys; `group new` writes one per member):
 //!
@@ -105,6 +105,10 @@ pub enum GroupCmd {
         /// Address to listen on, e.g. 127.0.0.1:5683.
         #[arg(long)]
         bind: String,
+        /// Answer group-mode requests in group mode (signed: every member can verify who
+        /// answered) instead of pairwise mode.
+        #[arg(long)]
+        group_responses: bool,
     },
     /// Send one request (in group mode, or with --to in pairwise mode) and print the verified
     /// pairwise-mode response.
@@ -140,7 +144,11 @@ pub fn run(cmd: GroupCmd) -> Result<Outcome, CliError> {
             force,
         } => new(members, &out_dir, force),
         GroupCmd::Rekey { dir } => rekey(&dir),
-        GroupCmd::Server { context, bind } => server(&context, &bind),
+        GroupCmd::Server {
+            context,
+            bind,
+            group_responses,
+        } => server(&context, &bind, group_responses),
         GroupCmd::Client {
             context,
             method,
@@ -590,9 +598,16 @@ fn group_server(l: &Loaded) -> Result<(GroupServer<MAX_PEERS>, usize), CliError>
     Ok((server, lost))
 }
 
-fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
+fn server(context: &Path, bind: &str, group_responses: bool) -> Result<Outcome, CliError> {
     let l = load(context)?;
     let (mut server, lost) = group_server(&l)?;
+    if group_responses {
+        let key = l
+            .params()
+            .member_key(&l.kid)
+            .map_err(|e| CliError::usage(format!("group context: {e}")))?;
+        server = server.signing_responses(&key, l.signing.clone());
+    }
     // The member's own numbers, for Echo challenges (which never reuse a request's nonce).
     let store = FileStore::new(l.state.join("sender.counter"));
     let mut counter = if l.is_new {
@@ -714,7 +729,12 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
                     options: &opts,
                     payload: &body,
                 };
-                match server.protect_response(id, outer, &plain, &mut out) {
+                let sealed = if group_responses && !pairwise {
+                    server.protect_group_response(id, outer, &plain, &mut out, &mut scratch)
+                } else {
+                    server.protect_response(id, outer, &plain, &mut out)
+                };
+                match sealed {
                     Ok(k) => out[..k].to_vec(),
                     Err(e) => {
                         log(json!({"event": "error", "reason": e.reason()}));
@@ -767,6 +787,9 @@ fn group_client(l: &Loaded) -> Result<GroupClient<FileStore>, CliError> {
     for p in &l.peers {
         let pw = l.pairwise(p)?;
         c.add_peer(&p.kid, &pw, &p.credential).map_err(err)?;
+        let key = g.member_key(&p.kid).map_err(err)?;
+        c.accept_group_responses(&p.kid, &key, p.verifying)
+            .map_err(err)?;
     }
     Ok(c)
 }
@@ -850,14 +873,16 @@ fn client(
             eprintln!("refused by the server: {} {diag}", code_name(rc));
             return Ok(Outcome::Challenged);
         }
-        let answer = c.unprotect_response(&id, &mut resp).map(|(r, inner)| {
-            (
-                r.to_vec(),
-                inner.code,
-                inner.option(number::ECHO).map(<[u8]>::to_vec),
-                inner.payload.to_vec(),
-            )
-        });
+        let answer = c
+            .verify_response(&id, &mut resp, &mut scratch)
+            .map(|(r, inner)| {
+                (
+                    r.to_vec(),
+                    inner.code,
+                    inner.option(number::ECHO).map(<[u8]>::to_vec),
+                    inner.payload.to_vec(),
+                )
+            });
         match answer {
             Ok((_, code::UNAUTHORIZED, Some(e), _)) if echo.is_none() => {
                 eprintln!("the server asked for Echo; repeating the request");
