@@ -80,9 +80,44 @@ impl Member<RustCryptoCcm> {
         credential: &[u8],
         verifying_key: VerifyingKey,
     ) -> Result<Self, Error> {
+        Member::with_backend(
+            kid,
+            RustCryptoCcm::new(group_key),
+            credential,
+            verifying_key,
+        )
+    }
+
+    /// Answers this member's requests in pairwise mode with `key`: the server's pairwise
+    /// Sender Key towards it ([`super::group::pairwise_keys`], the server as `own`).
+    pub fn answered_with(mut self, key: &[u8; crate::KEY_LEN]) -> Self {
+        self.response_key = Some(RustCryptoCcm::new(key));
+        self
+    }
+
+    /// Both pairwise keys the server holds with this member ([`super::group::pairwise_keys`],
+    /// the server as `own`): its responses are sealed with `keys.sender_key`, and the member's
+    /// pairwise-mode requests are verified with `keys.recipient_key`.
+    pub fn pairwise(self, keys: &super::group::PairwiseKeys) -> Self {
+        self.pairwise_with(
+            RustCryptoCcm::new(&keys.sender_key),
+            RustCryptoCcm::new(&keys.recipient_key),
+        )
+    }
+}
+
+impl<A: AeadBackend> Member<A> {
+    /// [`Member::new`] with the AEAD under the member's group-mode Sender Key given as any
+    /// [`AeadBackend`] (a platform's CCM engine, or a key held in a secure element).
+    pub fn with_backend(
+        kid: &[u8],
+        group_key: A,
+        credential: &[u8],
+        verifying_key: VerifyingKey,
+    ) -> Result<Self, Error> {
         Ok(Member {
             kid: Id::from_slice(kid).map_err(|_| Error::InvalidConfig)?,
-            key: RustCryptoCcm::new(group_key),
+            key: group_key,
             response_key: None,
             pairwise_key: None,
             unanswered: None,
@@ -92,6 +127,14 @@ impl Member<RustCryptoCcm> {
             verifying_key,
             window: ReplayWindow::provisioned(),
         })
+    }
+
+    /// [`Member::pairwise`] with the two pairwise keys as backends: `response` under the
+    /// server's pairwise Sender Key, `request` under its pairwise Recipient Key.
+    pub fn pairwise_with(mut self, response: A, request: A) -> Self {
+        self.response_key = Some(response);
+        self.pairwise_key = Some(request);
+        self
     }
 
     /// This member's replay window as a server restored it (from what
@@ -108,22 +151,6 @@ impl Member<RustCryptoCcm> {
     /// value (RFC 10021 §10, RFC 9175); that request sets the window.
     pub fn with_lost_window(mut self) -> Self {
         self.known = false;
-        self
-    }
-
-    /// Answers this member's requests in pairwise mode with `key`: the server's pairwise
-    /// Sender Key towards it ([`super::group::pairwise_keys`], the server as `own`).
-    pub fn answered_with(mut self, key: &[u8; crate::KEY_LEN]) -> Self {
-        self.response_key = Some(RustCryptoCcm::new(key));
-        self
-    }
-
-    /// Both pairwise keys the server holds with this member ([`super::group::pairwise_keys`],
-    /// the server as `own`): its responses are sealed with `keys.sender_key`, and the member's
-    /// pairwise-mode requests are verified with `keys.recipient_key`.
-    pub fn pairwise(mut self, keys: &super::group::PairwiseKeys) -> Self {
-        self.response_key = Some(RustCryptoCcm::new(&keys.sender_key));
-        self.pairwise_key = Some(RustCryptoCcm::new(&keys.recipient_key));
         self
     }
 }
@@ -174,7 +201,7 @@ pub struct GroupServer<const N: usize, A: AeadBackend = RustCryptoCcm> {
     /// This server's own Sender ID and credential, for its responses.
     own: Option<(Id, heapless::Vec<u8, MAX_CREDENTIAL_LEN>)>,
     /// This server's group-mode Sender Key and signing key, for group-mode responses.
-    signing: Option<(RustCryptoCcm, SigningKey)>,
+    signing: Option<(A, SigningKey)>,
 }
 
 impl<const N: usize, A: AeadBackend> core::fmt::Debug for GroupServer<N, A> {
@@ -182,6 +209,16 @@ impl<const N: usize, A: AeadBackend> core::fmt::Debug for GroupServer<N, A> {
         f.debug_struct("GroupServer")
             .field("members", &self.members)
             .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> GroupServer<N, RustCryptoCcm> {
+    /// Makes this server able to answer in group mode too
+    /// ([`GroupServer::protect_group_response`]): its own group-mode Sender Key
+    /// ([`super::group::GroupParams::member_key`] of its kid) and its signing key (the one in
+    /// its credential).
+    pub fn signing_responses(self, group_key: &[u8; crate::KEY_LEN], signing: SigningKey) -> Self {
+        self.signing_responses_with(RustCryptoCcm::new(group_key), signing)
     }
 }
 
@@ -207,15 +244,10 @@ impl<const N: usize, A: AeadBackend> GroupServer<N, A> {
         Ok(self)
     }
 
-    /// Makes this server able to answer in group mode too ([`GroupServer::protect_group_response`]):
-    /// its own group-mode Sender Key ([`super::group::GroupParams::member_key`] of its kid) and
-    /// its signing key (the one in its credential).
-    pub fn signing_responses(
-        mut self,
-        group_key: &[u8; crate::KEY_LEN],
-        signing: SigningKey,
-    ) -> Self {
-        self.signing = Some((RustCryptoCcm::new(group_key), signing));
+    /// [`GroupServer::signing_responses`] with the AEAD under this server's group-mode Sender
+    /// Key given as any [`AeadBackend`].
+    pub fn signing_responses_with(mut self, group_key: A, signing: SigningKey) -> Self {
+        self.signing = Some((group_key, signing));
         self
     }
 
