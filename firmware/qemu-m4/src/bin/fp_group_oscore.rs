@@ -11,7 +11,9 @@ use cortex_m_rt::entry;
 use meshseal::counter::MemoryStore;
 use meshseal::oscore::coap::{CoapOption, MessageType};
 use meshseal::oscore::group::{ccs_credential, GroupParams, CCS_CREDENTIAL_LEN};
-use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+use meshseal::oscore::group_endpoint::{
+    ClientKeys, GroupClient, GroupServer, GroupVerified, Member,
+};
 use meshseal::oscore::{Outer, Plain};
 use meshseal::source::SigningKey;
 use meshseal_qemu_m4 as fw;
@@ -75,7 +77,9 @@ fn protect(c: &mut Client, out: &mut [u8], scratch: &mut [u8]) -> Option<usize> 
 
 fn verify(s: &mut GroupServer<2>, msg: &mut [u8], scratch: &mut [u8]) -> bool {
     s.unprotect_request(msg, scratch)
-        .is_ok_and(|r| r.inner.payload == fw::FP_PAYLOAD)
+        .ok()
+        .and_then(GroupVerified::fresh)
+        .is_some_and(|r| r.inner.payload == fw::FP_PAYLOAD)
 }
 
 #[entry]
