@@ -1188,5 +1188,9 @@ fn a_group_server_runs_on_any_aead_backend() {
         .unwrap()
         .fresh()
         .unwrap();
-    assert_eq!(req.inner.payload, [0x01], "aiocoap's request, through the platform's AEAD");
+    assert_eq!(
+        req.inner.payload,
+        [0x01],
+        "aiocoap's request, through the platform's AEAD"
+    );
 }
