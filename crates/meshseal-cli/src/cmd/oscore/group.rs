@@ -41,7 +41,7 @@
 //! member started with a generation it already left is refused, since its numbers under those
 //! keys may be in use.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,8 +64,8 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{
-    code_name, empty, error_response, exchange, log, method_code, method_name, pad8, parse_uri,
-    random, request_options, unhex, Dedup, Resources, WindowFile, MAX_DATAGRAM,
+    code_name, error_response, exchange, log, method_code, method_name, pad8, parse_uri, random,
+    request_options, sealed_reply, serve_coap, unhex, Resources, WindowFile, MAX_DATAGRAM,
 };
 use crate::cli_util::{CliError, Outcome};
 
@@ -640,118 +640,44 @@ fn server(context: &Path, bind: &str, group_responses: bool) -> Result<Outcome, 
     let mut res = Resources {
         lamp: b"off".to_vec(),
     };
-    let mut dedup = Dedup(VecDeque::new());
-    let mut buf = [0u8; MAX_DATAGRAM];
     let mut scratch = vec![0u8; MAX_DATAGRAM + 512];
-    loop {
-        let (n, peer) = sock
-            .recv_from(&mut buf)
-            .map_err(|e| CliError::io("receive".into(), e))?;
-        let mut msg = buf[..n].to_vec();
-        let Ok(p) = Packet::new_checked(&msg[..]) else {
-            log(json!({"event": "refused", "reason": OscoreError::Malformed.reason()}));
-            continue;
-        };
-        let (ty, mid, c) = (p.msg_type(), p.message_id(), p.code());
-        let token = p.token().to_vec();
-        if !matches!(ty, MessageType::Confirmable | MessageType::NonConfirmable) {
-            continue;
-        }
-        if c == code::EMPTY {
-            let _ = sock.send_to(&empty(MessageType::Reset, mid), peer);
-            continue;
-        }
-        if !code::is_request(c) {
-            continue;
-        }
-        if ty == MessageType::Confirmable {
-            if let Some(r) = dedup.get(peer, mid) {
-                let _ = sock.send_to(r, peer);
-                continue;
-            }
-        }
-        let (resp_ty, resp_mid) = match ty {
-            MessageType::Confirmable => (MessageType::Acknowledgement, mid),
-            _ => (
-                MessageType::NonConfirmable,
-                u16::from_be_bytes(random::<2>()?),
-            ),
-        };
-        let outer = Outer {
-            msg_type: resp_ty,
-            message_id: resp_mid,
-            token: &token,
-        };
+    serve_coap(&sock, |msg, outer| {
         let mut out = [0u8; MAX_DATAGRAM];
-        let verified = server.unprotect_request(&mut msg, &mut scratch);
-        let reply = match verified {
+        let sealed = match server.unprotect_request(msg, &mut scratch) {
             Ok(GroupVerified::EchoRequired { sender, id }) => {
                 log(json!({
                     "event": "echo_challenge", "sender": hex::encode(&sender[..]),
                     "seq": u64::from_be_bytes(pad8(id.partial_iv())),
                 }));
                 let echo: [u8; ECHO_LEN] = random()?;
-                match server.protect_echo_challenge(&id, outer, echo, &mut counter, &mut out) {
-                    Ok(k) => out[..k].to_vec(),
-                    Err(e) => {
-                        log(json!({"event": "error", "reason": e.reason()}));
-                        continue;
-                    }
-                }
+                server.protect_echo_challenge(&id, outer, echo, &mut counter, &mut out)
             }
             Ok(GroupVerified::Fresh(r)) => {
-                let (sender, pairwise, id, request) =
-                    (r.sender.to_vec(), r.pairwise, r.id, r.inner);
-                let path = request
-                    .options()
-                    .filter(|o| o.number == number::URI_PATH)
-                    .map(|o| String::from_utf8_lossy(o.value).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let (method, payload) = (request.code, request.payload.to_vec());
                 // Durable before acting: a crash cannot make this request acceptable again.
                 save_windows(&l.state, &server)?;
-                let (rc, cf, body) = res.handle(method, &path, &payload);
+                let a = res.answer(&r.inner);
                 log(json!({
-                    "event": "request", "mode": if pairwise { "pairwise" } else { "group" },
-                    "sender": hex::encode(&sender),
-                    "method": method_name(method), "path": format!("/{path}"),
-                    "seq": u64::from_be_bytes(pad8(id.partial_iv())), "payload_len": payload.len(),
-                    "code": code_name(rc),
+                    "event": "request", "mode": if r.pairwise { "pairwise" } else { "group" },
+                    "sender": hex::encode(&r.sender[..]),
+                    "method": method_name(r.inner.code), "path": format!("/{}", a.path),
+                    "seq": u64::from_be_bytes(pad8(r.id.partial_iv())), "payload_len": r.inner.payload.len(),
+                    "code": code_name(a.code),
                 }));
-                let cf_bytes = cf.map(|v| if v == 0 { Vec::new() } else { vec![v] });
-                let opts: Vec<CoapOption<'_>> = cf_bytes
-                    .iter()
-                    .map(|v| CoapOption::new(number::CONTENT_FORMAT, v))
-                    .collect();
-                let plain = Plain {
-                    code: rc,
-                    options: &opts,
-                    payload: &body,
-                };
-                let sealed = if group_responses && !pairwise {
-                    server.protect_group_response(id, outer, &plain, &mut out, &mut scratch)
-                } else {
-                    server.protect_response(id, outer, &plain, &mut out)
-                };
-                match sealed {
-                    Ok(k) => out[..k].to_vec(),
-                    Err(e) => {
-                        log(json!({"event": "error", "reason": e.reason()}));
-                        continue;
+                a.seal(|plain| {
+                    if group_responses && !r.pairwise {
+                        server.protect_group_response(r.id, outer, plain, &mut out, &mut scratch)
+                    } else {
+                        server.protect_response(r.id, outer, plain, &mut out)
                     }
-                }
+                })
             }
             Err(e) => {
                 log(json!({"event": "refused", "reason": e.reason()}));
-                error_response(outer, e)?
+                return error_response(outer, e).map(Some);
             }
         };
-        if ty == MessageType::Confirmable {
-            dedup.put(peer, mid, &reply);
-        }
-        let _ = sock.send_to(&reply, peer);
-    }
+        Ok(sealed_reply(sealed, &out))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -355,36 +355,58 @@ impl Resources {
     }
 }
 
-fn method_name(c: u8) -> String {
-    match c {
-        code::GET => "GET".into(),
-        code::POST => "POST".into(),
-        code::PUT => "PUT".into(),
-        code::DELETE => "DELETE".into(),
-        other => code_name(other),
+/// A resource's answer to a verified request, and the path the request named.
+struct Answered {
+    path: String,
+    code: u8,
+    /// The Content-Format option's value, if any.
+    content_format: Option<Vec<u8>>,
+    body: Vec<u8>,
+}
+
+impl Answered {
+    /// Seals this answer with `seal`, given its plain message.
+    fn seal<R>(&self, seal: impl FnOnce(&Plain<'_>) -> R) -> R {
+        let opts: Vec<CoapOption<'_>> = self
+            .content_format
+            .iter()
+            .map(|v| CoapOption::new(number::CONTENT_FORMAT, v))
+            .collect();
+        seal(&Plain {
+            code: self.code,
+            options: &opts,
+            payload: &self.body,
+        })
     }
 }
 
-fn code_name(c: u8) -> String {
-    let (class, detail) = code::split(c);
-    format!("{class}.{detail:02}")
+impl Resources {
+    /// Acts on a verified request.
+    fn answer(&mut self, request: &coap::Inner<'_>) -> Answered {
+        let path = request
+            .options()
+            .filter(|o| o.number == number::URI_PATH)
+            .map(|o| String::from_utf8_lossy(o.value).into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let (code, cf, body) = self.handle(request.code, &path, request.payload);
+        Answered {
+            path,
+            code,
+            content_format: cf.map(|v| if v == 0 { Vec::new() } else { vec![v] }),
+            body,
+        }
+    }
 }
 
-fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
-    let mut l = load(context, 64)?;
-    let sock = UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
-    let addr = sock
-        .local_addr()
-        .map_err(|e| CliError::io("local address".into(), e))?;
-    let window = if l.ep.window().is_some() {
-        "known"
-    } else {
-        "lost (Echo recovery)"
-    };
-    eprintln!("oscore server on {addr}, replay window {window}");
-    let mut res = Resources {
-        lamp: b"off".to_vec(),
-    };
+/// The CoAP message layer of the OSCORE servers: receives on `sock`, answers a ping with a
+/// reset, sends a retransmitted CON the answer it already got, and hands every other request,
+/// with the outer fields of its answer, to `handle`, which returns the answer to send (or
+/// none).
+fn serve_coap(
+    sock: &UdpSocket,
+    mut handle: impl FnMut(&mut [u8], Outer<'_>) -> Result<Option<Vec<u8>>, CliError>,
+) -> Result<Outcome, CliError> {
     let mut dedup = Dedup(VecDeque::new());
     let mut buf = [0u8; MAX_DATAGRAM];
     loop {
@@ -428,65 +450,87 @@ fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
             message_id: resp_mid,
             token: &token,
         };
+        let Some(reply) = handle(&mut msg, outer)? else {
+            continue;
+        };
+        if ty == MessageType::Confirmable {
+            dedup.put(peer, mid, &reply);
+        }
+        let _ = sock.send_to(&reply, peer);
+    }
+}
+
+fn method_name(c: u8) -> String {
+    match c {
+        code::GET => "GET".into(),
+        code::POST => "POST".into(),
+        code::PUT => "PUT".into(),
+        code::DELETE => "DELETE".into(),
+        other => code_name(other),
+    }
+}
+
+fn code_name(c: u8) -> String {
+    let (class, detail) = code::split(c);
+    format!("{class}.{detail:02}")
+}
+
+fn server(context: &Path, bind: &str) -> Result<Outcome, CliError> {
+    let mut l = load(context, 64)?;
+    let sock = UdpSocket::bind(bind).map_err(|e| CliError::io(format!("cannot bind {bind}"), e))?;
+    let addr = sock
+        .local_addr()
+        .map_err(|e| CliError::io("local address".into(), e))?;
+    let window = if l.ep.window().is_some() {
+        "known"
+    } else {
+        "lost (Echo recovery)"
+    };
+    eprintln!("oscore server on {addr}, replay window {window}");
+    let mut res = Resources {
+        lamp: b"off".to_vec(),
+    };
+    serve_coap(&sock, |msg, outer| {
         let mut out = [0u8; MAX_DATAGRAM];
-        let reply: Vec<u8> = match l.ep.unprotect_request(&mut msg) {
+        let sealed = match l.ep.unprotect_request(msg) {
             Ok(Verified::Fresh { request, id }) => {
                 // Durable before acting: a crash cannot make this request acceptable again.
                 if let Some(w) = l.ep.window() {
                     save_window(&l.state, w)?;
                 }
-                let path = request
-                    .options()
-                    .filter(|o| o.number == number::URI_PATH)
-                    .map(|o| String::from_utf8_lossy(o.value).into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let (rc, cf, body) = res.handle(request.code, &path, request.payload);
+                let a = res.answer(&request);
                 log(json!({
-                    "event": "request", "method": method_name(request.code), "path": format!("/{path}"),
+                    "event": "request", "method": method_name(request.code), "path": format!("/{}", a.path),
                     "seq": u64::from_be_bytes(pad8(id.partial_iv())), "payload_len": request.payload.len(),
-                    "code": code_name(rc),
+                    "code": code_name(a.code),
                 }));
-                let cf_bytes = cf.map(|v| if v == 0 { Vec::new() } else { vec![v] });
-                let opts: Vec<CoapOption<'_>> = cf_bytes
-                    .iter()
-                    .map(|v| CoapOption::new(number::CONTENT_FORMAT, v))
-                    .collect();
-                let plain = Plain {
-                    code: rc,
-                    options: &opts,
-                    payload: &body,
-                };
-                match l.ep.protect_response(&id, outer, &plain, false, &mut out) {
-                    Ok(k) => out[..k].to_vec(),
-                    Err(e) => {
-                        log(json!({"event": "error", "reason": e.reason()}));
-                        continue;
-                    }
-                }
+                a.seal(|plain| l.ep.protect_response(&id, outer, plain, false, &mut out))
             }
             Ok(Verified::EchoRequired { id }) => {
                 log(
                     json!({"event": "echo_challenge", "seq": u64::from_be_bytes(pad8(id.partial_iv()))}),
                 );
                 let echo: [u8; ECHO_LEN] = random()?;
-                match l.ep.protect_echo_challenge(&id, outer, echo, &mut out) {
-                    Ok(k) => out[..k].to_vec(),
-                    Err(e) => {
-                        log(json!({"event": "error", "reason": e.reason()}));
-                        continue;
-                    }
-                }
+                l.ep.protect_echo_challenge(&id, outer, echo, &mut out)
             }
             Err(e) => {
                 log(json!({"event": "refused", "reason": e.reason()}));
-                error_response(outer, e)?
+                return error_response(outer, e).map(Some);
             }
         };
-        if ty == MessageType::Confirmable {
-            dedup.put(peer, mid, &reply);
+        Ok(sealed_reply(sealed, &out))
+    })
+}
+
+/// The first `n` bytes of `out` when sealing gave `Ok(n)`; otherwise the error is logged and
+/// nothing is sent.
+fn sealed_reply(sealed: Result<usize, OscoreError>, out: &[u8]) -> Option<Vec<u8>> {
+    match sealed {
+        Ok(n) => Some(out[..n].to_vec()),
+        Err(e) => {
+            log(json!({"event": "error", "reason": e.reason()}));
+            None
         }
-        let _ = sock.send_to(&reply, peer);
     }
 }
 
