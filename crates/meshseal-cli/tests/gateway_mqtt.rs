@@ -194,29 +194,7 @@ fn messages_reach_the_broker_once_and_survive_its_restart() {
     let g = group(dir.path());
     let all = frames(dir.path(), &g, 10);
 
-    let mut gw = bin()
-        .args(["gateway", "--bind", "127.0.0.1:0", "--provision", "--group"])
-        .arg(&g)
-        .arg("--store")
-        .arg(dir.path().join("r.redb"))
-        .arg("--out")
-        .arg(dir.path().join("out.jsonl"))
-        .args(["--mqtt", &format!("mqtt://127.0.0.1:{port}/mesh")])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(gw.stderr.take().unwrap());
-    let gw = KillOnDrop(gw);
-    let mut line = String::new();
-    let gw_port = loop {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "gateway exited");
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            if let Some(b) = v["bind"].as_str() {
-                break b.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            }
-        }
-    };
+    let (gw, gw_port, err) = start_gateway(dir.path(), &g, port, &[]);
     std::thread::spawn(move || for _ in err.lines() {});
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |fs: &[Vec<u8>]| {
@@ -255,6 +233,41 @@ fn messages_reach_the_broker_once_and_survive_its_restart() {
     drop(gw);
 }
 
+/// Starts a gateway for group `g` in `dir` publishing to the broker on `broker_port`, with
+/// `extra` arguments; returns it, its UDP port and its stderr after the listening line.
+fn start_gateway(
+    dir: &Path,
+    g: &Path,
+    broker_port: u16,
+    extra: &[&str],
+) -> (KillOnDrop, u16, BufReader<std::process::ChildStderr>) {
+    let mut gw = bin()
+        .args(["gateway", "--bind", "127.0.0.1:0", "--provision", "--group"])
+        .arg(g)
+        .arg("--store")
+        .arg(dir.join("r.redb"))
+        .arg("--out")
+        .arg(dir.join("out.jsonl"))
+        .args(["--mqtt", &format!("mqtt://127.0.0.1:{broker_port}/mesh")])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(gw.stderr.take().unwrap());
+    let gw = KillOnDrop(gw);
+    let mut line = String::new();
+    let port = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "gateway exited");
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if let Some(b) = v["bind"].as_str() {
+                break b.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            }
+        }
+    };
+    (gw, port, err)
+}
+
 /// A gateway process that cannot outlive a failed test.
 struct KillOnDrop(Child);
 
@@ -281,31 +294,8 @@ fn a_broker_that_never_acknowledges_neither_loses_count_nor_blocks_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let g = group(dir.path());
     let all = frames(dir.path(), &g, 20);
-    let mut gw = bin()
-        .args(["gateway", "--bind", "127.0.0.1:0", "--provision", "--group"])
-        .arg(&g)
-        .arg("--store")
-        .arg(dir.path().join("r.redb"))
-        .arg("--out")
-        .arg(dir.path().join("out.jsonl"))
-        .args(["--mqtt", &format!("mqtt://127.0.0.1:{port}/mesh")])
-        .args(["--mqtt-queue", "4"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(gw.stderr.take().unwrap());
-    let pid = gw.id();
-    let gw = KillOnDrop(gw);
-    let mut line = String::new();
-    let gw_port = loop {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "gateway exited");
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            if let Some(b) = v["bind"].as_str() {
-                break b.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            }
-        }
-    };
+    let (gw, gw_port, err) = start_gateway(dir.path(), &g, port, &["--mqtt-queue", "4"]);
+    let pid = gw.0.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for l in err.lines().map_while(Result::ok) {
