@@ -14,12 +14,12 @@ import os
 import socket
 import sys
 
-import aiocoap
 from aiocoap import Message, POST, CHANGED
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "interop", "group_oscore"))
 from group_context import kccs, public_of  # noqa: E402
+from oscore_sizes import frame, plain  # noqa: E402  (bench/, the RFC 8613 measurement)
 from aiocoap import oscore  # noqa: E402
 
 SIZES = [int(s) for s in (sys.argv[1:] or ["1", "4", "16", "64", "128"])]
@@ -41,22 +41,6 @@ def member(sender, peer, seeds, gid):
         peers={peer: kccs(public_of(seeds[peer]))},
         group_manager_cred=None,
     )
-
-
-def frame(m, mid, token):
-    """Message-layer fields the transport would fill in (type NON, message id, token)."""
-    m.mtype = aiocoap.NON
-    m.mid = mid
-    m.token = token
-    return m
-
-
-def plain(code, payload, mid, token, uri_path=None):
-    m = Message(code=code, payload=payload)
-    frame(m, mid, token)
-    if uri_path:
-        m.opt.uri_path = uri_path
-    return m
 
 
 def main():

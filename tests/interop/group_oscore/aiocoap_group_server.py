@@ -18,31 +18,11 @@ import aiocoap.resource as resource
 from aiocoap.credentials import CredentialsMap
 from aiocoap.oscore_sitewrapper import OscoreSiteWrapper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "oscore"))
+from aiocoap_server import Echo, Lamp, Temp  # noqa: E402  (the RFC 8613 server's resources)
 from group_context import group_context  # noqa: E402
-
-
-class Temp(resource.Resource):
-    async def render_get(self, request):
-        return aiocoap.Message(code=aiocoap.CONTENT, payload=b"19.0 C")
-
-
-class Lamp(resource.Resource):
-    def __init__(self):
-        super().__init__()
-        self.state = b"off"
-
-    async def render_get(self, request):
-        return aiocoap.Message(code=aiocoap.CONTENT, payload=self.state)
-
-    async def render_put(self, request):
-        self.state = request.payload
-        return aiocoap.Message(code=aiocoap.CHANGED)
-
-
-class Echo(resource.Resource):
-    async def render_post(self, request):
-        return aiocoap.Message(code=aiocoap.CONTENT, payload=request.payload)
 
 
 async def main():

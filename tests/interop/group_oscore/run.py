@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 import aiocoap
 from aiocoap import Message
@@ -37,7 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "oscore"))
 from group_context import group_context  # noqa: E402
-from run import Relay, check, free_port, raw_exchange, FAILS  # noqa: E402
+from run import (  # noqa: E402
+    FAILS, AiocoapServer, MeshsealServer, Relay, check, free_port, raw_exchange)
 
 SIZES = [0, 1, 2, 4, 16, 64, 100, 255, 256, 300, 511, 512]
 # From the end of a group-mode request: the encrypted countersignature's last byte, and the
@@ -58,51 +58,14 @@ class GroupRelay(Relay):
         return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]
 
 
-class MeshsealGroupServer:
-    def __init__(self, binary, context, port, extra=()):
-        self.proc = subprocess.Popen(
-            [binary, "oscore", "group", "server", "--context", context,
-             "--bind", f"127.0.0.1:{port}", *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        banner = self.proc.stderr.readline()
-        while banner and "group oscore server on" not in banner:
-            banner = self.proc.stderr.readline()  # notes, e.g. a new key generation
-        if "group oscore server on" not in banner:
-            raise RuntimeError(f"meshseal group server did not start: {banner!r}")
-        self.log = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.log.append(json.loads(line))
-
-    def events(self, **match):
-        time.sleep(0.1)
-        return [e for e in self.log if all(e.get(k) == v for k, v in match.items())]
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+def MeshsealGroupServer(binary, context, port, extra=()):
+    """`meshseal oscore group server`, through the RFC 8613 run's server wrapper."""
+    return MeshsealServer(binary, context, port, ("oscore", "group", "server"),
+                          "group oscore server on", extra)
 
 
-class AiocoapGroupServer:
-    def __init__(self, context, port):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "aiocoap_group_server.py"), "--context",
-             context, "--port", str(port)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        line = self.proc.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError(f"aiocoap group server did not start: {line!r}")
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
+def AiocoapGroupServer(context, port):
+    return AiocoapServer(context, port, os.path.join(HERE, "aiocoap_group_server.py"))
 
 
 async def part_a(binary, tmp):

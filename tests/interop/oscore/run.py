@@ -138,17 +138,23 @@ def meshseal_context(path, secret, salt, sender, recipient, state, id_context=No
 
 
 class MeshsealServer:
-    def __init__(self, binary, context, port):
+    """`meshseal oscore server` (or, with `command`, another server of the CLI printing
+    `banner` on stderr once bound; lines before it are notes)."""
+
+    def __init__(self, binary, context, port, command=("oscore", "server"),
+                 banner="oscore server on", extra=()):
         self.proc = subprocess.Popen(
-            [binary, "oscore", "server", "--context", context, "--bind", f"127.0.0.1:{port}"],
+            [binary, *command, "--context", context, "--bind", f"127.0.0.1:{port}", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        banner = self.proc.stderr.readline()
-        if "oscore server on" not in banner:
-            raise RuntimeError(f"meshseal server did not start: {banner!r}")
-        self.banner = banner
+        line = self.proc.stderr.readline()
+        while line and banner not in line:
+            line = self.proc.stderr.readline()
+        if banner not in line:
+            raise RuntimeError(f"meshseal server did not start: {line!r}")
+        self.banner = line
         self.log = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -166,10 +172,9 @@ class MeshsealServer:
 
 
 class AiocoapServer:
-    def __init__(self, context, port):
+    def __init__(self, context, port, script=os.path.join(HERE, "aiocoap_server.py")):
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "aiocoap_server.py"), "--context", context,
-             "--port", str(port)],
+            [sys.executable, script, "--context", context, "--port", str(port)],
             stdout=subprocess.PIPE,
             text=True,
         )
