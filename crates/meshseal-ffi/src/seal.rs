@@ -151,6 +151,27 @@ unsafe fn seal_into(
     unsafe { put(out_len, n) }
 }
 
+/// A whole seal call without options: [`sealing`] around [`seal_into`].
+///
+/// # Safety
+/// The pointer arguments follow the contract of [`meshseal_seal`].
+unsafe fn seal_call(
+    tx: *mut MeshsealSender,
+    payload: *const u8,
+    payload_len: size_t,
+    out: *mut u8,
+    out_cap: size_t,
+    out_len: *mut size_t,
+    seal: impl FnOnce(&mut SenderImpl, &[u8], &mut [u8]) -> Result<usize, Error>,
+) -> MeshsealResult {
+    let call = || {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { seal_into(tx, payload, payload_len, out, out_cap, out_len, seal) }
+    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { sealing(out_len, call) }
+}
+
 /// Seals `payload` into `out` (capacity `out_cap`) as `*opts` says (NULL: a plain group
 /// frame); the frame length goes to `*out_len` (0 on any failure). The one seal call with
 /// every option: its source (group, pairwise, signed), what it answers (a response to a
@@ -220,22 +241,18 @@ pub unsafe extern "C" fn meshseal_seal(
     out_cap: size_t,
     out_len: *mut size_t,
 ) -> MeshsealResult {
-    let seal = || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe {
-            seal_into(
-                tx,
-                payload,
-                payload_len,
-                out,
-                out_cap,
-                out_len,
-                |tx, p, buf| tx.seal(p, buf),
-            )
-        }
-    };
     // SAFETY: forwarded from this function's contract.
-    unsafe { sealing(out_len, seal) }
+    unsafe {
+        seal_call(
+            tx,
+            payload,
+            payload_len,
+            out,
+            out_cap,
+            out_len,
+            |tx, p, buf| tx.seal(p, buf),
+        )
+    }
 }
 
 /// Seals a response bound to the request `(req_sender, req_seq)`: [`meshseal_seal_with`]
@@ -307,22 +324,18 @@ pub unsafe extern "C" fn meshseal_seal_fragment(
     out_len: *mut size_t,
 ) -> MeshsealResult {
     let fragment = Fragment { index, count };
-    let seal = || {
-        // SAFETY: forwarded from this function's contract.
-        unsafe {
-            seal_into(
-                tx,
-                payload,
-                payload_len,
-                out,
-                out_cap,
-                out_len,
-                |tx, p, buf| tx.seal_fragment(p, fragment, buf),
-            )
-        }
-    };
     // SAFETY: forwarded from this function's contract.
-    unsafe { sealing(out_len, seal) }
+    unsafe {
+        seal_call(
+            tx,
+            payload,
+            payload_len,
+            out,
+            out_cap,
+            out_len,
+            |tx, p, buf| tx.seal_fragment(p, fragment, buf),
+        )
+    }
 }
 
 /// Seals a freshness challenge answering the request `(req_sender, req_seq)`. A recipient that
