@@ -400,6 +400,32 @@ fn a_group_client_protects_the_same_request_as_aiocoap_and_the_server_takes_it()
     assert!(GroupClient::new(keys(), MemoryStore::default(), 16).is_err());
 }
 
+/// Member 0 of the vectors (0x25) as a group client that has sent nothing yet, signing with
+/// `signing` (its own key, or an impostor's).
+fn member0_client(
+    v: &Value,
+    signing: SigningKey,
+) -> meshseal::oscore::group_endpoint::GroupClient<meshseal::counter::MemoryStore> {
+    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient};
+    let group = Group::of(v);
+    let g = group.params();
+    let m = &v["members"][0];
+    let kid = hex_of(&m["sender_id"]);
+    GroupClient::provision(
+        ClientKeys {
+            gid: &group.gid,
+            common: g.common().unwrap(),
+            kid: &kid,
+            group_key: &g.member_key(&kid).unwrap(),
+            credential: &hex_of(&m["credential"]),
+            signing,
+        },
+        meshseal::counter::MemoryStore::default(),
+        16,
+    )
+    .unwrap()
+}
+
 /// Member `own`'s pairwise keys with member `peer` (by index in the vectors).
 fn pairwise_of(v: &Value, own: usize, peer: usize) -> meshseal::oscore::group::PairwiseKeys {
     let group = Group::of(v);
@@ -620,9 +646,8 @@ fn a_restarted_server_with_its_windows_refuses_what_it_verified() {
 
 #[test]
 fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
-    use meshseal::counter::MemoryStore;
     use meshseal::oscore::coap::{CoapOption, MessageType};
-    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+    use meshseal::oscore::group_endpoint::{GroupServer, Member};
     use meshseal::oscore::{Error, Outer, Plain};
 
     let v = vectors();
@@ -651,21 +676,12 @@ fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
             .pairwise(&pairwise_of(&v, 1, 0)),
         )
         .unwrap();
-    let client_key = g.member_key(&client_kid).unwrap();
+
     let client_cred = hex_of(&client_m["credential"]);
-    let mut client = GroupClient::provision(
-        ClientKeys {
-            gid,
-            common: g.common().unwrap(),
-            kid: &client_kid,
-            group_key: &client_key,
-            credential: &client_cred,
-            signing: SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
-        },
-        MemoryStore::default(),
-        16,
-    )
-    .unwrap();
+    let mut client = member0_client(
+        &v,
+        SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
+    );
     client
         .add_peer(
             &server_kid,
@@ -768,19 +784,10 @@ fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
     // A third member cannot speak for 0x25 in pairwise mode: its own pairwise key with the
     // server is not 0x25's.
     let third = &v["members"][2];
-    let mut impostor = GroupClient::provision(
-        ClientKeys {
-            gid,
-            common: g.common().unwrap(),
-            kid: &client_kid,
-            group_key: &client_key,
-            credential: &client_cred,
-            signing: SigningKey::from_bytes(&hex_of(&third["ed25519_seed"]).try_into().unwrap()),
-        },
-        MemoryStore::default(),
-        16,
-    )
-    .unwrap();
+    let mut impostor = member0_client(
+        &v,
+        SigningKey::from_bytes(&hex_of(&third["ed25519_seed"]).try_into().unwrap()),
+    );
     impostor
         .add_peer(
             &server_kid,
@@ -809,9 +816,7 @@ fn pairwise_mode_requests_are_for_one_member_and_share_the_window() {
 fn a_server_that_lost_a_window_recovers_it_with_echo() {
     use meshseal::counter::{Counter, MemoryStore};
     use meshseal::oscore::coap::{CoapOption, MessageType};
-    use meshseal::oscore::group_endpoint::{
-        ClientKeys, GroupClient, GroupServer, GroupVerified, Member,
-    };
+    use meshseal::oscore::group_endpoint::{GroupServer, GroupVerified, Member};
     use meshseal::oscore::{Error, Outer, Plain};
 
     let v = vectors();
@@ -835,19 +840,10 @@ fn a_server_that_lost_a_window_recovers_it_with_echo() {
         s.add(if lost { m.with_lost_window() } else { m }).unwrap();
         s
     };
-    let mut client = GroupClient::provision(
-        ClientKeys {
-            gid,
-            common: g.common().unwrap(),
-            kid: &client_kid,
-            group_key: &client_key,
-            credential: &client_cred,
-            signing: SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
-        },
-        MemoryStore::default(),
-        16,
-    )
-    .unwrap();
+    let mut client = member0_client(
+        &v,
+        SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
+    );
     client
         .add_peer(
             &server_kid,
@@ -985,9 +981,8 @@ fn a_server_that_lost_a_window_recovers_it_with_echo() {
 
 #[test]
 fn group_mode_responses_are_signed_and_verified_by_any_member() {
-    use meshseal::counter::MemoryStore;
     use meshseal::oscore::coap::{CoapOption, MessageType};
-    use meshseal::oscore::group_endpoint::{ClientKeys, GroupClient, GroupServer, Member};
+    use meshseal::oscore::group_endpoint::{GroupServer, Member};
     use meshseal::oscore::{Error, Outer, Plain};
 
     let v = vectors();
@@ -1016,19 +1011,10 @@ fn group_mode_responses_are_signed_and_verified_by_any_member() {
                 .pairwise(&pairwise_of(&v, 1, 0)),
         )
         .unwrap();
-    let mut client = GroupClient::provision(
-        ClientKeys {
-            gid,
-            common: g.common().unwrap(),
-            kid: &client_kid,
-            group_key: &client_key,
-            credential: &client_cred,
-            signing: SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
-        },
-        MemoryStore::default(),
-        16,
-    )
-    .unwrap();
+    let mut client = member0_client(
+        &v,
+        SigningKey::from_bytes(&hex_of(&client_m["ed25519_seed"]).try_into().unwrap()),
+    );
     client
         .add_peer(
             &server_kid,
@@ -1108,19 +1094,7 @@ fn group_mode_responses_are_signed_and_verified_by_any_member() {
         );
     }
     // A responder claiming another member's key is refused: the signature does not verify.
-    let mut other = GroupClient::provision(
-        ClientKeys {
-            gid,
-            common: g.common().unwrap(),
-            kid: &client_kid,
-            group_key: &client_key,
-            credential: &client_cred,
-            signing: SigningKey::from_bytes(&[9; 32]),
-        },
-        MemoryStore::default(),
-        16,
-    )
-    .unwrap();
+    let mut other = member0_client(&v, SigningKey::from_bytes(&[9; 32]));
     other
         .add_responder(
             &server_kid,
