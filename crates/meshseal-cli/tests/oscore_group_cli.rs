@@ -177,6 +177,18 @@ fn members_talk_and_a_restarted_server_keeps_its_windows() {
     std::fs::remove_file(dir.path().join("member-02-state/sender.counter")).unwrap();
     let (rc, _) = client(&m2, 9, &[], "temp");
     assert_eq!(rc, 1);
+    // Nor does it serve: its Echo challenges would be numbered from a lost counter.
+    let o = bin()
+        .args(["oscore", "group", "server", "--context"])
+        .arg(&m2)
+        .args(["--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("never delete sender.counter"),
+        "{o:?}"
+    );
 }
 
 #[test]

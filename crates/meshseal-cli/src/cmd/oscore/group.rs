@@ -64,8 +64,9 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use super::{
-    code_name, error_response, exchange, log, method_code, method_name, pad8, parse_uri, random,
-    request_options, sealed_reply, serve_coap, unhex, Resources, WindowFile, MAX_DATAGRAM,
+    code_name, error_response, exchange, log, method_code, method_name, open_state, pad8,
+    parse_uri, random, request_options, sealed_reply, serve_coap, unhex, Resources, WindowFile,
+    MAX_DATAGRAM,
 };
 use crate::cli_util::{CliError, Outcome};
 
@@ -442,17 +443,7 @@ fn load(path: &Path) -> Result<Loaded, CliError> {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(&f.state);
-    let mut is_new = !state.exists();
-    fs::create_dir_all(&state)
-        .map_err(|e| CliError::io(format!("cannot create {}", state.display()), e))?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(state.join(".lock"))
-        .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
-    lock.try_lock()
-        .map_err(|e| CliError::usage(format!("state {} is in use: {e}", state.display())))?;
+    let (mut is_new, lock) = open_state(&state)?;
     let gid = unhex("gid", &f.gid)?;
     let secret = Zeroizing::new(unhex("master_secret", &f.master_secret)?);
     let salt = unhex("master_salt", &f.master_salt)?;

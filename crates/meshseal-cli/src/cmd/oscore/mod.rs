@@ -237,17 +237,7 @@ fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
         .parent()
         .unwrap_or_else(|| Path::new("."))
         .join(&f.state);
-    let is_new = !state.exists();
-    fs::create_dir_all(&state)
-        .map_err(|e| CliError::io(format!("cannot create {}", state.display()), e))?;
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(state.join(".lock"))
-        .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
-    lock.try_lock()
-        .map_err(|e| CliError::usage(format!("state {} is in use: {e}", state.display())))?;
+    let (is_new, lock) = open_state(&state)?;
     let window = if is_new {
         let w = ReplayWindow::provisioned();
         save_window(&state, &w)?;
@@ -290,6 +280,23 @@ fn load(path: &Path, block: u64) -> Result<Loaded, CliError> {
         state,
         _lock: lock,
     })
+}
+
+/// Opens (or creates) a state directory and locks it for this process; returns whether it is
+/// new and the lock, held as long as the file is.
+fn open_state(state: &Path) -> Result<(bool, File), CliError> {
+    let is_new = !state.exists();
+    fs::create_dir_all(state)
+        .map_err(|e| CliError::io(format!("cannot create {}", state.display()), e))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.join(".lock"))
+        .map_err(|e| CliError::io("cannot open state lock".into(), e))?;
+    lock.try_lock()
+        .map_err(|e| CliError::usage(format!("state {} is in use: {e}", state.display())))?;
+    Ok((is_new, lock))
 }
 
 fn save_window(state: &Path, w: &ReplayWindow<1>) -> Result<(), CliError> {
