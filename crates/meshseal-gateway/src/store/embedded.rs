@@ -84,6 +84,19 @@ struct Record {
 }
 
 impl Record {
+    /// The record of a window that accepted something (with its epoch).
+    fn of(w: &ReplayWindow) -> Option<Record> {
+        let (Some(highest), verified, [bitmap]) = w.to_parts() else {
+            return None;
+        };
+        Some(Record {
+            ceiling: highest,
+            verified,
+            bitmap,
+            epoch: Some(w.epoch()),
+        })
+    }
+
     fn encode(&self) -> [u8; RECORD_LEN] {
         let mut r = [0u8; RECORD_LEN];
         r[..8].copy_from_slice(&self.ceiling.to_be_bytes());
@@ -275,15 +288,8 @@ impl Embedded {
         {
             let mut t = tx.open_table(SENDERS).map_err(db_err)?;
             for s in senders {
-                let Some(w) = windows.0.get(&s) else { continue };
-                let (Some(highest), verified, [bitmap]) = w.to_parts() else {
+                let Some(r) = windows.0.get(&s).and_then(Record::of) else {
                     continue;
-                };
-                let r = Record {
-                    ceiling: highest,
-                    verified,
-                    bitmap,
-                    epoch: Some(w.epoch()),
                 };
                 t.insert(s, r.encode().as_slice()).map_err(db_err)?;
             }
@@ -309,15 +315,8 @@ impl Embedded {
         let mut entry = std::mem::take(&mut self.entry);
         entry.clear();
         for &s in &self.touched {
-            let Some(w) = windows.0.get(&s) else { continue };
-            let (Some(highest), verified, [bitmap]) = w.to_parts() else {
+            let Some(r) = windows.0.get(&s).and_then(Record::of) else {
                 continue;
-            };
-            let r = Record {
-                ceiling: highest,
-                verified,
-                bitmap,
-                epoch: Some(w.epoch()),
             };
             entry.extend_from_slice(&s.to_be_bytes());
             entry.extend_from_slice(&r.encode());
