@@ -40,7 +40,7 @@ impl Broker {
             dir.display()
         )
         .unwrap();
-        let child = Command::new("mosquitto")
+        let mut child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
             .stdout(Stdio::null())
@@ -48,11 +48,35 @@ impl Broker {
             .spawn()
             .ok()?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Listening, and ours: a port another test took meanwhile answers too, while this
+        // mosquitto, unable to bind, exits.
+        let mut exited = || child.try_wait().ok().flatten().is_some();
+        loop {
+            if exited() {
+                return None;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
             assert!(Instant::now() < deadline, "mosquitto did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+        std::thread::sleep(Duration::from_millis(100));
+        if exited() {
+            return None;
+        }
         Some(Broker(child))
+    }
+
+    /// mosquitto on a free port (another one if the port was taken before it could bind).
+    fn start_anywhere(dir: &Path) -> (Broker, u16) {
+        for _ in 0..10 {
+            let port = free_port();
+            if let Some(b) = Broker::start(dir, port) {
+                return (b, port);
+            }
+        }
+        panic!("mosquitto did not start on any of 10 free ports");
     }
 
     /// SIGTERM: mosquitto saves its sessions and exits.
@@ -188,8 +212,7 @@ fn messages_reach_the_broker_once_and_survive_its_restart() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let broker = Broker::start(dir.path(), port).expect("mosquitto");
+    let (broker, port) = Broker::start_anywhere(dir.path());
     let sub = Subscriber::start(port);
     let g = group(dir.path());
     let all = frames(dir.path(), &g, 10);
