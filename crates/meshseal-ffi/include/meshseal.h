@@ -1350,7 +1350,8 @@ MeshsealResult meshseal_issue_challenge(struct MeshsealRecipient *rx,
                                         size_t *out_len);
 
 /**
- * Copies the recipient's counters into `*out`.
+ * Copies the recipient's counters into `*out`; `UNSUPPORTED` in a build without the `stats`
+ * feature.
  *
  * # Safety
  * `rx` points to an initialized recipient; `out` to a writable `MeshsealStats`.

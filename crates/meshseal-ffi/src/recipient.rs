@@ -475,7 +475,8 @@ pub unsafe extern "C" fn meshseal_issue_challenge(
     })
 }
 
-/// Copies the recipient's counters into `*out`.
+/// Copies the recipient's counters into `*out`; `UNSUPPORTED` in a build without the `stats`
+/// feature.
 ///
 /// # Safety
 /// `rx` points to an initialized recipient; `out` to a writable `MeshsealStats`.
@@ -486,22 +487,31 @@ pub unsafe extern "C" fn meshseal_recipient_stats(
 ) -> MeshsealResult {
     run(|| {
         // SAFETY: forwarded from this function's contract.
-        let s = unsafe { context::<RecipientImpl, _>(rx)? }.stats();
-        let mut refused = [0u64; MESHSEAL_REASONS];
-        for e in Error::ALL {
-            refused[e.index()] = s.refused(e);
-        }
-        let stats = MeshsealStats {
-            accepted: s.accepted,
-            unknown_freshness: s.unknown_freshness,
-            gaps: s.gaps,
-            late: s.late,
-            missing: s.missing(),
-            evicted: s.evicted,
-            refused_total: s.refused_total(),
-            refused,
+        let rx = unsafe { context::<RecipientImpl, _>(rx)? };
+        #[cfg(not(feature = "stats"))]
+        return {
+            let _ = (rx, out);
+            Err(MeshsealResult::Unsupported)
         };
-        // SAFETY: forwarded from this function's contract.
-        unsafe { put(out, stats) }
+        #[cfg(feature = "stats")]
+        return {
+            let s = rx.stats();
+            let mut refused = [0u64; MESHSEAL_REASONS];
+            for e in Error::ALL {
+                refused[e.index()] = s.refused(e);
+            }
+            let stats = MeshsealStats {
+                accepted: s.accepted,
+                unknown_freshness: s.unknown_freshness,
+                gaps: s.gaps,
+                late: s.late,
+                missing: s.missing(),
+                evicted: s.evicted,
+                refused_total: s.refused_total(),
+                refused,
+            };
+            // SAFETY: forwarded from this function's contract.
+            unsafe { put(out, stats) }
+        };
     })
 }

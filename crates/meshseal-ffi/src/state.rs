@@ -32,13 +32,16 @@ const MAGIC: [u8; 4] = *b"MSR1";
 const HEAD: usize = 12;
 const WINDOW: usize = 24;
 const REPEAT: usize = 16;
+/// Repeats a record may carry: a full build's `TRACKED_REPEATS`. A build without the `repeats`
+/// feature reads such a record and drops its repeats.
+const MAX_REPEATS: usize = 4;
 
 /// Bytes of the largest record: every window of the table and every tracked repeat.
 pub const MESHSEAL_STATE_MAX: usize = 460;
-const _: () = assert!(
-    MESHSEAL_STATE_MAX
-        == HEAD + MESHSEAL_PEERS * WINDOW + meshseal::context::TRACKED_REPEATS * REPEAT
-);
+const _: () = assert!(MESHSEAL_STATE_MAX == HEAD + MESHSEAL_PEERS * WINDOW + MAX_REPEATS * REPEAT);
+// Trivially true without the `repeats` feature (no repeats tracked).
+#[allow(clippy::absurd_extreme_comparisons)]
+const _: () = assert!(meshseal::context::TRACKED_REPEATS <= MAX_REPEATS);
 
 /// Writes `rx`'s replay state into `out` (`cap` bytes, [`MESHSEAL_STATE_MAX`] always suffice)
 /// and its length into `*out_len`. Keep it where it survives power loss; restore it with
@@ -176,7 +179,7 @@ impl<'a> Record<'a> {
         }
         let (windows, repeats) = (usize::from(b[10]), usize::from(b[11]));
         if windows > MESHSEAL_PEERS
-            || repeats > meshseal::context::TRACKED_REPEATS
+            || repeats > MAX_REPEATS
             || b.len() != HEAD + windows * WINDOW + repeats * REPEAT
         {
             return Err(malformed);

@@ -274,6 +274,49 @@ impl Stats {
     }
 }
 
+/// How a recipient records its verdicts: [`Stats`] with the `stats` feature, [`NoStats`]
+/// without it (a device that reports no counters saves their RAM and code).
+pub(crate) trait Tally: Default + core::fmt::Debug {
+    /// An accepted frame: the numbers it skipped, whether it filled a gap, and whether its
+    /// freshness is unknown.
+    fn on_accepted(&mut self, gap: u64, late: bool, unknown_freshness: bool);
+    /// A refused frame.
+    fn on_refused(&mut self, e: Error);
+    /// A peer state evicted from a full table.
+    fn on_evicted(&mut self);
+}
+
+impl Tally for Stats {
+    fn on_accepted(&mut self, gap: u64, late: bool, unknown_freshness: bool) {
+        self.accepted = self.accepted.saturating_add(1);
+        self.gaps = self.gaps.saturating_add(gap);
+        self.late = self.late.saturating_add(u64::from(late));
+        self.unknown_freshness = self
+            .unknown_freshness
+            .saturating_add(u64::from(unknown_freshness));
+    }
+
+    fn on_refused(&mut self, e: Error) {
+        self.count(e);
+    }
+
+    fn on_evicted(&mut self) {
+        self.evicted = self.evicted.saturating_add(1);
+    }
+}
+
+/// Counts nothing: the recipient's tally in a build without the `stats` feature.
+#[cfg(not(feature = "stats"))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NoStats;
+
+#[cfg(not(feature = "stats"))]
+impl Tally for NoStats {
+    fn on_accepted(&mut self, _: u64, _: bool, _: bool) {}
+    fn on_refused(&mut self, _: Error) {}
+    fn on_evicted(&mut self) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +342,17 @@ mod tests {
         assert_eq!(s.refused(Error::TooOld), 0);
         assert_eq!(s.refused_total(), 3);
         assert_eq!(s.iter().count(), Error::COUNT);
+    }
+
+    #[test]
+    fn tally_records_what_stats_report() {
+        let mut s = Stats::default();
+        Tally::on_accepted(&mut s, 3, false, true);
+        Tally::on_accepted(&mut s, 0, true, false);
+        Tally::on_refused(&mut s, Error::Replay);
+        Tally::on_evicted(&mut s);
+        assert_eq!((s.accepted, s.gaps, s.late, s.missing()), (2, 3, 1, 2));
+        assert_eq!((s.unknown_freshness, s.evicted), (1, 1));
+        assert_eq!((s.refused(Error::Replay), s.refused_total()), (1, 1));
     }
 }

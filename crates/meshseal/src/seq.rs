@@ -51,12 +51,16 @@ pub fn shortest_form(seq: u64, reference: u64) -> SeqForm {
     let Some(ahead) = seq.checked_sub(reference) else {
         return SeqForm::FULL;
     };
-    for form in SeqForm::ALL {
-        if form.is_full() || ahead <= (1u64 << (form.bits() - 1)) + 1 {
-            return form;
-        }
+    // A form of `bits` bits reconstructs up to 2^(bits-1) + 1 ahead (unrolled: no 64-bit
+    // shifts on a 32-bit core).
+    match ahead {
+        0..=9 => SeqForm::Short,
+        10..=0x81 => SeqForm::Bytes(1),
+        0x82..=0x8001 => SeqForm::Bytes(2),
+        0x8002..=0x80_0001 => SeqForm::Bytes(3),
+        0x80_0002..=0x8000_0001 => SeqForm::Bytes(4),
+        _ => SeqForm::FULL,
     }
-    SeqForm::FULL
 }
 
 #[cfg(test)]
@@ -161,5 +165,21 @@ mod tests {
         assert_eq!(shortest_form(2 + 130, 2), SeqForm::Bytes(2));
         assert_eq!(shortest_form(1, 2), SeqForm::FULL);
         assert_eq!(shortest_form(SEQ_MAX, 0), SeqForm::FULL);
+    }
+
+    #[test]
+    fn shortest_form_switches_exactly_where_reconstruction_stops_reaching() {
+        // A form of b bits reaches 2^(b-1) + 1 ahead of the reference: at its edge it is the
+        // shortest form, one past it the next longer form is.
+        let forms = SeqForm::ALL;
+        for (form, longer) in forms.iter().zip(&forms[1..]) {
+            let reach = (1u64 << (form.bits() - 1)) + 1;
+            for reference in [0, 1000, SEQ_MAX / 2] {
+                assert_eq!(shortest_form(reference + reach, reference), *form);
+                assert_eq!(shortest_form(reference + reach + 1, reference), *longer);
+                let t = TruncatedSeq::of(reference + reach, *form);
+                assert_eq!(reconstruct(reference + 1, t), reference + reach);
+            }
+        }
     }
 }

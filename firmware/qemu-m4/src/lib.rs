@@ -114,7 +114,7 @@ pub fn setup_stack(use_once: impl FnOnce(&mut [u8; 64]) -> bool) -> (usize, bool
     let stack = stack_high_water(|| {
         let mut out = [0u8; 64];
         ok = use_once(&mut out);
-        core::hint::black_box(out);
+        core::hint::black_box(&mut out);
     });
     (stack, ok)
 }

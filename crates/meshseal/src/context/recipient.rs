@@ -3,12 +3,13 @@
 
 use super::epochs::GraceSlot;
 use super::freshness::{Clock, Freshness, Pending, TrafficClass, PENDING_CHALLENGES};
-use super::repeats::{RepeatSeen, TRACKED_REPEATS};
+use super::repeats::{RepeatSeen, Repeats};
 use super::shared::{
     associated_data, decrypt, epoch_is_newer, open_body, unmask_header, FrameId, MAX_AAD,
 };
 use super::{Grace, NoGrace};
 use crate::crypto::{AeadBackend, GroupKeys, RustCryptoCcm};
+use crate::error::Tally;
 use crate::frame::{
     Binding, Fragment, Frame, PlainFrame, Repeat, SenderIdMode, Source, TruncatedSeq, WireError,
 };
@@ -18,7 +19,14 @@ use crate::seq::reconstruct;
 #[cfg(feature = "signed")]
 use crate::source::SignedInput;
 use crate::source::{NoSourceKeys, SourceKeys, SIGNATURE_LEN};
-use crate::{Error, Stats, TAG_LEN};
+use crate::{Error, TAG_LEN};
+
+/// What a recipient counts its verdicts in: [`crate::Stats`], or nothing without the `stats`
+/// feature.
+#[cfg(feature = "stats")]
+type Counted = crate::Stats;
+#[cfg(not(feature = "stats"))]
+type Counted = crate::error::NoStats;
 
 /// Which senders a recipient accepts.
 pub trait Membership {
@@ -128,11 +136,11 @@ where
     pub(super) cfg: RecipientConfig,
     pub(super) members: M,
     pub(super) replay: R,
-    pub(super) stats: Stats,
+    pub(super) stats: Counted,
     pub(super) pending: heapless::Vec<Pending, PENDING_CHALLENGES>,
     pub(super) stale: Option<FrameId>,
     pub(super) clock: Option<Clock>,
-    pub(super) repeats: heapless::Deque<RepeatSeen, TRACKED_REPEATS>,
+    pub(super) repeats: Repeats,
 }
 
 impl<R, M, A, const W: usize, G> core::fmt::Debug for Recipient<R, M, A, W, G>
@@ -298,11 +306,11 @@ where
             cfg,
             members,
             replay,
-            stats: Stats::default(),
+            stats: Counted::default(),
             pending: heapless::Vec::new(),
             stale: None,
             clock: None,
-            repeats: heapless::Deque::new(),
+            repeats: Repeats::default(),
         }
     }
 
@@ -323,7 +331,7 @@ where
                 .insert(WindowKey { sender, lane }, window)
                 .is_some()
             {
-                self.stats.evicted = self.stats.evicted.saturating_add(1);
+                self.stats.on_evicted();
             }
         }
     }
@@ -333,8 +341,9 @@ where
         &mut self.members
     }
 
-    /// Counters of accepted and refused frames.
-    pub fn stats(&self) -> &Stats {
+    /// Counters of accepted and refused frames (feature `stats`, on by default).
+    #[cfg(feature = "stats")]
+    pub fn stats(&self) -> &crate::Stats {
         &self.stats
     }
 
@@ -470,15 +479,10 @@ where
     #[inline]
     fn count(&mut self, opened: &Result<Opened<'_>, Error>) {
         match opened {
-            Ok(o) => {
-                self.stats.accepted = self.stats.accepted.saturating_add(1);
-                self.stats.gaps = self.stats.gaps.saturating_add(o.gap);
-                self.stats.late = self.stats.late.saturating_add(u64::from(o.late));
-                if o.freshness == Freshness::Unknown {
-                    self.stats.unknown_freshness = self.stats.unknown_freshness.saturating_add(1);
-                }
-            }
-            Err(e) => self.stats.count(*e),
+            Ok(o) => self
+                .stats
+                .on_accepted(o.gap, o.late, o.freshness == Freshness::Unknown),
+            Err(e) => self.stats.on_refused(*e),
         }
     }
 
@@ -550,10 +554,7 @@ where
         // accepted recently: then, once the tag shows it is that frame, a duplicate.
         let mut duplicate = None;
         if verdict == Err(Error::Replay) {
-            duplicate = self
-                .repeats
-                .iter()
-                .position(|r| r.sender == key.sender && r.seq == seq);
+            duplicate = self.repeats.position(key.sender, seq);
             if duplicate.is_some() {
                 verdict = Ok(());
             }
@@ -570,7 +571,7 @@ where
     /// copies are announced and its window lasts, a replay after.
     #[inline]
     fn duplicate(&mut self, i: usize) -> Error {
-        let Some(r) = self.repeats.iter_mut().nth(i) else {
+        let Some(r) = self.repeats.get_mut(i) else {
             return Error::Replay;
         };
         let late = match (r.end, self.clock) {
@@ -615,7 +616,7 @@ where
             w.verify_from_here();
         }
         if self.replay.insert(key, w).is_some() {
-            self.stats.evicted = self.stats.evicted.saturating_add(1);
+            self.stats.on_evicted();
         }
         accepted
     }
@@ -732,7 +733,7 @@ where
                 self.pending
                     .iter()
                     .find(|p| p.sender == sender)
-                    .map(|p| p.challenge)
+                    .map(Pending::challenge)
                     .ok_or(Error::Unsolicited)?,
             ),
             _ => return Err(Error::Unsolicited),
@@ -831,7 +832,7 @@ where
             self.pending.retain(|p| p.sender != sender);
         }
         if let Some(r) = repeat {
-            self.track_repeat(RepeatSeen {
+            self.repeats.track(RepeatSeen {
                 sender,
                 seq,
                 left: r.copies - 1,

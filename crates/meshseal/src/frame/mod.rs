@@ -336,14 +336,19 @@ pub const fn varint_len(v: u32) -> usize {
 
 /// Decodes a canonical LEB128 varint at the start of `bytes`: `(value, length)`.
 pub(crate) fn get_varint(bytes: &[u8]) -> Result<(u32, usize), WireError> {
-    let mut v: u64 = 0;
+    let mut v: u32 = 0;
     for (i, &b) in bytes.iter().enumerate().take(MAX_SENDER_LEN) {
-        v |= u64::from(b & 0x7f) << (7 * i);
+        let low = u32::from(b & 0x7f);
+        // The fifth byte holds the id's top 4 bits; anything above overflows 32 bits. (A u32
+        // throughout: no 64-bit shifts on a 32-bit core.)
+        if i == MAX_SENDER_LEN - 1 && low > 0x0f {
+            return Err(WireError::SenderOverflow);
+        }
+        v |= low << (7 * i);
         if b & 0x80 == 0 {
             if i > 0 && b == 0 {
                 return Err(WireError::NonCanonicalSender);
             }
-            let v = u32::try_from(v).map_err(|_| WireError::SenderOverflow)?;
             return Ok((v, i + 1));
         }
     }

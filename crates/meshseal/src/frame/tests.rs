@@ -245,6 +245,51 @@ fn varint_edges() {
     }
 }
 
+/// LEB128 decoding over 64 bits, as a reference for the 32-bit decoder.
+fn get_varint_model(bytes: &[u8]) -> Result<(u32, usize), WireError> {
+    let mut v: u64 = 0;
+    for (i, &b) in bytes.iter().enumerate().take(MAX_SENDER_LEN) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
+                return Err(WireError::NonCanonicalSender);
+            }
+            let v = u32::try_from(v).map_err(|_| WireError::SenderOverflow)?;
+            return Ok((v, i + 1));
+        }
+    }
+    if bytes.len() < MAX_SENDER_LEN {
+        Err(WireError::Truncated)
+    } else {
+        Err(WireError::SenderOverflow)
+    }
+}
+
+#[test]
+fn varint_decoding_agrees_with_the_64_bit_model() {
+    // Every fifth byte after four continuation bytes, with every earlier byte at its edges.
+    for last in 0..=255u8 {
+        for fill in [0x80u8, 0x81, 0xff] {
+            let b = [fill, fill, fill, fill, last, 0];
+            for n in 0..=b.len() {
+                assert_eq!(
+                    get_varint(&b[..n]),
+                    get_varint_model(&b[..n]),
+                    "{:02x?}",
+                    &b[..n]
+                );
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn varint_decoding_agrees_with_the_model_on_any_bytes(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8)) {
+        proptest::prop_assert_eq!(get_varint(&b), get_varint_model(&b));
+    }
+}
+
 #[test]
 fn emit_refuses_out_of_range() {
     let mut buf = [0u8; 64];
