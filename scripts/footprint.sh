@@ -67,18 +67,15 @@ measure() {
             "$([ "$seal" = 0 ] && echo - || echo "$seal")" "$([ "$open" = 0 ] && echo - || echo "$open")"
     done
 }
+# The minimal device build (rows *_min): the core without the features a small device can
+# leave out (stats, repeats) and the aes crate's compact software AES (`--cfg aes_compact`:
+# smaller code, more instructions). Its own target directory, so the full builds keep theirs.
+MIN_FLAGS="--cfg aes_compact $(sed -n 's/^rustflags = \[\(.*\)\]$/\1/p' .cargo/config.toml | tr -d '",')"
 for profile in release release-s; do
     opt=$([ "$profile" = release ] && echo z || echo s)
     cargo build -q --profile "$profile" --bins
     # shellcheck disable=SC2086
     measure "$opt" "target/thumbv7em-none-eabihf/$profile" "" $BINS
-done
-# The minimal device build (rows *_min): the core without the features a small device can
-# leave out (stats, repeats) and the aes crate's compact software AES (`--cfg aes_compact`:
-# smaller code, more instructions). Its own target directory, so the builds above keep theirs.
-MIN_FLAGS="--cfg aes_compact $(sed -n 's/^rustflags = \[\(.*\)\]$/\1/p' .cargo/config.toml | tr -d '",')"
-for profile in release release-s; do
-    opt=$([ "$profile" = release ] && echo z || echo s)
     RUSTFLAGS="$MIN_FLAGS" cargo build -q --profile "$profile" --target-dir target/min \
         --no-default-features --features hkdf --bin fp_empty --bin fp_plain --bin fp_plain_hkdf
     measure "$opt" "target/min/thumbv7em-none-eabihf/$profile" _min fp_empty fp_plain fp_plain_hkdf
@@ -99,10 +96,10 @@ echo "group-oscore (z): flash=$flash core_flash=$((flash - base)) setup_stack=$(
 # The design's budgets (docs/design.md), with 4 peers. The flash and RAM budgets hold for the
 # minimal device build at opt-level s (rows s *_min; for this build s comes out smaller than
 # z, and faster; docs/footprint.md says what it leaves out); the full builds are reported
-# beside them. A budget that is met is enforced; one that is
-# not yet met is reported with its gap. Every configuration is also held to a ceiling (its
-# figure when last recorded in docs/footprint.md plus a small margin), so a change that grows
-# the firmware fails here instead of drifting.
+# beside them. A budget that is met is enforced; one that is not yet met is reported with its
+# gap. Every configuration is also held to a ceiling (its figure when last recorded in
+# docs/footprint.md plus a small margin), so a change that grows the firmware fails here
+# instead of drifting.
 peer=$(sed -n 's/.* peer=\([0-9]*\).*/\1/p' <<<"$sizes")
 failed=0
 budget() { # label, measured, limit, enforce (yes/no)

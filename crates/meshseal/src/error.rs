@@ -265,13 +265,6 @@ impl Stats {
             .iter()
             .map(move |e| (e.reason(), self.refused[e.index()]))
     }
-
-    pub(crate) fn count(&mut self, e: Error) {
-        // Every reason has its slot; `get_mut` keeps a panic path out of the firmware.
-        if let Some(slot) = self.refused.get_mut(e.index()) {
-            *slot = slot.saturating_add(1);
-        }
-    }
 }
 
 /// How a recipient records its verdicts: [`Stats`] with the `stats` feature, [`NoStats`]
@@ -297,7 +290,10 @@ impl Tally for Stats {
     }
 
     fn on_refused(&mut self, e: Error) {
-        self.count(e);
+        // Every reason has its slot; `get_mut` keeps a panic path out of the firmware.
+        if let Some(slot) = self.refused.get_mut(e.index()) {
+            *slot = slot.saturating_add(1);
+        }
     }
 
     fn on_evicted(&mut self) {
@@ -334,9 +330,9 @@ mod tests {
     #[test]
     fn stats_count_per_reason() {
         let mut s = Stats::default();
-        s.count(Error::Replay);
-        s.count(Error::Replay);
-        s.count(Error::BadTag);
+        s.on_refused(Error::Replay);
+        s.on_refused(Error::Replay);
+        s.on_refused(Error::BadTag);
         assert_eq!(s.refused(Error::Replay), 2);
         assert_eq!(s.refused(Error::BadTag), 1);
         assert_eq!(s.refused(Error::TooOld), 0);
