@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "meshseal.h"
-#include "psa/crypto.h"
+#include "platform.h"
 #include "startup.h"
 
 
@@ -39,90 +39,13 @@ struct vgroup {
     int first, count;
 };
 
-#ifndef SIZE_BUILD
 #include "vectors.h"
-#endif
-
-/* The platform engine: PSA key ids for the group key (CCM-8) and the privacy key (ECB). */
-struct engine {
-    psa_key_id_t ccm, ecb;
-    unsigned calls;
-    int fail;
-};
-
-#define CCM8 PSA_ALG_AEAD_WITH_SHORTENED_TAG(PSA_ALG_CCM, 8)
-static uint8_t scratch_in[320], scratch_out[320];
-
-static int32_t psa_seal(void *user, const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-                        uint8_t *buf, size_t len, uint8_t *tag) {
-    struct engine *e = user;
-    size_t n = 0;
-    e->calls++;
-    if (e->fail || len + 8 > sizeof scratch_out) return -1;
-    if (psa_aead_encrypt(e->ccm, CCM8, nonce, 13, aad, aad_len, buf, len, scratch_out,
-                         sizeof scratch_out, &n) != PSA_SUCCESS || n != len + 8)
-        return -1;
-    memcpy(buf, scratch_out, len);
-    memcpy(tag, scratch_out + len, 8);
-    return 0;
-}
-
-/* PSA decrypts ciphertext‖tag into another buffer: the frame's bytes change only when the tag
- * verified. */
-static int32_t psa_open(void *user, const uint8_t *nonce, const uint8_t *aad, size_t aad_len,
-                        uint8_t *buf, size_t len, const uint8_t *tag) {
-    struct engine *e = user;
-    size_t n = 0;
-    e->calls++;
-    if (e->fail || len + 8 > sizeof scratch_in) return -1;
-    memcpy(scratch_in, buf, len);
-    memcpy(scratch_in + len, tag, 8);
-    psa_status_t s = psa_aead_decrypt(e->ccm, CCM8, nonce, 13, aad, aad_len, scratch_in, len + 8,
-                                      scratch_out, sizeof scratch_out, &n);
-    if (s == PSA_ERROR_INVALID_SIGNATURE) return 1;
-    if (s != PSA_SUCCESS || n != len) return -1;
-    memcpy(buf, scratch_out, len);
-    return 0;
-}
-
-#ifndef SIZE_BUILD
-static int32_t psa_mask(void *user, const uint8_t *block, uint8_t *out) {
-    struct engine *e = user;
-    size_t n = 0;
-    e->calls++;
-    if (e->fail) return -1;
-    return psa_cipher_encrypt(e->ecb, PSA_ALG_ECB_NO_PADDING, block, 16, out, 16, &n) ==
-                       PSA_SUCCESS && n == 16 ? 0 : -1;
-}
-#endif
-
-static psa_key_id_t import(const uint8_t key[16], psa_key_usage_t usage, psa_algorithm_t alg) {
-    psa_key_attributes_t at = PSA_KEY_ATTRIBUTES_INIT;
-    psa_set_key_type(&at, PSA_KEY_TYPE_AES);
-    psa_set_key_bits(&at, 128);
-    psa_set_key_usage_flags(&at, usage);
-    psa_set_key_algorithm(&at, alg);
-    psa_key_id_t id = 0;
-    return psa_import_key(&at, key, 16, &id) == PSA_SUCCESS ? id : 0;
-}
 
 static struct engine engine;
 static MeshsealKeys keys;
-#ifdef SIZE_BUILD
-/* The size build: a device without header privacy (no mask callback, so no PSA ECB), and
- * contexts in blocks of exactly meshseal_sender_size() / meshseal_recipient_size() bytes (the
- * figures the full build prints), as the header allows. */
-static MeshsealAead aead = {psa_seal, psa_open, NULL, &engine};
-static uint8_t tx_block[SENDER_BYTES] __attribute__((aligned(16)));
-static uint8_t rx_block[RECIPIENT_BYTES] __attribute__((aligned(16)));
-#define tx (*(MeshsealSender *)tx_block)
-#define rx (*(MeshsealRecipient *)rx_block)
-static const struct vgroup vgroups[] = {{"meshseal-fp-key!", "meshseal-iv-\x01", {0}, 0, 7, 0, 0, 0}};
-#else
 static MeshsealAead aead = {psa_seal, psa_open, psa_mask, &engine};
 static MeshsealSender tx;
 static MeshsealRecipient rx;
-#endif
 static int failures;
 static uint64_t flash_limit;
 static int flash_present;
@@ -153,8 +76,8 @@ static int32_t store(void *user, uint64_t limit) {
 static void use_group(const struct vgroup *g) {
     psa_destroy_key(engine.ccm);
     psa_destroy_key(engine.ecb);
-    engine.ccm = import(g->key, PSA_KEY_USAGE_ENCRYPT | PSA_KEY_USAGE_DECRYPT, CCM8);
-    engine.ecb = g->privacy ? import(g->privacy_key, PSA_KEY_USAGE_ENCRYPT,
+    engine.ccm = import_key(g->key, PSA_KEY_USAGE_ENCRYPT | PSA_KEY_USAGE_DECRYPT, CCM8);
+    engine.ecb = g->privacy ? import_key(g->privacy_key, PSA_KEY_USAGE_ENCRYPT,
                                      PSA_ALG_ECB_NO_PADDING) : 0;
     CHECK(engine.ccm != 0 && (!g->privacy || engine.ecb != 0));
     memset(&keys, 0, sizeof keys);
@@ -165,7 +88,6 @@ static void use_group(const struct vgroup *g) {
     keys.aead = &aead;
 }
 
-#ifndef SIZE_BUILD
 static void vector(const struct vframe *v) {
     static uint8_t out[320], buf[320];
     size_t n = 0;
@@ -224,17 +146,9 @@ static void vector(const struct vframe *v) {
                                   (uint8_t)bound, v->a, v->b, &op);
     CHECK(r > 0);
 }
-#endif
 
 /* A provisioned sender (1) and a recipient (2) of the first group: frames, a replay, a tamper,
  * a failing engine, and the instructions of a 16-byte seal and open. */
-/* The session's open: the plain-frame open in the size build (a device that takes plain
- * frames links nothing else), the general one otherwise. */
-#ifdef SIZE_BUILD
-#define OPEN(buf, len, o) meshseal_open_plain(&rx, (buf), (len), (o))
-#else
-#define OPEN(buf, len, o) meshseal_open(&rx, (buf), (len), MESHSEAL_CLASS_TELEMETRY, (o))
-#endif
 
 static void session(void) {
     static const uint8_t payload[16] = "0123456789abcdef";
@@ -257,13 +171,13 @@ static void session(void) {
         MeshsealResult r = meshseal_seal(&tx, payload, sizeof payload, frame, sizeof frame, &n);
         uint32_t t1 = timer_now();
         memcpy(copy, frame, n);
-        MeshsealResult s = OPEN(frame, n, &o);
+        MeshsealResult s = meshseal_open(&rx, frame, n, MESHSEAL_CLASS_TELEMETRY, &o);
         uint32_t t2 = timer_now();
         seal_ticks += timer_ticks(t0, t1);
         open_ticks += timer_ticks(t1, t2);
         CHECK(r == MESHSEAL_RESULT_OK && s == MESHSEAL_RESULT_OK);
         CHECK(o.payload_len == 16 && memcmp(frame + o.payload_offset, payload, 16) == 0);
-        CHECK(OPEN(copy, n, &o) == MESHSEAL_RESULT_REPLAY);
+        CHECK(meshseal_open(&rx, copy, n, MESHSEAL_CLASS_TELEMETRY, &o) == MESHSEAL_RESULT_REPLAY);
     }
     /* Every AES operation went through PSA: a seal, an open and the replay's open (a replay
      * is counted only once its tag verified) per round. */
@@ -271,19 +185,19 @@ static void session(void) {
     CHECK(meshseal_seal(&tx, payload, sizeof payload, frame, sizeof frame, &n) == MESHSEAL_RESULT_OK);
     memcpy(copy, frame, n);
     frame[2] ^= 1;
-    CHECK(OPEN(frame, n, &o) == MESHSEAL_RESULT_BAD_TAG);
+    CHECK(meshseal_open(&rx, frame, n, MESHSEAL_CLASS_TELEMETRY, &o) == MESHSEAL_RESULT_BAD_TAG);
     /* A failing engine: refused as BACKEND (not a bad tag), the frame's number left unused, so
      * the same frame opens once the engine is back (an open works in place: open a copy). */
     uint8_t again[48];
     memcpy(again, copy, n);
     engine.fail = 1;
-    CHECK(OPEN(again, n, &o) == MESHSEAL_RESULT_BACKEND);
+    CHECK(meshseal_open(&rx, again, n, MESHSEAL_CLASS_TELEMETRY, &o) == MESHSEAL_RESULT_BACKEND);
     size_t none = 1;
     CHECK(meshseal_seal(&tx, payload, sizeof payload, frame, sizeof frame, &none) ==
           MESHSEAL_RESULT_BACKEND);
     CHECK(none == 0);
     engine.fail = 0;
-    CHECK(OPEN(copy, n, &o) == MESHSEAL_RESULT_OK);
+    CHECK(meshseal_open(&rx, copy, n, MESHSEAL_CLASS_TELEMETRY, &o) == MESHSEAL_RESULT_OK);
     sh_put_uint(" seal16_insns=", (seal_ticks * per_tick + 32) / 64);
     sh_put_uint(" open16_insns=", (open_ticks * per_tick + 32) / 64);
     sh_put_uint(" sender_ctx=", (unsigned)meshseal_sender_size());
@@ -298,7 +212,6 @@ int main(void) {
     timer_start();
     CHECK(psa_crypto_init() == PSA_SUCCESS);
     unsigned frames = 0;
-#ifndef SIZE_BUILD
     for (size_t g = 0; g < sizeof vgroups / sizeof vgroups[0]; g++) {
         use_group(&vgroups[g]);
         MeshsealRecipientConfig rcfg = meshseal_recipient_config_default(0, UINT32_MAX);
@@ -306,7 +219,6 @@ int main(void) {
         for (int i = 0; i < vgroups[g].count; i++, frames++) vector(&vframes[vgroups[g].first + i]);
         meshseal_recipient_clear(&rx);
     }
-#endif
     sh_put_uint("psa-m4: vectors=", frames);
     session();
     sh_put_uint(" stack=", (unsigned)stack_high_water());

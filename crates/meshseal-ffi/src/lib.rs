@@ -779,7 +779,7 @@ pub unsafe extern "C" fn meshseal_sender_init(
         // SAFETY: forwarded from this function's contract.
         let keys = unsafe { raw::in_ref(keys)? };
         // SAFETY: forwarded from this function's contract.
-        unsafe { sender_init(tx, keys, cfg, load, store, user, Boot::Resume) }
+        unsafe { sender_init(tx, keys, cfg, load, store, user, Boot::RESUME) }
     })
 }
 
@@ -806,7 +806,7 @@ pub unsafe extern "C" fn meshseal_sender_init_secret(
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
         let mut keys = derive_keys(secret, salt, group_id, epoch, false)?;
         // SAFETY: forwarded from this function's contract.
-        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::Resume) };
+        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::RESUME) };
         keys.zeroize();
         r
     })
@@ -838,7 +838,7 @@ pub unsafe extern "C" fn meshseal_sender_provision(
         // SAFETY: forwarded from this function's contract.
         let keys = unsafe { raw::in_ref(keys)? };
         // SAFETY: forwarded from this function's contract.
-        unsafe { sender_init(tx, keys, cfg, load, store, user, Boot::Provision) }
+        unsafe { sender_init(tx, keys, cfg, load, store, user, Boot::PROVISION) }
     })
 }
 
@@ -865,19 +865,23 @@ pub unsafe extern "C" fn meshseal_sender_provision_secret(
         let (secret, salt) = unsafe { (bytes(secret, secret_len)?, bytes(salt, salt_len)?) };
         let mut keys = derive_keys(secret, salt, group_id, epoch, false)?;
         // SAFETY: forwarded from this function's contract.
-        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::Provision) };
+        let r = unsafe { sender_init(tx, &keys, cfg, load, store, user, Boot::PROVISION) };
         keys.zeroize();
         r
     })
 }
 
-/// How a sender starts from its counter store.
+/// How a sender starts from its counter store: [`Boot::RESUME`] or [`Boot::PROVISION`]. A
+/// function, not a flag, so a firmware that only provisions (or only resumes) links one of the
+/// two.
 #[derive(Clone, Copy)]
-enum Boot {
+struct Boot(fn(GroupKeys<Backend>, SenderConfig, CallbackStore) -> Result<SenderImpl, Error>);
+
+impl Boot {
     /// An ordinary boot: the store must hold a record.
-    Resume,
+    const RESUME: Boot = Boot(Sender::new);
     /// A newly provisioned identity: a store without a record starts at 0.
-    Provision,
+    const PROVISION: Boot = Boot(Sender::provision);
 }
 
 /// # Safety
@@ -900,10 +904,7 @@ unsafe fn sender_init(
     let store = CallbackStore { load, store, user };
     // SAFETY: forwarded from the caller's contract (`keys.aead` null or readable).
     let keys = unsafe { core_keys(keys)? };
-    let sender = match boot {
-        Boot::Resume => Sender::new(keys, cfg, store),
-        Boot::Provision => Sender::provision(keys, cfg, store),
-    }?;
+    let sender = (boot.0)(keys, cfg, store)?;
     // SAFETY: `tx` was checked non-null and aligned; the caller guarantees it is writable
     // storage of the right size (checked at compile time against the slot).
     unsafe { context_init(tx, sender) };

@@ -65,13 +65,13 @@ fn only_provisioning_starts_from_an_empty_store() {
     unsafe {
         let init =
             |boot: Boot| run(|| sender_init(tx, &keys, &cfg, Some(load), Some(store), user, boot));
-        assert_eq!(init(Boot::Resume), MeshsealResult::NoCounterRecord);
+        assert_eq!(init(Boot::RESUME), MeshsealResult::NoCounterRecord);
         assert!(flash.0.is_none(), "a refused init wrote a record");
         assert_eq!(
             meshseal_sender_counter(tx, &mut next, core::ptr::null_mut()),
             MeshsealResult::NotInitialized
         );
-        assert_eq!(init(Boot::Provision), MeshsealResult::Ok);
+        assert_eq!(init(Boot::PROVISION), MeshsealResult::Ok);
         assert_eq!(flash.0, Some(0), "provisioning stores a first record");
         for _ in 0..2 {
             let r = meshseal_seal(tx, b"x".as_ptr(), 1, frame.as_mut_ptr(), 32, &mut n);
@@ -79,7 +79,7 @@ fn only_provisioning_starts_from_an_empty_store() {
         }
         assert_eq!(flash.0, Some(4));
         // Reboot, and provisioning again by mistake: both resume after the reservation.
-        for boot in [Boot::Resume, Boot::Provision] {
+        for boot in [Boot::RESUME, Boot::PROVISION] {
             assert_eq!(init(boot), MeshsealResult::Ok);
             meshseal_sender_counter(tx, &mut next, core::ptr::null_mut());
             assert_eq!(next, 4);
@@ -142,7 +142,7 @@ impl Member {
                     Some(load),
                     Some(store),
                     user,
-                    Boot::Provision,
+                    Boot::PROVISION,
                 )
             });
             assert_eq!(r, MeshsealResult::Ok);
