@@ -177,13 +177,16 @@ impl PlainHeader {
     }
 
     /// Writes the header into the start of `buf` and returns its length and header byte;
-    /// `None` if `buf` is shorter than the header or a field does not fit.
+    /// `None` if `buf` is shorter than the header (what fitted may have been written) or a
+    /// field does not fit.
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Option<(usize, u8)> {
         let valid = self.epoch_bits < 4
             && self.seq.form.is_valid()
             && self.seq.value >> self.seq.form.bits() == 0;
-        if !valid || buf.len() < self.len() {
+        // The writes are checked: no separate length check (nor a second copy of the
+        // varint length) is needed.
+        if !valid {
             return None;
         }
         let e = self.epoch_bits << EPOCH_SHIFT;
