@@ -63,10 +63,18 @@ pub(crate) const fn slot_align<T>() -> usize {
 }
 
 /// Non-null and aligned for `U`.
+#[inline(always)]
 fn check_ptr<U>(p: *const U) -> Checked<()> {
-    if p.is_null() {
+    check_addr(p as usize, align_of::<U>())
+}
+
+/// [`check_ptr`] out of line: every entry point checks several pointers, and one shared copy
+/// of the two tests is smaller on a device than a copy at each (`align` is a power of two).
+#[inline(never)]
+fn check_addr(addr: usize, align: usize) -> Checked<()> {
+    if addr == 0 {
         Err(MeshsealResult::NullPointer)
-    } else if (p as usize) % align_of::<U>() != 0 {
+    } else if addr & (align - 1) != 0 {
         Err(MeshsealResult::Misaligned)
     } else {
         Ok(())
@@ -169,6 +177,7 @@ pub(crate) unsafe fn bytes_mut<'a>(p: *mut u8, len: usize) -> Checked<&'a mut [u
     Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
 }
 
+#[inline(never)]
 fn check_len(p: *const u8, len: usize) -> Checked<()> {
     if p.is_null() {
         return Err(MeshsealResult::NullPointer);

@@ -147,7 +147,9 @@ const NAMES: [&CStr; Error::COUNT] = [
     c"backend",
 ];
 
-/// The result code of a core refusal.
+/// The result code of a core refusal; out of line, as every `?` on a core result converts
+/// through it.
+#[inline(never)]
 pub(crate) fn code(e: Error) -> MeshsealResult {
     REFUSALS
         .get(e.index())

@@ -196,6 +196,14 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
             .min(self.cfg.key_budget.saturating_sub(used))
     }
 
+    /// `remaining() == 0` without the minimum of two 64-bit differences: the counter is used
+    /// up, or this epoch's keys sealed their budget.
+    #[inline]
+    fn exhausted(&self) -> bool {
+        let used = self.counter.peek() - self.epoch_start;
+        self.counter.remaining() == 0 || used >= self.cfg.key_budget
+    }
+
     /// The settings.
     pub fn config(&self) -> &SenderConfig {
         &self.cfg
@@ -309,7 +317,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
         if out.len() < total {
             return Err(Error::BufferTooSmall);
         }
-        if self.remaining() == 0 {
+        if self.exhausted() {
             return Err(Error::CounterExhausted);
         }
         // Checked slicing throughout (the lengths were checked above): no panic path.
@@ -486,7 +494,7 @@ impl<S: CounterStore, A: AeadBackend> Sender<S, A> {
                 return Err(Error::InvalidConfig);
             }
         }
-        if self.remaining() == 0 {
+        if self.exhausted() {
             return Err(Error::CounterExhausted);
         }
         // Emitting the header validates it; no number is used yet if it fails.

@@ -116,8 +116,9 @@ pub(super) fn decrypt<A: AeadBackend>(
     )
 }
 
-/// The nonce of the frame (`header`, `ext`, `sender`, `seq`) under `keys`.
-#[inline]
+/// The nonce of the frame (`header`, `ext`, `sender`, `seq`) under `keys`; one copy for the
+/// seal and the open paths.
+#[inline(never)]
 fn nonce<A: AeadBackend>(
     keys: &GroupKeys<A>,
     header: u8,

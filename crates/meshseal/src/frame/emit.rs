@@ -52,8 +52,7 @@ impl Repr {
     fn header_byte_for(&self, ext: u8) -> Result<u8, WireError> {
         let has_ext = ext != 0;
         let valid = self.epoch_bits < 4
-            && self.seq.form.is_valid()
-            && self.seq.value >> self.seq.form.bits() == 0
+            && self.seq.fits()
             && self.fragment.map_or(true, Fragment::is_valid)
             && !(has_ext && self.seq.form == SeqForm::Short)
             && !(self.fragment.is_some() && self.binding == Binding::Challenge)
@@ -181,9 +180,7 @@ impl PlainHeader {
     /// field does not fit.
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Option<(usize, u8)> {
-        let valid = self.epoch_bits < 4
-            && self.seq.form.is_valid()
-            && self.seq.value >> self.seq.form.bits() == 0;
+        let valid = self.epoch_bits < 4 && self.seq.fits();
         // The writes are checked: no separate length check (nor a second copy of the
         // varint length) is needed.
         if !valid {
@@ -216,13 +213,15 @@ fn emit_base(buf: &mut [u8], h: u8, sender: Option<u32>, seq: TruncatedSeq) -> O
         at += 1;
     }
     if let SeqForm::Bytes(n) = seq.form {
-        let n = usize::from(n);
-        let bytes = seq.value.to_be_bytes();
-        let src = bytes.get(8usize.checked_sub(n)?..)?;
-        for (d, s) in buf.get_mut(at..at + n)?.iter_mut().zip(src) {
-            *d = *s;
+        // Big-endian, written from the last byte back.
+        let (mut v, end) = (seq.value, at + usize::from(n));
+        let mut i = end;
+        while i > at {
+            i -= 1;
+            *buf.get_mut(i)? = v as u8;
+            v >>= 8;
         }
-        at += n;
+        at = end;
     }
     Some(at)
 }

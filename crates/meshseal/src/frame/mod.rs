@@ -188,6 +188,13 @@ impl TruncatedSeq {
         };
         TruncatedSeq { value, form }
     }
+
+    /// Whether the form is one the wire has and the value fits it (`value < 2^bits`, counted
+    /// in leading zeros: no 64-bit shift by a variable).
+    #[inline(always)]
+    pub(crate) const fn fits(self) -> bool {
+        self.form.is_valid() && self.value.leading_zeros() >= 64 - self.form.bits()
+    }
 }
 
 /// Position of a frame inside a multi-fragment message.
