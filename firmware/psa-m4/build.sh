@@ -5,7 +5,8 @@
 # Debian's source with PSA (config.h), and two firmwares linked alike (arm-none-eabi-gcc -Os,
 # --gc-sections): baseline.c (PSA's AES-CCM alone), main.c (meshseal on PSA: the frozen
 # vectors, a session, a replay, a tamper, a failing engine) and device.c (baseline.c's job done
-# through meshseal by the smallest device), the last two with platform.c (the PSA adapter).
+# through meshseal by the smallest device), the last two with platform.c (the PSA adapter) and
+# aeabi_mem.c (the library's memset helpers on newlib's memset).
 # Prints each firmware's flash and static RAM and its run's line, then meshseal's marginal
 # flash and RAM (main minus baseline). Exit status non-zero if a build or a check fails.
 # Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, dpkg-dev (apt-get source).
@@ -46,12 +47,12 @@ LDFLAGS=(-nostartfiles -T"$here/../mbedtls-m4/link.ld" -Wl,--gc-sections
 startup=("$here/../mbedtls-m4/startup.c" "$here/entropy.c")
 "$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/baseline.c" "${startup[@]}" "$out"/obj/*.o \
     -o "$out/baseline.elf"
-# meshseal's firmwares take newlib's AEABI memset/memclr helpers (a few bytes over its memset)
-# instead of the library's own weak ones (about 400 B from Rust's compiler_builtins), as
-# docs/porting.md says.
-MSFLAGS=(-Wl,-u,__aeabi_memset,-u,__aeabi_memclr)
-"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "${MSFLAGS[@]}" "$here/main.c" "$here/platform.c" \
-    "${startup[@]}" "$out"/obj/*.o -lc "$lib" -Wl,-Map="$out/main.map" -o "$out/main.elf"
+# meshseal's firmwares forward the AEABI memset/memclr helpers the library calls to newlib's
+# memset (aeabi_mem.c, as docs/porting.md says) instead of linking the library's own weak ones
+# (about 400 B, from Rust's compiler_builtins).
+ms=("$here/platform.c" "$here/aeabi_mem.c")
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "$here/main.c" "${ms[@]}" "${startup[@]}" \
+    "$out"/obj/*.o -lc "$lib" -Wl,-Map="$out/main.map" -o "$out/main.elf"
 
 # The size build: device.c, its contexts at the exact sizes main.elf prints, on the library
 # without header privacy.
@@ -60,8 +61,8 @@ sizes=$(timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographi
 sender_bytes=$(sed -n 's/.* sender_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
 recipient_bytes=$(sed -n 's/.* recipient_ctx=\([0-9]*\).*/\1/p' <<<"$sizes")
 [ -n "$sender_bytes" ] && [ -n "$recipient_bytes" ] || { echo "psa-m4 main failed: $sizes" >&2; exit 1; }
-"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" "${MSFLAGS[@]}" -DSENDER_BYTES="$sender_bytes" \
-    -DRECIPIENT_BYTES="$recipient_bytes" "$here/device.c" "$here/platform.c" "${startup[@]}" \
+"$CC" "${CFLAGS[@]}" -Werror "${LDFLAGS[@]}" -DSENDER_BYTES="$sender_bytes" \
+    -DRECIPIENT_BYTES="$recipient_bytes" "$here/device.c" "${ms[@]}" "${startup[@]}" \
     "$out"/obj/*.o -lc "$minlib" -Wl,-Map="$out/size.map" -o "$out/size.elf"
 
 section() { arm-none-eabi-size -A "$1" | awk -v s="$2" '$1 == s { print $2; f = 1 } END { if (!f) print 0 }'; }

@@ -1,7 +1,7 @@
 /* meshseal on PSA Crypto, on a Cortex-M4 under QEMU (mps2-an386): the C API built without
  * meshseal's own AES (`--no-default-features`), every AES operation done by Mbed TLS's PSA
- * implementation through the MeshsealAead callbacks, the group key imported into PSA as an
- * opaque key id and never in meshseal's RAM.
+ * implementation through the MeshsealAead callbacks (platform.c), the group key imported into
+ * PSA as an opaque key id and never in meshseal's RAM.
  *
  * Runs the frozen compact and header-privacy vectors (each frame sealed and compared byte for
  * byte, opened, and refused with its tag changed), then a session: frames sealed and opened,

