@@ -489,12 +489,28 @@ where
     /// The keys of the epoch whose low bits a frame carries: the current or the previous one.
     #[inline]
     fn keys_for(&self, bits: u8) -> Result<&GroupKeys<A>, Error> {
+        self.epoch_slot(bits).map(|previous| self.keys_at(previous))
+    }
+
+    /// Which keys the epoch bits `bits` select: the current epoch's (`false`) or the previous
+    /// one's (`true`), held through a grace period.
+    #[inline]
+    fn epoch_slot(&self, bits: u8) -> Result<bool, Error> {
         if bits == (self.keys.epoch() & 3) as u8 {
-            return Ok(&self.keys);
+            return Ok(false);
         }
         match self.previous.held() {
-            Some((k, _)) if bits == (k.epoch() & 3) as u8 => Ok(k),
+            Some((k, _)) if bits == (k.epoch() & 3) as u8 => Ok(true),
             _ => Err(Error::UnknownEpoch),
+        }
+    }
+
+    /// The keys [`Recipient::epoch_slot`] selected.
+    #[inline]
+    fn keys_at(&self, previous: bool) -> &GroupKeys<A> {
+        match self.previous.held() {
+            Some((k, _)) if previous => k,
+            _ => &self.keys,
         }
     }
 
@@ -625,15 +641,15 @@ where
     /// a group frame, bound to nothing, without timestamp or repeat, judged as telemetry.
     #[inline(always)]
     fn judge_plain(&mut self, buf: &mut [u8], f: PlainFrame) -> Result<Judged, Error> {
-        let keys = self.keys_for(f.epoch_bits())?;
-        let epoch = keys.epoch();
+        let previous = self.epoch_slot(f.epoch_bits())?;
+        let epoch = self.keys_at(previous).epoch();
         let sender = f.sender;
         self.admit(sender)?;
         let key = WindowKey::group(sender);
         let at = self.locate(key, f.seq, epoch)?;
         let seq = at.seq;
-        // `locate` holds no borrow of the keys: look them up again (the same slot).
-        let keys = self.keys_for(f.epoch_bits())?;
+        // `locate` holds no borrow of the keys: take them again from the same slot.
+        let keys = self.keys_at(previous);
         let end = buf.len().saturating_sub(TAG_LEN);
         // `PlainFrame::check` left room for the header and the tag: checked all the same, so
         // no panic path is linked.
@@ -688,7 +704,9 @@ where
         let src = expect.keys;
         let mut frame = Frame::new_checked(&mut *buf, mode)?;
         let bits = frame.epoch_bits();
-        self.keys_for(bits)?;
+        // The epoch's slot, looked up once; the keys are taken from it where needed (the
+        // window steps below borrow the recipient mutably).
+        let previous = self.epoch_slot(bits)?;
         let sender = frame
             .sender_id()
             .or(link_sender)
@@ -696,8 +714,7 @@ where
         self.admit(sender)?;
         let source = frame.source();
         {
-            let keys = self.keys_for(bits)?;
-            let group_id = keys.group_id();
+            let group_id = self.keys_at(previous).group_id();
             match source {
                 Source::Group if expect.require_source => return Err(Error::Unauthenticated),
                 Source::Pairwise => {
@@ -745,7 +762,7 @@ where
                 _ => Lane::Source,
             },
         };
-        let epoch = self.keys_for(bits)?.epoch();
+        let epoch = self.keys_at(previous).epoch();
         let at = self.locate(key, frame.truncated_seq(), epoch)?;
         let seq = at.seq;
         let mut aad = [0u8; MAX_AAD];
@@ -761,7 +778,7 @@ where
             repeat,
         );
         // The keys checked above: the group's, or the pairwise keys shared with the sender.
-        let group_keys = self.keys_for(bits)?;
+        let group_keys = self.keys_at(previous);
         let keys = match source {
             Source::Pairwise => src.pairwise(sender).ok_or(Error::UnknownKey)?,
             _ => group_keys,
