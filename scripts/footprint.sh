@@ -135,15 +135,15 @@ while read -r key flash ram; do
     budget "core RAM, $key, B" "${core_ram[$key]}" $((ram + 64)) yes
 done <<'CEILINGS'
 z:seal 6868 1088
-z:open 12496 1824
-z:both 12124 2304
-z:both_hkdf 14388 2304
-z:plain 10772 1840
-z:plain_hkdf 13004 1840
-z:private 11928 2244
-z:plain_min 9292 1440
-z:plain_hkdf_min 11516 1440
-s:plain_min 8824 1612
-s:plain_hkdf_min 11180 1612
+z:open 12464 1824
+z:both 12108 2304
+z:both_hkdf 14372 2304
+z:plain 10796 1840
+z:plain_hkdf 13028 1840
+z:private 11920 2244
+z:plain_min 9280 1448
+z:plain_hkdf_min 11504 1448
+s:plain_min 8856 1580
+s:plain_hkdf_min 11212 1580
 CEILINGS
 exit "$failed"
