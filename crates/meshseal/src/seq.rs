@@ -51,15 +51,18 @@ pub fn shortest_form(seq: u64, reference: u64) -> SeqForm {
     let Some(ahead) = seq.checked_sub(reference) else {
         return SeqForm::FULL;
     };
-    // A form of `bits` bits reconstructs up to 2^(bits-1) + 1 ahead (unrolled: no 64-bit
+    // A form of `bits` bits reconstructs up to 2^(bits-1) + 1 ahead. The short form's 4 bits
+    // reach 9; `n` bytes reach `ahead` when `ahead - 2 < 2^(8n-1)`, so the smallest `n`
+    // follows from the significant bits of `ahead - 2` (a count of leading zeros: no 64-bit
     // shifts on a 32-bit core).
-    match ahead {
-        0..=9 => SeqForm::Short,
-        10..=0x81 => SeqForm::Bytes(1),
-        0x82..=0x8001 => SeqForm::Bytes(2),
-        0x8002..=0x80_0001 => SeqForm::Bytes(3),
-        0x80_0002..=0x8000_0001 => SeqForm::Bytes(4),
-        _ => SeqForm::FULL,
+    if ahead <= 9 {
+        return SeqForm::Short;
+    }
+    let n = (64 - (ahead - 2).leading_zeros() + 8) / 8;
+    if n >= 5 {
+        SeqForm::FULL
+    } else {
+        SeqForm::Bytes(n as u8)
     }
 }
 

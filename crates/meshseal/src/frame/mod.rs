@@ -330,15 +330,12 @@ pub(crate) fn put_varint(mut v: u32, out: &mut [u8]) -> Result<usize, WireError>
     }
 }
 
-/// Length of the canonical varint encoding of `v`.
+/// Length of the canonical varint encoding of `v`: seven bits per byte, from the count of
+/// significant bits (one count instruction instead of a chain of range tests).
+// `(x + 6) / 7` rather than `div_ceil(7)`, whose remainder test is 20 B more on a Cortex-M4.
+#[allow(clippy::manual_div_ceil)]
 pub const fn varint_len(v: u32) -> usize {
-    match v {
-        0..=0x7f => 1,
-        0x80..=0x3fff => 2,
-        0x4000..=0x1f_ffff => 3,
-        0x20_0000..=0x0fff_ffff => 4,
-        _ => 5,
-    }
+    ((32 - (v | 1).leading_zeros() + 6) / 7) as usize
 }
 
 /// Decodes a canonical LEB128 varint at the start of `bytes`: `(value, length)`.
