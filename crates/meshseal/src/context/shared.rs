@@ -178,21 +178,19 @@ pub(super) fn seal_body<A: AeadBackend>(
     body: &mut [u8],
     tag_out: &mut [u8],
 ) -> Result<(), Error> {
-    match keys
+    let sealed = keys
         .aead()
-        .seal_in_place(&nonce(keys, header, ext, sender, seq), aad, body)
-    {
-        Ok(tag) if tag_out.len() == TAG_LEN => {
-            for (o, t) in tag_out.iter_mut().zip(tag) {
-                *o = t;
-            }
+        .seal_in_place(&nonce(keys, header, ext, sender, seq), aad, body);
+    match (sealed, <&mut [u8; TAG_LEN]>::try_from(tag_out)) {
+        (Ok(tag), Ok(out)) => {
+            *out = tag;
             Ok(())
         }
-        Ok(_) => {
+        (Ok(_), Err(_)) => {
             body.fill(0);
             Err(Error::BufferTooSmall)
         }
-        Err(e) => {
+        (Err(e), _) => {
             body.fill(0);
             Err(e)
         }
