@@ -21,22 +21,7 @@ static uint8_t rx_block[RECIPIENT_BYTES] __attribute__((aligned(16)));
 #define rx ((MeshsealRecipient *)rx_block)
 
 /* The counter's reservation record: a device keeps it in flash. */
-static uint64_t flash_limit;
-static int flash_present;
-
-static int32_t load(void *user, uint64_t *limit) {
-    (void)user;
-    if (!flash_present) return 0;
-    *limit = flash_limit;
-    return 1;
-}
-
-static int32_t store(void *user, uint64_t limit) {
-    (void)user;
-    flash_limit = limit;
-    flash_present = 1;
-    return 0;
-}
+static struct counter_record record;
 
 int main(void) {
     static const uint8_t key[16] = "meshseal-fp-key!", iv[13] = "meshseal-iv-\x01";
@@ -56,7 +41,8 @@ int main(void) {
     rcfg.has_own_id = 1;
     rcfg.own_id = 2;
     ok &= engine.ccm != 0;
-    ok &= meshseal_sender_provision(tx, &keys, &tcfg, load, store, NULL) == MESHSEAL_RESULT_OK;
+    ok &= meshseal_sender_provision(tx, &keys, &tcfg, counter_load, counter_store,
+                                    &record) == MESHSEAL_RESULT_OK;
     ok &= meshseal_recipient_init(rx, &keys, &rcfg) == MESHSEAL_RESULT_OK;
     ok &= meshseal_recipient_provision(rx, 1) == MESHSEAL_RESULT_OK;
     uint32_t per_tick = insns_per_tick(), seal_ticks = 0, open_ticks = 0;

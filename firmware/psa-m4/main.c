@@ -47,8 +47,7 @@ static MeshsealAead aead = {psa_seal, psa_open, psa_mask, &engine};
 static MeshsealSender tx;
 static MeshsealRecipient rx;
 static int failures;
-static uint64_t flash_limit;
-static int flash_present;
+static struct counter_record record;
 
 #define CHECK(c)                     \
     do {                             \
@@ -57,20 +56,6 @@ static int flash_present;
             sh_put_uint("FAIL line", __LINE__); \
         }                            \
     } while (0)
-
-static int32_t load(void *user, uint64_t *limit) {
-    (void)user;
-    if (!flash_present) return 0;
-    *limit = flash_limit;
-    return 1;
-}
-
-static int32_t store(void *user, uint64_t limit) {
-    (void)user;
-    flash_limit = limit;
-    flash_present = 1;
-    return 0;
-}
 
 /* The group's keys in PSA; `keys` names the platform AEAD and holds no AES key. */
 static void use_group(const struct vgroup *g) {
@@ -95,9 +80,9 @@ static void vector(const struct vframe *v) {
     cfg.implicit_sender = v->implicit;
     cfg.length_mode = MESHSEAL_LENGTH_CONFIRMED;
     cfg.full_every = 1000;
-    flash_limit = v->seq;
-    flash_present = 1;
-    CHECK(meshseal_sender_init(&tx, &keys, &cfg, load, store, NULL) == MESHSEAL_RESULT_OK);
+    record = (struct counter_record){v->seq, 1};
+    CHECK(meshseal_sender_init(&tx, &keys, &cfg, counter_load, counter_store, &record) ==
+          MESHSEAL_RESULT_OK);
     if (v->has_ref) meshseal_sender_confirm(&tx, v->ref);
     MeshsealSeal o = meshseal_seal_options_default();
     MeshsealResult r;
@@ -156,12 +141,13 @@ static void session(void) {
     size_t n = 0;
     MeshsealOpened o;
     use_group(&vgroups[0]);
-    flash_present = 0;
+    record.present = 0;
     MeshsealSenderConfig tcfg = meshseal_sender_config_default(1);
     MeshsealRecipientConfig rcfg = meshseal_recipient_config_default(1, 10);
     rcfg.has_own_id = 1;
     rcfg.own_id = 2;
-    CHECK(meshseal_sender_provision(&tx, &keys, &tcfg, load, store, NULL) == MESHSEAL_RESULT_OK);
+    CHECK(meshseal_sender_provision(&tx, &keys, &tcfg, counter_load, counter_store, &record) ==
+          MESHSEAL_RESULT_OK);
     CHECK(meshseal_recipient_init(&rx, &keys, &rcfg) == MESHSEAL_RESULT_OK);
     CHECK(meshseal_recipient_provision(&rx, 1) == MESHSEAL_RESULT_OK);
     uint32_t per_tick = insns_per_tick(), seal_ticks = 0, open_ticks = 0;

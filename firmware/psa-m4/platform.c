@@ -1,4 +1,4 @@
-/* The MeshsealAead callbacks on PSA Crypto (platform.h). */
+/* The MeshsealAead callbacks on PSA Crypto and the counter-store callbacks (platform.h). */
 #include <string.h>
 
 #include "platform.h"
@@ -54,4 +54,18 @@ psa_key_id_t import_key(const uint8_t key[16], psa_key_usage_t usage, psa_algori
     psa_set_key_algorithm(&at, alg);
     psa_key_id_t id = 0;
     return psa_import_key(&at, key, 16, &id) == PSA_SUCCESS ? id : 0;
+}
+
+int32_t counter_load(void *user, uint64_t *limit) {
+    const struct counter_record *r = user;
+    if (!r->present) return 0;
+    *limit = r->limit;
+    return 1;
+}
+
+int32_t counter_store(void *user, uint64_t limit) {
+    struct counter_record *r = user;
+    r->limit = limit;
+    r->present = 1;
+    return 0;
 }

@@ -177,6 +177,8 @@ pub(crate) unsafe fn bytes_mut<'a>(p: *mut u8, len: usize) -> Checked<&'a mut [u
     Ok(unsafe { core::slice::from_raw_parts_mut(p, len) })
 }
 
+/// A buffer argument: non-null, and `len` bytes from `p` within the address space. Out of line
+/// for the reason [`check_addr`] is.
 #[inline(never)]
 fn check_len(p: *const u8, len: usize) -> Checked<()> {
     if p.is_null() {
