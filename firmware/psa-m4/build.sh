@@ -8,7 +8,8 @@
 # through meshseal by the smallest device), the last two with platform.c (the PSA adapter) and
 # aeabi_mem.c (the library's memset helpers on newlib's memset).
 # Prints each firmware's flash and static RAM and its run's line, then meshseal's marginal
-# flash and RAM (main minus baseline). Exit status non-zero if a build or a check fails.
+# flash and RAM (size minus baseline) and the library's part of it by the calls that reach it.
+# Exit status non-zero if a build or a check fails.
 # Needs: gcc-arm-none-eabi, libnewlib-arm-none-eabi, qemu-system-arm, dpkg-dev (apt-get source).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -79,6 +80,11 @@ for fw in baseline main size; do
 done
 # meshseal's marginal cost on a device that has PSA's AES-CCM: the size build minus the baseline.
 echo "psa-m4 marginal: flash=$(( flash[size] - flash[baseline] )) data+bss=$(( ram[size] - ram[baseline] )) stack=$(( stack[size] - stack[baseline] ))"
+# Where it goes: the library's bytes in the size build by the calls that reach them (parts.py),
+# and the rest (the PSA adapter, the calls, the memory helpers).
+parts=$(python3 "$here/parts.py" "$out/size.elf" "$out/size.map")
+library=$(sed -n 's/.* meshseal=\([0-9]*\).*/\1/p' <<<"$parts")
+echo "psa-m4 $parts rest=$(( flash[size] - flash[baseline] - library ))"
 # The design's budgets for meshseal on a device with PSA's AES-CCM (docs/design.md): the
 # protocol layer's RAM (the contexts, per peer 24 B) is enforced; the marginal flash is
 # reported with its gap while it is not met.
