@@ -2,10 +2,10 @@
 //! of the C API.
 //!
 //! Refusal codes follow the core's stable reason index (`code = Error::index() + 1`), so a
-//! firmware can store or transmit them. The table [`REFUSALS`] has exactly `Error::COUNT`
-//! entries: a reason added to the core fails this crate's build until it gets its code here
-//! (add the variant to [`MeshsealResult`], [`REFUSALS`] and [`NAMES`], then regenerate the
-//! header).
+//! firmware can store or transmit them. [`NAMES`] and [`MESHSEAL_REASONS`] have exactly
+//! `Error::COUNT` entries: a reason added to the core fails this crate's build until it gets
+//! its code here (add the variant to [`MeshsealResult`], to [`code`] and to [`NAMES`], then
+//! regenerate the header); a test holds every code to its index.
 
 use core::ffi::{c_char, CStr};
 
@@ -89,36 +89,8 @@ pub enum MeshsealResult {
     NotFound = -6,
 }
 
-/// The code of each core reason, indexed by `Error::index()`.
-pub(crate) const REFUSALS: [MeshsealResult; Error::COUNT] = [
-    MeshsealResult::Malformed,
-    MeshsealResult::UnsupportedVersion,
-    MeshsealResult::UnknownEpoch,
-    MeshsealResult::UnknownSender,
-    MeshsealResult::Reflected,
-    MeshsealResult::Unsynchronized,
-    MeshsealResult::BadTag,
-    MeshsealResult::Replay,
-    MeshsealResult::TooOld,
-    MeshsealResult::OutOfOrder,
-    MeshsealResult::CounterExhausted,
-    MeshsealResult::CounterStore,
-    MeshsealResult::BufferTooSmall,
-    MeshsealResult::PayloadTooLarge,
-    MeshsealResult::InvalidConfig,
-    MeshsealResult::Stale,
-    MeshsealResult::Unsolicited,
-    MeshsealResult::FragmentMismatch,
-    MeshsealResult::MessageTooLarge,
-    MeshsealResult::UnknownKey,
-    MeshsealResult::BadSignature,
-    MeshsealResult::Unauthenticated,
-    MeshsealResult::Duplicate,
-    MeshsealResult::NoCounterRecord,
-    MeshsealResult::Backend,
-];
-
-/// The core's reason names, NUL-terminated, indexed like [`REFUSALS`].
+/// The core's reason names, NUL-terminated, indexed by `Error::index()` (a refusal's code
+/// less one).
 const NAMES: [&CStr; Error::COUNT] = [
     c"malformed",
     c"unsupported_version",
@@ -147,14 +119,40 @@ const NAMES: [&CStr; Error::COUNT] = [
     c"backend",
 ];
 
-/// The result code of a core refusal; out of line, as every `?` on a core result converts
-/// through it.
+/// The result code of a core refusal: `Error::index() + 1` (a test holds every reason to it),
+/// as a match the compiler reduces to arithmetic on the reason, without a table in flash. Out
+/// of line, as every `?` on a core result converts through it; a reason this build does not
+/// know is `BAD_ARGUMENT`.
 #[inline(never)]
 pub(crate) fn code(e: Error) -> MeshsealResult {
-    REFUSALS
-        .get(e.index())
-        .copied()
-        .unwrap_or(MeshsealResult::BadArgument)
+    match e {
+        Error::Malformed(_) => MeshsealResult::Malformed,
+        Error::UnsupportedVersion => MeshsealResult::UnsupportedVersion,
+        Error::UnknownEpoch => MeshsealResult::UnknownEpoch,
+        Error::UnknownSender => MeshsealResult::UnknownSender,
+        Error::Reflected => MeshsealResult::Reflected,
+        Error::Unsynchronized => MeshsealResult::Unsynchronized,
+        Error::BadTag => MeshsealResult::BadTag,
+        Error::Replay => MeshsealResult::Replay,
+        Error::TooOld => MeshsealResult::TooOld,
+        Error::OutOfOrder => MeshsealResult::OutOfOrder,
+        Error::CounterExhausted => MeshsealResult::CounterExhausted,
+        Error::CounterStore => MeshsealResult::CounterStore,
+        Error::BufferTooSmall => MeshsealResult::BufferTooSmall,
+        Error::PayloadTooLarge => MeshsealResult::PayloadTooLarge,
+        Error::InvalidConfig => MeshsealResult::InvalidConfig,
+        Error::Stale => MeshsealResult::Stale,
+        Error::Unsolicited => MeshsealResult::Unsolicited,
+        Error::FragmentMismatch => MeshsealResult::FragmentMismatch,
+        Error::MessageTooLarge => MeshsealResult::MessageTooLarge,
+        Error::UnknownKey => MeshsealResult::UnknownKey,
+        Error::BadSignature => MeshsealResult::BadSignature,
+        Error::Unauthenticated => MeshsealResult::Unauthenticated,
+        Error::Duplicate => MeshsealResult::Duplicate,
+        Error::NoCounterRecord => MeshsealResult::NoCounterRecord,
+        Error::Backend => MeshsealResult::Backend,
+        _ => MeshsealResult::BadArgument,
+    }
 }
 
 fn name(code: i32) -> &'static CStr {
