@@ -30,6 +30,12 @@ def agrees(doc, now, tolerance):
     return abs(doc - now) <= tolerance * max(abs(now), 1)
 
 
+def near(doc, now, tolerance):
+    """`agrees`, or within 16 B: small figures (a stack, a part of a few hundred bytes) move by a
+    word or two with a toolchain."""
+    return agrees(doc, now, tolerance) or abs((doc or 0) - (now or 0)) <= 16
+
+
 def core_rows(text):
     """Rows '| z | both | ...' of the core table, keyed by (opt, binary)."""
     rows = {}
@@ -55,8 +61,7 @@ def footprint(output):
             continue
         for name, d, n in zip(COLUMNS, doc[key], cells):
             tol = 0.05 if "insns" in name else 0.03
-            # Small absolute figures (stack of an empty firmware) move by a word or two.
-            if not agrees(number(d), number(n), tol) and abs((number(d) or 0) - (number(n) or 0)) > 16:
+            if not near(number(d), number(n), tol):
                 wrong.append(f"{key} {name}: docs {d}, measured {n}")
     return wrong
 
@@ -103,8 +108,7 @@ def psa_m4(output):
         wrong.append(f"PSA marginal flash: docs {doc} B, measured {now} B")
     for row, name in PSA_PARTS:
         now, doc = field(output, "psa-m4 parts:", name), doc_cell(row, 2)
-        # Parts of a few hundred bytes move by a few words with a toolchain.
-        if not agrees(doc, now, 0.03) and abs(doc - now) > 16:
+        if not near(doc, now, 0.03):
             wrong.append(f"PSA marginal, {name}: docs {doc} B, measured {now} B")
     if field(output, "psa-m4 parts:", "unreached"):
         wrong.append("PSA marginal: library code no call reaches (parts.py cannot attribute it)")

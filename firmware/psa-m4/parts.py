@@ -60,7 +60,6 @@ def references(elf, funcs):
     refs = {}
     current = None
     movw = {}
-    insn = re.compile(r"^\s*([0-9a-f]+):\s+[0-9a-f]{4}(?: [0-9a-f]{4})?\s+(\S+)\s*(.*)$")
     for line in run("arm-none-eabi-objdump", "-d", "--no-show-raw-insn", elf).splitlines():
         head = re.match(r"^([0-9a-f]+) <[^>]+>:$", line)
         if head:
@@ -73,10 +72,10 @@ def references(elf, funcs):
             continue
         op, args = m.group(2), m.group(3)
         targets = []
-        if op.startswith(("bl", "b.", "b")) and "<" in args:
-            t = re.match(r"([0-9a-f]+) <", args)
-            if t:
-                targets.append(int(t.group(1), 16))
+        # A branch or call: objdump names its target as `ADDRESS <symbol>`.
+        branch = re.match(r"([0-9a-f]+) <", args)
+        if branch:
+            targets.append(int(branch.group(1), 16))
         elif op == ".word":
             t = re.match(r"0x([0-9a-f]+)", args)
             if t:
