@@ -2,7 +2,7 @@
 # Builds and runs meshseal on PSA Crypto on a Cortex-M4 under QEMU (mps2-an386): the C API for
 # thumbv7em-none-eabihf without meshseal's own AES (no default features: every AES operation
 # goes through the platform callbacks; opt-level s, fat LTO, as ../c-m4), Mbed TLS 2.28 from
-# Debian's source with PSA (config.h), and two firmwares linked alike (arm-none-eabi-gcc -Os,
+# Debian's source with PSA (config.h), and three firmwares linked alike (arm-none-eabi-gcc -Os,
 # --gc-sections): baseline.c (PSA's AES-CCM alone), main.c (meshseal on PSA: the frozen
 # vectors, a session, a replay, a tamper, a failing engine) and device.c (baseline.c's job done
 # through meshseal by the smallest device), the last two with platform.c (the PSA adapter) and
@@ -79,12 +79,13 @@ for fw in baseline main size; do
     echo "psa-m4 $fw: flash=${flash[$fw]} data+bss=${ram[$fw]} $line"
 done
 # meshseal's marginal cost on a device that has PSA's AES-CCM: the size build minus the baseline.
-echo "psa-m4 marginal: flash=$(( flash[size] - flash[baseline] )) data+bss=$(( ram[size] - ram[baseline] )) stack=$(( stack[size] - stack[baseline] ))"
+marginal=$(( flash[size] - flash[baseline] ))
+echo "psa-m4 marginal: flash=$marginal data+bss=$(( ram[size] - ram[baseline] )) stack=$(( stack[size] - stack[baseline] ))"
 # Where it goes: the library's bytes in the size build by the calls that reach them (parts.py),
 # and the rest (the PSA adapter, the calls, the memory helpers).
 parts=$(python3 "$here/parts.py" "$out/size.elf" "$out/size.map")
 library=$(sed -n 's/.* meshseal=\([0-9]*\).*/\1/p' <<<"$parts")
-echo "psa-m4 $parts rest=$(( flash[size] - flash[baseline] - library ))"
+echo "psa-m4 $parts rest=$(( marginal - library ))"
 # The design's budgets for meshseal on a device with PSA's AES-CCM (docs/design.md): the
 # protocol layer's RAM (the contexts, per peer 24 B) is enforced; the marginal flash is
 # reported with its gap while it is not met.
@@ -92,7 +93,6 @@ peers=$(sed -n 's/^#define MESHSEAL_PEERS \([0-9]*\).*/\1/p' "$root/crates/meshs
 peer=$(sed -n 's/.* peer=\([0-9]*\).*/\1/p' <<<"$sizes")
 contexts=$(( sender_bytes + recipient_bytes ))
 ram_limit=$(( 512 + peers * peer ))
-marginal=$(( flash[size] - flash[baseline] ))
 echo "psa-m4 budget: protocol RAM (contexts, $peers peers) $contexts / $ram_limit B $([ "$contexts" -le "$ram_limit" ] && echo met || echo OVER)"
 echo "psa-m4 budget: marginal flash $marginal / 4096 B $([ "$marginal" -le 4096 ] && echo met || echo "over by $(( marginal - 4096 )) (not met yet)")"
 [ "$contexts" -le "$ram_limit" ]
